@@ -1,0 +1,1 @@
+"""AgentTrader: a multi-tenant trading back end on Firebase."""

@@ -1,0 +1,306 @@
+"""Alpaca, through alpaca-trade-api: account, latest prices in one request, daily bars.
+
+Every failure becomes a `BrokerError` with a code a person can act on and whether it is worth
+retrying. Transient ones (429, 5xx, connection resets) are retried with exponential backoff
+that honours Retry-After; permanent ones (401/403, malformed answers) are not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import alpaca_trade_api as tradeapi
+import requests
+from alpaca_trade_api.common import URL
+from alpaca_trade_api.rest import APIError, TimeFrame
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from requests.adapters import HTTPAdapter
+from tenacity import (
+    RetryCallState,
+    retry,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from agenttrader import config
+from agenttrader.keystore import AlpacaKeys
+from agenttrader.money import decimal
+
+
+class BrokerError(Exception):
+    """Alpaca could not answer. `code` names the cause; `transient` says a retry may help."""
+
+    def __init__(
+        self, code: str, message: str, *, transient: bool, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.transient = transient
+        self.retry_after = retry_after
+
+
+class AccountSnapshot(BaseModel):
+    """The account fields the product keeps, as Alpaca reports them."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    account_number: str
+    status: str
+    currency: str
+    equity: Decimal
+    cash: Decimal
+    buying_power: Decimal
+    portfolio_value: Decimal
+    last_equity: Decimal
+    long_market_value: Decimal = Decimal(0)
+    short_market_value: Decimal = Decimal(0)
+    trading_blocked: bool
+    account_blocked: bool = False
+    pattern_day_trader: bool
+    daytrade_count: int = 0
+
+    @field_validator(
+        "equity",
+        "cash",
+        "buying_power",
+        "portfolio_value",
+        "last_equity",
+        "long_market_value",
+        "short_market_value",
+        mode="before",
+    )
+    @classmethod
+    def _exact(cls, value: Any) -> Decimal:
+        return decimal(value)
+
+
+class Bar(BaseModel):
+    """One OHLCV bar."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    t: datetime
+    o: Decimal
+    h: Decimal
+    low: Decimal
+    c: Decimal
+    v: int
+
+    @classmethod
+    def from_alpaca(cls, raw: dict[str, Any]) -> Bar:
+        return cls(
+            t=raw["t"],
+            o=decimal(raw["o"]),
+            h=decimal(raw["h"]),
+            low=decimal(raw["l"]),
+            c=decimal(raw["c"]),
+            v=int(raw["v"]),
+        )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try a transient failure."""
+
+    attempts: int = 3
+    """Total attempts, the first included."""
+    budget_s: float = 15.0
+    """Give up retrying once this much time has passed since the first attempt."""
+    max_wait_s: float = 5.0
+    """Longest single wait, Retry-After included."""
+    initial_wait_s: float = 0.2
+    """First backoff when the server gives no Retry-After."""
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """Gives every request a timeout; alpaca-trade-api sets none."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(pool_maxsize=8)
+        self._timeout_s = timeout_s
+
+    def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._timeout_s
+        return super().send(request, **kwargs)
+
+
+class _AlpacaREST(tradeapi.REST):  # type: ignore[misc]
+    """alpaca-trade-api's client with our data URL, our timeout and our retries (not its own)."""
+
+    def __init__(self, keys: AlpacaKeys, trading_url: str, data_url: str, timeout_s: float):
+        super().__init__(
+            keys.key_id, keys.secret_key.get_secret_value(), base_url=trading_url, raw_data=True
+        )
+        self._retry = 0
+        self._data_url = URL(data_url.rstrip("/"))
+        adapter = _TimeoutAdapter(timeout_s)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+
+    def data_get(
+        self, path: str, data: Any = None, feed: str | None = None, api_version: str = "v1"
+    ) -> Any:
+        if feed:
+            data = dict(data or {}, feed=feed)
+        return self._request("GET", path, data, base_url=self._data_url, api_version=api_version)
+
+
+def _retry_after(response: requests.Response | None) -> float | None:
+    if response is None:
+        return None
+    header = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(header)) if header else None
+    except ValueError:
+        return None
+
+
+def classify(error: Exception) -> BrokerError:
+    """Turn whatever the client raised into a BrokerError."""
+    if isinstance(error, BrokerError):
+        return error
+    response: requests.Response | None = None
+    if isinstance(error, APIError):
+        http_error = error._http_error  # the client keeps the response only here
+        response = getattr(http_error, "response", None)
+    elif isinstance(error, requests.HTTPError):
+        response = error.response
+    if response is not None:
+        status = response.status_code
+        if status in (401, 403):
+            return BrokerError(
+                "ALPACA_UNAUTHORIZED",
+                f"Alpaca refused these API keys (HTTP {status}): check or save them again",
+                transient=False,
+            )
+        if status == 429:
+            return BrokerError(
+                "ALPACA_RATE_LIMITED",
+                "Alpaca rate limit reached (HTTP 429); syncing resumes on the next pulse",
+                transient=True,
+                retry_after=_retry_after(response),
+            )
+        if status >= 500:
+            return BrokerError(
+                "ALPACA_UNAVAILABLE",
+                f"Alpaca had a server error (HTTP {status}); retried on the next pulse",
+                transient=True,
+                retry_after=_retry_after(response),
+            )
+        return BrokerError(
+            "ALPACA_REJECTED", f"Alpaca refused the request (HTTP {status})", transient=False
+        )
+    if isinstance(error, requests.Timeout):
+        return BrokerError("ALPACA_TIMEOUT", "Alpaca did not answer in time", transient=False)
+    if isinstance(error, requests.ConnectionError):
+        return BrokerError("ALPACA_UNREACHABLE", "could not connect to Alpaca", transient=True)
+    if isinstance(error, (ValueError, KeyError, TypeError, ValidationError)):
+        return BrokerError(
+            "ALPACA_MALFORMED", "Alpaca sent an answer that could not be read", transient=False
+        )
+    raise error
+
+
+def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
+    backoff = wait_exponential_jitter(initial=policy.initial_wait_s, max=policy.max_wait_s)
+
+    def wait(state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, BrokerError) and error.retry_after is not None:
+            return min(error.retry_after, policy.max_wait_s)
+        return float(backoff(state))
+
+    return wait
+
+
+class AlpacaBroker:
+    """One user's view of Alpaca."""
+
+    def __init__(
+        self,
+        keys: AlpacaKeys,
+        *,
+        trading_url: str | None = None,
+        data_url: str | None = None,
+        timeout_s: float = 8.0,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        if not trading_url:
+            trading_url = config.PAPER_TRADING_URL if keys.paper else config.LIVE_TRADING_URL
+        self._rest = _AlpacaREST(
+            keys, trading_url, data_url or "https://data.alpaca.markets", timeout_s
+        )
+        policy = retry_policy or RetryPolicy()
+        self._call = retry(
+            retry=retry_if_exception(lambda e: isinstance(e, BrokerError) and e.transient),
+            stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.budget_s),
+            wait=_wait(policy),
+            reraise=True,
+        )(self._once)
+        self.requests = 0
+
+    def _once(self, fn: Callable[[], Any]) -> Any:
+        self.requests += 1
+        try:
+            return fn()
+        except Exception as error:  # every client failure is classified, the rest re-raised
+            raise classify(error) from None
+
+    def close(self) -> None:
+        self._rest.close()
+
+    def account(self) -> AccountSnapshot:
+        raw = self._call(self._rest.get_account)
+        try:
+            return AccountSnapshot.model_validate(raw)
+        except ValidationError:
+            raise classify(ValueError("account")) from None
+
+    def latest_prices(self, symbols: list[str]) -> dict[str, Decimal]:
+        """Last trade price of each symbol, all in one request."""
+        if not symbols:
+            return {}
+        raw = self._call(lambda: self._rest.get_latest_trades(sorted(set(symbols))))
+        try:
+            return {symbol: decimal(trade["p"]) for symbol, trade in dict(raw).items()}
+        except (ValueError, KeyError, TypeError):
+            raise classify(ValueError("latest trades")) from None
+
+    def daily_bars(self, symbol: str, limit: int) -> list[Bar]:
+        raw = self._call(
+            lambda: list(self._rest.get_bars_iter(symbol, TimeFrame.Day, limit=limit, raw=True))
+        )
+        try:
+            return [Bar.from_alpaca(bar) for bar in raw]
+        except (ValueError, KeyError, TypeError):
+            raise classify(ValueError("bars")) from None
+
+
+BrokerFactory = Callable[[AlpacaKeys], AlpacaBroker]
+
+
+def broker_factory(
+    timeout_s: float = 8.0, retry_policy: RetryPolicy | None = None
+) -> BrokerFactory:
+    """Builds brokers that use the configured Alpaca URLs."""
+    trading_url = config.ALPACA_API_BASE_URL.value or None
+    data_url = config.ALPACA_DATA_BASE_URL.value or None
+
+    def make(keys: AlpacaKeys) -> AlpacaBroker:
+        return AlpacaBroker(
+            keys,
+            trading_url=trading_url,
+            data_url=data_url,
+            timeout_s=timeout_s,
+            retry_policy=retry_policy,
+        )
+
+    return make

@@ -1,0 +1,39 @@
+"""Configuration: every variable the product reads, declared once.
+
+Values are read only inside handlers (`.value`), never at import, so deploys and tests can set
+them per run.
+"""
+
+from __future__ import annotations
+
+from firebase_functions import params
+
+ALPACA_API_BASE_URL = params.StringParam(
+    "ALPACA_API_BASE_URL",
+    default="",
+    description="Alpaca trading API base URL for every user (empty: by the keys' paper flag)",
+)
+ALPACA_DATA_BASE_URL = params.StringParam(
+    "ALPACA_DATA_BASE_URL",
+    default="https://data.alpaca.markets",
+    description="Alpaca market-data API base URL",
+)
+PULSE_CONCURRENCY = params.IntParam(
+    "PULSE_CONCURRENCY", default=32, description="Users synced at once by one pulse instance"
+)
+PULSE_FANOUT_THRESHOLD = params.IntParam(
+    "PULSE_FANOUT_THRESHOLD",
+    default=2000,
+    description="Above this many users the pulse fans out through Cloud Tasks",
+)
+PULSE_FANOUT_BATCH = params.IntParam(
+    "PULSE_FANOUT_BATCH", default=100, description="Users per Cloud Tasks sync task"
+)
+SIGNAL_BUYING_POWER_FRACTION = params.StringParam(
+    "SIGNAL_BUYING_POWER_FRACTION",
+    default="0.10",
+    description="Largest share of buying power one signal may commit (0-1)",
+)
+
+PAPER_TRADING_URL = "https://paper-api.alpaca.markets"
+LIVE_TRADING_URL = "https://api.alpaca.markets"

@@ -1,0 +1,152 @@
+"""Each user's Alpaca keys in Secret Manager: one secret `alpaca-keys-{uid}` per user.
+
+Reads are cached per instance for a bounded time and keyed by the user's `keys_version`, so a
+pulse does not touch Secret Manager for every user every minute, and a key change is seen at
+once. Keys never leave this module except as `AlpacaKeys`, whose secret does not print.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import google_crc32c
+from google.api_core import exceptions as gexc
+from google.cloud.secretmanager_v1 import SecretManagerServiceClient, types
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+UID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+class AlpacaKeys(BaseModel):
+    """A user's Alpaca API key pair and which environment it belongs to."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    secret_key: SecretStr = Field(min_length=8, max_length=128)
+    paper: bool = True
+
+    def payload(self) -> bytes:
+        """The JSON stored as a secret version: {"key_id", "secret_key", "paper"}."""
+        body = {
+            "key_id": self.key_id,
+            "secret_key": self.secret_key.get_secret_value(),
+            "paper": self.paper,
+        }
+        return json.dumps(body).encode()
+
+    def masked_key_id(self) -> str:
+        return f"{self.key_id[:4]}{'*' * max(len(self.key_id) - 8, 4)}{self.key_id[-4:]}"
+
+
+class KeyStoreError(Exception):
+    """Secret Manager failed or holds something unreadable; `code` says which."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class _Cached:
+    version: int | None
+    keys: AlpacaKeys | None
+    expires_at: float
+
+
+class KeyStore:
+    """Reads, saves and removes users' keys; caches reads for `ttl_s` per keys_version."""
+
+    def __init__(
+        self,
+        client: SecretManagerServiceClient,
+        project: str,
+        ttl_s: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._project = project
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cache: dict[str, _Cached] = {}
+        self.accesses = 0
+
+    def secret_name(self, uid: str) -> str:
+        if not UID.match(uid):
+            raise ValueError(f"not a valid uid: {uid!r}")
+        return f"projects/{self._project}/secrets/alpaca-keys-{uid}"
+
+    def load(self, uid: str, keys_version: int | None) -> AlpacaKeys | None:
+        """The user's keys, or None when they have none. Cached while keys_version is the same."""
+        now = self._clock()
+        with self._lock:
+            hit = self._cache.get(uid)
+            if hit and hit.version == keys_version and hit.expires_at > now:
+                return hit.keys
+        keys = self._access(uid)
+        with self._lock:
+            self._cache[uid] = _Cached(keys_version, keys, now + self._ttl_s)
+        return keys
+
+    def _access(self, uid: str) -> AlpacaKeys | None:
+        name = f"{self.secret_name(uid)}/versions/latest"
+        with self._lock:
+            self.accesses += 1
+        try:
+            response = self._client.access_secret_version(request={"name": name}, timeout=10)
+        except gexc.NotFound:
+            return None
+        except gexc.GoogleAPICallError as error:
+            raise KeyStoreError("SECRET_UNAVAILABLE", f"Secret Manager: {error.message}") from None
+        data = response.payload.data
+        if response.payload.data_crc32c != google_crc32c.value(data):
+            raise KeyStoreError("SECRET_CORRUPT", "Secret Manager payload failed its checksum")
+        try:
+            return AlpacaKeys.model_validate_json(data)
+        except ValidationError:
+            raise KeyStoreError(
+                "SECRET_UNREADABLE", "the stored Alpaca keys are not valid; save them again"
+            ) from None
+
+    def save(self, uid: str, keys: AlpacaKeys) -> None:
+        """Store keys as a new version of the user's secret, creating the secret on first use."""
+        name = self.secret_name(uid)
+        secret_id = name.rsplit("/", 1)[1]
+        try:
+            self._client.create_secret(
+                request={
+                    "parent": f"projects/{self._project}",
+                    "secret_id": secret_id,
+                    "secret": {
+                        "replication": {"automatic": {}},
+                        "labels": {"app": "agenttrader", "kind": "alpaca-keys"},
+                    },
+                },
+                timeout=10,
+            )
+        except gexc.AlreadyExists:
+            pass
+        data = keys.payload()
+        payload = types.SecretPayload(data=data, data_crc32c=google_crc32c.value(data))
+        self._client.add_secret_version(request={"parent": name, "payload": payload}, timeout=10)
+        self.forget(uid)
+
+    def delete(self, uid: str) -> bool:
+        """Delete the user's secret and every version; False when there was none."""
+        try:
+            self._client.delete_secret(request={"name": self.secret_name(uid)}, timeout=10)
+            return True
+        except gexc.NotFound:
+            return False
+        finally:
+            self.forget(uid)
+
+    def forget(self, uid: str) -> None:
+        with self._lock:
+            self._cache.pop(uid, None)

@@ -1,0 +1,98 @@
+"""Documents as the product stores them, and their conversions.
+
+Money, prices and quantities are stored as decimal strings ("1234.50") so no reader ever sees a
+binary float; booleans, counts and timestamps are native Firestore values.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from agenttrader.broker import AccountSnapshot
+from agenttrader.money import cents, decimal, percent, pnl_percent, unrealized_pnl
+
+MONEY_FIELDS = (
+    "equity",
+    "cash",
+    "buying_power",
+    "portfolio_value",
+    "last_equity",
+    "long_market_value",
+    "short_market_value",
+)
+
+
+def snapshot_document(account: AccountSnapshot) -> dict[str, Any]:
+    """The stored form of an account snapshot, without its sync time."""
+    doc: dict[str, Any] = {name: str(cents(getattr(account, name))) for name in MONEY_FIELDS}
+    doc.update(
+        account_number=account.account_number,
+        status=account.status,
+        currency=account.currency,
+        trading_blocked=account.trading_blocked,
+        account_blocked=account.account_blocked,
+        pattern_day_trader=account.pattern_day_trader,
+        daytrade_count=account.daytrade_count,
+    )
+    return doc
+
+
+class StoredSnapshot(BaseModel):
+    """An account snapshot read back from Firestore."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    buying_power: Decimal
+    equity: Decimal
+    cash: Decimal
+    trading_blocked: bool = False
+    account_blocked: bool = False
+    synced_at: datetime | None = None
+
+    @field_validator("buying_power", "equity", "cash", mode="before")
+    @classmethod
+    def _exact(cls, value: Any) -> Decimal:
+        return decimal(value)
+
+
+class ShadowTrade(BaseModel):
+    """A shadow trade read back from Firestore."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    symbol: str = Field(min_length=1, max_length=12)
+    side: Literal["BUY", "SELL"]
+    quantity: Decimal = Field(gt=0)
+    entry_price: Decimal = Field(gt=0)
+    status: Literal["OPEN", "CLOSED"]
+    current_price: Decimal | None = None
+    unrealized_pnl: Decimal | None = None
+    pnl_percent: Decimal | None = None
+
+    @field_validator(
+        "quantity", "entry_price", "current_price", "unrealized_pnl", "pnl_percent", mode="before"
+    )
+    @classmethod
+    def _exact(cls, value: Any) -> Decimal | None:
+        return None if value is None else decimal(value)
+
+    def priced(self, price: Decimal) -> dict[str, Any]:
+        """The fields that mark this trade to `price`, in stored form."""
+        pnl = unrealized_pnl(self.side, self.entry_price, self.quantity, price)
+        return {
+            "current_price": str(price),
+            "unrealized_pnl": str(cents(pnl)),
+            "pnl_percent": str(percent(pnl_percent(pnl, self.entry_price, self.quantity))),
+        }
+
+    def is_priced_at(self, price: Decimal) -> bool:
+        stored = {
+            "current_price": None if self.current_price is None else str(self.current_price),
+            "unrealized_pnl": None if self.unrealized_pnl is None else str(self.unrealized_pnl),
+            "pnl_percent": None if self.pnl_percent is None else str(self.pnl_percent),
+        }
+        return stored == self.priced(price)

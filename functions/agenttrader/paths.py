@@ -1,0 +1,60 @@
+"""Every Firestore path the product touches, built in one place."""
+
+from __future__ import annotations
+
+from google.cloud import firestore
+
+USERS = "users"
+TRADING = "trading"
+
+
+def user(db: firestore.Client, uid: str) -> firestore.DocumentReference:
+    return db.collection(USERS).document(uid)
+
+
+def users(db: firestore.Client) -> firestore.CollectionReference:
+    return db.collection(USERS)
+
+
+def trading_status(db: firestore.Client, uid: str) -> firestore.DocumentReference:
+    return user(db, uid).collection("status").document("trading")
+
+
+def last_sync_error(db: firestore.Client, uid: str) -> firestore.DocumentReference:
+    return user(db, uid).collection("status").document("last_sync_error")
+
+
+def sync_status(db: firestore.Client, uid: str) -> firestore.DocumentReference:
+    return user(db, uid).collection("status").document("sync")
+
+
+def account_snapshot(db: firestore.Client, uid: str) -> firestore.DocumentReference:
+    return user(db, uid).collection("alpacaAccounts").document("snapshot")
+
+
+def shadow_trades(db: firestore.Client, uid: str) -> firestore.CollectionReference:
+    return user(db, uid).collection("shadowTradeHistory")
+
+
+def signals(db: firestore.Client, uid: str) -> firestore.CollectionReference:
+    return user(db, uid).collection("signals")
+
+
+def audit(db: firestore.Client, uid: str) -> firestore.CollectionReference:
+    return user(db, uid).collection("audit")
+
+
+def rate_limit(db: firestore.Client, uid: str, action: str) -> firestore.DocumentReference:
+    return db.collection("ops").document("rate_limits").collection(uid).document(action)
+
+
+def global_trading(db: firestore.Client) -> firestore.DocumentReference:
+    return db.collection("ops").document(TRADING)
+
+
+def last_pulse(db: firestore.Client) -> firestore.DocumentReference:
+    return db.collection("ops").document("last_pulse")
+
+
+def pulse_run(db: firestore.Client, run_id: str) -> firestore.DocumentReference:
+    return db.collection("ops").document("pulse").collection("runs").document(run_id)

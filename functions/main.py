@@ -1,0 +1,37 @@
+"""Cloud Functions entry points: triggers only; the work is in the agenttrader package."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import firebase_admin
+from firebase_admin import functions as admin_functions
+from firebase_functions import https_fn, options, scheduler_fn, tasks_fn
+
+from agenttrader import runtime
+from agenttrader.pulse import run_pulse, run_user_batch
+
+firebase_admin.initialize_app()
+options.set_global_options(region="us-central1", max_instances=10)
+
+SYNC_QUEUE = "syncuserbatch"
+
+
+@scheduler_fn.on_schedule(
+    schedule="every 1 minutes", timeout_sec=120, memory=options.MemoryOption.GB_1
+)
+def pulse(event: scheduler_fn.ScheduledEvent) -> None:
+    """Every minute: sync every user's Alpaca snapshot and shadow-trade P&L."""
+    queue = admin_functions.task_queue(SYNC_QUEUE)
+    run_pulse(runtime.platform(), runtime.pulse_settings(), enqueue=queue.enqueue)
+
+
+@tasks_fn.on_task_dispatched(
+    retry_config=options.RetryConfig(max_attempts=3, min_backoff_seconds=10),
+    rate_limits=options.RateLimits(max_concurrent_dispatches=20, max_dispatches_per_second=50),
+    timeout_sec=120,
+    memory=options.MemoryOption.GB_1,
+)
+def syncuserbatch(req: https_fn.CallableRequest[Any]) -> None:
+    """One slice of a fanned-out pulse."""
+    run_user_batch(runtime.platform(), req.data, runtime.pulse_settings())

@@ -1,0 +1,93 @@
+"""Fixtures: the emulators (started by `make test`), both stand-ins, clean state per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from google.cloud import firestore
+
+from agenttrader import clients
+from agenttrader.broker import AlpacaBroker, BrokerFactory, RetryPolicy
+from agenttrader.keystore import AlpacaKeys, KeyStore
+from agenttrader.pulse import Platform
+from localdev import ALPACA_PORT, SECRETS_PORT, emulators
+from localdev.alpaca_standin import AlpacaServer
+from localdev.secret_manager_standin import SecretManagerServer
+
+FAST_RETRY = RetryPolicy(attempts=3, budget_s=5, max_wait_s=1.0, initial_wait_s=0.05)
+
+
+def _require_emulators() -> None:
+    missing = [
+        name
+        for name in ("FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST")
+        if not os.environ.get(name)
+    ]
+    if missing:
+        pytest.exit(
+            f"{', '.join(missing)} not set: run the tests with `make test`, which starts the "
+            "Firebase emulators around pytest",
+            returncode=2,
+        )
+
+
+@pytest.fixture(scope="session")
+def alpaca_server() -> Iterator[AlpacaServer]:
+    server = AlpacaServer(ALPACA_PORT).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def secret_server() -> Iterator[SecretManagerServer]:
+    server = SecretManagerServer(SECRETS_PORT).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def alpaca(alpaca_server: AlpacaServer) -> Iterator[AlpacaServer]:
+    alpaca_server.market.reset()
+    yield alpaca_server
+    alpaca_server.market.reset()
+
+
+@pytest.fixture
+def secrets(secret_server: SecretManagerServer) -> SecretManagerServer:
+    secret_server.store.reset()
+    return secret_server
+
+
+@pytest.fixture
+def db() -> firestore.Client:
+    _require_emulators()
+    emulators.clear_firestore()
+    return clients.firestore_client()
+
+
+@pytest.fixture
+def keystore(secrets: SecretManagerServer) -> KeyStore:
+    os.environ["SECRET_MANAGER_EMULATOR_HOST"] = secrets.host
+    return KeyStore(clients.secret_manager_client(), clients.project_id())
+
+
+@pytest.fixture
+def brokers(alpaca: AlpacaServer) -> BrokerFactory:
+    def make(keys: AlpacaKeys) -> AlpacaBroker:
+        return AlpacaBroker(
+            keys,
+            trading_url=alpaca.url,
+            data_url=alpaca.url,
+            timeout_s=2.0,
+            retry_policy=FAST_RETRY,
+        )
+
+    return make
+
+
+@pytest.fixture
+def platform(db: firestore.Client, keystore: KeyStore, brokers: BrokerFactory) -> Platform:
+    return Platform(db=db, keys=keystore, brokers=brokers, now=lambda: datetime.now(UTC))

@@ -1,0 +1,137 @@
+"""The Alpaca stand-in, driven by alpaca-trade-api's own client."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import alpaca_trade_api as tradeapi
+import pytest
+import requests
+from alpaca_trade_api.rest import APIError, TimeFrame
+
+from localdev.alpaca_standin import AlpacaServer, price_at
+from localdev.seed import register_alpaca_account
+
+
+def rest(alpaca: AlpacaServer, key_id: str, secret: str = "secret-key-1") -> tradeapi.REST:
+    client = tradeapi.REST(key_id, secret, base_url=alpaca.url, raw_data=True)
+    client._retry = 0  # observe each answer, not the client's own retry loop
+    return client
+
+
+def test_account_is_served_per_key_pair(alpaca: AlpacaServer) -> None:
+    register_alpaca_account(
+        alpaca.url, "PKALICE001", "secret-key-1", cash="2500", holdings={"AAPL": 2}
+    )
+    register_alpaca_account(alpaca.url, "PKBOB00001", "secret-key-1", cash="900")
+    alice = rest(alpaca, "PKALICE001").get_account()
+    bob = rest(alpaca, "PKBOB00001").get_account()
+    assert alice["cash"] == "2500.00"
+    assert bob["cash"] == "900.00"
+    assert alice["account_number"] != bob["account_number"]
+    held = Decimal(alice["equity"]) - Decimal(alice["cash"])
+    assert held == Decimal(alice["long_market_value"]) and held > 0
+    assert bob["buying_power"] == "900.00"  # under 2,000 equity: no margin
+
+
+def test_wrong_secret_and_unknown_key_get_401(alpaca: AlpacaServer) -> None:
+    register_alpaca_account(alpaca.url, "PKALICE001", "secret-key-1")
+    for key, secret in (("PKALICE001", "not-the-secret"), ("PKNOBODY01", "secret-key-1")):
+        with pytest.raises(APIError) as raised:
+            rest(alpaca, key, secret).get_account()
+        assert raised.value.status_code == 401
+
+
+def test_latest_trades_for_many_symbols_in_one_request(alpaca: AlpacaServer) -> None:
+    register_alpaca_account(alpaca.url, "PKALICE001", "secret-key-1")
+    now = 1_790_000_000.0
+    requests.post(f"{alpaca.url}/_standin/clock", json={"now": now}, timeout=5)
+    client = tradeapi.REST("PKALICE001", "secret-key-1", base_url=alpaca.url, raw_data=True)
+    import os
+
+    os.environ["APCA_API_DATA_URL"] = alpaca.url
+    try:
+        trades = client.get_latest_trades(["AAPL", "MSFT", "TSLA"])
+    finally:
+        del os.environ["APCA_API_DATA_URL"]
+    assert set(trades) == {"AAPL", "MSFT", "TSLA"}
+    assert Decimal(str(trades["MSFT"]["p"])) == price_at("MSFT", now)
+    stats = requests.get(f"{alpaca.url}/_standin/stats", timeout=5).json()
+    assert stats["by_key"]["PKALICE001"] == {"latest_trades": 1}
+
+
+def test_prices_are_deterministic_and_move_over_time() -> None:
+    t = 1_790_000_000.0
+    assert price_at("AAPL", t) == price_at("AAPL", t)
+    assert price_at("AAPL", t) != price_at("AAPL", t + 600)
+    assert price_at("AAPL", t) != price_at("MSFT", t)
+    assert price_at("AAPL", t) == price_at("AAPL", t).quantize(Decimal("0.01"))
+
+
+def test_daily_bars(alpaca: AlpacaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    register_alpaca_account(alpaca.url, "PKALICE001", "secret-key-1")
+    monkeypatch.setenv("APCA_API_DATA_URL", alpaca.url)
+    bars = list(rest(alpaca, "PKALICE001").get_bars_iter("AAPL", TimeFrame.Day, limit=30, raw=True))
+    assert len(bars) == 30
+    assert all(b["l"] <= min(b["o"], b["c"]) <= max(b["o"], b["c"]) <= b["h"] for b in bars)
+    assert bars[0]["t"] < bars[-1]["t"]
+
+
+def test_429_carries_retry_after_then_recovers(alpaca: AlpacaServer) -> None:
+    fault = {"kind": "http", "status": 429, "retry_after": 2, "times": 1}
+    register_alpaca_account(alpaca.url, "PKBUSY0001", "secret-key-1", fault=fault)
+    answer = requests.get(
+        f"{alpaca.url}/v2/account",
+        headers={"APCA-API-KEY-ID": "PKBUSY0001", "APCA-API-SECRET-KEY": "secret-key-1"},
+        timeout=5,
+    )
+    assert answer.status_code == 429
+    assert answer.headers["Retry-After"] == "2"
+    assert rest(alpaca, "PKBUSY0001").get_account()["status"] == "ACTIVE"
+
+
+@pytest.mark.parametrize("status", [403, 500])
+def test_http_faults(alpaca: AlpacaServer, status: int) -> None:
+    register_alpaca_account(
+        alpaca.url, "PKFAULT001", "secret-key-1", fault={"kind": "http", "status": status}
+    )
+    with pytest.raises(APIError) as raised:
+        rest(alpaca, "PKFAULT001").get_account()
+    assert raised.value.status_code == status
+
+
+def test_slow_and_hanging_answers(alpaca: AlpacaServer) -> None:
+    register_alpaca_account(
+        alpaca.url, "PKSLOW0001", "secret-key-1", fault={"kind": "slow", "seconds": 0.4}
+    )
+    register_alpaca_account(alpaca.url, "PKHANG0001", "secret-key-1", fault={"kind": "hang"})
+    started = time.monotonic()
+    assert rest(alpaca, "PKSLOW0001").get_account()["status"] == "ACTIVE"
+    assert time.monotonic() - started >= 0.4
+    headers = {"APCA-API-KEY-ID": "PKHANG0001", "APCA-API-SECRET-KEY": "secret-key-1"}
+    with pytest.raises(requests.Timeout):
+        requests.get(f"{alpaca.url}/v2/account", headers=headers, timeout=0.5)
+
+
+def test_malformed_body(alpaca: AlpacaServer) -> None:
+    register_alpaca_account(alpaca.url, "PKJUNK0001", "secret-key-1", fault={"kind": "malformed"})
+    with pytest.raises(ValueError):
+        rest(alpaca, "PKJUNK0001").get_account()
+
+
+def test_faults_are_per_key_and_per_endpoint(
+    alpaca: AlpacaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_alpaca_account(alpaca.url, "PKHEALTHY1", "secret-key-1")
+    register_alpaca_account(
+        alpaca.url,
+        "PKDATAFAIL",
+        "secret-key-1",
+        fault={"kind": "http", "status": 500, "endpoints": ["latest_trades"]},
+    )
+    monkeypatch.setenv("APCA_API_DATA_URL", alpaca.url)
+    assert rest(alpaca, "PKDATAFAIL").get_account()["status"] == "ACTIVE"
+    with pytest.raises(APIError):
+        rest(alpaca, "PKDATAFAIL").get_latest_trades(["AAPL"])
+    assert "AAPL" in rest(alpaca, "PKHEALTHY1").get_latest_trades(["AAPL"])
