@@ -160,7 +160,10 @@ def run_pulse(
     record.set(paths.last_pulse(db), doc)
     record.set(paths.pulse_run(db, summary.run_id), doc)
     record.commit()
-    logger.info("pulse.finished", **{k: v for k, v in doc.items() if k != "started_at"})
+    logger.info(
+        "pulse.finished",
+        **{k: v for k, v in doc.items() if not isinstance(v, datetime)},
+    )
     return summary
 
 

@@ -1,0 +1,320 @@
+"""The pulse on the Firestore emulator with the Alpaca and Secret Manager stand-ins."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import requests
+from google.cloud import firestore
+
+from agenttrader import paths
+from agenttrader.broker import AlpacaBroker, BrokerFactory
+from agenttrader.keystore import AlpacaKeys, KeyStore
+from agenttrader.pulse import Platform, PulseSettings, run_pulse
+from localdev.alpaca_standin import AlpacaServer, price_at
+from localdev.seed import open_trade, register_alpaca_account, seed_user
+
+NOW = 1_790_000_000.0
+
+
+def freeze(alpaca: AlpacaServer, now: float = NOW) -> None:
+    requests.post(f"{alpaca.url}/_standin/clock", json={"now": now}, timeout=5).raise_for_status()
+
+
+def user_with_account(
+    alpaca: AlpacaServer,
+    db: firestore.Client,
+    keystore: KeyStore,
+    uid: str,
+    *,
+    fault: dict[str, Any] | None = None,
+    trading: bool | None = True,
+    cash: str = "10000",
+) -> AlpacaKeys:
+    keys = register_alpaca_account(
+        alpaca.url, f"PK{uid.upper():0<10}", "secret-key-1", cash=cash, fault=fault
+    )
+    seed_user(db, keystore, uid, keys=keys, trading=trading)
+    return keys
+
+
+def get(ref: firestore.DocumentReference) -> dict[str, Any] | None:
+    snapshot = ref.get()
+    return snapshot.to_dict() if snapshot.exists else None
+
+
+def test_every_kind_of_user_in_one_run(
+    platform: Platform, alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
+) -> None:
+    freeze(alpaca)
+    user_with_account(alpaca, db, keystore, "healthy", cash="12345.67")
+    seed_user(db, keystore, "badkeys", keys=AlpacaKeys(key_id="PKUNKNOWN1", secret_key="nope-nope"))
+    seed_user(db, keystore, "nokeys", keys=None)
+    user_with_account(alpaca, db, keystore, "switchedoff", trading=False)
+    user_with_account(alpaca, db, keystore, "neverswitched", trading=None)
+
+    summary = run_pulse(platform)
+
+    assert summary.users_total == 5
+    assert dict(summary.counts) == {
+        "synced": 1,
+        "failed": 1,
+        "skipped_no_keys": 1,
+        "skipped_disabled": 2,
+    }
+    assert dict(summary.errors) == {"ALPACA_UNAUTHORIZED": 1}
+    snapshot = get(paths.account_snapshot(db, "healthy"))
+    assert snapshot is not None
+    assert snapshot["cash"] == "12345.67"
+    assert snapshot["status"] == "ACTIVE"
+    assert get(paths.last_sync_error(db, "healthy")) is None
+    error = get(paths.last_sync_error(db, "badkeys"))
+    assert error is not None
+    assert error["code"] == "ALPACA_UNAUTHORIZED"
+    assert error["run_id"] == summary.run_id
+    assert "keys" in error["message"]
+    assert (get(paths.sync_status(db, "badkeys")) or {})["consecutive_failures"] == 1
+    for uid in ("badkeys", "nokeys", "switchedoff", "neverswitched"):
+        assert get(paths.account_snapshot(db, uid)) is None
+    last = get(paths.last_pulse(db))
+    assert last is not None
+    assert last["run_id"] == summary.run_id
+    assert (last["synced"], last["failed"], last["skipped_disabled"]) == (1, 1, 2)
+
+
+def test_global_kill_switch_halts_everyone(
+    platform: Platform, alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
+) -> None:
+    user_with_account(alpaca, db, keystore, "alice")
+    paths.global_trading(db).set({"enabled": False, "updated_by": "ops"})
+    summary = run_pulse(platform)
+    assert summary.halted
+    assert sum(summary.counts.values()) == 0
+    assert get(paths.account_snapshot(db, "alice")) is None
+    assert requests.get(f"{alpaca.url}/_standin/stats", timeout=5).json()["total"] == 0
+    assert (get(paths.last_pulse(db)) or {})["halted"] is True
+
+
+def test_empty_user_collection(platform: Platform, db: firestore.Client) -> None:
+    summary = run_pulse(platform)
+    assert summary.users_total == 0
+    assert (get(paths.last_pulse(db)) or {})["users_total"] == 0
+
+
+def test_exact_pnl_for_long_and_short_trades(
+    platform: Platform, alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
+) -> None:
+    freeze(alpaca)
+    user_with_account(alpaca, db, keystore, "trader")
+    open_trade(db, "trader", "long", "AAPL", "BUY", "3", "100.10")
+    open_trade(db, "trader", "short", "MSFT", "SELL", "0.5", "400.20")
+    open_trade(db, "trader", "long2", "AAPL", "BUY", "1.25", "0.10")
+    paths.shadow_trades(db, "trader").document("closed").set(
+        {"symbol": "TSLA", "side": "BUY", "quantity": "1", "entry_price": "5", "status": "CLOSED"}
+    )
+    run_pulse(platform)
+
+    aapl, msft = price_at("AAPL", NOW), price_at("MSFT", NOW)
+    long = get(paths.shadow_trades(db, "trader").document("long")) or {}
+    assert long["current_price"] == str(aapl)
+    pnl = (aapl - Decimal("100.10")) * 3
+    assert long["unrealized_pnl"] == str(pnl.quantize(Decimal("0.01")))
+    expected_pct = (pnl / (Decimal("100.10") * 3) * 100).quantize(Decimal("0.0001"))
+    assert long["pnl_percent"] == str(expected_pct)
+    short = get(paths.shadow_trades(db, "trader").document("short")) or {}
+    short_pnl = (Decimal("400.20") - msft) * Decimal("0.5")
+    assert short["unrealized_pnl"] == str(short_pnl.quantize(Decimal("0.01")))
+    assert short["last_priced_at"] is not None
+    closed = get(paths.shadow_trades(db, "trader").document("closed")) or {}
+    assert "current_price" not in closed
+    # prices for all symbols came in one request
+    stats = requests.get(f"{alpaca.url}/_standin/stats", timeout=5).json()
+    assert stats["by_key"]["PKTRADER0000"]["latest_trades"] == 1
+
+
+def test_unchanged_data_is_not_rewritten_and_changes_are(
+    platform: Platform, alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
+) -> None:
+    freeze(alpaca)
+    user_with_account(alpaca, db, keystore, "trader")
+    open_trade(db, "trader", "t1", "AAPL", "BUY", "1", "100")
+    run_pulse(platform)
+    first_snapshot = get(paths.account_snapshot(db, "trader")) or {}
+    first_trade = get(paths.shadow_trades(db, "trader").document("t1")) or {}
+
+    run_pulse(platform)
+    assert (get(paths.account_snapshot(db, "trader")) or {})["synced_at"] == first_snapshot[
+        "synced_at"
+    ]
+    trade = get(paths.shadow_trades(db, "trader").document("t1")) or {}
+    assert trade["last_priced_at"] == first_trade["last_priced_at"]
+
+    freeze(alpaca, NOW + 600)
+    run_pulse(platform)
+    trade = get(paths.shadow_trades(db, "trader").document("t1")) or {}
+    assert trade["current_price"] == str(price_at("AAPL", NOW + 600))
+    assert trade["last_priced_at"] > first_trade["last_priced_at"]
+
+
+def test_429_then_success_is_retried_within_the_run(
+    platform: Platform, alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
+) -> None:
+    fault = {"kind": "http", "status": 429, "retry_after": 0.2, "times": 2}
+    user_with_account(alpaca, db, keystore, "busy", fault=fault)
+    summary = run_pulse(platform)
+    assert summary.counts["synced"] == 1
+    stats = requests.get(f"{alpaca.url}/_standin/stats", timeout=5).json()
+    assert stats["by_key"]["PKBUSY000000"]["account"] == 3
+    assert get(paths.account_snapshot(db, "busy")) is not None
+
+
+def test_429_that_persists_is_recorded_and_cleared_on_success(
+    platform: Platform, alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
+) -> None:
+    fault = {"kind": "http", "status": 429, "retry_after": 0.1, "times": 6}
+    user_with_account(alpaca, db, keystore, "busy", fault=fault)
+    user_with_account(alpaca, db, keystore, "calm")
+    first = run_pulse(platform)
+    assert dict(first.counts) == {"synced": 1, "failed": 1}
+    assert (get(paths.last_sync_error(db, "busy")) or {})["code"] == "ALPACA_RATE_LIMITED"
+    second = run_pulse(platform)
+    assert second.counts["failed"] == 1
+    assert (get(paths.sync_status(db, "busy")) or {})["consecutive_failures"] == 2
+    third = run_pulse(platform)
+    assert third.counts["synced"] == 2
+    assert get(paths.last_sync_error(db, "busy")) is None
+    sync = get(paths.sync_status(db, "busy")) or {}
+    assert sync["consecutive_failures"] == 0
+    assert "last_error_code" not in sync
+    assert "lease" not in sync
+
+
+def test_unauthorized_is_not_retried(
+    platform: Platform, alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
+) -> None:
+    user_with_account(alpaca, db, keystore, "locked", fault={"kind": "http", "status": 403})
+    summary = run_pulse(platform)
+    assert summary.errors["ALPACA_UNAUTHORIZED"] == 1
+    stats = requests.get(f"{alpaca.url}/_standin/stats", timeout=5).json()
+    assert stats["by_key"]["PKLOCKED0000"] == {"account": 1}
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        ({"kind": "slow", "seconds": 3.0}, "ALPACA_TIMEOUT"),
+        ({"kind": "http", "status": 500}, "ALPACA_UNAVAILABLE"),
+        ({"kind": "malformed"}, "ALPACA_MALFORMED"),
+    ],
+)
+def test_one_users_fault_leaves_the_others_synced(
+    platform: Platform,
+    alpaca: AlpacaServer,
+    db: firestore.Client,
+    keystore: KeyStore,
+    fault: dict[str, Any],
+    code: str,
+) -> None:
+    user_with_account(alpaca, db, keystore, "faulty", fault=fault)
+    for i in range(3):
+        user_with_account(alpaca, db, keystore, f"fine{i}")
+    summary = run_pulse(platform)
+    assert summary.counts["synced"] == 3
+    assert dict(summary.errors) == {code: 1}
+    assert (get(paths.last_sync_error(db, "faulty")) or {})["code"] == code
+    for i in range(3):
+        assert get(paths.account_snapshot(db, f"fine{i}")) is not None
+
+
+def test_a_crash_mid_user_writes_nothing_half_done(
+    platform: Platform,
+    brokers: BrokerFactory,
+    alpaca: AlpacaServer,
+    db: firestore.Client,
+    keystore: KeyStore,
+) -> None:
+    crash_keys = user_with_account(alpaca, db, keystore, "crashy")
+    user_with_account(alpaca, db, keystore, "fine")
+    for uid in ("crashy", "fine"):
+        open_trade(db, uid, "t1", "AAPL", "BUY", "1", "100")
+
+    class CrashingBroker(AlpacaBroker):
+        def latest_prices(self, symbols: list[str]) -> dict[str, Decimal]:
+            raise RuntimeError("injected crash after the account was read")
+
+    def make(keys: AlpacaKeys) -> AlpacaBroker:
+        if keys.key_id == crash_keys.key_id:
+            return CrashingBroker(keys, trading_url=alpaca.url, data_url=alpaca.url)
+        return brokers(keys)
+
+    summary = run_pulse(replace(platform, brokers=make))
+    assert dict(summary.errors) == {"INTERNAL": 1}
+    assert get(paths.account_snapshot(db, "crashy")) is None
+    assert "current_price" not in (get(paths.shadow_trades(db, "crashy").document("t1")) or {})
+    assert (get(paths.last_sync_error(db, "crashy")) or {})["code"] == "INTERNAL"
+    assert "current_price" in (get(paths.shadow_trades(db, "fine").document("t1")) or {})
+    # the next run, without the crash, finishes the job
+    assert run_pulse(platform).counts["synced"] == 2
+    assert get(paths.account_snapshot(db, "crashy")) is not None
+
+
+def test_overlapping_runs_never_sync_a_user_twice_at_once(
+    platform: Platform, alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
+) -> None:
+    user_with_account(alpaca, db, keystore, "slow", fault={"kind": "slow", "seconds": 1.0})
+    user_with_account(alpaca, db, keystore, "quick")
+    results = []
+
+    def pulse() -> None:
+        results.append(run_pulse(platform))
+
+    first = threading.Thread(target=pulse)
+    first.start()
+    threading.Event().wait(0.5)
+    pulse()
+    first.join()
+    slow_runs = sorted(r.counts["skipped_in_progress"] for r in results)
+    assert slow_runs == [0, 1]
+    stats = requests.get(f"{alpaca.url}/_standin/stats", timeout=5).json()
+    assert stats["by_key"]["PKSLOW000000"]["account"] == 1
+    assert stats["by_key"]["PKQUICK00000"]["account"] == 2
+
+
+def test_a_lease_left_by_a_dead_run_expires(
+    platform: Platform, alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
+) -> None:
+    user_with_account(alpaca, db, keystore, "alice")
+    now = platform.now()
+    paths.sync_status(db, "alice").set({"lease": {"run_id": "dead", "until": now}})
+    assert run_pulse(platform).counts["synced"] == 1
+
+
+def test_secrets_are_cached_and_refreshed_when_keys_change(
+    platform: Platform, alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
+) -> None:
+    for i in range(4):
+        user_with_account(alpaca, db, keystore, f"user{i}")
+    for _ in range(10):
+        run_pulse(platform)
+    assert keystore.accesses == 4
+    # user0 saves new keys: the next pulse reads their secret again, and only theirs
+    keys = register_alpaca_account(alpaca.url, "PKROTATED1", "secret-key-2", cash="777")
+    keystore.save("user0", keys)
+    paths.user(db, "user0").update({"keys_version": 2})
+    run_pulse(platform)
+    assert keystore.accesses == 5
+    assert (get(paths.account_snapshot(db, "user0")) or {})["cash"] == "777.00"
+
+
+def test_deadline_defers_users_not_started(
+    platform: Platform, alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
+) -> None:
+    for i in range(3):
+        user_with_account(alpaca, db, keystore, f"user{i}")
+    summary = run_pulse(platform, PulseSettings(deadline_s=0))
+    assert summary.counts["deferred"] == 3
+    assert get(paths.account_snapshot(db, "user0")) is None
