@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import firebase_admin
-from firebase_admin import functions as admin_functions
 from firebase_functions import https_fn, options, scheduler_fn, tasks_fn
 
 from agenttrader import runtime
@@ -14,16 +13,13 @@ from agenttrader.pulse import run_pulse, run_user_batch
 firebase_admin.initialize_app()
 options.set_global_options(region="us-central1", max_instances=10)
 
-SYNC_QUEUE = "syncuserbatch"
-
 
 @scheduler_fn.on_schedule(
     schedule="every 1 minutes", timeout_sec=120, memory=options.MemoryOption.GB_1
 )
 def pulse(event: scheduler_fn.ScheduledEvent) -> None:
     """Every minute: sync every user's Alpaca snapshot and shadow-trade P&L."""
-    queue = admin_functions.task_queue(SYNC_QUEUE)
-    run_pulse(runtime.platform(), runtime.pulse_settings(), enqueue=queue.enqueue)
+    run_pulse(runtime.platform(), runtime.pulse_settings(), enqueue=runtime.sync_queue())
 
 
 @tasks_fn.on_task_dispatched(

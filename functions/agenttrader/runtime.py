@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime
+from typing import Any
+
+from firebase_admin import functions as admin_functions
 
 from agenttrader import clients, config
 from agenttrader.broker import broker_factory
 from agenttrader.keystore import KeyStore
-from agenttrader.pulse import Platform, PulseSettings
+from agenttrader.pulse import Enqueue, Platform, PulseSettings
+
+SYNC_QUEUE = "syncuserbatch"
+"""The task queue (and task function) that takes one slice of a fanned-out pulse."""
 
 
 def utcnow() -> datetime:
@@ -36,3 +42,14 @@ def pulse_settings() -> PulseSettings:
         fanout_threshold=config.PULSE_FANOUT_THRESHOLD.value,
         fanout_batch=config.PULSE_FANOUT_BATCH.value,
     )
+
+
+def sync_queue() -> Enqueue:
+    """Enqueue a pulse slice on the task queue. Task functions read the request body's
+    `data` field, which the Admin SDK for Python leaves to the caller to wrap."""
+    queue = admin_functions.task_queue(SYNC_QUEUE)
+
+    def enqueue(task: dict[str, Any]) -> None:
+        queue.enqueue({"data": task})
+
+    return enqueue

@@ -1,0 +1,89 @@
+"""The deployed shape: the scheduled pulse and its Cloud Tasks fan-out, run by the Functions
+emulator (its own Python runtime, reading functions/.env.demo-agenttrader) against the
+stand-ins this test process serves."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import firebase_admin
+from google.cloud import firestore
+
+from agenttrader import paths, runtime
+from agenttrader.keystore import KeyStore
+from agenttrader.pulse import Platform, PulseSettings, run_pulse
+from localdev import emulators
+from localdev.alpaca_standin import AlpacaServer
+from localdev.seed import open_trade, register_alpaca_account, seed_user
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 90.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"not reached within {seconds} s")
+
+
+def seed(alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore, n: int) -> list[str]:
+    uids = []
+    for i in range(n):
+        uid = f"user{i:03d}"
+        keys = register_alpaca_account(alpaca.url, f"PKFANOUT{i:03d}", "secret-key-1")
+        seed_user(db, keystore, uid, keys=keys)
+        open_trade(db, uid, "t1", "AAPL", "BUY", "2", "150")
+        uids.append(uid)
+    return uids
+
+
+def synced(db: firestore.Client, uids: list[str]) -> Callable[[], bool]:
+    def check() -> bool:
+        refs = [paths.account_snapshot(db, uid) for uid in uids]
+        return all(doc.exists for doc in db.get_all(refs))
+
+    return check
+
+
+def test_scheduled_pulse_runs_in_the_functions_emulator(
+    alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
+) -> None:
+    uids = seed(alpaca, db, keystore, 3)
+    answer = emulators.run_scheduled("pulse")
+    assert answer.status_code == 200, answer.text
+    wait_for(synced(db, uids))
+    last = paths.last_pulse(db).get().to_dict() or {}
+    assert (last["mode"], last["synced"]) == ("in_process", 3)
+    trade = paths.shadow_trades(db, "user000").document("t1").get().to_dict() or {}
+    assert trade["current_price"]
+
+
+def test_fanout_through_the_task_queue(
+    platform: Platform, alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
+) -> None:
+    assert os.environ.get("CLOUD_TASKS_EMULATOR_HOST"), "the tasks emulator must be running"
+    if not firebase_admin._apps:
+        firebase_admin.initialize_app(options={"projectId": os.environ["GCLOUD_PROJECT"]})
+    uids = seed(alpaca, db, keystore, 7)
+    to_queue = runtime.sync_queue()
+    enqueued: list[dict[str, Any]] = []
+
+    def enqueue(task: dict[str, Any]) -> None:
+        enqueued.append(task)
+        to_queue(task)
+
+    settings = PulseSettings(fanout_threshold=5, fanout_batch=3)
+    summary = run_pulse(platform, settings, enqueue=enqueue)
+
+    assert summary.mode == "fanout"
+    assert summary.tasks_enqueued == 3
+    assert sorted(uid for task in enqueued for uid, _ in task["users"]) == uids
+    wait_for(synced(db, uids))
+    run = paths.pulse_run(db, summary.run_id)
+    wait_for(lambda: (run.get().to_dict() or {}).get("synced") == 7)
+    last = paths.last_pulse(db).get().to_dict() or {}
+    assert last["run_id"] == summary.run_id
+    assert last["synced"] == 7
