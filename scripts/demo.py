@@ -243,8 +243,8 @@ def main() -> int:
     runs = list(paths.pulse_run(clients.firestore_client(), "x").parent.stream())
     if len(runs) > 1:
         print(
-            f"({len(runs)} pulse runs were recorded: the Functions emulator's start-up probe runs a "
-            "scheduled function once more; per-user leases keep overlapping runs apart)"
+            f"({len(runs)} pulse runs were recorded: the Functions emulator's start-up probe "
+            "runs a scheduled function once more; per-user leases keep the runs apart)"
         )
     print()
     isolated = show_isolation(people)
