@@ -31,4 +31,5 @@ demo: bootstrap
 	@$(ENV) $(EXEC) "python scripts/demo.py $(ARGS)"
 
 bench: bootstrap
-	@$(ENV) $(EXEC) --only firestore "python scripts/bench.py $(ARGS)"
+	@$(ENV) firebase emulators:exec --project $(PROJECT) --only firestore \
+		"python scripts/bench.py $(ARGS)"
