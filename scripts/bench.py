@@ -20,7 +20,6 @@ import statistics
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -273,7 +272,7 @@ def bench_population(n: int, alpaca: AlpacaServer, secrets: SecretManagerServer)
     base_per_user = {k: base[k] / len(sample) for k in ("reads", "writes", "alpaca", "secrets")}
 
     sampled = (
-        f" (a {len(sample)}-user sample: its throughput does not depend on N)"
+        f" a {len(sample)}-user sample (its throughput does not depend on N)"
         if len(sample) < n
         else ""
     )
@@ -305,8 +304,10 @@ def bench_population(n: int, alpaca: AlpacaServer, secrets: SecretManagerServer)
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     print(
-        f"\n{n} users, {TRADES_PER_USER} open trades each; Alpaca {ALPACA_LATENCY_S * 1000:.0f} ms, "
-        f"Secret Manager {SECRETS_LATENCY_S * 1000:.0f} ms; per user per pulse, pulse averaged over {PULSES} pulses"
+        f"\n{n} users, {TRADES_PER_USER} open trades each; "
+        f"Alpaca {ALPACA_LATENCY_S * 1000:.0f} ms, "
+        f"Secret Manager {SECRETS_LATENCY_S * 1000:.0f} ms; "
+        f"counts per user per pulse (the pulse's averaged over {PULSES} pulses)"
     )
     for r in rows:
         print(
@@ -320,8 +321,8 @@ def bench_population(n: int, alpaca: AlpacaServer, secrets: SecretManagerServer)
         print(f"  * sequential design measured on{sampled}")
     mean = statistics.mean(r["seconds"] for r in runs)
     print(
-        f"  pulse seconds: first (cold secret cache) {first['seconds']:.2f}, mean of {PULSES} {mean:.2f}, "
-        f"ratio {rate / base_rate:.1f}x"
+        f"  pulse seconds: first (cold secret cache) {first['seconds']:.2f}, "
+        f"mean of {PULSES} {mean:.2f}; ratio {rate / base_rate:.1f}x"
     )
     return (
         f"bench: users={n} pulse_s={first['seconds']:.2f} baseline_users_per_s={base_rate:.2f} "
@@ -339,7 +340,8 @@ def main() -> int:
     secrets = SecretManagerServer().start()
     os.environ["SECRET_MANAGER_EMULATOR_HOST"] = secrets.host
     print(
-        f"machine: {os.cpu_count()} cores; Firestore emulator at {os.environ.get('FIRESTORE_EMULATOR_HOST')}"
+        f"machine: {os.cpu_count()} cores; "
+        f"Firestore emulator at {os.environ.get('FIRESTORE_EMULATOR_HOST')}"
     )
     try:
         lines = [bench_population(n, alpaca, secrets) for n in args.users]

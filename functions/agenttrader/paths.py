@@ -44,8 +44,16 @@ def audit(db: firestore.Client, uid: str) -> firestore.CollectionReference:
     return user(db, uid).collection("audit")
 
 
+def rate_limits(db: firestore.Client, uid: str) -> firestore.CollectionReference:
+    return db.collection("ops").document("rate_limits").collection(uid)
+
+
 def rate_limit(db: firestore.Client, uid: str, action: str) -> firestore.DocumentReference:
-    return db.collection("ops").document("rate_limits").collection(uid).document(action)
+    return rate_limits(db, uid).document(action)
+
+
+def deleted_account(db: firestore.Client, uid: str) -> firestore.DocumentReference:
+    return db.collection("ops").document("accounts").collection("deleted").document(uid)
 
 
 def global_trading(db: firestore.Client) -> firestore.DocumentReference:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from firebase_admin import auth as admin_auth
 from firebase_admin import functions as admin_functions
 
 from agenttrader import clients, config
 from agenttrader.broker import broker_factory
+from agenttrader.callables import Services
 from agenttrader.keystore import KeyStore
 from agenttrader.pulse import Enqueue, Platform, PulseSettings
 
@@ -53,3 +56,22 @@ def sync_queue() -> Enqueue:
         queue.enqueue({"data": task})
 
     return enqueue
+
+
+def delete_auth_user(uid: str) -> None:
+    try:
+        admin_auth.delete_user(uid)
+    except admin_auth.UserNotFoundError:
+        pass
+
+
+def services() -> Services:
+    try:
+        fraction = Decimal(config.SIGNAL_BUYING_POWER_FRACTION.value)
+    except InvalidOperation:
+        fraction = Decimal("-1")
+    if not 0 < fraction <= 1:
+        raise RuntimeError("SIGNAL_BUYING_POWER_FRACTION must be a number in (0, 1]")
+    return Services(
+        platform=platform(), buying_power_fraction=fraction, delete_auth_user=delete_auth_user
+    )

@@ -1,0 +1,447 @@
+"""The callables' plain core on the Firestore emulator with both stand-ins."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import requests
+from firebase_functions.https_fn import AuthData, FunctionsErrorCode, HttpsError
+from google.cloud import firestore
+
+from agenttrader import callables, paths
+from agenttrader.broker import Bar
+from agenttrader.callables import Services
+from agenttrader.keystore import AlpacaKeys, KeyStore
+from agenttrader.pulse import Platform, run_pulse
+from agenttrader.strategies import MeanReversion, Momentum
+from localdev.alpaca_standin import AlpacaServer, price_at
+from localdev.secret_manager_standin import SecretManagerServer
+from localdev.seed import open_trade, register_alpaca_account
+
+Code = FunctionsErrorCode
+NOW = 1_790_000_000.0
+
+
+@pytest.fixture
+def services(platform: Platform) -> Services:
+    deleted: list[str] = []
+    return Services(
+        platform=platform, buying_power_fraction=Decimal("0.10"), delete_auth_user=deleted.append
+    )
+
+
+def auth(uid: str, **claims: Any) -> AuthData:
+    return AuthData(uid=uid, token={"email": f"{uid}@example.com", **claims})
+
+
+def error_of(call: Any, *args: Any) -> HttpsError:
+    with pytest.raises(HttpsError) as raised:
+        call(*args)
+    return raised.value
+
+
+def dump(db: firestore.Client) -> dict[str, Any]:
+    """Every document in the database, by path."""
+    found: dict[str, Any] = {}
+
+    def walk(collection: Any) -> None:
+        for doc in collection.list_documents():
+            snapshot = doc.get()
+            if snapshot.exists:
+                found[doc.path] = snapshot.to_dict()
+            for sub in doc.collections():
+                walk(sub)
+
+    for collection in db.collections():
+        walk(collection)
+    return found
+
+
+def data_of(db: firestore.Client) -> dict[str, Any]:
+    """Everything but the rate limiter's counters: a refused call still counts as an attempt
+    (so keys cannot be probed through us without limit) but changes nothing else."""
+    return {k: v for k, v in dump(db).items() if not k.startswith("ops/rate_limits/")}
+
+
+def ready_user(
+    services: Services, alpaca: AlpacaServer, uid: str, cash: str = "10000", trading: bool = True
+) -> AlpacaKeys:
+    """Keys saved through the callable, trading switched on, one pulse run."""
+    keys = register_alpaca_account(alpaca.url, f"PK{uid.upper():0<10}", "secret-key-1", cash=cash)
+    callables.save_alpaca_keys(
+        services, auth(uid), {"key_id": keys.key_id, "secret_key": "secret-key-1"}
+    )
+    callables.set_trading_enabled(services, auth(uid), {"enabled": trading})
+    run_pulse(services.platform)
+    return keys
+
+
+def freeze(alpaca: AlpacaServer, now: float = NOW) -> None:
+    requests.post(f"{alpaca.url}/_standin/clock", json={"now": now}, timeout=5).raise_for_status()
+
+
+# -- every callable: authentication and input ---------------------------------------------------
+
+ALL = [
+    (callables.generate_trading_signal, {"symbol": "AAPL"}),
+    (callables.save_alpaca_keys, {"key_id": "PKABCDEFGH", "secret_key": "secret-key-1"}),
+    (callables.remove_alpaca_keys, {}),
+    (callables.set_trading_enabled, {"enabled": True}),
+    (callables.close_shadow_trade, {"trade_id": "t1"}),
+    (callables.delete_my_account, {"confirm": True}),
+    (callables.admin_set_global_trading, {"enabled": False}),
+    (callables.admin_get_last_pulse, {}),
+    (callables.admin_disable_user_trading, {"uid": "someone"}),
+]
+
+
+@pytest.mark.parametrize(("call", "data"), ALL, ids=[c.__name__ for c, _ in ALL])
+def test_every_callable_needs_a_signed_in_caller(services: Services, call: Any, data: Any) -> None:
+    assert error_of(call, services, None, data).code == Code.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize(("call", "data"), ALL, ids=[c.__name__ for c, _ in ALL])
+def test_unknown_fields_and_huge_payloads_are_refused(
+    services: Services, db: firestore.Client, call: Any, data: Any
+) -> None:
+    who = auth("alice", admin=True)
+    unknown = error_of(call, services, who, {**data, "surprise": 1})
+    assert unknown.code == Code.INVALID_ARGUMENT
+    assert "surprise" in unknown.message
+    huge = error_of(call, services, who, {**data, "padding": "x" * 10_000})
+    assert huge.code == Code.INVALID_ARGUMENT
+    assert "limit" in huge.message
+    assert error_of(call, services, who, ["not", "an", "object"]).code == Code.INVALID_ARGUMENT
+    assert dump(db) == {}
+
+
+BAD_SIGNALS = [
+    ({}, "symbol"),
+    ({"symbol": None}, "symbol"),
+    ({"symbol": 42}, "symbol"),
+    ({"symbol": "../../users/bob"}, "symbol"),
+    ({"symbol": "users/bob/secrets"}, "symbol"),
+    ({"symbol": "ÄPPLE"}, "symbol"),
+    ({"symbol": "AAPL\u0000"}, "symbol"),
+    ({"symbol": "A" * 500}, "symbol"),
+    ({"symbol": "aapl; drop"}, "symbol"),
+    ({"symbol": "AAPL", "strategy": "yolo"}, "strategy"),
+    ({"symbol": "AAPL", "open_shadow_trade": "yes"}, "open_shadow_trade"),
+]
+
+
+@pytest.mark.parametrize(("data", "field"), BAD_SIGNALS)
+def test_bad_signal_input_names_the_field_and_changes_nothing(
+    services: Services, db: firestore.Client, secrets: SecretManagerServer, data: Any, field: str
+) -> None:
+    error = error_of(callables.generate_trading_signal, services, auth("alice"), data)
+    assert error.code == Code.INVALID_ARGUMENT
+    assert error.message.startswith(field)
+    assert dump(db) == {}
+    assert secrets.store.calls["AccessSecretVersion"] == 0
+
+
+BAD_KEYS = [
+    ({"key_id": "PKABCDEFGH"}, "secret_key"),
+    ({"key_id": 12345678, "secret_key": "secret-key-1"}, "key_id"),
+    ({"key_id": "PK", "secret_key": "secret-key-1"}, "key_id"),
+    ({"key_id": "PK/../../x", "secret_key": "secret-key-1"}, "key_id"),
+    ({"key_id": "PKABCDEFGH", "secret_key": "s" * 4000}, "secret_key"),
+    ({"key_id": "PKABCDEFGH", "secret_key": "secret-key-1", "paper": "false"}, "paper"),
+    ({"key_id": "PKABCDEFGH", "secret_key": "🔑🔑🔑🔑🔑🔑🔑🔑"}, "secret_key"),
+]
+
+
+@pytest.mark.parametrize(("data", "field"), BAD_KEYS)
+def test_bad_keys_input_changes_nothing(
+    services: Services, db: firestore.Client, secrets: SecretManagerServer, data: Any, field: str
+) -> None:
+    error = error_of(callables.save_alpaca_keys, services, auth("alice"), data)
+    assert error.code == Code.INVALID_ARGUMENT
+    assert error.message.startswith(field)
+    assert dump(db) == {}
+    assert secrets.store.calls["CreateSecret"] == 0
+
+
+def test_numbers_that_are_not_numbers_are_refused(services: Services, db: firestore.Client) -> None:
+    for enabled in (float("nan"), -1, 0, 1, "true", None):
+        error = error_of(
+            callables.set_trading_enabled, services, auth("alice"), {"enabled": enabled}
+        )
+        assert error.code == Code.INVALID_ARGUMENT
+    assert dump(db) == {}
+
+
+# -- keys -----------------------------------------------------------------------------------------
+
+
+def test_save_keys_checks_them_stores_them_and_returns_only_a_mask(
+    services: Services, alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
+) -> None:
+    register_alpaca_account(alpaca.url, "PKALICE12345", "secret-key-1")
+    result = callables.save_alpaca_keys(
+        services, auth("alice"), {"key_id": "PKALICE12345", "secret_key": "secret-key-1"}
+    )
+    assert result == {"key_id": "PKAL****2345", "paper": True, "keys_version": 1}
+    assert "secret-key-1" not in repr(result)
+    stored = keystore.load("alice", 1)
+    assert stored is not None
+    assert stored.secret_key.get_secret_value() == "secret-key-1"
+    user = paths.user(db, "alice").get().to_dict() or {}
+    assert user["keys_version"] == 1
+    assert user["email"] == "alice@example.com"
+    assert (paths.trading_status(db, "alice").get().to_dict() or {})["enabled"] is False
+    everything = repr(dump(db))
+    assert "secret-key-1" not in everything
+    events = [d.to_dict() for d in paths.audit(db, "alice").stream()]
+    assert [e["action"] for e in events] == ["keys_saved"]
+    again = callables.save_alpaca_keys(
+        services, auth("alice"), {"key_id": "PKALICE12345", "secret_key": "secret-key-1"}
+    )
+    assert again["keys_version"] == 2
+
+
+def test_keys_alpaca_refuses_are_not_stored(
+    services: Services, db: firestore.Client, secrets: SecretManagerServer
+) -> None:
+    error = error_of(
+        callables.save_alpaca_keys,
+        services,
+        auth("alice"),
+        {"key_id": "PKNOTREAL123", "secret_key": "secret-key-1"},
+    )
+    assert error.code == Code.INVALID_ARGUMENT
+    assert "refused" in error.message
+    assert data_of(db) == {}
+    assert secrets.store.calls["CreateSecret"] == 0
+
+
+def test_remove_keys_deletes_the_secret_and_the_pulse_sees_it(
+    services: Services, alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
+) -> None:
+    ready_user(services, alpaca, "alice")
+    assert callables.remove_alpaca_keys(services, auth("alice"), {}) == {"removed": True}
+    assert keystore.load("alice", 99) is None
+    assert (paths.user(db, "alice").get().to_dict() or {})["keys_version"] == 2
+    summary = run_pulse(services.platform)
+    assert summary.counts["skipped_no_keys"] == 1
+    assert callables.remove_alpaca_keys(services, auth("alice"), {}) == {"removed": False}
+
+
+# -- signals --------------------------------------------------------------------------------------
+
+
+def test_signal_is_written_sized_to_buying_power_and_audited(
+    services: Services, alpaca: AlpacaServer, db: firestore.Client
+) -> None:
+    freeze(alpaca)
+    ready_user(services, alpaca, "alice", cash="10000")
+    result = callables.generate_trading_signal(
+        services, auth("alice"), {"symbol": "AAPL", "strategy": "momentum_20d"}
+    )
+    stored = paths.signals(db, "alice").document(result["id"]).get().to_dict() or {}
+    assert stored["symbol"] == "AAPL"
+    assert stored["action"] in {"BUY", "SELL", "HOLD"}
+    assert stored["strategy_id"] == "momentum_20d"
+    assert stored["reason"]
+    price = price_at("AAPL", NOW)
+    assert Decimal(stored["price"]) == price
+    if stored["action"] != "HOLD":
+        # buying power 20,000 (2x margin on 10,000 cash), 10%: at most 2,000
+        assert Decimal(stored["notional_usd"]) <= Decimal(2000)
+        assert Decimal(stored["notional_usd"]) == (Decimal(stored["quantity"]) * price).quantize(
+            Decimal("0.01")
+        )
+    events = [d.to_dict() or {} for d in paths.audit(db, "alice").stream()]
+    assert "signal_generated" in {e["action"] for e in events}
+
+
+def test_a_buy_that_cannot_be_afforded_becomes_hold() -> None:
+    from agenttrader.callables import _sized
+    from agenttrader.models import StoredSnapshot
+    from agenttrader.strategies import Decision
+
+    poor = StoredSnapshot(buying_power=Decimal("5.00"), equity=Decimal(5), cash=Decimal(5))
+    action, reason, quantity, notional = _sized(
+        Decision("BUY", "momentum up"), poor, Decimal("187.20"), Decimal("0.10")
+    )
+    assert (action, quantity, notional) == ("HOLD", Decimal(0), Decimal(0))
+    assert reason.startswith("momentum up; but 10% of buying power (5.00)")
+    rich = StoredSnapshot(buying_power=Decimal("20000"), equity=Decimal(1), cash=Decimal(1))
+    action, _, quantity, notional = _sized(
+        Decision("BUY", "up"), rich, Decimal("187.20"), Decimal("0.10")
+    )
+    assert action == "BUY"
+    assert quantity == Decimal("10.6837")
+    assert notional == Decimal("1999.99") and notional <= Decimal(2000)
+    blocked = StoredSnapshot(
+        buying_power=Decimal("20000"), equity=Decimal(1), cash=Decimal(1), trading_blocked=True
+    )
+    assert _sized(Decision("SELL", "down"), blocked, Decimal(10), Decimal("0.1"))[0] == "HOLD"
+
+
+def test_signal_refused_without_a_fresh_snapshot_or_when_switched_off(
+    services: Services, alpaca: AlpacaServer, db: firestore.Client
+) -> None:
+    register_alpaca_account(alpaca.url, "PKALICE00000", "secret-key-1")
+    callables.save_alpaca_keys(
+        services, auth("alice"), {"key_id": "PKALICE00000", "secret_key": "secret-key-1"}
+    )
+    error = error_of(callables.generate_trading_signal, services, auth("alice"), {"symbol": "AAPL"})
+    assert error.code == Code.FAILED_PRECONDITION
+    assert "switched off" in error.message
+    callables.set_trading_enabled(services, auth("alice"), {"enabled": True})
+    error = error_of(callables.generate_trading_signal, services, auth("alice"), {"symbol": "AAPL"})
+    assert error.code == Code.FAILED_PRECONDITION
+    assert "snapshot" in error.message
+    run_pulse(services.platform)
+    paths.sync_status(db, "alice").update({"last_success_at": datetime(2020, 1, 1, tzinfo=UTC)})
+    error = error_of(callables.generate_trading_signal, services, auth("alice"), {"symbol": "AAPL"})
+    assert "stale" in error.message
+    assert list(paths.signals(db, "alice").stream()) == []
+
+
+def test_global_kill_switch_blocks_signals(
+    services: Services, alpaca: AlpacaServer, db: firestore.Client
+) -> None:
+    ready_user(services, alpaca, "alice")
+    callables.admin_set_global_trading(services, auth("ops", admin=True), {"enabled": False})
+    error = error_of(callables.generate_trading_signal, services, auth("alice"), {"symbol": "AAPL"})
+    assert error.code == Code.FAILED_PRECONDITION
+    assert "halted" in error.message
+    assert list(paths.signals(db, "alice").stream()) == []
+
+
+def test_signal_can_open_a_shadow_trade_and_closing_it_realizes_exact_pnl(
+    services: Services, alpaca: AlpacaServer, db: firestore.Client
+) -> None:
+    freeze(alpaca)
+    ready_user(services, alpaca, "alice", cash="50000")
+    opened = None
+    for symbol in ("AAPL", "MSFT", "NVDA", "TSLA", "AMD", "META", "GOOG", "AMZN", "IBM", "ORCL"):
+        result = callables.generate_trading_signal(
+            services,
+            auth("alice"),
+            {"symbol": symbol, "strategy": "mean_reversion_20d", "open_shadow_trade": True},
+        )
+        if result["shadow_trade_id"]:
+            opened = result
+            break
+        result = callables.generate_trading_signal(
+            services, auth("alice"), {"symbol": symbol, "open_shadow_trade": True}
+        )
+        if result["shadow_trade_id"]:
+            opened = result
+            break
+    assert opened is not None, "no symbol gave a BUY or SELL"
+    trade_ref = paths.shadow_trades(db, "alice").document(opened["shadow_trade_id"])
+    trade = trade_ref.get().to_dict() or {}
+    assert trade["status"] == "OPEN"
+    assert trade["side"] == opened["action"]
+    freeze(alpaca, NOW + 3600)
+    closed = callables.close_shadow_trade(
+        services, auth("alice"), {"trade_id": opened["shadow_trade_id"]}
+    )
+    exit_price = price_at(opened["symbol"], NOW + 3600)
+    entry, qty = Decimal(trade["entry_price"]), Decimal(trade["quantity"])
+    move = exit_price - entry if trade["side"] == "BUY" else entry - exit_price
+    assert closed["realized_pnl"] == str((move * qty).quantize(Decimal("0.01")))
+    stored = trade_ref.get().to_dict() or {}
+    assert stored["status"] == "CLOSED"
+    assert stored["exit_price"] == str(exit_price)
+    again = error_of(
+        callables.close_shadow_trade,
+        services,
+        auth("alice"),
+        {"trade_id": opened["shadow_trade_id"]},
+    )
+    assert again.code == Code.FAILED_PRECONDITION
+    missing = error_of(callables.close_shadow_trade, services, auth("alice"), {"trade_id": "nope"})
+    assert missing.code == Code.NOT_FOUND
+
+
+def test_one_user_cannot_close_another_users_trade(
+    services: Services, alpaca: AlpacaServer, db: firestore.Client
+) -> None:
+    ready_user(services, alpaca, "alice")
+    ready_user(services, alpaca, "mallory")
+    open_trade(db, "alice", "t1", "AAPL", "BUY", "1", "100")
+    error = error_of(callables.close_shadow_trade, services, auth("mallory"), {"trade_id": "t1"})
+    assert error.code == Code.NOT_FOUND
+    assert (paths.shadow_trades(db, "alice").document("t1").get().to_dict() or {})[
+        "status"
+    ] == "OPEN"
+
+
+def test_strategies_give_reasons() -> None:
+    def bars(closes: list[str]) -> list[Bar]:
+        t = datetime(2026, 1, 1, tzinfo=UTC)
+        return [
+            Bar(t=t, o=Decimal(c), h=Decimal(c), low=Decimal(c), c=Decimal(c), v=1) for c in closes
+        ]
+
+    rising = bars([str(100 + i) for i in range(21)])
+    assert Momentum().decide(rising).action == "BUY"
+    assert "20-day change 20.0000%" in Momentum().decide(rising).reason
+    assert Momentum().decide(bars(["100"] * 21)).action == "HOLD"
+    assert Momentum().decide(bars(["100"] * 3)).reason.startswith("not enough history")
+    dip = bars(["100"] * 19 + ["80"])
+    assert MeanReversion().decide(dip).action == "BUY"
+    assert MeanReversion().decide(bars(["100"] * 19 + ["120"])).action == "SELL"
+
+
+# -- rate limits, account deletion, admin ---------------------------------------------------------
+
+
+def test_rate_limit_holds_and_says_the_limit(services: Services, db: firestore.Client) -> None:
+    for _ in range(20):
+        callables.set_trading_enabled(services, auth("alice"), {"enabled": True})
+    error = error_of(callables.set_trading_enabled, services, auth("alice"), {"enabled": False})
+    assert error.code == Code.RESOURCE_EXHAUSTED
+    assert "20 calls per 60 s" in error.message
+    assert (paths.trading_status(db, "alice").get().to_dict() or {})["enabled"] is True
+    # another user is not affected
+    callables.set_trading_enabled(services, auth("bob"), {"enabled": True})
+
+
+def test_delete_my_account_removes_everything_and_is_idempotent(
+    services: Services, alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
+) -> None:
+    ready_user(services, alpaca, "alice")
+    ready_user(services, alpaca, "bob")
+    open_trade(db, "alice", "t1", "AAPL", "BUY", "1", "100")
+    bob_before = {k: v for k, v in dump(db).items() if k.startswith("users/bob")}
+    result = callables.delete_my_account(services, auth("alice"), {"confirm": True})
+    assert result["deleted"] is True
+    assert result["secret_removed"] is True
+    assert keystore.load("alice", None) is None
+    remaining = dump(db)
+    assert not [p for p in remaining if p.startswith("users/alice")]
+    assert {k: v for k, v in remaining.items() if k.startswith("users/bob")} == bob_before
+    assert keystore.load("bob", 1) is not None
+    again = callables.delete_my_account(services, auth("alice"), {"confirm": True})
+    assert again["secret_removed"] is False
+    refused = error_of(callables.delete_my_account, services, auth("bob"), {"confirm": False})
+    assert refused.code == Code.INVALID_ARGUMENT
+
+
+def test_admin_callables_need_the_claim(
+    services: Services, alpaca: AlpacaServer, db: firestore.Client
+) -> None:
+    ready_user(services, alpaca, "alice")
+    for call, data in ALL[-3:]:
+        assert error_of(call, services, auth("alice"), data).code == Code.PERMISSION_DENIED
+    ops = auth("ops", admin=True)
+    summary = callables.admin_get_last_pulse(services, ops, {})
+    assert summary["synced"] == 1
+    assert callables.admin_disable_user_trading(services, ops, {"uid": "alice"})["enabled"] is False
+    assert (paths.trading_status(db, "alice").get().to_dict() or {})["enabled"] is False
+    missing = error_of(callables.admin_disable_user_trading, services, ops, {"uid": "nobody"})
+    assert missing.code == Code.NOT_FOUND
+    callables.admin_set_global_trading(services, ops, {"enabled": False, "reason": "drill"})
+    stored = paths.global_trading(db).get().to_dict() or {}
+    assert (stored["enabled"], stored["updated_by"]) == (False, "ops")
+    assert run_pulse(services.platform).halted
