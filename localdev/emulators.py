@@ -153,32 +153,39 @@ class FirestoreAs:
     def list(self, collection: str) -> requests.Response:
         return _SESSION.get(f"{self._base}/{collection}", headers=self._headers, timeout=30)
 
-    def create(self, path: str, fields: dict[str, Any]) -> requests.Response:
-        parent, doc_id = path.rsplit("/", 1)
-        return _SESSION.post(
-            f"{self._base}/{parent}",
-            params={"documentId": doc_id},
-            json={"fields": {k: _value(v) for k, v in fields.items()}},
-            headers=self._headers,
-            timeout=30,
-        )
-
-    def update(
-        self, path: str, fields: dict[str, Any], server_time: tuple[str, ...] = ()
+    def write(
+        self,
+        path: str,
+        fields: dict[str, Any],
+        *,
+        server_time: tuple[str, ...] = (),
+        exists: bool | None = None,
+        merge: bool = True,
     ) -> requests.Response:
-        """A commit that sets `fields` (merge) and puts the request time in `server_time`."""
+        """One commit that writes `fields` to `path` (merged unless `merge` is False), puts the
+        request time in `server_time` fields, and requires the document to exist or not."""
         name = f"projects/{project()}/databases/(default)/documents/{path}"
         write: dict[str, Any] = {
             "update": {"name": name, "fields": {k: _value(v) for k, v in fields.items()}},
-            "updateMask": {"fieldPaths": list(fields)},
         }
+        if merge:
+            write["updateMask"] = {"fieldPaths": list(fields)}
         if server_time:
             write["updateTransforms"] = [
                 {"fieldPath": f, "setToServerValue": "REQUEST_TIME"} for f in server_time
             ]
+        if exists is not None:
+            write["currentDocument"] = {"exists": exists}
         return _SESSION.post(
             f"{self._base}:commit", json={"writes": [write]}, headers=self._headers, timeout=30
         )
+
+    def query_group(self, collection_id: str) -> requests.Response:
+        """A collection-group query across every user."""
+        body = {
+            "structuredQuery": {"from": [{"collectionId": collection_id, "allDescendants": True}]}
+        }
+        return _SESSION.post(f"{self._base}:runQuery", json=body, headers=self._headers, timeout=30)
 
     def delete(self, path: str) -> requests.Response:
         return _SESSION.delete(f"{self._base}/{path}", headers=self._headers, timeout=30)
