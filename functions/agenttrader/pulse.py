@@ -20,7 +20,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from pydantic import ValidationError
 
-from agenttrader import paths
+from agenttrader import paths, queries
 from agenttrader.broker import BrokerError, BrokerFactory
 from agenttrader.keystore import KeyStore, KeyStoreError
 from agenttrader.models import ShadowTrade, snapshot_document
@@ -397,9 +397,8 @@ def _sync_claimed(
 def _open_trades(
     db: firestore.Client, uid: str
 ) -> list[tuple[firestore.DocumentReference, ShadowTrade]]:
-    query = paths.shadow_trades(db, uid).where(filter=firestore.FieldFilter("status", "==", "OPEN"))
     trades = []
-    for doc in query.stream():
+    for doc in queries.open_trades(db, uid).stream():
         try:
             trades.append((doc.reference, ShadowTrade.model_validate(doc.to_dict())))
         except ValidationError as error:

@@ -1,0 +1,55 @@
+"""Every Firestore query the product and its web client run, built in one place so a test can
+prove `firestore.indexes.json` covers each one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from google.cloud import firestore
+
+from agenttrader import paths
+
+Query = firestore.Query
+
+
+def open_trades(db: firestore.Client, uid: str) -> Query:
+    """The pulse: a user's open shadow trades (unordered, so none is ever left out)."""
+    return paths.shadow_trades(db, uid).where(filter=firestore.FieldFilter("status", "==", "OPEN"))
+
+
+def open_trades_newest_first(db: firestore.Client, uid: str) -> Query:
+    """Web client: the open-positions list."""
+    return open_trades(db, uid).order_by("created_at", direction=firestore.Query.DESCENDING)
+
+
+def recent_signals(db: firestore.Client, uid: str, limit: int = 50) -> Query:
+    """Web client: the signal feed."""
+    return (
+        paths.signals(db, uid)
+        .order_by("created_at", direction=firestore.Query.DESCENDING)
+        .limit(limit)
+    )
+
+
+def signals_for_symbol(db: firestore.Client, uid: str, symbol: str, limit: int = 50) -> Query:
+    """Web client: one symbol's signal history."""
+    return (
+        paths.signals(db, uid)
+        .where(filter=firestore.FieldFilter("symbol", "==", symbol))
+        .order_by("created_at", direction=firestore.Query.DESCENDING)
+        .limit(limit)
+    )
+
+
+def recent_audit(db: firestore.Client, uid: str, limit: int = 100) -> Query:
+    """Web client: the account's security log."""
+    return paths.audit(db, uid).order_by("at", direction=firestore.Query.DESCENDING).limit(limit)
+
+
+ALL: dict[str, Callable[[firestore.Client], Query]] = {
+    "open_trades": lambda db: open_trades(db, "uid"),
+    "open_trades_newest_first": lambda db: open_trades_newest_first(db, "uid"),
+    "recent_signals": lambda db: recent_signals(db, "uid"),
+    "signals_for_symbol": lambda db: signals_for_symbol(db, "uid", "AAPL"),
+    "recent_audit": lambda db: recent_audit(db, "uid"),
+}
