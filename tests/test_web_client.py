@@ -1,0 +1,173 @@
+"""End to end as a web client: the Auth emulator for sign-in, callables through the Functions
+emulator, and Firestore reads under the security rules with the person's own ID token."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import requests
+from google.cloud import firestore
+
+from agenttrader import paths
+from localdev import emulators
+from localdev.alpaca_standin import AlpacaServer
+from localdev.secret_manager_standin import SecretManagerServer
+from localdev.seed import register_alpaca_account
+
+
+def call(name: str, data: Any, person: emulators.Person | None) -> dict[str, Any]:
+    answer = emulators.call(name, data, person.id_token if person else None)
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def result(name: str, data: Any, person: emulators.Person) -> Any:
+    body = call(name, data, person)
+    assert "result" in body, body
+    return body["result"]
+
+
+def error(name: str, data: Any, person: emulators.Person | None) -> tuple[str, str]:
+    body = call(name, data, person)
+    assert "error" in body, body
+    return body["error"]["status"], body["error"]["message"]
+
+
+@pytest.fixture
+def people(
+    db: firestore.Client, alpaca: AlpacaServer, secrets: SecretManagerServer
+) -> dict[str, emulators.Person]:
+    emulators.clear_auth()
+    found = {}
+    for name in ("alice", "bob"):
+        person = emulators.sign_up(f"{name}@example.com")
+        keys = register_alpaca_account(alpaca.url, f"PKWEB{name.upper():0<7}", f"web-secret-{name}")
+        saved = result(
+            "save_alpaca_keys",
+            {"key_id": keys.key_id, "secret_key": f"web-secret-{name}", "paper": True},
+            person,
+        )
+        assert saved["key_id"].startswith("PKWE") and "*" in saved["key_id"]
+        result("set_trading_enabled", {"enabled": True}, person)
+        found[name] = person
+    assert emulators.run_scheduled("pulse").status_code == 200
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        refs = [paths.account_snapshot(db, p.uid) for p in found.values()]
+        if all(doc.exists for doc in db.get_all(refs)):
+            break
+        time.sleep(0.5)
+    return found
+
+
+def test_no_token_is_unauthenticated_on_the_wire() -> None:
+    for name in (
+        "generate_trading_signal",
+        "save_alpaca_keys",
+        "delete_my_account",
+        "admin_get_last_pulse",
+    ):
+        status, _ = error(name, {}, None)
+        assert status == "UNAUTHENTICATED"
+    bad_token = requests.post(
+        f"{emulators.functions_url()}/{emulators.project()}/us-central1/set_trading_enabled",
+        json={"data": {"enabled": True}},
+        headers={"Authorization": "Bearer not-a-token"},
+        timeout=60,
+    )
+    assert bad_token.json()["error"]["status"] == "UNAUTHENTICATED"
+
+
+def test_two_people_each_see_only_their_own(
+    people: dict[str, emulators.Person], db: firestore.Client
+) -> None:
+    alice, bob = people["alice"], people["bob"]
+    signal = result("generate_trading_signal", {"symbol": "AAPL"}, alice)
+    assert signal["symbol"] == "AAPL"
+    result("generate_trading_signal", {"symbol": "MSFT"}, bob)
+
+    as_alice = emulators.FirestoreAs(alice.id_token)
+    as_bob = emulators.FirestoreAs(bob.id_token)
+    own = as_alice.get(f"users/{alice.uid}/signals/{signal['id']}")
+    assert own.status_code == 200
+    assert own.json()["fields"]["symbol"]["stringValue"] == "AAPL"
+    assert as_alice.list(f"users/{alice.uid}/signals").status_code == 200
+    assert as_alice.get(f"users/{alice.uid}/alpacaAccounts/snapshot").status_code == 200
+    assert as_bob.get(f"users/{alice.uid}/signals/{signal['id']}").status_code == 403
+    assert as_bob.list(f"users/{alice.uid}/signals").status_code == 403
+    assert as_bob.get(f"users/{alice.uid}/alpacaAccounts/snapshot").status_code == 403
+    assert as_bob.get(f"users/{alice.uid}/audit/x").status_code == 403
+    hijack = as_bob.write(
+        f"users/{alice.uid}/status/trading", {"enabled": False}, server_time=("updated_at",)
+    )
+    assert hijack.status_code == 403
+    assert (paths.trading_status(db, alice.uid).get().to_dict() or {})["enabled"] is True
+    # nobody reads keys back: not through Firestore, not through a callable's answer
+    assert "web-secret" not in repr([d.to_dict() for d in paths.audit(db, alice.uid).stream()])
+
+
+BAD = [
+    ("generate_trading_signal", {}),
+    ("generate_trading_signal", {"symbol": ["AAPL"]}),
+    ("generate_trading_signal", {"symbol": "../bob"}),
+    ("generate_trading_signal", {"symbol": "ＡＡＰＬ"}),
+    ("generate_trading_signal", {"symbol": "AAPL", "open_shadow_trade": 1}),
+    ("generate_trading_signal", {"symbol": "AAPL", "x": "y" * 20_000}),
+    ("set_trading_enabled", {"enabled": "NaN"}),
+    ("set_trading_enabled", {"enabled": None}),
+    ("close_shadow_trade", {"trade_id": "../../../ops/trading"}),
+    ("close_shadow_trade", {"trade_id": -1}),
+    ("save_alpaca_keys", {"key_id": "PKWEBALICE", "secret_key": -1.5}),
+    ("delete_my_account", {"confirm": "yes"}),
+]
+
+
+def test_bad_input_on_the_wire_changes_nothing(
+    people: dict[str, emulators.Person], db: firestore.Client, secrets: SecretManagerServer
+) -> None:
+    alice = people["alice"]
+
+    def state() -> dict[str, Any]:
+        docs: dict[str, Any] = {}
+        for collection in paths.user(db, alice.uid).collections():
+            for doc in collection.stream():
+                docs[doc.reference.path] = doc.to_dict()
+        docs["user"] = paths.user(db, alice.uid).get().to_dict()
+        return docs
+
+    before = state()
+    secret_calls = dict(secrets.store.calls)
+    for name, data in BAD:
+        status, message = error(name, data, alice)
+        assert status == "INVALID_ARGUMENT", (name, data, message)
+    assert state() == before
+    writes = {"CreateSecret", "AddSecretVersion", "DeleteSecret"}
+    assert {k: v for k, v in secrets.store.calls.items() if k in writes} == {
+        k: v for k, v in secret_calls.items() if k in writes
+    }
+
+
+def test_delete_my_account_through_the_emulators(
+    people: dict[str, emulators.Person], db: firestore.Client
+) -> None:
+    alice, bob = people["alice"], people["bob"]
+    deleted = result("delete_my_account", {"confirm": True}, alice)
+    assert deleted["secret_removed"] is True
+    assert not paths.user(db, alice.uid).get().exists
+    assert list(paths.user(db, alice.uid).collections()) == []
+    with pytest.raises(requests.HTTPError):
+        emulators.sign_in(alice)
+    assert paths.account_snapshot(db, bob.uid).get().exists
+
+
+def test_admin_claim_through_the_auth_emulator(people: dict[str, emulators.Person]) -> None:
+    alice = people["alice"]
+    status, _ = error("admin_get_last_pulse", {}, alice)
+    assert status == "PERMISSION_DENIED"
+    emulators.set_claims(alice.uid, {"admin": True})
+    admin = emulators.sign_in(alice)
+    summary = result("admin_get_last_pulse", {}, admin)
+    assert summary["users_total"] == 2
+    assert emulators.FirestoreAs(admin.id_token).get("ops/last_pulse").status_code == 200
