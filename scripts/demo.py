@@ -26,7 +26,7 @@ from agenttrader.keystore import AlpacaKeys  # noqa: E402
 from localdev import ALPACA_PORT, SECRETS_PORT, emulators  # noqa: E402
 from localdev.alpaca_standin import AlpacaServer  # noqa: E402
 from localdev.secret_manager_standin import SecretManagerServer  # noqa: E402
-from localdev.seed import open_trade, register_alpaca_account, seed_user  # noqa: E402
+from localdev.seed import open_trade, seed_user  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -67,31 +67,52 @@ def start_standins() -> tuple[AlpacaServer, SecretManagerServer]:
 
 
 def provision(alpaca: AlpacaServer) -> dict[str, emulators.Person]:
+    """Sign everyone up; save keys and switch trading as each would from the web client."""
     db = clients.firestore_client()
-    keystore = runtime.keystore()
     people = {}
     for i, person in enumerate(PEOPLE):
         signed_up = emulators.sign_up(f"{person.name}@demo.agenttrader.test")
         people[person.name] = signed_up
-        keys: AlpacaKeys | None = None
         if person.keys == "good":
-            keys = register_alpaca_account(
-                alpaca.url,
-                f"PKDEMO{person.name.upper():0<8}",
-                f"demo-secret-{i}",
-                cash=str(25_000 + 5_000 * i),
-                holdings={"AAPL": 10, "MSFT": 5},
-                fault=person.fault,
+            account = {
+                "key_id": f"PKDEMO{person.name.upper():0<8}",
+                "secret_key": f"demo-secret-{i}",
+                "cash": str(25_000 + 5_000 * i),
+                "holdings": {"AAPL": 10, "MSFT": 5},
+            }
+            alpaca.market.add_account(account)
+            saved = callable_result(
+                "save_alpaca_keys",
+                {"key_id": account["key_id"], "secret_key": account["secret_key"]},
+                signed_up,
             )
+            print(f"  {person.name}: save_alpaca_keys -> {saved}")
+            if person.fault:  # Alpaca starts misbehaving after the keys were saved
+                alpaca.market.add_account({**account, "fault": person.fault})
         elif person.keys == "bad":
-            keys = AlpacaKeys(key_id="PKREVOKED0001", secret_key="revoked-secret", paper=True)
-        seed_user(
-            db, keystore, signed_up.uid, keys=keys, trading=person.trading, email=signed_up.email
-        )
+            # keys that worked when saved and were revoked at Alpaca since
+            revoked = AlpacaKeys(key_id="PKREVOKED0001", secret_key="revoked-secret", paper=True)
+            seed_user(db, runtime.keystore(), signed_up.uid, keys=revoked, trading=None)
+        if person.trading is not None:
+            callable_result("set_trading_enabled", {"enabled": person.trading}, signed_up)
     alice = people["alice"].uid
     open_trade(db, alice, "demo-long-aapl", "AAPL", "BUY", "10", "150.00")
     open_trade(db, alice, "demo-short-tsla", "TSLA", "SELL", "2.5", "420.00")
     return people
+
+
+def callable_result(name: str, data: Any, person: emulators.Person) -> Any:
+    body = emulators.call(name, data, person.id_token).json()
+    if "result" not in body:
+        raise SystemExit(f"demo: {name} failed: {body}")
+    return body["result"]
+
+
+def callable_answer(name: str, data: Any, person: emulators.Person) -> str:
+    body = emulators.call(name, data, person.id_token).json()
+    if "error" in body:
+        return f"{body['error']['status']}: {body['error']['message']}"
+    return str(body["result"])
 
 
 def wait_for_pulse(started: float) -> dict[str, Any]:
@@ -202,7 +223,7 @@ def main() -> int:
     emulators.clear_auth()
     print(f"stand-ins: Alpaca {alpaca.url}, Secret Manager {secrets.host}")
     people = provision(alpaca)
-    print(f"provisioned {len(people)} people through the Auth emulator\n")
+    print(f"provisioned {len(people)} people through the Auth emulator and the callables\n")
 
     started = time.time()
     answer = emulators.run_scheduled("pulse")
@@ -246,6 +267,24 @@ def main() -> int:
             f"({len(runs)} pulse runs were recorded: the Functions emulator's start-up probe "
             "runs a scheduled function once more; per-user leases keep the runs apart)"
         )
+    print()
+    alice_signal = callable_result(
+        "generate_trading_signal", {"symbol": "NVDA", "open_shadow_trade": True}, people["alice"]
+    )
+    print(
+        f"alice generate_trading_signal NVDA -> {alice_signal['action']} "
+        f"{alice_signal['quantity']} @ {alice_signal['price']} "
+        f"= {alice_signal['notional_usd']} USD ({alice_signal['reason']})"
+    )
+    for name in ("bob", "carol"):
+        answer = callable_answer("generate_trading_signal", {"symbol": "NVDA"}, people[name])
+        print(f"{name} generate_trading_signal NVDA -> {answer}")
+    print(
+        "no sign-in generate_trading_signal -> "
+        + str(
+            emulators.call("generate_trading_signal", {"symbol": "NVDA"}).json()["error"]["status"]
+        )
+    )
     print()
     isolated = show_isolation(people)
     if not isolated:

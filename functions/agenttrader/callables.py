@@ -206,7 +206,8 @@ def _signal_inputs(
     if not snapshot_doc.exists:
         raise fail(
             Code.FAILED_PRECONDITION,
-            "no Alpaca account snapshot yet: save your keys and wait for the next sync",
+            "no Alpaca account snapshot yet: save your keys and wait for the next sync "
+            "(status/last_sync_error says why a sync failed)",
         )
     last_success = (sync_doc.to_dict() or {}).get("last_success_at") if sync_doc.exists else None
     if last_success is None or now - last_success > services.snapshot_max_age:
@@ -345,15 +346,28 @@ def remove_alpaca_keys(
 def set_trading_enabled(
     services: Services, auth: https_fn.AuthData | None, data: Any
 ) -> dict[str, Any]:
-    caller(auth)
+    who = caller(auth)
     request = parse(TradingRequest, data)
     uid, now = _start(services, auth, "set_trading_enabled")
     db = services.platform.db
-    batch = db.batch()
-    batch.set(paths.trading_status(db, uid), {"enabled": request.enabled, "updated_at": now})
-    audit_event(batch, db, uid, "trading_switched", now, uid, {"enabled": request.enabled})
-    batch.commit()
+    _switch_trading(db.transaction(), db, uid, who.email, request.enabled, now)
     return {"enabled": request.enabled}
+
+
+@firestore.transactional
+def _switch_trading(
+    transaction: firestore.Transaction,
+    db: firestore.Client,
+    uid: str,
+    email: str | None,
+    enabled: bool,
+    now: datetime,
+) -> None:
+    user_ref = paths.user(db, uid)
+    if not user_ref.get(transaction=transaction).exists:
+        transaction.set(user_ref, {"email": email, "created_at": now})
+    transaction.set(paths.trading_status(db, uid), {"enabled": enabled, "updated_at": now})
+    audit_event(transaction, db, uid, "trading_switched", now, uid, {"enabled": enabled})
 
 
 def close_shadow_trade(
