@@ -1,0 +1,313 @@
+"""Migration of legacy layouts on the Firestore emulator and the Secret Manager stand-in."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from google.cloud import firestore
+
+from agenttrader import paths
+from agenttrader.keystore import AlpacaKeys, KeyStore
+from agenttrader.migration import migrate, rollback
+from agenttrader.pulse import Platform, run_pulse
+from localdev.alpaca_standin import AlpacaServer
+from localdev.seed import register_alpaca_account
+
+ROOT = Path(__file__).resolve().parents[1]
+T0 = datetime(2025, 3, 1, 14, 30, tzinfo=UTC)
+
+
+def seed_single_user(db: firestore.Client, trades: int = 3, signals: int = 2) -> None:
+    db.document("alpacaAccounts/snapshot").set(
+        {
+            "equity": 10234.56,
+            "cash": 5000.1,
+            "buying_power": 20000,
+            "status": "ACTIVE",
+            "updated_at": T0,
+        }
+    )
+    batch, n = db.batch(), 0
+    for i in range(trades):
+        batch.set(
+            db.document(f"shadowTradeHistory/trade{i:05d}"),
+            {
+                "symbol": "aapl",
+                "side": "buy" if i % 2 else "SELL",
+                "qty": 1.5,
+                "entry_price": 187.25,
+                "status": "OPEN",
+                "timestamp": T0,
+            },
+        )
+        n += 1
+        if n == 400:
+            batch.commit()
+            batch, n = db.batch(), 0
+    for i in range(signals):
+        batch.set(
+            db.document(f"tradingSignals/sig{i:05d}"),
+            {
+                "ticker": "MSFT",
+                "signal": "buy",
+                "amount": 100.1,
+                "createdAt": "2025-03-01T14:30:00Z",
+            },
+        )
+        n += 1
+        if n == 400:
+            batch.commit()
+            batch, n = db.batch(), 0
+    batch.commit()
+    db.document("tenants/acme/accounts/primary").set(
+        {"equity": "1.00", "cash": "1.00", "buying_power": "2.00", "timestamp": T0}
+    )
+
+
+def seed_drafts(db: firestore.Client, uid: str) -> None:
+    db.document(f"users/{uid}").set({"email": f"{uid}@example.com"})
+    db.document(f"users/{uid}/data/snapshot").set(
+        {"equity": "100.00", "cash": "50.00", "buying_power": "100.00", "updated_at": T0}
+    )
+    db.document(f"users/{uid}/tradingSignals/s1").set(
+        {"symbol": "TSLA", "action": "SELL", "created_at": T0, "reason": "draft"}
+    )
+    db.document(f"users/{uid}/secrets/alpaca").set(
+        {"key_id": f"PK{uid.upper():0<10}", "secret_key": "draft-secret-1", "paper": True}
+    )
+
+
+def state(db: firestore.Client) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+
+    def walk(collection: Any) -> None:
+        for ref in collection.list_documents():
+            doc = ref.get()
+            if doc.exists:
+                found[ref.path] = (doc.to_dict(), doc.update_time)
+            for sub in ref.collections():
+                walk(sub)
+
+    for collection in db.collections():
+        walk(collection)
+    return found
+
+
+def test_dry_run_writes_nothing_and_says_what_it_would_do(
+    db: firestore.Client, keystore: KeyStore
+) -> None:
+    seed_single_user(db)
+    seed_drafts(db, "draftuser")
+    before = state(db)
+    report = migrate(db, keystore, uid="owner")
+    assert state(db) == before
+    assert report.counts["shadowTradeHistory"] == {"copy": 3}
+    assert report.counts["tradingSignals"] == {"copy": 2}
+    assert report.counts["users/*/tradingSignals"] == {"copy": 1}
+    assert report.counts["keys (firestore)"] == {"copy": 1}
+    assert keystore.load("draftuser", None) is None
+
+
+def test_single_user_layout_moves_to_the_named_uid(
+    db: firestore.Client, keystore: KeyStore
+) -> None:
+    seed_single_user(db)
+    env = AlpacaKeys(key_id="PKENVKEY0001", secret_key="env-secret-1", paper=True)
+    report = migrate(db, keystore, uid="owner", env_keys=env, apply=True)
+    assert report.problems == [
+        "tenants/acme/accounts/primary: name its owner with --tenant acme=UID"
+    ]
+    assert report.verify_ok
+    trade = db.document("users/owner/shadowTradeHistory/trade00001").get().to_dict() or {}
+    assert trade == {
+        "symbol": "AAPL",
+        "side": "BUY",
+        "quantity": "1.5",
+        "entry_price": "187.25",
+        "status": "OPEN",
+        "created_at": T0,
+        "migrated_from": "shadowTradeHistory/trade00001",
+    }
+    signal_doc = db.document("users/owner/signals/sig00000").get().to_dict() or {}
+    assert (signal_doc["symbol"], signal_doc["action"], signal_doc["notional_usd"]) == (
+        "MSFT",
+        "BUY",
+        "100.1",
+    )
+    snapshot = db.document("users/owner/alpacaAccounts/snapshot").get().to_dict() or {}
+    assert (snapshot["equity"], snapshot["cash"]) == ("10234.56", "5000.1")
+    stored = keystore.load("owner", None)
+    assert stored is not None and stored.key_id == "PKENVKEY0001"
+    assert (paths.user(db, "owner").get().to_dict() or {})["keys_version"] == 1
+    assert db.document("shadowTradeHistory/trade00001").get().exists  # legacy kept
+    tenant = migrate(db, keystore, uid="owner", tenants={"acme": "acmeowner"}, apply=True)
+    assert tenant.counts["tenants/*/accounts/primary"] == {"copy": 1}
+    assert (paths.account_snapshot(db, "acmeowner").get().to_dict() or {})["buying_power"] == "2.00"
+
+
+def test_drafts_move_keys_into_secret_manager_and_the_pulse_uses_them(
+    db: firestore.Client, keystore: KeyStore, platform: Platform, alpaca: AlpacaServer
+) -> None:
+    seed_drafts(db, "draftuser")
+    register_alpaca_account(alpaca.url, "PKDRAFTUSER0", "draft-secret-1", cash="4321")
+    paths.trading_status(db, "draftuser").set({"enabled": True, "updated_at": T0})
+    report = migrate(db, keystore, apply=True)
+    assert report.problems == []
+    assert report.counts["keys (firestore)"] == {"moved": 1}
+    assert not db.document("users/draftuser/secrets/alpaca").get().exists
+    assert (
+        keystore.load("draftuser", None) or AlpacaKeys(key_id="x" * 8, secret_key="y" * 8)
+    ).key_id == "PKDRAFTUSER0"
+    assert db.document("users/draftuser/signals/s1").get().to_dict()["reason"] == "draft"  # type: ignore[index]
+    assert run_pulse(platform).counts["synced"] == 1
+    assert (paths.account_snapshot(db, "draftuser").get().to_dict() or {})["cash"] == "4321.00"
+
+
+def test_second_run_changes_nothing(db: firestore.Client, keystore: KeyStore) -> None:
+    seed_single_user(db)
+    seed_drafts(db, "draftuser")
+    migrate(db, keystore, uid="owner", tenants={"acme": "acmeowner"}, apply=True)
+    after_first = state(db)
+    secret_writes = keystore.accesses
+    report = migrate(db, keystore, uid="owner", tenants={"acme": "acmeowner"}, apply=True)
+    assert state(db) == after_first
+    assert {outcome for counts in report.counts.values() for outcome in counts} <= {"unchanged"}
+    assert report.verify_ok
+    assert keystore.accesses >= secret_writes
+
+
+def test_conflicts_are_reported_and_only_overwritten_when_asked(
+    db: firestore.Client, keystore: KeyStore
+) -> None:
+    seed_single_user(db, trades=2, signals=0)
+    db.document("users/owner/shadowTradeHistory/trade00000").set({"symbol": "KEEP"})
+    report = migrate(db, keystore, uid="owner", apply=True)
+    assert report.counts["shadowTradeHistory"] == {"conflict": 1, "copy": 1}
+    assert db.document("users/owner/shadowTradeHistory/trade00000").get().to_dict() == {
+        "symbol": "KEEP"
+    }
+    assert any("trade00000" in p for p in report.problems)
+    assert not report.verify_ok
+
+    before = state(db)
+    failed = migrate(db, keystore, uid="owner", apply=True, on_conflict="fail")
+    assert state(db) == before
+    assert "nothing written" in failed.problems[-1]
+
+    fixed = migrate(db, keystore, uid="owner", apply=True, on_conflict="overwrite")
+    assert fixed.counts["shadowTradeHistory"] == {"overwrite": 1, "unchanged": 1}
+    assert (db.document("users/owner/shadowTradeHistory/trade00000").get().to_dict() or {})[
+        "symbol"
+    ] == "AAPL"
+
+
+def test_malformed_documents_are_reported_one_by_one_and_the_rest_moves(
+    db: firestore.Client, keystore: KeyStore
+) -> None:
+    seed_single_user(db, trades=3, signals=1)
+    db.document("shadowTradeHistory/bad-missing").set({"symbol": "AAPL", "status": "OPEN"})
+    db.document("shadowTradeHistory/bad-type").set(
+        {
+            "symbol": "AAPL",
+            "side": "BUY",
+            "quantity": "lots",
+            "entry_price": 1,
+            "status": "OPEN",
+            "created_at": T0,
+        }
+    )
+    db.document("tradingSignals/bad-time").set(
+        {"symbol": "AAPL", "action": "BUY", "created_at": "yesterday"}
+    )
+    db.document("users/u9/secrets/alpaca").set({"key_id": "short"})
+    report = migrate(
+        db, keystore, uid="owner", tenants={"acme": "acme"}, apply=True, delete_legacy=True
+    )
+    assert report.counts["shadowTradeHistory"]["malformed"] == 2
+    assert report.counts["shadowTradeHistory"]["copy"] == 3
+    assert report.counts["tradingSignals"] == {"copy": 1, "malformed": 1, "legacy deleted": 1}
+    assert report.counts["keys (firestore)"] == {"malformed": 1}
+    problems = "\n".join(report.problems)
+    assert "shadowTradeHistory/bad-missing: side" in problems
+    assert "shadowTradeHistory/bad-type: quantity" in problems
+    assert "tradingSignals/bad-time" in problems
+    assert "users/u9/secrets/alpaca: key_id" in problems
+    assert report.verify_ok
+    # malformed sources stay where they are; migrated ones were deleted after the verify
+    assert db.document("shadowTradeHistory/bad-type").get().exists
+    assert db.document("users/u9/secrets/alpaca").get().exists
+    assert not db.document("shadowTradeHistory/trade00000").get().exists
+
+
+def test_global_data_without_an_owner_is_not_guessed(
+    db: firestore.Client, keystore: KeyStore
+) -> None:
+    seed_single_user(db, trades=1, signals=0)
+    report = migrate(db, keystore, apply=True)
+    assert report.counts["unmapped"] == {"needs --uid": 2, "needs --tenant": 1}
+    assert not list(db.collection("users").list_documents())
+
+
+def test_thousands_of_documents_count_and_digest_match(
+    db: firestore.Client, keystore: KeyStore
+) -> None:
+    seed_single_user(db, trades=2500, signals=1500)
+    for uid in ("d1", "d2", "d3"):
+        seed_drafts(db, uid)
+    report = migrate(db, keystore, uid="owner", tenants={"acme": "acmeowner"}, apply=True)
+    assert report.problems == []
+    n, digest, m, actual = report.verified["shadowTradeHistory"]
+    assert (n, m) == (2500, 2500) and digest == actual
+    assert report.verified["tradingSignals"][0] == 1500
+    assert report.verify_ok
+    assert db.collection("users/owner/shadowTradeHistory").count().get()[0][0].value == 2500
+
+
+def test_killed_half_way_the_next_run_finishes_without_duplicates(
+    db: firestore.Client, keystore: KeyStore
+) -> None:
+    total = 6000
+    seed_single_user(db, trades=total, signals=0)
+    target = db.collection("users/owner/shadowTradeHistory")
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "migrate.py"), "--uid", "owner", "--apply"],
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    copied = 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        copied = target.count().get()[0][0].value
+        if copied > 0:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL, "the migration finished before it could be killed"
+    assert 0 < copied < total
+    report = migrate(db, keystore, uid="owner", apply=True)
+    assert report.counts["shadowTradeHistory"]["unchanged"] >= copied
+    assert sum(report.counts["shadowTradeHistory"].values()) == total
+    assert report.verify_ok
+    assert target.count().get()[0][0].value == total
+
+
+def test_rollback_removes_only_copies_whose_source_is_kept(
+    db: firestore.Client, keystore: KeyStore
+) -> None:
+    seed_single_user(db, trades=2, signals=1)
+    db.document("users/owner/shadowTradeHistory/mine").set({"symbol": "OWN"})
+    migrate(db, keystore, uid="owner", apply=True)
+    report = rollback(db, "owner")
+    assert report.counts["shadowTradeHistory"] == {"copy removed": 2}
+    assert not db.document("users/owner/shadowTradeHistory/trade00000").get().exists
+    assert db.document("users/owner/shadowTradeHistory/mine").get().exists
+    assert db.document("shadowTradeHistory/trade00000").get().exists
