@@ -318,3 +318,15 @@ def test_deadline_defers_users_not_started(
     summary = run_pulse(platform, PulseSettings(deadline_s=0))
     assert summary.counts["deferred"] == 3
     assert get(paths.account_snapshot(db, "user0")) is None
+
+
+def test_a_user_past_their_time_budget_fails_and_writes_nothing(
+    platform: Platform, alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
+) -> None:
+    user_with_account(alpaca, db, keystore, "slow", fault={"kind": "slow", "seconds": 1.2})
+    user_with_account(alpaca, db, keystore, "quick")
+    summary = run_pulse(platform, PulseSettings(user_timeout_s=1.0))
+    assert dict(summary.errors) == {"SYNC_TIMEOUT": 1}
+    assert summary.counts["synced"] == 1
+    assert get(paths.account_snapshot(db, "slow")) is None
+    assert (get(paths.last_sync_error(db, "slow")) or {})["code"] == "SYNC_TIMEOUT"

@@ -48,6 +48,8 @@ class PulseSettings:
     """No user is started after this many seconds; the schedule is every 60 s."""
     lease_s: float = 120.0
     """How long a user stays claimed by a run that may have died."""
+    user_timeout_s: float = 25.0
+    """A user whose sync takes longer fails with SYNC_TIMEOUT and writes nothing."""
     fanout_threshold: int = 2000
     """Above this many users, fan out through the task queue (when one is given)."""
     fanout_batch: int = 100
@@ -98,6 +100,12 @@ class Platform:
 
 class _LeaseHeld(Exception):
     pass
+
+
+class SyncTimeout(Exception):
+    """One user's sync ran past its time budget."""
+
+    code = "SYNC_TIMEOUT"
 
 
 def _chunks(items: list[UserRef], size: int) -> Iterator[list[UserRef]]:
@@ -318,7 +326,8 @@ def sync_one_user(
         _log_outcome(run_id, uid, "failed", 0, code="FIRESTORE_ERROR", error=error.message)
         return "failed", "FIRESTORE_ERROR"
     try:
-        outcome = _sync_claimed(platform, user, run_id, sync, previous_snapshot)
+        budget_end = started + settings.user_timeout_s
+        outcome = _sync_claimed(platform, user, run_id, sync, previous_snapshot, budget_end)
         code = None
     except Exception as error:  # one user's failure must never stop the others
         code, message = _describe(error)
@@ -335,7 +344,7 @@ def sync_one_user(
 
 
 def _describe(error: Exception) -> tuple[str, str]:
-    if isinstance(error, BrokerError | KeyStoreError):
+    if isinstance(error, BrokerError | KeyStoreError | SyncTimeout):
         return error.code, str(error)
     if isinstance(error, gexc.GoogleAPICallError):
         return "FIRESTORE_ERROR", f"Firestore: {error.message}"
@@ -349,6 +358,7 @@ def _sync_claimed(
     run_id: str,
     sync: dict[str, Any],
     previous_snapshot: dict[str, Any] | None,
+    budget_end: float,
 ) -> str:
     db = platform.db
     uid = user.uid
@@ -363,6 +373,8 @@ def _sync_claimed(
         prices = broker.latest_prices(sorted({t.symbol for _, t in trades}))
     finally:
         broker.close()
+    if time.monotonic() > budget_end:
+        raise SyncTimeout("the sync took longer than its time budget; nothing was written")
     now = platform.now()
     batch = db.batch()
     snapshot = snapshot_document(account)
