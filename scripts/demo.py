@@ -23,6 +23,7 @@ sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
 
 from agenttrader import clients, paths, runtime  # noqa: E402
 from agenttrader.keystore import AlpacaKeys  # noqa: E402
+from agenttrader.pulse import OUTCOMES  # noqa: E402
 from localdev import ALPACA_PORT, SECRETS_PORT, emulators  # noqa: E402
 from localdev.alpaca_standin import AlpacaServer  # noqa: E402
 from localdev.secret_manager_standin import SecretManagerServer  # noqa: E402
@@ -247,18 +248,10 @@ def main() -> int:
         )
     )
     print()
-    counts = [
-        "synced",
-        "skipped_disabled",
-        "skipped_no_keys",
-        "skipped_in_progress",
-        "deferred",
-        "failed",
-    ]
     print(
         f"pulse {summary['run_id']}: mode={summary['mode']} users={summary['users_total']} "
         f"duration_ms={summary['duration_ms']} "
-        + " ".join(f"{c}={summary[c]}" for c in counts)
+        + " ".join(f"{c}={summary[c]}" for c in OUTCOMES)
         + f" errors={summary['errors_by_code']}"
     )
     runs = list(paths.pulse_run(clients.firestore_client(), "x").parent.stream())

@@ -46,6 +46,18 @@ class BrokerError(Exception):
         self.retry_after = retry_after
 
 
+MONEY_FIELDS = (
+    "equity",
+    "cash",
+    "buying_power",
+    "portfolio_value",
+    "last_equity",
+    "long_market_value",
+    "short_market_value",
+)
+"""The account's amounts of money, kept exactly."""
+
+
 class AccountSnapshot(BaseModel):
     """The account fields the product keeps, as Alpaca reports them."""
 
@@ -66,16 +78,7 @@ class AccountSnapshot(BaseModel):
     pattern_day_trader: bool
     daytrade_count: int = 0
 
-    @field_validator(
-        "equity",
-        "cash",
-        "buying_power",
-        "portfolio_value",
-        "last_equity",
-        "long_market_value",
-        "short_market_value",
-        mode="before",
-    )
+    @field_validator(*MONEY_FIELDS, mode="before")
     @classmethod
     def _exact(cls, value: Any) -> Decimal:
         return decimal(value)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from firebase_functions import https_fn, logger
 from google.cloud import firestore
@@ -18,12 +18,24 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, field_
 
 from agenttrader import paths
 from agenttrader.broker import BrokerError
-from agenttrader.guard import Code, Limit, admin, audit_event, caller, fail, parse, rate_limit
+from agenttrader.guard import (
+    Caller,
+    Code,
+    Limit,
+    admin,
+    audit_event,
+    caller,
+    fail,
+    parse,
+    rate_limit,
+)
 from agenttrader.keystore import UID, AlpacaKeys
 from agenttrader.models import ShadowTrade, StoredSnapshot
 from agenttrader.money import cents, unrealized_pnl
 from agenttrader.pulse import Platform, trading_halted
 from agenttrader.strategies import DEFAULT_STRATEGY, STRATEGIES, Decision
+
+InputModel = TypeVar("InputModel", bound=BaseModel)
 
 SYMBOL_PATTERN = r"^[A-Z]{1,5}(\.[A-Z]{1,2})?$"
 MIN_NOTIONAL = Decimal(1)
@@ -102,12 +114,15 @@ class UserTradingOffRequest(_Input):
     reason: str = Field(default="", max_length=500)
 
 
-def _start(services: Services, auth: https_fn.AuthData | None, action: str) -> tuple[str, datetime]:
-    platform = services.platform
-    now = platform.now()
-    uid = caller(auth).uid
-    rate_limit(platform.db, uid, action, LIMITS[action], now)
-    return uid, now
+def _begin(
+    services: Services, who: Caller, model: type[InputModel], data: Any, action: str
+) -> tuple[InputModel, datetime]:
+    """Validate the input (nothing counted or changed when it is bad), then take a rate-limit
+    token for the caller."""
+    request = parse(model, data)
+    now = services.platform.now()
+    rate_limit(services.platform.db, who.uid, action, LIMITS[action], now)
+    return request, now
 
 
 # -- signals -----------------------------------------------------------------------------------
@@ -116,9 +131,9 @@ def _start(services: Services, auth: https_fn.AuthData | None, action: str) -> t
 def generate_trading_signal(
     services: Services, auth: https_fn.AuthData | None, data: Any
 ) -> dict[str, Any]:
-    caller(auth)
-    request = parse(SignalRequest, data)
-    uid, now = _start(services, auth, "generate_trading_signal")
+    who = caller(auth)
+    request, now = _begin(services, who, SignalRequest, data, "generate_trading_signal")
+    uid = who.uid
     platform = services.platform
     db = platform.db
     snapshot, keys = _signal_inputs(services, uid, now)
@@ -264,8 +279,8 @@ def save_alpaca_keys(
     services: Services, auth: https_fn.AuthData | None, data: Any
 ) -> dict[str, Any]:
     who = caller(auth)
-    request = parse(KeysRequest, data)
-    uid, now = _start(services, auth, "save_alpaca_keys")
+    request, now = _begin(services, who, KeysRequest, data, "save_alpaca_keys")
+    uid = who.uid
     platform = services.platform
     db = platform.db
     keys = AlpacaKeys(
@@ -324,9 +339,9 @@ def _provision_and_bump(
 def remove_alpaca_keys(
     services: Services, auth: https_fn.AuthData | None, data: Any
 ) -> dict[str, Any]:
-    caller(auth)
-    parse(Empty, data)
-    uid, now = _start(services, auth, "remove_alpaca_keys")
+    who = caller(auth)
+    request, now = _begin(services, who, Empty, data, "remove_alpaca_keys")
+    uid = who.uid
     platform = services.platform
     db = platform.db
     removed = platform.keys.delete(uid)
@@ -347,8 +362,8 @@ def set_trading_enabled(
     services: Services, auth: https_fn.AuthData | None, data: Any
 ) -> dict[str, Any]:
     who = caller(auth)
-    request = parse(TradingRequest, data)
-    uid, now = _start(services, auth, "set_trading_enabled")
+    request, now = _begin(services, who, TradingRequest, data, "set_trading_enabled")
+    uid = who.uid
     db = services.platform.db
     _switch_trading(db.transaction(), db, uid, who.email, request.enabled, now)
     return {"enabled": request.enabled}
@@ -373,9 +388,9 @@ def _switch_trading(
 def close_shadow_trade(
     services: Services, auth: https_fn.AuthData | None, data: Any
 ) -> dict[str, Any]:
-    caller(auth)
-    request = parse(CloseTradeRequest, data)
-    uid, now = _start(services, auth, "close_shadow_trade")
+    who = caller(auth)
+    request, now = _begin(services, who, CloseTradeRequest, data, "close_shadow_trade")
+    uid = who.uid
     platform = services.platform
     db = platform.db
     ref = paths.shadow_trades(db, uid).document(request.trade_id)
@@ -437,9 +452,9 @@ def _close(
 def delete_my_account(
     services: Services, auth: https_fn.AuthData | None, data: Any
 ) -> dict[str, Any]:
-    caller(auth)
-    parse(DeleteAccountRequest, data)
-    uid, now = _start(services, auth, "delete_my_account")
+    who = caller(auth)
+    request, now = _begin(services, who, DeleteAccountRequest, data, "delete_my_account")
+    uid = who.uid
     platform = services.platform
     db = platform.db
     secret_removed = platform.keys.delete(uid)
@@ -460,10 +475,8 @@ def admin_set_global_trading(
     services: Services, auth: https_fn.AuthData | None, data: Any
 ) -> dict[str, Any]:
     who = admin(auth)
-    request = parse(GlobalTradingRequest, data)
-    now = services.platform.now()
+    request, now = _begin(services, who, GlobalTradingRequest, data, "admin")
     db = services.platform.db
-    rate_limit(db, who.uid, "admin", LIMITS["admin"], now)
     paths.global_trading(db).set(
         {
             "enabled": request.enabled,
@@ -480,9 +493,8 @@ def admin_get_last_pulse(
     services: Services, auth: https_fn.AuthData | None, data: Any
 ) -> dict[str, Any]:
     who = admin(auth)
-    parse(Empty, data)
+    request, now = _begin(services, who, Empty, data, "admin")
     db = services.platform.db
-    rate_limit(db, who.uid, "admin", LIMITS["admin"], services.platform.now())
     doc = paths.last_pulse(db).get()
     if not doc.exists:
         raise fail(Code.NOT_FOUND, "no pulse has run yet")
@@ -495,10 +507,8 @@ def admin_disable_user_trading(
     services: Services, auth: https_fn.AuthData | None, data: Any
 ) -> dict[str, Any]:
     who = admin(auth)
-    request = parse(UserTradingOffRequest, data)
-    now = services.platform.now()
+    request, now = _begin(services, who, UserTradingOffRequest, data, "admin")
     db = services.platform.db
-    rate_limit(db, who.uid, "admin", LIMITS["admin"], now)
     if not paths.user(db, request.uid).get().exists:
         raise fail(Code.NOT_FOUND, f"no user {request.uid}")
     batch = db.batch()

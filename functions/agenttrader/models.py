@@ -12,18 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from agenttrader.broker import AccountSnapshot
+from agenttrader.broker import MONEY_FIELDS, AccountSnapshot
 from agenttrader.money import cents, decimal, percent, pnl_percent, unrealized_pnl
-
-MONEY_FIELDS = (
-    "equity",
-    "cash",
-    "buying_power",
-    "portfolio_value",
-    "last_equity",
-    "long_market_value",
-    "short_market_value",
-)
 
 
 def snapshot_document(account: AccountSnapshot) -> dict[str, Any]:
