@@ -145,8 +145,12 @@ def run_pulse(
         logger.warn("pulse.halted", run_id=summary.run_id, users_total=len(users))
     elif enqueue is not None and len(users) > settings.fanout_threshold:
         summary.mode = "fanout"
+        batches = list(_chunks(users, settings.fanout_batch))
+        summary.tasks_enqueued = len(batches)
+        # recorded before the first task runs, so every task finds the run to add its counts to
+        _record(db, summary, started)
         deadline = summary.started_at + timedelta(seconds=settings.lease_s)
-        for batch in _chunks(users, settings.fanout_batch):
+        for batch in batches:
             enqueue(
                 {
                     "run_id": summary.run_id,
@@ -154,7 +158,11 @@ def run_pulse(
                     "users": [[u.uid, u.keys_version] for u in batch],
                 }
             )
-            summary.tasks_enqueued += 1
+        finished = {"finished_at": platform.now(), "enqueue_ms": _ms_since(started)}
+        _update_if_run(db, paths.last_pulse(db), summary.run_id, finished)
+        paths.pulse_run(db, summary.run_id).update(finished)
+        logger.info("pulse.fanned_out", run_id=summary.run_id, tasks=len(batches))
+        return summary
     else:
         counts, errors = sync_users(
             platform, users, summary.run_id, started + settings.deadline_s, settings
@@ -162,17 +170,26 @@ def run_pulse(
         summary.counts.update(counts)
         summary.errors.update(errors)
     summary.finished_at = platform.now()
-    summary.duration_ms = int((time.monotonic() - started) * 1000)
+    _record(db, summary, started)
+    return summary
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _record(db: firestore.Client, summary: PulseSummary, started: float) -> None:
+    """Write the run to ops/last_pulse and the pulse history, and log it."""
+    summary.duration_ms = _ms_since(started)
     doc = summary.document()
     record = db.batch()
     record.set(paths.last_pulse(db), doc)
     record.set(paths.pulse_run(db, summary.run_id), doc)
     record.commit()
     logger.info(
-        "pulse.finished",
+        "pulse.recorded",
         **{k: v for k, v in doc.items() if not isinstance(v, datetime)},
     )
-    return summary
 
 
 def run_user_batch(
@@ -192,10 +209,8 @@ def run_user_batch(
         {f"errors_by_code.{code}": firestore.Increment(n) for code, n in errors.items()}
     )
     increments["finished_at"] = platform.now()
-    if increments:
-        paths.pulse_run(db, run_id).update(increments)
-        last = paths.last_pulse(db)
-        _update_if_run(db, last, run_id, increments)
+    paths.pulse_run(db, run_id).update(increments)
+    _update_if_run(db, paths.last_pulse(db), run_id, increments)
     return counts
 
 
