@@ -30,7 +30,7 @@ from agenttrader.guard import (
     rate_limit,
 )
 from agenttrader.keystore import UID, AlpacaKeys
-from agenttrader.models import ShadowTrade, StoredSnapshot
+from agenttrader.models import ShadowTrade, StoredSnapshot, keys_version
 from agenttrader.money import cents, unrealized_pnl
 from agenttrader.pulse import Platform, trading_halted
 from agenttrader.strategies import DEFAULT_STRATEGY, STRATEGIES, Decision
@@ -231,8 +231,7 @@ def _signal_inputs(
             "your Alpaca account snapshot is stale: check status/last_sync_error and your keys",
         )
     snapshot = StoredSnapshot.model_validate(snapshot_doc.to_dict())
-    version = (user_doc.to_dict() or {}).get("keys_version") if user_doc.exists else None
-    keys = platform.keys.load(uid, version if isinstance(version, int) else None)
+    keys = platform.keys.load(uid, keys_version(user_doc.to_dict()))
     if keys is None:
         raise fail(Code.FAILED_PRECONDITION, "no Alpaca keys saved: save them first")
     return snapshot, keys
@@ -400,8 +399,7 @@ def close_shadow_trade(
     trade = ShadowTrade.model_validate(doc.to_dict())
     if trade.status != "OPEN":
         raise fail(Code.FAILED_PRECONDITION, f"shadow trade {request.trade_id} is already closed")
-    version = (paths.user(db, uid).get().to_dict() or {}).get("keys_version")
-    keys = platform.keys.load(uid, version if isinstance(version, int) else None)
+    keys = platform.keys.load(uid, keys_version(paths.user(db, uid).get().to_dict()))
     if keys is None:
         raise fail(Code.FAILED_PRECONDITION, "no Alpaca keys saved: a price is needed to close")
     broker = platform.brokers(keys)

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agenttrader import paths
 from agenttrader.keystore import UID, AlpacaKeys, KeyStore
+from agenttrader.models import keys_version
 from agenttrader.money import decimal
 
 Kind = Literal["snapshot", "signal", "trade"]
@@ -320,12 +321,9 @@ class _Writer:
         self._db = db
         self._batch = db.batch()
         self._pending = 0
-        self.committed = 0
 
-    def set(
-        self, ref: firestore.DocumentReference, data: dict[str, Any], merge: bool = False
-    ) -> None:
-        self._batch.set(ref, data, merge=merge)
+    def set(self, ref: firestore.DocumentReference, data: dict[str, Any]) -> None:
+        self._batch.set(ref, data)
         self._bump()
 
     def delete(self, ref: firestore.DocumentReference) -> None:
@@ -340,7 +338,6 @@ class _Writer:
     def flush(self) -> None:
         if self._pending:
             self._batch.commit()
-            self.committed += self._pending
             self._batch = self._db.batch()
             self._pending = 0
 
@@ -493,8 +490,7 @@ def _move_keys(
         user_ref = paths.user(db, move.uid)
         if _stored_equal(keystore, move):
             outcome = "unchanged"
-            version = (user_ref.get().to_dict() or {}).get("keys_version")
-            if not isinstance(version, int):
+            if keys_version(user_ref.get().to_dict()) is None:
                 user_ref.set({"keys_version": 1}, merge=True)
         else:
             keystore.save(move.uid, move.keys)

@@ -16,6 +16,12 @@ from agenttrader.broker import MONEY_FIELDS, AccountSnapshot
 from agenttrader.money import cents, decimal, percent, pnl_percent, unrealized_pnl
 
 
+def keys_version(profile: dict[str, Any] | None) -> int | None:
+    """The version of a user's saved keys from their profile; None when they never saved any."""
+    version = (profile or {}).get("keys_version")
+    return version if isinstance(version, int) else None
+
+
 def snapshot_document(account: AccountSnapshot) -> dict[str, Any]:
     """The stored form of an account snapshot, without its sync time."""
     doc: dict[str, Any] = {name: str(cents(getattr(account, name))) for name in MONEY_FIELDS}

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from agenttrader import paths, queries
 from agenttrader.broker import BrokerError, BrokerFactory
 from agenttrader.keystore import KeyStore, KeyStoreError
-from agenttrader.models import ShadowTrade, snapshot_document
+from agenttrader.models import ShadowTrade, keys_version, snapshot_document
 
 Clock = Callable[[], datetime]
 Enqueue = Callable[[dict[str, Any]], None]
@@ -117,8 +117,7 @@ def list_users(db: firestore.Client) -> list[UserRef]:
     """Every user, with only the field the pulse needs."""
     found = []
     for doc in paths.users(db).select(["keys_version"]).stream():
-        version = (doc.to_dict() or {}).get("keys_version")
-        found.append(UserRef(doc.id, int(version) if isinstance(version, int) else None))
+        found.append(UserRef(doc.id, keys_version(doc.to_dict())))
     return found
 
 
