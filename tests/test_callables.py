@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import requests
 from firebase_functions.https_fn import AuthData, FunctionsErrorCode, HttpsError
+from firestore_state import all_documents
 from google.cloud import firestore
 
 from agenttrader import callables, paths
@@ -43,27 +44,10 @@ def error_of(call: Any, *args: Any) -> HttpsError:
     return raised.value
 
 
-def dump(db: firestore.Client) -> dict[str, Any]:
-    """Every document in the database, by path."""
-    found: dict[str, Any] = {}
-
-    def walk(collection: Any) -> None:
-        for doc in collection.list_documents():
-            snapshot = doc.get()
-            if snapshot.exists:
-                found[doc.path] = snapshot.to_dict()
-            for sub in doc.collections():
-                walk(sub)
-
-    for collection in db.collections():
-        walk(collection)
-    return found
-
-
 def data_of(db: firestore.Client) -> dict[str, Any]:
     """Everything but the rate limiter's counters: a refused call still counts as an attempt
     (so keys cannot be probed through us without limit) but changes nothing else."""
-    return {k: v for k, v in dump(db).items() if not k.startswith("ops/rate_limits/")}
+    return {k: v for k, v in all_documents(db).items() if not k.startswith("ops/rate_limits/")}
 
 
 def ready_user(
@@ -115,7 +99,7 @@ def test_unknown_fields_and_huge_payloads_are_refused(
     assert huge.code == Code.INVALID_ARGUMENT
     assert "limit" in huge.message
     assert error_of(call, services, who, ["not", "an", "object"]).code == Code.INVALID_ARGUMENT
-    assert dump(db) == {}
+    assert all_documents(db) == {}
 
 
 BAD_SIGNALS = [
@@ -140,7 +124,7 @@ def test_bad_signal_input_names_the_field_and_changes_nothing(
     error = error_of(callables.generate_trading_signal, services, auth("alice"), data)
     assert error.code == Code.INVALID_ARGUMENT
     assert error.message.startswith(field)
-    assert dump(db) == {}
+    assert all_documents(db) == {}
     assert secrets.store.calls["AccessSecretVersion"] == 0
 
 
@@ -162,7 +146,7 @@ def test_bad_keys_input_changes_nothing(
     error = error_of(callables.save_alpaca_keys, services, auth("alice"), data)
     assert error.code == Code.INVALID_ARGUMENT
     assert error.message.startswith(field)
-    assert dump(db) == {}
+    assert all_documents(db) == {}
     assert secrets.store.calls["CreateSecret"] == 0
 
 
@@ -172,7 +156,7 @@ def test_numbers_that_are_not_numbers_are_refused(services: Services, db: firest
             callables.set_trading_enabled, services, auth("alice"), {"enabled": enabled}
         )
         assert error.code == Code.INVALID_ARGUMENT
-    assert dump(db) == {}
+    assert all_documents(db) == {}
 
 
 # -- keys -----------------------------------------------------------------------------------------
@@ -194,7 +178,7 @@ def test_save_keys_checks_them_stores_them_and_returns_only_a_mask(
     assert user["keys_version"] == 1
     assert user["email"] == "alice@example.com"
     assert (paths.trading_status(db, "alice").get().to_dict() or {})["enabled"] is False
-    everything = repr(dump(db))
+    everything = repr(all_documents(db))
     assert "secret-key-1" not in everything
     events = [d.to_dict() for d in paths.audit(db, "alice").stream()]
     assert [e["action"] for e in events] == ["keys_saved"]
@@ -413,12 +397,12 @@ def test_delete_my_account_removes_everything_and_is_idempotent(
     ready_user(services, alpaca, "alice")
     ready_user(services, alpaca, "bob")
     open_trade(db, "alice", "t1", "AAPL", "BUY", "1", "100")
-    bob_before = {k: v for k, v in dump(db).items() if k.startswith("users/bob")}
+    bob_before = {k: v for k, v in all_documents(db).items() if k.startswith("users/bob")}
     result = callables.delete_my_account(services, auth("alice"), {"confirm": True})
     assert result["deleted"] is True
     assert result["secret_removed"] is True
     assert keystore.load("alice", None) is None
-    remaining = dump(db)
+    remaining = all_documents(db)
     assert not [p for p in remaining if p.startswith("users/alice")]
     assert {k: v for k, v in remaining.items() if k.startswith("users/bob")} == bob_before
     assert keystore.load("bob", 1) is not None

@@ -9,8 +9,8 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
+from firestore_state import all_documents
 from google.cloud import firestore
 
 from agenttrader import paths
@@ -84,30 +84,14 @@ def seed_drafts(db: firestore.Client, uid: str) -> None:
     )
 
 
-def state(db: firestore.Client) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-
-    def walk(collection: Any) -> None:
-        for ref in collection.list_documents():
-            doc = ref.get()
-            if doc.exists:
-                found[ref.path] = (doc.to_dict(), doc.update_time)
-            for sub in ref.collections():
-                walk(sub)
-
-    for collection in db.collections():
-        walk(collection)
-    return found
-
-
 def test_dry_run_writes_nothing_and_says_what_it_would_do(
     db: firestore.Client, keystore: KeyStore
 ) -> None:
     seed_single_user(db)
     seed_drafts(db, "draftuser")
-    before = state(db)
+    before = all_documents(db, with_update_time=True)
     report = migrate(db, keystore, uid="owner")
-    assert state(db) == before
+    assert all_documents(db, with_update_time=True) == before
     assert report.counts["shadowTradeHistory"] == {"copy": 3}
     assert report.counts["tradingSignals"] == {"copy": 2}
     assert report.counts["users/*/tradingSignals"] == {"copy": 1}
@@ -174,9 +158,9 @@ def test_second_run_changes_nothing(db: firestore.Client, keystore: KeyStore) ->
     seed_single_user(db)
     seed_drafts(db, "draftuser")
     migrate(db, keystore, uid="owner", tenants={"acme": "acmeowner"}, apply=True)
-    after_first = state(db)
+    after_first = all_documents(db, with_update_time=True)
     report = migrate(db, keystore, uid="owner", tenants={"acme": "acmeowner"}, apply=True)
-    assert state(db) == after_first
+    assert all_documents(db, with_update_time=True) == after_first
     assert {outcome for counts in report.counts.values() for outcome in counts} <= {"unchanged"}
     assert report.verify_ok
 
@@ -194,9 +178,9 @@ def test_conflicts_are_reported_and_only_overwritten_when_asked(
     assert any("trade00000" in p for p in report.problems)
     assert not report.verify_ok
 
-    before = state(db)
+    before = all_documents(db, with_update_time=True)
     failed = migrate(db, keystore, uid="owner", apply=True, on_conflict="fail")
-    assert state(db) == before
+    assert all_documents(db, with_update_time=True) == before
     assert "nothing written" in failed.problems[-1]
 
     fixed = migrate(db, keystore, uid="owner", apply=True, on_conflict="overwrite")
