@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from google.cloud import firestore
 
 from agenttrader import clients
 from agenttrader.broker import AlpacaBroker, BrokerFactory, RetryPolicy
+from agenttrader.callables import Services
 from agenttrader.keystore import AlpacaKeys, KeyStore
 from agenttrader.pulse import Platform
 from localdev import ALPACA_PORT, SECRETS_PORT, emulators
@@ -91,3 +93,11 @@ def brokers(alpaca: AlpacaServer) -> BrokerFactory:
 @pytest.fixture
 def platform(db: firestore.Client, keystore: KeyStore, brokers: BrokerFactory) -> Platform:
     return Platform(db=db, keys=keystore, brokers=brokers, now=lambda: datetime.now(UTC))
+
+
+@pytest.fixture
+def services(platform: Platform) -> Services:
+    deleted: list[str] = []
+    return Services(
+        platform=platform, buying_power_fraction=Decimal("0.10"), delete_auth_user=deleted.append
+    )

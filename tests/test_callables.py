@@ -7,65 +7,19 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-import requests
-from firebase_functions.https_fn import AuthData, FunctionsErrorCode, HttpsError
+from calling import NOW, Code, auth, data_of, error_of, freeze, ready_user
 from firestore_state import all_documents
 from google.cloud import firestore
 
 from agenttrader import callables, paths
 from agenttrader.broker import Bar
 from agenttrader.callables import Services
-from agenttrader.keystore import AlpacaKeys, KeyStore
-from agenttrader.pulse import Platform, run_pulse
+from agenttrader.keystore import KeyStore
+from agenttrader.pulse import run_pulse
 from agenttrader.strategies import MeanReversion, Momentum
 from localdev.alpaca_standin import AlpacaServer, price_at
 from localdev.secret_manager_standin import SecretManagerServer
 from localdev.seed import open_trade, register_alpaca_account
-
-Code = FunctionsErrorCode
-NOW = 1_790_000_000.0
-
-
-@pytest.fixture
-def services(platform: Platform) -> Services:
-    deleted: list[str] = []
-    return Services(
-        platform=platform, buying_power_fraction=Decimal("0.10"), delete_auth_user=deleted.append
-    )
-
-
-def auth(uid: str, **claims: Any) -> AuthData:
-    return AuthData(uid=uid, token={"email": f"{uid}@example.com", **claims})
-
-
-def error_of(call: Any, *args: Any) -> HttpsError:
-    with pytest.raises(HttpsError) as raised:
-        call(*args)
-    return raised.value
-
-
-def data_of(db: firestore.Client) -> dict[str, Any]:
-    """Everything but the rate limiter's counters: a refused call still counts as an attempt
-    (so keys cannot be probed through us without limit) but changes nothing else."""
-    return {k: v for k, v in all_documents(db).items() if not k.startswith("ops/rate_limits/")}
-
-
-def ready_user(
-    services: Services, alpaca: AlpacaServer, uid: str, cash: str = "10000", trading: bool = True
-) -> AlpacaKeys:
-    """Keys saved through the callable, trading switched on, one pulse run."""
-    keys = register_alpaca_account(alpaca.url, f"PK{uid.upper():0<10}", "secret-key-1", cash=cash)
-    callables.save_alpaca_keys(
-        services, auth(uid), {"key_id": keys.key_id, "secret_key": "secret-key-1"}
-    )
-    callables.set_trading_enabled(services, auth(uid), {"enabled": trading})
-    run_pulse(services.platform)
-    return keys
-
-
-def freeze(alpaca: AlpacaServer, now: float = NOW) -> None:
-    requests.post(f"{alpaca.url}/_standin/clock", json={"now": now}, timeout=5).raise_for_status()
-
 
 # -- every callable: authentication and input ---------------------------------------------------
 
@@ -391,7 +345,7 @@ def test_rate_limit_holds_and_says_the_limit(services: Services, db: firestore.C
     callables.set_trading_enabled(services, auth("bob"), {"enabled": True})
 
 
-def test_delete_my_account_removes_everything_and_is_idempotent(
+def test_delete_my_account_removes_everything_and_the_token_is_dead_after(
     services: Services, alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
 ) -> None:
     ready_user(services, alpaca, "alice")
@@ -406,8 +360,8 @@ def test_delete_my_account_removes_everything_and_is_idempotent(
     assert not [p for p in remaining if p.startswith("users/alice")]
     assert {k: v for k, v in remaining.items() if k.startswith("users/bob")} == bob_before
     assert keystore.load("bob", 1) is not None
-    again = callables.delete_my_account(services, auth("alice"), {"confirm": True})
-    assert again["secret_removed"] is False
+    again = error_of(callables.delete_my_account, services, auth("alice"), {"confirm": True})
+    assert again.code == Code.UNAUTHENTICATED
     refused = error_of(callables.delete_my_account, services, auth("bob"), {"confirm": False})
     assert refused.code == Code.INVALID_ARGUMENT
 

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from firebase_functions import https_fn, logger
+from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, field_validator
 
@@ -21,17 +22,21 @@ from agenttrader.broker import BrokerError
 from agenttrader.guard import (
     Caller,
     Code,
+    DocumentId,
     Limit,
     admin,
     audit_event,
     caller,
     fail,
+    not_deleted,
     parse,
     rate_limit,
+    stored,
 )
-from agenttrader.keystore import UID, AlpacaKeys
+from agenttrader.keystore import AlpacaKeys
 from agenttrader.models import ShadowTrade, StoredSnapshot, keys_version
 from agenttrader.money import cents, unrealized_pnl
+from agenttrader.optimistic import retried, unchanged_since
 from agenttrader.pulse import Platform, trading_halted
 from agenttrader.strategies import DEFAULT_STRATEGY, STRATEGIES, Decision
 
@@ -66,7 +71,8 @@ class Services:
 
 
 class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # strict: at the trust boundary 1 is not true and "5" is not a number
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, str_strip_whitespace=True)
 
 
 class SignalRequest(_Input):
@@ -97,11 +103,19 @@ class TradingRequest(_Input):
 
 
 class CloseTradeRequest(_Input):
-    trade_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
+    trade_id: DocumentId
 
 
 class DeleteAccountRequest(_Input):
-    confirm: Literal[True]
+    confirm: StrictBool
+    """Must be the JSON value true: 1, 1.0 and "true" are not a confirmation."""
+
+    @field_validator("confirm")
+    @classmethod
+    def _confirmed(cls, value: bool) -> bool:
+        if value is not True:
+            raise ValueError("must be true to delete your account")
+        return value
 
 
 class GlobalTradingRequest(_Input):
@@ -110,7 +124,7 @@ class GlobalTradingRequest(_Input):
 
 
 class UserTradingOffRequest(_Input):
-    uid: str = Field(min_length=1, max_length=128, pattern=UID.pattern)
+    uid: DocumentId
     reason: str = Field(default="", max_length=500)
 
 
@@ -119,6 +133,7 @@ def _begin(
 ) -> tuple[InputModel, datetime]:
     """Validate the input (nothing counted or changed when it is bad), then take a rate-limit
     token for the caller."""
+    not_deleted(services.platform.db, who, unfinished_ok=action == "delete_my_account")
     request = parse(model, data)
     now = services.platform.now()
     rate_limit(services.platform.db, who.uid, action, LIMITS[action], now)
@@ -230,7 +245,7 @@ def _signal_inputs(
             Code.FAILED_PRECONDITION,
             "your Alpaca account snapshot is stale: check status/last_sync_error and your keys",
         )
-    snapshot = StoredSnapshot.model_validate(snapshot_doc.to_dict())
+    snapshot = stored(StoredSnapshot, snapshot_doc)
     keys = platform.keys.load(uid, keys_version(user_doc.to_dict()))
     if keys is None:
         raise fail(Code.FAILED_PRECONDITION, "no Alpaca keys saved: save them first")
@@ -297,34 +312,28 @@ def save_alpaca_keys(
     finally:
         broker.close()
     platform.keys.save(uid, keys)
-    user_ref = paths.user(db, uid)
-    new_version = _provision_and_bump(db.transaction(), db, user_ref, uid, who.email, now, keys)
+    new_version = retried(lambda: _provision_and_bump(db, uid, who.email, now, keys))
     logger.info("keys.saved", uid=uid, keys_version=new_version)
     return {"key_id": keys.masked_key_id(), "paper": keys.paper, "keys_version": new_version}
 
 
-@firestore.transactional
 def _provision_and_bump(
-    transaction: firestore.Transaction,
-    db: firestore.Client,
-    user_ref: firestore.DocumentReference,
-    uid: str,
-    email: str | None,
-    now: datetime,
-    keys: AlpacaKeys,
+    db: firestore.Client, uid: str, email: str | None, now: datetime, keys: AlpacaKeys
 ) -> int:
-    snapshot = user_ref.get(transaction=transaction)
-    current = (snapshot.to_dict() or {}) if snapshot.exists else {}
-    version = int(current.get("keys_version") or 0) + 1
+    """Bump keys_version (creating the profile, with trading off, on first use) and audit it,
+    in one commit that fails if another call changed the profile in between."""
+    user_ref = paths.user(db, uid)
+    snapshot = user_ref.get()
+    version = (keys_version(snapshot.to_dict()) or 0) + 1
     update: dict[str, Any] = {"keys_version": version, "keys_updated_at": now}
-    if not snapshot.exists:
-        update.update(email=email, created_at=now)
-        transaction.set(
-            paths.trading_status(db, uid), {"enabled": False, "updated_at": now}, merge=True
-        )
-    transaction.set(user_ref, update, merge=True)
+    batch = db.batch()
+    if snapshot.exists:
+        batch.update(user_ref, update, option=unchanged_since(db, snapshot))
+    else:
+        batch.create(user_ref, {**update, "email": email, "created_at": now})
+        batch.set(paths.trading_status(db, uid), {"enabled": False, "updated_at": now}, merge=True)
     audit_event(
-        transaction,
+        batch,
         db,
         uid,
         "keys_saved",
@@ -332,6 +341,7 @@ def _provision_and_bump(
         uid,
         {"key_id": keys.masked_key_id(), "paper": keys.paper, "keys_version": version},
     )
+    batch.commit()
     return version
 
 
@@ -364,24 +374,20 @@ def set_trading_enabled(
     request, now = _begin(services, who, TradingRequest, data, "set_trading_enabled")
     uid = who.uid
     db = services.platform.db
-    _switch_trading(db.transaction(), db, uid, who.email, request.enabled, now)
+    _ensure_profile(db, uid, who.email, now)
+    batch = db.batch()
+    batch.set(paths.trading_status(db, uid), {"enabled": request.enabled, "updated_at": now})
+    audit_event(batch, db, uid, "trading_switched", now, uid, {"enabled": request.enabled})
+    batch.commit()
     return {"enabled": request.enabled}
 
 
-@firestore.transactional
-def _switch_trading(
-    transaction: firestore.Transaction,
-    db: firestore.Client,
-    uid: str,
-    email: str | None,
-    enabled: bool,
-    now: datetime,
-) -> None:
-    user_ref = paths.user(db, uid)
-    if not user_ref.get(transaction=transaction).exists:
-        transaction.set(user_ref, {"email": email, "created_at": now})
-    transaction.set(paths.trading_status(db, uid), {"enabled": enabled, "updated_at": now})
-    audit_event(transaction, db, uid, "trading_switched", now, uid, {"enabled": enabled})
+def _ensure_profile(db: firestore.Client, uid: str, email: str | None, now: datetime) -> None:
+    """Create `users/{uid}` unless it exists (a blind create: overlapping calls never wait)."""
+    try:
+        paths.user(db, uid).create({"email": email, "created_at": now})
+    except gexc.Conflict:
+        pass
 
 
 def close_shadow_trade(
@@ -393,12 +399,7 @@ def close_shadow_trade(
     platform = services.platform
     db = platform.db
     ref = paths.shadow_trades(db, uid).document(request.trade_id)
-    doc = ref.get()
-    if not doc.exists:
-        raise fail(Code.NOT_FOUND, f"no shadow trade {request.trade_id}")
-    trade = ShadowTrade.model_validate(doc.to_dict())
-    if trade.status != "OPEN":
-        raise fail(Code.FAILED_PRECONDITION, f"shadow trade {request.trade_id} is already closed")
+    trade = _open_trade(ref)
     keys = platform.keys.load(uid, keys_version(paths.user(db, uid).get().to_dict()))
     if keys is None:
         raise fail(Code.FAILED_PRECONDITION, "no Alpaca keys saved: a price is needed to close")
@@ -409,25 +410,37 @@ def close_shadow_trade(
         broker.close()
     if price is None:
         raise fail(Code.UNAVAILABLE, f"Alpaca has no recent trade for {trade.symbol}")
-    realized = cents(unrealized_pnl(trade.side, trade.entry_price, trade.quantity, price))
-    _close(db.transaction(), db, ref, uid, now, price, realized)
+    realized = retried(lambda: _close(db, ref, uid, now, price))
     return {"trade_id": request.trade_id, "exit_price": str(price), "realized_pnl": str(realized)}
 
 
-@firestore.transactional
+def _open_trade(
+    ref: firestore.DocumentReference, snapshot: firestore.DocumentSnapshot[Any] | None = None
+) -> ShadowTrade:
+    """The open trade at `ref`, or NOT_FOUND / FAILED_PRECONDITION saying why not."""
+    doc = snapshot if snapshot is not None else ref.get()
+    if not doc.exists:
+        raise fail(Code.NOT_FOUND, f"no shadow trade {ref.id}")
+    trade = stored(ShadowTrade, doc)
+    if trade.status != "OPEN":
+        raise fail(Code.FAILED_PRECONDITION, f"shadow trade {ref.id} is already closed")
+    return trade
+
+
 def _close(
-    transaction: firestore.Transaction,
     db: firestore.Client,
     ref: firestore.DocumentReference,
     uid: str,
     now: datetime,
     price: Decimal,
-    realized: Decimal,
-) -> None:
-    snapshot = ref.get(transaction=transaction)
-    if (snapshot.to_dict() or {}).get("status") != "OPEN":
-        raise fail(Code.FAILED_PRECONDITION, f"shadow trade {ref.id} is already closed")
-    transaction.update(
+) -> Decimal:
+    """Close the trade at `price` and audit it, unless it changed since it was read: of
+    overlapping closes exactly one wins, the others find it closed."""
+    snapshot = ref.get()
+    trade = _open_trade(ref, snapshot)
+    realized = cents(unrealized_pnl(trade.side, trade.entry_price, trade.quantity, price))
+    batch = db.batch()
+    batch.update(
         ref,
         {
             "status": "CLOSED",
@@ -435,9 +448,10 @@ def _close(
             "realized_pnl": str(realized),
             "closed_at": now,
         },
+        option=unchanged_since(db, snapshot),
     )
     audit_event(
-        transaction,
+        batch,
         db,
         uid,
         "shadow_trade_closed",
@@ -445,6 +459,8 @@ def _close(
         uid,
         {"trade_id": ref.id, "exit_price": str(price), "realized_pnl": str(realized)},
     )
+    batch.commit()
+    return realized
 
 
 def delete_my_account(
@@ -455,13 +471,22 @@ def delete_my_account(
     uid = who.uid
     platform = services.platform
     db = platform.db
+    record = paths.deleted_account(db, uid)
+    # first: from here on every other call with this person's token is refused
+    record.set({"state": "deleting", "requested_at": now}, merge=True)
     secret_removed = platform.keys.delete(uid)
     deleted = db.recursive_delete(paths.user(db, uid))
     services.delete_auth_user(uid)
-    paths.deleted_account(db, uid).set(
-        {"deleted_at": now, "documents_deleted": deleted, "secret_removed": secret_removed}
-    )
     db.recursive_delete(paths.rate_limits(db, uid))
+    record.set(
+        {
+            "state": "deleted",
+            "deleted_at": now,
+            "documents_deleted": deleted,
+            "secret_removed": secret_removed,
+        },
+        merge=True,
+    )
     logger.info("account.deleted", uid=uid, documents_deleted=deleted)
     return {"deleted": True, "documents_deleted": deleted, "secret_removed": secret_removed}
 

@@ -7,15 +7,17 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from firebase_functions import https_fn, logger
+from google.api_core import exceptions as gexc
 from google.cloud import firestore
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from agenttrader import paths
 from agenttrader.broker import BrokerError
 from agenttrader.keystore import KeyStoreError
+from agenttrader.optimistic import Contended, retried, unchanged_since
 
 Code = https_fn.FunctionsErrorCode
 Model = TypeVar("Model", bound=BaseModel)
@@ -78,6 +80,46 @@ def parse(model: type[Model], data: Any) -> Model:
         raise fail(Code.INVALID_ARGUMENT, f"{field}: {first['msg']}") from None
 
 
+def _not_reserved(value: str) -> str:
+    if value.startswith("__") and value.endswith("__"):
+        raise ValueError("ids of the form __...__ are reserved by Firestore")
+    return value
+
+
+DocumentId = Annotated[
+    str,
+    Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$"),
+    AfterValidator(_not_reserved),
+]
+"""An id taken from a client that is valid as a Firestore document id."""
+
+
+def stored(model: type[Model], snapshot: firestore.DocumentSnapshot[Any]) -> Model:
+    """A stored document read through its model; FAILED_PRECONDITION names the document and
+    the field when it does not parse (legacy data, a hand edit)."""
+    try:
+        return model.model_validate(snapshot.to_dict() or {})
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "document"
+        raise fail(
+            Code.FAILED_PRECONDITION,
+            f"{snapshot.reference.path} cannot be read ({field}: {first['msg']}); "
+            "it needs fixing before it can be used",
+        ) from None
+
+
+def not_deleted(db: firestore.Client, who: Caller, unfinished_ok: bool = False) -> None:
+    """UNAUTHENTICATED for a token that outlived its account: an ID token stays valid for up to
+    an hour after `delete_my_account`, and must not bring the account back. With
+    `unfinished_ok`, a deletion that was interrupted may be run again to finish it."""
+    record = paths.deleted_account(db, who.uid).get()
+    if record.exists and not (unfinished_ok and (record.to_dict() or {}).get("state") != "deleted"):
+        raise fail(
+            Code.UNAUTHENTICATED, "this account was deleted; sign up again to use the product"
+        )
+
+
 @dataclass(frozen=True)
 class Limit:
     """At most `calls` per `window_s` seconds, per user and action."""
@@ -86,28 +128,31 @@ class Limit:
     window_s: int
 
 
-@firestore.transactional
 def _take(
-    transaction: firestore.Transaction,
-    ref: firestore.DocumentReference,
-    limit: Limit,
-    now: datetime,
+    db: firestore.Client, ref: firestore.DocumentReference, limit: Limit, now: datetime
 ) -> bool:
-    snapshot = ref.get(transaction=transaction)
+    """One token from the window that opened with the first call in it; the write carries a
+    precondition, so overlapping calls never wait on a lock and each is counted exactly once."""
+    snapshot = ref.get()
     state = (snapshot.to_dict() or {}) if snapshot.exists else {}
     window_start = state.get("window_start")
+    fresh = {"window_start": now, "count": 1}
     if window_start is None or window_start + timedelta(seconds=limit.window_s) <= now:
-        transaction.set(ref, {"window_start": now, "count": 1})
+        if snapshot.exists:
+            ref.update(fresh, option=unchanged_since(db, snapshot))
+        else:
+            ref.create(fresh)
         return True
     if int(state.get("count", 0)) >= limit.calls:
         return False
-    transaction.update(ref, {"count": firestore.Increment(1)})
+    ref.update({"count": int(state["count"]) + 1}, option=unchanged_since(db, snapshot))
     return True
 
 
 def rate_limit(db: firestore.Client, uid: str, action: str, limit: Limit, now: datetime) -> None:
     """Count this call against the user's limit (state in Firestore: it holds across instances)."""
-    if not _take(db.transaction(), paths.rate_limit(db, uid, action), limit, now):
+    ref = paths.rate_limit(db, uid, action)
+    if not retried(lambda: _take(db, ref, limit, now)):
         raise fail(
             Code.RESOURCE_EXHAUSTED,
             f"{action} is limited to {limit.calls} calls per {limit.window_s} s; try again later",
@@ -148,6 +193,13 @@ def handled(name: str, work: Callable[[], Any]) -> Any:
         raise
     except BrokerError as error:
         raise from_broker(error) from None
+    except (Contended, gexc.Aborted):
+        raise fail(
+            Code.ABORTED, "your data was being changed by another call at the same time; try again"
+        ) from None
+    except gexc.GoogleAPICallError as error:
+        logger.error("callable.firestore_failed", function=name, error=str(error.message))
+        raise fail(Code.UNAVAILABLE, "the database did not answer in time; try again") from None
     except KeyStoreError as error:
         logger.error("callable.keystore_failed", function=name, code=error.code)
         raise fail(Code.UNAVAILABLE, "your keys could not be read right now; try again") from None
