@@ -26,7 +26,7 @@ from pydantic import SecretStr, ValidationError  # noqa: E402
 
 from agenttrader import clients, runtime  # noqa: E402
 from agenttrader.keystore import AlpacaKeys  # noqa: E402
-from agenttrader.migration import Report, migrate, rollback  # noqa: E402
+from agenttrader.migration import FAMILIES, Report, migrate, rollback  # noqa: E402
 
 
 def env_keys(live: bool) -> AlpacaKeys | None:
@@ -53,6 +53,8 @@ def print_report(report: Report, applied: bool) -> None:
             f"verify {family:<28} sources={n_expected} digest={d_expected} "
             f"targets={n_actual} digest={d_actual} {ok}"
         )
+    for note in report.notes:
+        print(f"  - {note}")
     for problem in report.problems:
         print(f"  ! {problem}")
 
@@ -79,6 +81,14 @@ def main() -> int:
     )
     parser.add_argument("--apply", action="store_true", help="write (default: dry run)")
     parser.add_argument("--on-conflict", choices=["skip", "overwrite", "fail"], default="skip")
+    parser.add_argument(
+        "--prefer",
+        default="newest",
+        choices=["newest", *FAMILIES],
+        help="when several legacy documents map to one target (the bot's alpacaAccounts/snapshot "
+        "and a tenants/*/accounts/primary for the same account): the newest wins (default), or "
+        "the named source family, e.g. 'tenants/*/accounts/primary'",
+    )
     parser.add_argument(
         "--delete-legacy",
         action="store_true",
@@ -107,6 +117,7 @@ def main() -> int:
         apply=args.apply,
         on_conflict=args.on_conflict,
         delete_legacy=args.delete_legacy,
+        prefer=args.prefer,
     )
     print_report(report, applied=args.apply)
     if args.apply:

@@ -22,6 +22,7 @@ from localdev.seed import register_alpaca_account
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2025, 3, 1, 14, 30, tzinfo=UTC)
+T1 = datetime(2025, 3, 1, 15, 0, tzinfo=UTC)
 
 
 def seed_single_user(db: firestore.Client, trades: int = 3, signals: int = 2) -> None:
@@ -293,3 +294,191 @@ def test_rollback_removes_only_copies_whose_source_is_kept(
     assert not db.document("users/owner/shadowTradeHistory/trade00000").get().exists
     assert db.document("users/owner/shadowTradeHistory/mine").get().exists
     assert db.document("shadowTradeHistory/trade00000").get().exists
+
+
+# -- what the outside probe found ----------------------------------------------------------------
+
+
+def test_keys_saved_since_are_a_conflict_not_replaced_by_stale_ones(
+    db: firestore.Client, keystore: KeyStore
+) -> None:
+    seed_drafts(db, "draftuser")  # legacy copy: PKDRAFTUSER0 / draft-secret-1
+    current = AlpacaKeys(key_id="PKNEWERKEYS1", secret_key="newer-secret-1", paper=True)
+    keystore.save("draftuser", current)
+    paths.user(db, "draftuser").set({"keys_version": 3}, merge=True)
+
+    planned = migrate(db, keystore)
+    assert planned.counts["keys (firestore)"] == {"conflict": 1}
+    report = migrate(db, keystore, apply=True)
+    assert report.counts["keys (firestore)"] == {"conflict": 1}
+    assert any("alpaca-keys-draftuser already holds other keys" in p for p in report.problems)
+    keystore.forget("draftuser")
+    assert (keystore.load("draftuser", None) or current).key_id == "PKNEWERKEYS1"
+    assert db.document("users/draftuser/secrets/alpaca").get().exists  # legacy copy left
+    assert (paths.user(db, "draftuser").get().to_dict() or {})["keys_version"] == 3
+
+    before = all_documents(db, with_update_time=True)
+    failed = migrate(db, keystore, apply=True, on_conflict="fail")
+    assert "nothing written" in failed.problems[-1]
+    assert all_documents(db, with_update_time=True) == before
+
+    overwritten = migrate(db, keystore, apply=True, on_conflict="overwrite")
+    assert overwritten.counts["keys (firestore)"] == {"moved": 1}
+    keystore.forget("draftuser")
+    assert (keystore.load("draftuser", None) or current).key_id == "PKDRAFTUSER0"
+    assert not db.document("users/draftuser/secrets/alpaca").get().exists
+    assert (paths.user(db, "draftuser").get().to_dict() or {})["keys_version"] == 4
+
+
+def test_environment_keys_do_not_replace_keys_saved_since(
+    db: firestore.Client, keystore: KeyStore
+) -> None:
+    keystore.save("owner", AlpacaKeys(key_id="PKNEWERKEYS1", secret_key="newer-secret-1"))
+    env = AlpacaKeys(key_id="PKENVKEY0001", secret_key="env-secret-1", paper=True)
+    report = migrate(db, keystore, uid="owner", env_keys=env, apply=True)
+    assert report.counts["keys (environment)"] == {"conflict": 1}
+    keystore.forget("owner")
+    assert (keystore.load("owner", None) or env).key_id == "PKNEWERKEYS1"
+
+
+def run_script(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "migrate.py"), *args],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_readme_example_finishes_when_one_account_is_in_both_layouts(
+    db: firestore.Client, keystore: KeyStore
+) -> None:
+    """The README's own commands, on the data it describes: the bot wrote the same account to
+    alpacaAccounts/snapshot and to tenants/acme/accounts/primary, the tenant copy later."""
+    seed_single_user(db, trades=2, signals=1)
+    db.document("tenants/acme/accounts/primary").set(
+        {"equity": "10300.00", "cash": "5000.10", "buying_power": "20000", "timestamp": T1}
+    )
+    os.environ["APCA_API_KEY_ID"], os.environ["APCA_API_SECRET_KEY"] = (
+        "PKENVKEY0001",
+        "env-1-secret",
+    )
+    try:
+        common = ["--uid", "OWNER", "--tenant", "acme=OWNER", "--keys-from-env"]
+        dry = run_script(*common)
+        assert dry.returncode == 0, dry.stdout + dry.stderr
+        assert "superseded" in dry.stdout
+        applied = run_script(*common, "--apply")
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        assert "verified: every migrated source has an equal target" in applied.stdout
+        snapshot = paths.account_snapshot(db, "OWNER").get().to_dict() or {}
+        assert (snapshot["equity"], snapshot["migrated_from"]) == (
+            "10300.00",
+            "tenants/acme/accounts/primary",
+        )
+        again = run_script(*common, "--apply")
+        assert again.returncode == 0, again.stdout
+        cleaned = run_script(
+            "--uid", "OWNER", "--tenant", "acme=OWNER", "--apply", "--delete-legacy"
+        )
+        assert cleaned.returncode == 0, cleaned.stdout
+        assert not db.document("alpacaAccounts/snapshot").get().exists
+        assert not db.document("tenants/acme/accounts/primary").get().exists
+        after = run_script(*common, "--apply")
+        assert after.returncode == 0, after.stdout
+    finally:
+        del os.environ["APCA_API_KEY_ID"], os.environ["APCA_API_SECRET_KEY"]
+
+
+def test_identical_accounts_merge_and_a_preferred_family_wins(
+    db: firestore.Client, keystore: KeyStore
+) -> None:
+    seed_single_user(db, trades=0, signals=0)
+    same = {"equity": "10234.56", "cash": "5000.1", "buying_power": "20000", "timestamp": T0}
+    db.document("alpacaAccounts/snapshot").set({**same, "status": "ACTIVE"})
+    db.document("tenants/acme/accounts/primary").set({**same, "status": "ACTIVE"})
+    merged = migrate(db, keystore, uid="owner", tenants={"acme": "owner"}, apply=True)
+    assert merged.problems == [] and merged.verify_ok
+    assert sum(c["merged"] for c in merged.counts.values()) == 1
+
+    db.document("tenants/acme/accounts/primary").set({**same, "equity": "1.00"})
+    paths.account_snapshot(db, "owner").delete()
+    chosen = migrate(
+        db,
+        keystore,
+        uid="owner",
+        tenants={"acme": "owner"},
+        apply=True,
+        prefer="tenants/*/accounts/primary",
+    )
+    assert chosen.problems == [] and chosen.verify_ok
+    assert chosen.counts["alpacaAccounts/snapshot"] == {"superseded": 1}
+    assert (paths.account_snapshot(db, "owner").get().to_dict() or {})["equity"] == "1.00"
+
+
+def test_open_trades_keep_their_marks_and_other_fields(
+    db: firestore.Client, keystore: KeyStore
+) -> None:
+    db.document("shadowTradeHistory/t1").set(
+        {
+            "ticker": "aapl",
+            "side": "BUY",
+            "qty": 2,
+            "entryPrice": 100.5,
+            "status": "OPEN",
+            "timestamp": T0,
+            "currentPrice": 110.25,
+            "unrealizedPnl": 19.5,
+            "pnl_percent": "9.7015",
+            "lastPricedAt": T1,
+            "note": "from the bot",
+            "tags": ["swing"],
+            "api_key": "PKLEAKED0000",
+        }
+    )
+    report = migrate(db, keystore, uid="owner", apply=True)
+    assert report.problems == [] and report.verify_ok
+    trade = db.document("users/owner/shadowTradeHistory/t1").get().to_dict() or {}
+    assert trade == {
+        "symbol": "AAPL",
+        "side": "BUY",
+        "quantity": "2",
+        "entry_price": "100.5",
+        "status": "OPEN",
+        "created_at": T0,
+        "current_price": "110.25",
+        "unrealized_pnl": "19.5",
+        "pnl_percent": "9.7015",
+        "last_priced_at": T1,
+        "note": "from the bot",
+        "tags": ["swing"],
+        "migrated_from": "shadowTradeHistory/t1",
+    }
+
+
+def test_a_malformed_field_is_named_as_the_source_wrote_it(
+    db: firestore.Client, keystore: KeyStore
+) -> None:
+    db.document("alpacaAccounts/snapshot").set({"equity": "N/A", "cash": 1, "buying_power": 1})
+    db.document("shadowTradeHistory/t1").set(
+        {"ticker": "AAPL", "side": "BUY", "qty": "abc", "entry_price": 1, "timestamp": T0}
+    )
+    db.document("shadowTradeHistory/t2").set(
+        {
+            "symbol": "AAPL",
+            "side": "BUY",
+            "quantity": 1,
+            "entry_price": 1,
+            "timestamp": T0,
+            "currentPrice": "N/A",
+        }
+    )
+    db.document("tradingSignals/s1").set({"symbol": "AAPL", "action": "BUY", "createdAt": "soon"})
+    report = migrate(db, keystore, uid="owner")
+    problems = "\n".join(report.problems)
+    assert "alpacaAccounts/snapshot: equity: not a number: 'N/A'" in problems
+    assert "shadowTradeHistory/t1: quantity (qty):" in problems
+    assert "shadowTradeHistory/t2: current_price (currentPrice): not a number: 'N/A'" in problems
+    assert "tradingSignals/s1: created_at (createdAt): not a timestamp: 'soon'" in problems

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from google.cloud import firestore
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -29,6 +30,15 @@ from agenttrader.money import decimal
 Kind = Literal["snapshot", "signal", "trade"]
 OnConflict = Literal["skip", "overwrite", "fail"]
 BATCH_LIMIT = 500
+FAMILIES = (
+    "alpacaAccounts/snapshot",
+    "tradingSignals",
+    "shadowTradeHistory",
+    "tenants/*/accounts/primary",
+    "users/*/data/snapshot",
+    "users/*/tradingSignals",
+)
+"""The legacy source families, as the report names them."""
 READ_CHUNK = 300
 
 
@@ -46,10 +56,6 @@ def _first(data: dict[str, Any], *names: str) -> Any:
     return None
 
 
-def _money(value: Any) -> str:
-    return str(decimal(value))
-
-
 def _time(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -61,6 +67,73 @@ def _time(value: Any) -> datetime:
     raise ValueError("not a timestamp")
 
 
+_SENSITIVE = re.compile(r"secret|password|token|api_?key|key_?id", re.IGNORECASE)
+"""Fields never carried into a migrated document, whatever they hold."""
+
+
+class _Source:
+    """A legacy document's fields, read by canonical name through the names the old layouts
+    used; remembers which name each came from, so a problem names the field as written."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.read_as: dict[str, str] = {}
+        self.consumed: set[str] = set()
+
+    def get(self, canonical: str, *aliases: str) -> Any:
+        names = aliases or (canonical,)
+        self.consumed.update(names)
+        for name in names:
+            if self.data.get(name) is not None:
+                self.read_as[canonical] = name
+                return self.data[name]
+        return None
+
+    def where(self, canonical: str) -> str:
+        """`quantity`, or `quantity (qty)` when the source called it something else."""
+        written = self.read_as.get(canonical, canonical)
+        return canonical if written == canonical else f"{canonical} ({written})"
+
+    def money(self, doc: dict[str, Any], canonical: str, *aliases: str) -> None:
+        """Set doc[canonical] to the exact decimal string of the source's value, if any."""
+        value = self.get(canonical, *aliases)
+        if value is not None:
+            try:
+                doc[canonical] = str(decimal(value))
+            except ValueError as error:
+                raise Malformed(f"{self.where(canonical)}: {error}") from None
+
+    def time(
+        self, doc: dict[str, Any], canonical: str, *aliases: str, required: bool = False
+    ) -> None:
+        value = self.get(canonical, *aliases)
+        if value is None:
+            if required:
+                raise Malformed(f"{canonical}: missing")
+            return
+        try:
+            doc[canonical] = _time(value)
+        except (ValueError, TypeError, OverflowError, OSError):
+            raise Malformed(f"{self.where(canonical)}: not a timestamp: {value!r}") from None
+
+    def validated(self, model: type[_LegacyModel], fields: dict[str, Any]) -> _LegacyModel:
+        try:
+            return model.model_validate(fields)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(self.where(str(p)) for p in first["loc"])
+            raise Malformed(f"{where}: {first['msg']}") from None
+
+    def extras(self) -> dict[str, Any]:
+        """What the source had beyond the fields the layout names, kept as it was (minus
+        anything that looks like a credential)."""
+        return {
+            k: v
+            for k, v in self.data.items()
+            if k not in self.consumed and not _SENSITIVE.search(k)
+        }
+
+
 class _Legacy(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -68,6 +141,9 @@ class _Legacy(BaseModel):
     @classmethod
     def _no_floats_lost(cls, value: Any) -> Any:
         return str(decimal(value)) if isinstance(value, float) else value
+
+
+_LegacyModel = TypeVar("_LegacyModel", bound=_Legacy)
 
 
 class LegacyTrade(_Legacy):
@@ -88,16 +164,17 @@ def _upper(value: Any) -> Any:
 
 
 def canonical_trade(data: dict[str, Any]) -> dict[str, Any]:
-    side = _upper(_first(data, "side", "action", "direction"))
-    side = {"LONG": "BUY", "SHORT": "SELL"}.get(side, side)
-    trade = LegacyTrade.model_validate(
+    source = _Source(data)
+    side = _upper(source.get("side", "side", "action", "direction"))
+    trade = source.validated(
+        LegacyTrade,
         {
-            "symbol": _upper(_first(data, "symbol", "ticker")),
-            "side": side,
-            "quantity": _first(data, "quantity", "qty", "shares"),
-            "entry_price": _first(data, "entry_price", "entryPrice", "price"),
-            "status": _upper(_first(data, "status")) or "OPEN",
-        }
+            "symbol": _upper(source.get("symbol", "symbol", "ticker")),
+            "side": {"LONG": "BUY", "SHORT": "SELL"}.get(side, side),
+            "quantity": source.get("quantity", "quantity", "qty", "shares"),
+            "entry_price": source.get("entry_price", "entry_price", "entryPrice", "price"),
+            "status": _upper(source.get("status")) or "OPEN",
+        },
     )
     doc: dict[str, Any] = {
         "symbol": trade.symbol,
@@ -105,67 +182,70 @@ def canonical_trade(data: dict[str, Any]) -> dict[str, Any]:
         "quantity": str(trade.quantity),
         "entry_price": str(trade.entry_price),
         "status": trade.status,
-        "created_at": _time(_first(data, "created_at", "createdAt", "timestamp", "opened_at")),
     }
-    for name, aliases in {
-        "exit_price": ("exit_price", "exitPrice"),
-        "realized_pnl": ("realized_pnl", "realizedPnl", "pnl"),
-    }.items():
-        value = _first(data, *aliases)
-        if value is not None:
-            doc[name] = _money(value)
-    closed = _first(data, "closed_at", "closedAt")
-    if closed is not None:
-        doc["closed_at"] = _time(closed)
-    return doc
+    source.time(
+        doc, "created_at", "created_at", "createdAt", "timestamp", "opened_at", required=True
+    )
+    source.money(doc, "current_price", "current_price", "currentPrice", "last_price")
+    source.money(doc, "unrealized_pnl", "unrealized_pnl", "unrealizedPnl", "unrealized_pl")
+    source.money(doc, "pnl_percent", "pnl_percent", "pnlPercent", "unrealized_plpc")
+    source.time(doc, "last_priced_at", "last_priced_at", "lastPricedAt", "priced_at")
+    source.money(doc, "exit_price", "exit_price", "exitPrice")
+    source.money(doc, "realized_pnl", "realized_pnl", "realizedPnl", "pnl")
+    source.time(doc, "closed_at", "closed_at", "closedAt")
+    return {**source.extras(), **doc}
 
 
 def canonical_signal(data: dict[str, Any]) -> dict[str, Any]:
-    signal = LegacySignal.model_validate(
+    source = _Source(data)
+    signal = source.validated(
+        LegacySignal,
         {
-            "symbol": _upper(_first(data, "symbol", "ticker")),
-            "action": _upper(_first(data, "action", "signal", "side")),
-        }
+            "symbol": _upper(source.get("symbol", "symbol", "ticker")),
+            "action": _upper(source.get("action", "action", "signal", "side")),
+        },
     )
     doc: dict[str, Any] = {
         "symbol": signal.symbol,
         "action": signal.action,
-        "reason": str(_first(data, "reason", "rationale") or "migrated from the single-user bot"),
-        "strategy_id": str(_first(data, "strategy_id", "strategy") or "legacy"),
-        "status": str(_first(data, "status") or "NEW"),
-        "created_at": _time(_first(data, "created_at", "createdAt", "timestamp")),
+        "reason": str(
+            source.get("reason", "reason", "rationale") or "migrated from the single-user bot"
+        ),
+        "strategy_id": str(source.get("strategy_id", "strategy_id", "strategy") or "legacy"),
+        "status": str(source.get("status") or "NEW"),
     }
-    notional = _first(data, "notional_usd", "notional", "amount")
-    if notional is not None:
-        doc["notional_usd"] = _money(notional)
-    for name in ("quantity", "price"):
-        if data.get(name) is not None:
-            doc[name] = _money(data[name])
-    return doc
+    source.time(doc, "created_at", "created_at", "createdAt", "timestamp", required=True)
+    source.money(doc, "notional_usd", "notional_usd", "notional", "amount")
+    source.money(doc, "quantity")
+    source.money(doc, "price")
+    return {**source.extras(), **doc}
 
 
 SNAPSHOT_MONEY = ("equity", "cash", "buying_power", "portfolio_value", "last_equity")
 
 
+def _camel(name: str) -> str:
+    return "".join(w.capitalize() if i else w for i, w in enumerate(name.split("_")))
+
+
 def canonical_snapshot(data: dict[str, Any]) -> dict[str, Any]:
+    source = _Source(data)
     doc: dict[str, Any] = {}
     for name in SNAPSHOT_MONEY:
-        value = _first(
-            data, name, "".join(w.capitalize() if i else w for i, w in enumerate(name.split("_")))
-        )
-        if value is None and name in ("equity", "cash", "buying_power"):
-            raise ValueError(f"{name}: missing")
-        if value is not None:
-            doc[name] = _money(value)
+        source.money(doc, name, name, _camel(name))
+        if name not in doc and name in ("equity", "cash", "buying_power"):
+            raise Malformed(f"{name}: missing")
     for name in ("status", "currency", "account_number"):
-        if data.get(name) is not None:
-            doc[name] = str(data[name])
+        value = source.get(name)
+        if value is not None:
+            doc[name] = str(value)
     for name in ("trading_blocked", "pattern_day_trader", "account_blocked"):
-        if isinstance(data.get(name), bool):
-            doc[name] = data[name]
-    synced = _first(data, "synced_at", "updated_at", "updatedAt", "timestamp")
-    doc["synced_at"] = _time(synced) if synced is not None else datetime(1970, 1, 1, tzinfo=UTC)
-    return doc
+        value = source.get(name)
+        if isinstance(value, bool):
+            doc[name] = value
+    source.time(doc, "synced_at", "synced_at", "updated_at", "updatedAt", "timestamp")
+    doc.setdefault("synced_at", datetime(1970, 1, 1, tzinfo=UTC))
+    return {**source.extras(), **doc}
 
 
 CANONICAL = {"snapshot": canonical_snapshot, "signal": canonical_signal, "trade": canonical_trade}
@@ -173,14 +253,7 @@ CANONICAL = {"snapshot": canonical_snapshot, "signal": canonical_signal, "trade"
 
 def expected_target(kind: Kind, source_path: str, data: dict[str, Any]) -> dict[str, Any]:
     """The canonical document a legacy one becomes; Malformed names what is wrong."""
-    try:
-        doc = CANONICAL[kind](data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise Malformed(f"{where}: {first['msg']}") from None
-    except (ValueError, TypeError) as error:
-        raise Malformed(str(error)) from None
+    doc = CANONICAL[kind](data)
     doc["migrated_from"] = source_path
     return doc
 
@@ -214,6 +287,8 @@ class Report:
 
     counts: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """What the operator should know that needs no action (merged or superseded sources)."""
     verified: dict[str, tuple[int, str, int, str]] = field(default_factory=dict)
     profiles_created: int = 0
 
@@ -374,10 +449,13 @@ def migrate(
     apply: bool = False,
     on_conflict: OnConflict = "skip",
     delete_legacy: bool = False,
+    prefer: Prefer = "newest",
 ) -> Report:
     """Plan, and with `apply` carry out, verify and optionally clean up the migration."""
     if uid is not None and not UID.match(uid):
         raise ValueError(f"not a valid uid: {uid!r}")
+    if prefer != "newest" and prefer not in FAMILIES:
+        raise ValueError(f"--prefer takes newest or one of {', '.join(FAMILIES)}")
     report = Report()
     moves, unmapped = plan(db, uid, tenants or {})
     for path in unmapped:
@@ -390,18 +468,23 @@ def migrate(
             report.add(
                 "unmapped", "needs --uid", f"{path}: single-user data; name its owner with --uid"
             )
+    moves, superseded = _resolve_collisions(moves, prefer, report)
     decided = _decide(db, moves, report, on_conflict)
-    keys = plan_keys(db, env_keys, uid)
-    if on_conflict == "fail" and report.conflicts:
+    keys = [
+        (move, _key_decision(keystore, move, on_conflict)) for move in plan_keys(db, env_keys, uid)
+    ]
+    key_conflicts = sum(1 for _, decision in keys if decision == "conflict")
+    if on_conflict == "fail" and (report.conflicts or key_conflicts):
+        _plan_keys_report(keys, report)
         report.problems.append(
             f"{report.conflicts} conflicts and --on-conflict fail: nothing written"
         )
         return report
     if not apply:
-        _plan_keys_report(keystore, keys, report)
+        _plan_keys_report(keys, report)
         return report
     writer = _Writer(db)
-    owners = {m.target.parent.parent.id for m, _ in decided} | {k.uid for k in keys if k.keys}
+    owners = {m.target.parent.parent.id for m, _ in decided} | {k.uid for k, _ in keys if k.keys}
     report.profiles_created = _ensure_profiles(db, writer, owners)
     for move, doc in decided:
         writer.set(move.target, doc)
@@ -411,9 +494,80 @@ def migrate(
     if delete_legacy:
         if report.verify_ok:
             _delete_legacy(db, moves, report)
+            _delete_superseded(db, superseded, report)
         else:
             report.problems.append("verification failed: legacy documents kept")
     return report
+
+
+Prefer = str
+"""`newest`, or the name of a source family (`tenants/*/accounts/primary`, ...)."""
+
+
+def _resolve_collisions(
+    moves: list[Move], prefer: Prefer, report: Report
+) -> tuple[list[Move], list[tuple[Move, Move]]]:
+    """Several sources for one target (the single-user bot wrote `alpacaAccounts/snapshot` and
+    `tenants/{t}/accounts/primary` for the same account, say): identical ones are merged, and of
+    different ones the preferred family wins, else the newest (`synced_at` / `created_at`).
+    Returns the moves to carry out and the (loser, winner) pairs."""
+    by_target: dict[str, list[Move]] = defaultdict(list)
+    for move in moves:
+        by_target[move.target.path].append(move)
+    kept: list[Move] = []
+    superseded: list[tuple[Move, Move]] = []
+    for target, group in by_target.items():
+        readable = []
+        for move in group:
+            try:
+                readable.append((move, _content(move)))
+            except Malformed:
+                kept.append(move)  # reported as malformed by _decide
+        if len(readable) < 2:
+            kept.extend(m for m, _ in readable)
+            continue
+        ranked = sorted(
+            readable,
+            key=lambda pair: (
+                pair[0].family == prefer,
+                _comparable(pair[1].get("synced_at") or pair[1].get("created_at") or ""),
+            ),
+            reverse=True,
+        )
+        winner, winner_doc = ranked[0]
+        kept.append(winner)
+        for loser, doc in ranked[1:]:
+            superseded.append((loser, winner))
+            outcome = "merged" if same(doc, winner_doc) else "superseded"
+            report.add(loser.family, outcome)
+            report.notes.append(
+                f"{target}: {loser.source.reference.path} {outcome} into "
+                f"{winner.source.reference.path} (--prefer {prefer})"
+            )
+    return kept, superseded
+
+
+def _content(move: Move) -> dict[str, Any]:
+    """What a source says its target should hold, apart from where it came from."""
+    doc = expected_target(move.kind, move.source.reference.path, move.source.to_dict() or {})
+    doc.pop("migrated_from")
+    return doc
+
+
+def _delete_superseded(
+    db: firestore.Client, superseded: list[tuple[Move, Move]], report: Report
+) -> None:
+    """A superseded source goes once the winner's target holds exactly what the winner says."""
+    writer = _Writer(db)
+    for loser, winner in superseded:
+        target = winner.target.get()
+        expected = expected_target(
+            winner.kind, winner.source.reference.path, winner.source.to_dict() or {}
+        )
+        if target.exists and same(target.to_dict(), expected):
+            writer.delete(loser.source.reference)
+            report.add(loser.family, "legacy deleted")
+    writer.flush()
 
 
 def _decide(
@@ -462,15 +616,47 @@ def _ensure_profiles(db: firestore.Client, writer: _Writer, uids: set[str]) -> i
     return created
 
 
-def _plan_keys_report(keystore: KeyStore, keys: list[KeyMove], report: Report) -> None:
-    for move in keys:
-        family = "keys (firestore)" if move.source is not None else "keys (environment)"
-        if move.problem or move.keys is None:
+KeyDecision = Literal["malformed", "copy", "unchanged", "conflict", "overwrite"]
+
+
+def _key_decision(keystore: KeyStore, move: KeyMove, on_conflict: OnConflict) -> KeyDecision:
+    """Keys the secret already holds are unchanged; other keys in a secret that has some are a
+    conflict (the person saved newer ones since), replaced only with `--on-conflict overwrite`."""
+    if move.problem or move.keys is None:
+        return "malformed"
+    keystore.forget(move.uid)
+    stored = keystore.load(move.uid, None)
+    if stored is None:
+        return "copy"
+    if stored.payload() == move.keys.payload():
+        return "unchanged"
+    return "overwrite" if on_conflict == "overwrite" else "conflict"
+
+
+def _key_family(move: KeyMove) -> str:
+    return "keys (firestore)" if move.source is not None else "keys (environment)"
+
+
+def _key_conflict(move: KeyMove) -> str:
+    where = move.source.path if move.source is not None else "APCA_API_KEY_ID"
+    return (
+        f"{where}: the secret alpaca-keys-{move.uid} already holds other keys (saved since); "
+        "the secret is kept and the legacy keys left in place (--on-conflict overwrite "
+        "replaces them)"
+    )
+
+
+def _plan_keys_report(keys: list[tuple[KeyMove, KeyDecision]], report: Report) -> None:
+    for move, decision in keys:
+        family = _key_family(move)
+        if decision == "malformed":
             report.add(family, "malformed", move.problem)
-        elif _stored_equal(keystore, move):
-            report.add(family, "unchanged" if move.source is None else "delete firestore copy")
+        elif decision == "conflict":
+            report.add(family, "conflict", _key_conflict(move))
+        elif decision == "unchanged" and move.source is not None:
+            report.add(family, "delete firestore copy")
         else:
-            report.add(family, "copy")
+            report.add(family, decision)
 
 
 def _stored_equal(keystore: KeyStore, move: KeyMove) -> bool:
@@ -480,22 +666,27 @@ def _stored_equal(keystore: KeyStore, move: KeyMove) -> bool:
 
 
 def _move_keys(
-    db: firestore.Client, keystore: KeyStore, keys: list[KeyMove], report: Report
+    db: firestore.Client,
+    keystore: KeyStore,
+    keys: list[tuple[KeyMove, KeyDecision]],
+    report: Report,
 ) -> None:
-    for move in keys:
-        family = "keys (firestore)" if move.source is not None else "keys (environment)"
-        if move.problem or move.keys is None:
+    for move, decision in keys:
+        family = _key_family(move)
+        if decision == "malformed" or move.keys is None:
             report.add(family, "malformed", move.problem)
             continue
+        if decision == "conflict":
+            report.add(family, "conflict", _key_conflict(move))
+            continue
         user_ref = paths.user(db, move.uid)
-        if _stored_equal(keystore, move):
-            outcome = "unchanged"
+        if decision == "unchanged":
             if keys_version(user_ref.get().to_dict()) is None:
                 user_ref.set({"keys_version": 1}, merge=True)
         else:
             keystore.save(move.uid, move.keys)
             user_ref.set({"keys_version": firestore.Increment(1)}, merge=True)
-            outcome = "copy"
+        outcome: str = decision
         if move.source is not None:
             if not _stored_equal(keystore, move):
                 report.add(
