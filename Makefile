@@ -6,12 +6,11 @@ PROJECT ?= demo-agenttrader
 EMULATORS ?= auth,firestore,functions,pubsub,tasks
 ARGS ?=
 
-# The stand-ins' addresses (localdev/__init__.py): the functions runtime, the tests and the
-# scripts all read these.
+# The stand-ins' addresses, written once in the emulator project's env file (which the Functions
+# emulator loads too): the tests and the scripts read them from the environment.
+include functions/.env.demo-agenttrader
 export GCLOUD_PROJECT := $(PROJECT)
-export ALPACA_API_BASE_URL := http://127.0.0.1:9911
-export ALPACA_DATA_BASE_URL := http://127.0.0.1:9911
-export SECRET_MANAGER_EMULATOR_HOST := 127.0.0.1:9912
+export ALPACA_API_BASE_URL ALPACA_DATA_BASE_URL SECRET_MANAGER_EMULATOR_HOST
 
 ENV := source .cache/env.sh &&
 EXEC := firebase emulators:exec --project $(PROJECT) --only $(EMULATORS)

@@ -35,6 +35,10 @@ if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$venv/.requirements.sha256"
 fi
 
+# The package and localdev/ importable from the venv, so operator scripts need no path set-up.
+site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+printf '%s\n%s\n' "$root/functions" "$root" > "$site/agenttrader-checkout.pth"
+
 # 2. firebase-tools, pinned in package.json / package-lock.json.
 want=$(digest package.json package-lock.json)
 if [ "$(cat node_modules/.lock.sha256 2>/dev/null)" != "$want" ] || [ ! -x node_modules/.bin/firebase ]; then

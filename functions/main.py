@@ -9,7 +9,7 @@ import firebase_admin
 from firebase_functions import https_fn, options, scheduler_fn, tasks_fn
 
 from agenttrader import callables, runtime
-from agenttrader.guard import handled
+from agenttrader.guard import Handler, handled
 from agenttrader.pulse import run_pulse, run_user_batch
 
 firebase_admin.initialize_app()
@@ -35,27 +35,26 @@ def syncuserbatch(req: https_fn.CallableRequest[Any]) -> None:
     run_user_batch(runtime.platform(), req.data, runtime.pulse_settings())
 
 
-Handler = Callable[[callables.Services, Any, Any], dict[str, Any]]
+def _exposed(handler: Handler) -> Callable[[https_fn.CallableRequest[Any]], dict[str, Any]]:
+    """A declared callable as a Cloud Function, with the production services."""
 
-
-def _callable(work: Handler) -> Callable[[https_fn.CallableRequest[Any]], dict[str, Any]]:
     def adapter(req: https_fn.CallableRequest[Any]) -> dict[str, Any]:
         result: dict[str, Any] = handled(
-            work.__name__, lambda: work(runtime.services(), req.auth, req.data)
+            handler.__name__, lambda: handler(runtime.services(), req.auth, req.data)
         )
         return result
 
-    adapter.__name__ = work.__name__
-    adapter.__doc__ = work.__doc__
+    adapter.__name__ = handler.__name__  # the function's deployed name
+    adapter.__doc__ = handler.__doc__
     return https_fn.on_call()(adapter)
 
 
-generate_trading_signal = _callable(callables.generate_trading_signal)
-save_alpaca_keys = _callable(callables.save_alpaca_keys)
-remove_alpaca_keys = _callable(callables.remove_alpaca_keys)
-set_trading_enabled = _callable(callables.set_trading_enabled)
-close_shadow_trade = _callable(callables.close_shadow_trade)
-delete_my_account = _callable(callables.delete_my_account)
-admin_set_global_trading = _callable(callables.admin_set_global_trading)
-admin_get_last_pulse = _callable(callables.admin_get_last_pulse)
-admin_disable_user_trading = _callable(callables.admin_disable_user_trading)
+generate_trading_signal = _exposed(callables.generate_trading_signal)
+save_alpaca_keys = _exposed(callables.save_alpaca_keys)
+remove_alpaca_keys = _exposed(callables.remove_alpaca_keys)
+set_trading_enabled = _exposed(callables.set_trading_enabled)
+close_shadow_trade = _exposed(callables.close_shadow_trade)
+delete_my_account = _exposed(callables.delete_my_account)
+admin_set_global_trading = _exposed(callables.admin_set_global_trading)
+admin_get_last_pulse = _exposed(callables.admin_get_last_pulse)
+admin_disable_user_trading = _exposed(callables.admin_disable_user_trading)

@@ -1,7 +1,29 @@
 """Local development: stand-ins for the services with no Firebase emulator (Alpaca, Secret
-Manager), helpers that speak to the Firebase emulators over REST, and demo seeding."""
+Manager), helpers that speak to the Firebase emulators over REST, and demo seeding.
 
-ALPACA_PORT = 9911
+The stand-ins' addresses are written once, in `functions/.env.demo-agenttrader` (which the
+Functions emulator loads); the Makefile includes that file and this module reads it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEMO_ENV = Path(__file__).resolve().parents[1] / "functions" / ".env.demo-agenttrader"
+
+
+def _demo_env() -> dict[str, str]:
+    values = {}
+    for line in DEMO_ENV.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            values[name.strip()] = value.strip()
+    return values
+
+
+_ENV = _demo_env()
+ALPACA_PORT = urlsplit(_ENV["ALPACA_API_BASE_URL"]).port or 80
 """Where the Alpaca stand-in listens for the demo and the tests (ALPACA_*_BASE_URL)."""
-SECRETS_PORT = 9912
+SECRETS_PORT = int(_ENV["SECRET_MANAGER_EMULATOR_HOST"].rsplit(":", 1)[1])
 """Where the Secret Manager stand-in listens (SECRET_MANAGER_EMULATOR_HOST)."""

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import requests
 from google.cloud import firestore
 
-from agenttrader import paths
+from agenttrader import context, paths
 from agenttrader.keystore import AlpacaKeys, KeyStore
+from agenttrader.money import Side
+from agenttrader.signals import shadow_trade_document
 
 
 def register_alpaca_account(
@@ -50,7 +53,7 @@ def seed_user(
         profile["keys_version"] = 1
     paths.user(db, uid).set(profile)
     if trading is not None:
-        paths.trading_status(db, uid).set({"enabled": trading, "updated_at": now})
+        paths.trading_status(db, uid).set(context.switch_document(trading, now))
 
 
 def open_trade(
@@ -58,17 +61,13 @@ def open_trade(
     uid: str,
     trade_id: str,
     symbol: str,
-    side: str,
+    side: Side,
     quantity: str,
     entry_price: str,
 ) -> None:
+    """An open shadow trade as a signal would have opened it. Quantity and price are taken as
+    written, so a test can store one that does not parse."""
+    doc = shadow_trade_document(symbol, side, Decimal(1), Decimal(1), datetime.now(UTC))
     paths.shadow_trades(db, uid).document(trade_id).set(
-        {
-            "symbol": symbol,
-            "side": side,
-            "quantity": quantity,
-            "entry_price": entry_price,
-            "status": "OPEN",
-            "created_at": datetime.now(UTC),
-        }
+        {**doc, "quantity": quantity, "entry_price": entry_price}
     )

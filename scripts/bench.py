@@ -23,24 +23,23 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
+from decimal import Decimal
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
+import alpaca_trade_api as tradeapi
+import grpc
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import firestore
 
-import alpaca_trade_api as tradeapi  # noqa: E402
-import grpc  # noqa: E402
-from google.auth.credentials import AnonymousCredentials  # noqa: E402
-from google.cloud import firestore  # noqa: E402
-
-from agenttrader import clients, paths  # noqa: E402
-from agenttrader.broker import AlpacaBroker  # noqa: E402
-from agenttrader.keystore import AlpacaKeys, KeyStore  # noqa: E402
-from agenttrader.pulse import Platform, PulseSettings, run_pulse  # noqa: E402
-from localdev import emulators  # noqa: E402
-from localdev.alpaca_standin import AlpacaServer  # noqa: E402
-from localdev.secret_manager_standin import SecretManagerServer  # noqa: E402
+from agenttrader import clients, context, paths
+from agenttrader.broker import AlpacaBroker
+from agenttrader.context import Platform
+from agenttrader.keystore import AlpacaKeys, KeyStore
+from agenttrader.pulse import PulseSettings, run_pulse
+from agenttrader.signals import shadow_trade_document
+from localdev import emulators
+from localdev.alpaca_standin import AlpacaServer
+from localdev.secret_manager_standin import SecretManagerServer
 
 ALPACA_LATENCY_S = 0.100
 SECRETS_LATENCY_S = 0.020
@@ -151,19 +150,14 @@ def seed(n: int, db: firestore.Client, keystore: KeyStore, alpaca: AlpacaServer)
     for i in range(n):
         uid = uid_of(i)
         batch.set(paths.user(db, uid), {"email": f"{uid}@bench.test", "keys_version": 1})
-        batch.set(paths.trading_status(db, uid), {"enabled": True, "updated_at": now})
+        context.set_trading(batch, db, uid, True, now)
         for t in range(TRADES_PER_USER):
             symbol = SYMBOLS[(i + t) % len(SYMBOLS)]
             batch.set(
                 paths.shadow_trades(db, uid).document(f"t{t}"),
-                {
-                    "symbol": symbol,
-                    "side": "BUY" if t % 2 == 0 else "SELL",
-                    "quantity": str(1 + t),
-                    "entry_price": "100.00",
-                    "status": "OPEN",
-                    "created_at": now,
-                },
+                shadow_trade_document(
+                    symbol, "BUY" if t % 2 == 0 else "SELL", Decimal(1 + t), Decimal("100.00"), now
+                ),
             )
         pending += 2 + TRADES_PER_USER
         if pending >= 450:
@@ -183,7 +177,7 @@ def baseline_pulse(
     os.environ["APCA_API_DATA_URL"] = alpaca_url
     for uid in uids:
         status = paths.trading_status(db, uid).get()
-        if not (status.exists and (status.to_dict() or {}).get("enabled")):
+        if not context.switch_is_on(status.to_dict() if status.exists else None):
             continue
         name = f"projects/{project}/secrets/alpaca-keys-{uid}/versions/latest"
         keys = json.loads(secrets.access_secret_version(request={"name": name}).payload.data)

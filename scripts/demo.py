@@ -15,19 +15,15 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
-
-from agenttrader import clients, paths, runtime  # noqa: E402
-from agenttrader.keystore import AlpacaKeys  # noqa: E402
-from agenttrader.pulse import OUTCOMES  # noqa: E402
-from localdev import ALPACA_PORT, SECRETS_PORT, emulators  # noqa: E402
-from localdev.alpaca_standin import AlpacaServer  # noqa: E402
-from localdev.secret_manager_standin import SecretManagerServer  # noqa: E402
-from localdev.seed import open_trade, seed_user  # noqa: E402
+from agenttrader import clients, paths, runtime
+from agenttrader.keystore import AlpacaKeys
+from agenttrader.pulse import OUTCOMES
+from localdev import ALPACA_PORT, SECRETS_PORT, emulators
+from localdev.alpaca_standin import AlpacaServer
+from localdev.secret_manager_standin import SecretManagerServer
+from localdev.seed import open_trade, seed_user
 
 
 @dataclass(frozen=True)

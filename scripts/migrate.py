@@ -18,15 +18,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
+from pydantic import SecretStr, ValidationError
 
-from pydantic import SecretStr, ValidationError  # noqa: E402
-
-from agenttrader import clients, runtime  # noqa: E402
-from agenttrader.keystore import AlpacaKeys  # noqa: E402
-from agenttrader.migration import FAMILIES, Report, migrate, rollback  # noqa: E402
+from agenttrader import clients, runtime
+from agenttrader.keystore import AlpacaKeys
+from agenttrader.migration import FAMILIES, Report, migrate, rollback
 
 
 def env_keys(live: bool) -> AlpacaKeys | None:

@@ -6,12 +6,9 @@ functions/venv/bin/python scripts/run_pulse.py
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
-
-from agenttrader import runtime  # noqa: E402
-from agenttrader.pulse import OUTCOMES, run_pulse  # noqa: E402
+from agenttrader import runtime
+from agenttrader.pulse import OUTCOMES, run_pulse
 
 
 def main() -> int:

@@ -11,7 +11,7 @@ from firestore_state import all_documents
 from google.cloud import firestore
 
 from agenttrader import callables
-from agenttrader.callables import Services
+from agenttrader.guard import Services
 from agenttrader.keystore import AlpacaKeys
 from agenttrader.pulse import run_pulse
 from localdev.alpaca_standin import AlpacaServer

@@ -12,9 +12,9 @@ from google.cloud import firestore
 
 from agenttrader import clients
 from agenttrader.broker import AlpacaBroker, BrokerFactory, RetryPolicy
-from agenttrader.callables import Services
+from agenttrader.context import Platform
+from agenttrader.guard import Services
 from agenttrader.keystore import AlpacaKeys, KeyStore
-from agenttrader.pulse import Platform
 from localdev import ALPACA_PORT, SECRETS_PORT, emulators
 from localdev.alpaca_standin import AlpacaServer
 from localdev.secret_manager_standin import SecretManagerServer

@@ -12,11 +12,9 @@ from firestore_state import all_documents
 from google.cloud import firestore
 
 from agenttrader import callables, paths
-from agenttrader.broker import Bar
-from agenttrader.callables import Services
+from agenttrader.guard import Services
 from agenttrader.keystore import KeyStore
 from agenttrader.pulse import run_pulse
-from agenttrader.strategies import MeanReversion, Momentum
 from localdev.alpaca_standin import AlpacaServer, price_at
 from localdev.secret_manager_standin import SecretManagerServer
 from localdev.seed import open_trade, register_alpaca_account
@@ -197,30 +195,6 @@ def test_signal_is_written_sized_to_buying_power_and_audited(
     assert "signal_generated" in {e["action"] for e in events}
 
 
-def test_a_buy_that_cannot_be_afforded_becomes_hold() -> None:
-    from agenttrader.callables import _sized
-    from agenttrader.models import StoredSnapshot
-    from agenttrader.strategies import Decision
-
-    poor = StoredSnapshot(buying_power=Decimal("5.00"), equity=Decimal(5), cash=Decimal(5))
-    action, reason, quantity, notional = _sized(
-        Decision("BUY", "momentum up"), poor, Decimal("187.20"), Decimal("0.10")
-    )
-    assert (action, quantity, notional) == ("HOLD", Decimal(0), Decimal(0))
-    assert reason.startswith("momentum up; but 10% of buying power (5.00)")
-    rich = StoredSnapshot(buying_power=Decimal("20000"), equity=Decimal(1), cash=Decimal(1))
-    action, _, quantity, notional = _sized(
-        Decision("BUY", "up"), rich, Decimal("187.20"), Decimal("0.10")
-    )
-    assert action == "BUY"
-    assert quantity == Decimal("10.6837")
-    assert notional == Decimal("1999.99") and notional <= Decimal(2000)
-    blocked = StoredSnapshot(
-        buying_power=Decimal("20000"), equity=Decimal(1), cash=Decimal(1), trading_blocked=True
-    )
-    assert _sized(Decision("SELL", "down"), blocked, Decimal(10), Decimal("0.1"))[0] == "HOLD"
-
-
 def test_signal_refused_without_a_fresh_snapshot_or_when_switched_off(
     services: Services, alpaca: AlpacaServer, db: firestore.Client
 ) -> None:
@@ -312,23 +286,6 @@ def test_one_user_cannot_close_another_users_trade(
     assert (paths.shadow_trades(db, "alice").document("t1").get().to_dict() or {})[
         "status"
     ] == "OPEN"
-
-
-def test_strategies_give_reasons() -> None:
-    def bars(closes: list[str]) -> list[Bar]:
-        t = datetime(2026, 1, 1, tzinfo=UTC)
-        return [
-            Bar(t=t, o=Decimal(c), h=Decimal(c), low=Decimal(c), c=Decimal(c), v=1) for c in closes
-        ]
-
-    rising = bars([str(100 + i) for i in range(21)])
-    assert Momentum().decide(rising).action == "BUY"
-    assert "20-day change 20.0000%" in Momentum().decide(rising).reason
-    assert Momentum().decide(bars(["100"] * 21)).action == "HOLD"
-    assert Momentum().decide(bars(["100"] * 3)).reason.startswith("not enough history")
-    dip = bars(["100"] * 19 + ["80"])
-    assert MeanReversion().decide(dip).action == "BUY"
-    assert MeanReversion().decide(bars(["100"] * 19 + ["120"])).action == "SELL"
 
 
 # -- rate limits, account deletion, admin ---------------------------------------------------------

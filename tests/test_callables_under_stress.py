@@ -17,7 +17,7 @@ from firestore_state import all_documents
 from google.cloud import firestore
 
 from agenttrader import callables, paths
-from agenttrader.callables import LIMITS, Services
+from agenttrader.guard import LIMITS, Services
 from agenttrader.keystore import KeyStore
 from localdev import emulators
 from localdev.alpaca_standin import AlpacaServer

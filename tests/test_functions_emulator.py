@@ -13,8 +13,9 @@ import firebase_admin
 from google.cloud import firestore
 
 from agenttrader import paths, runtime
+from agenttrader.context import Platform
 from agenttrader.keystore import KeyStore
-from agenttrader.pulse import Platform, PulseSettings, run_pulse
+from agenttrader.pulse import PulseSettings, run_pulse
 from localdev import emulators
 from localdev.alpaca_standin import AlpacaServer
 from localdev.seed import open_trade, register_alpaca_account, seed_user

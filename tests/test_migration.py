@@ -14,9 +14,10 @@ from firestore_state import all_documents
 from google.cloud import firestore
 
 from agenttrader import paths
+from agenttrader.context import Platform
 from agenttrader.keystore import AlpacaKeys, KeyStore
 from agenttrader.migration import migrate, rollback
-from agenttrader.pulse import Platform, run_pulse
+from agenttrader.pulse import run_pulse
 from localdev.alpaca_standin import AlpacaServer
 from localdev.seed import register_alpaca_account
 

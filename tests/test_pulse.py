@@ -13,8 +13,9 @@ from google.cloud import firestore
 
 from agenttrader import paths
 from agenttrader.broker import AlpacaBroker, BrokerFactory
+from agenttrader.context import Platform
 from agenttrader.keystore import AlpacaKeys, KeyStore
-from agenttrader.pulse import Platform, PulseSettings, run_pulse
+from agenttrader.pulse import PulseSettings, run_pulse
 from localdev.alpaca_standin import AlpacaServer, price_at
 from localdev.seed import open_trade, register_alpaca_account, seed_user
 

@@ -29,19 +29,18 @@ from tenacity import (
 )
 
 from agenttrader import config
+from agenttrader.errors import AgentTraderError, ErrorCode
 from agenttrader.keystore import AlpacaKeys
 from agenttrader.money import decimal
 
 
-class BrokerError(Exception):
+class BrokerError(AgentTraderError):
     """Alpaca could not answer. `code` names the cause; `transient` says a retry may help."""
 
     def __init__(
-        self, code: str, message: str, *, transient: bool, retry_after: float | None = None
+        self, code: ErrorCode, message: str, *, transient: bool, retry_after: float | None = None
     ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(code, message)
         self.transient = transient
         self.retry_after = retry_after
 
@@ -180,34 +179,42 @@ def classify(error: Exception) -> BrokerError:
         status = response.status_code
         if status in (401, 403):
             return BrokerError(
-                "ALPACA_UNAUTHORIZED",
+                ErrorCode.ALPACA_UNAUTHORIZED,
                 f"Alpaca refused these API keys (HTTP {status}): check or save them again",
                 transient=False,
             )
         if status == 429:
             return BrokerError(
-                "ALPACA_RATE_LIMITED",
+                ErrorCode.ALPACA_RATE_LIMITED,
                 "Alpaca rate limit reached (HTTP 429); syncing resumes on the next pulse",
                 transient=True,
                 retry_after=_retry_after(response),
             )
         if status >= 500:
             return BrokerError(
-                "ALPACA_UNAVAILABLE",
+                ErrorCode.ALPACA_UNAVAILABLE,
                 f"Alpaca had a server error (HTTP {status}); retried on the next pulse",
                 transient=True,
                 retry_after=_retry_after(response),
             )
         return BrokerError(
-            "ALPACA_REJECTED", f"Alpaca refused the request (HTTP {status})", transient=False
+            ErrorCode.ALPACA_REJECTED,
+            f"Alpaca refused the request (HTTP {status})",
+            transient=False,
         )
     if isinstance(error, requests.Timeout):
-        return BrokerError("ALPACA_TIMEOUT", "Alpaca did not answer in time", transient=False)
+        return BrokerError(
+            ErrorCode.ALPACA_TIMEOUT, "Alpaca did not answer in time", transient=False
+        )
     if isinstance(error, requests.ConnectionError):
-        return BrokerError("ALPACA_UNREACHABLE", "could not connect to Alpaca", transient=True)
+        return BrokerError(
+            ErrorCode.ALPACA_UNREACHABLE, "could not connect to Alpaca", transient=True
+        )
     if isinstance(error, (ValueError, KeyError, TypeError, ValidationError)):
         return BrokerError(
-            "ALPACA_MALFORMED", "Alpaca sent an answer that could not be read", transient=False
+            ErrorCode.ALPACA_MALFORMED,
+            "Alpaca sent an answer that could not be read",
+            transient=False,
         )
     raise error
 

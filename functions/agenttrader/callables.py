@@ -1,73 +1,45 @@
-"""The callable functions' work, as plain functions of (services, auth, data).
-
-Each one: checks the caller, validates input (before anything is counted or changed), takes a
-rate-limit token, does its work, and writes an audit event in the same commit as its changes.
+"""The callable functions' work. Each is declared with `guard.endpoint` (its input model and
+rate limit), gets a checked `Call`, and writes its audit event in the same commit as its
+changes. `main.py` exposes them; the tests call them directly as (services, auth, data).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from decimal import ROUND_DOWN, Decimal
-from typing import Any, TypeVar
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
-from firebase_functions import https_fn, logger
+from firebase_functions import logger
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, field_validator
 
-from agenttrader import paths
+from agenttrader import context, paths, signals
 from agenttrader.broker import BrokerError
+from agenttrader.errors import ErrorCode
+from agenttrader.firestore_io import get_in_order
 from agenttrader.guard import (
-    Caller,
+    LIMITS,
+    Call,
     Code,
     DocumentId,
     Limit,
-    admin,
+    Services,
     audit_event,
-    caller,
+    endpoint,
     fail,
-    not_deleted,
-    parse,
-    rate_limit,
     stored,
 )
 from agenttrader.keystore import AlpacaKeys
 from agenttrader.models import ShadowTrade, StoredSnapshot, keys_version
-from agenttrader.money import cents, unrealized_pnl
 from agenttrader.optimistic import retried, unchanged_since
-from agenttrader.pulse import Platform, trading_halted
-from agenttrader.strategies import DEFAULT_STRATEGY, STRATEGIES, Decision
+from agenttrader.strategies import DEFAULT_STRATEGY, STRATEGIES
 
-InputModel = TypeVar("InputModel", bound=BaseModel)
+__all__ = ["LIMITS", "Services"]
 
 SYMBOL_PATTERN = r"^[A-Z]{1,5}(\.[A-Z]{1,2})?$"
-MIN_NOTIONAL = Decimal(1)
-QUANTITY_STEP = Decimal("0.0001")
-
-LIMITS = {
-    "generate_trading_signal": Limit(10, 60),
-    "save_alpaca_keys": Limit(5, 300),
-    "remove_alpaca_keys": Limit(5, 300),
-    "set_trading_enabled": Limit(20, 60),
-    "close_shadow_trade": Limit(20, 60),
-    "delete_my_account": Limit(3, 300),
-    "admin": Limit(60, 60),
-}
-
-
-@dataclass(frozen=True)
-class Services:
-    """What the callables work with."""
-
-    platform: Platform
-    buying_power_fraction: Decimal
-    """Largest share of buying power a single signal may commit."""
-    delete_auth_user: Callable[[str], None]
-    """Deletes a Firebase Auth user; succeeds when there is none."""
-    snapshot_max_age: timedelta = timedelta(minutes=15)
-    """A signal is refused when the last successful sync is older than this."""
+ADMIN_LIMIT = Limit(60, 60)
+"""Shared by every admin callable, counted under `admin`."""
 
 
 class _Input(BaseModel):
@@ -128,32 +100,16 @@ class UserTradingOffRequest(_Input):
     reason: str = Field(default="", max_length=500)
 
 
-def _begin(
-    services: Services, who: Caller, model: type[InputModel], data: Any, action: str
-) -> tuple[InputModel, datetime]:
-    """Validate the input (nothing counted or changed when it is bad), then take a rate-limit
-    token for the caller."""
-    not_deleted(services.platform.db, who, unfinished_ok=action == "delete_my_account")
-    request = parse(model, data)
-    now = services.platform.now()
-    rate_limit(services.platform.db, who.uid, action, LIMITS[action], now)
-    return request, now
-
-
 # -- signals -----------------------------------------------------------------------------------
 
 
-def generate_trading_signal(
-    services: Services, auth: https_fn.AuthData | None, data: Any
-) -> dict[str, Any]:
-    who = caller(auth)
-    request, now = _begin(services, who, SignalRequest, data, "generate_trading_signal")
-    uid = who.uid
-    platform = services.platform
-    db = platform.db
-    snapshot, keys = _signal_inputs(services, uid, now)
+@endpoint(SignalRequest, Limit(10, 60))
+def generate_trading_signal(call: Call[SignalRequest]) -> dict[str, Any]:
+    """Run a strategy on one symbol, size it to buying power, store it (and its shadow trade)."""
+    request, now, db, uid = call.request, call.now, call.db, call.who.uid
+    snapshot, keys = _signal_inputs(call)
     strategy = STRATEGIES[request.strategy]
-    broker = platform.brokers(keys)
+    broker = call.platform.brokers(keys)
     try:
         bars = broker.daily_bars(request.symbol, strategy.lookback_days)
         price = broker.latest_prices([request.symbol]).get(request.symbol)
@@ -161,39 +117,24 @@ def generate_trading_signal(
         broker.close()
     if price is None or price <= 0:
         raise fail(Code.NOT_FOUND, f"Alpaca has no recent trade for {request.symbol}")
-    action, reason, quantity, notional = _sized(
-        strategy.decide(bars), snapshot, price, services.buying_power_fraction
+    sized = signals.size(
+        strategy.decide(bars), snapshot, price, call.services.buying_power_fraction
     )
+    opened = signals.opens_trade(sized, request.open_shadow_trade)
     signal_ref = paths.signals(db, uid).document()
-    signal = {
-        "symbol": request.symbol,
-        "action": action,
-        "notional_usd": str(notional),
-        "quantity": str(quantity),
-        "price": str(price),
-        "reason": reason,
-        "strategy_id": strategy.id,
-        "buying_power": str(snapshot.buying_power),
-        "status": "SHADOW_OPENED" if request.open_shadow_trade and action != "HOLD" else "NEW",
-        "created_at": now,
-    }
+    signal = signals.signal_document(
+        request.symbol, sized, price, strategy.id, snapshot.buying_power, opened, now
+    )
     batch = db.batch()
     batch.set(signal_ref, signal)
     trade_id = None
-    if signal["status"] == "SHADOW_OPENED":
-        trade_ref = paths.shadow_trades(db, uid).document(signal_ref.id)
-        trade_id = trade_ref.id
+    if opened and sized.action != "HOLD":
+        trade_id = signal_ref.id
         batch.set(
-            trade_ref,
-            {
-                "symbol": request.symbol,
-                "side": action,
-                "quantity": str(quantity),
-                "entry_price": str(price),
-                "status": "OPEN",
-                "signal_id": signal_ref.id,
-                "created_at": now,
-            },
+            paths.shadow_trades(db, uid).document(trade_id),
+            signals.shadow_trade_document(
+                request.symbol, sized.action, sized.quantity, price, now, signal_ref.id
+            ),
         )
     audit_event(
         batch,
@@ -202,10 +143,10 @@ def generate_trading_signal(
         "signal_generated",
         now,
         uid,
-        {"signal_id": signal_ref.id, "symbol": request.symbol, "action": action},
+        {"signal_id": signal_ref.id, "symbol": request.symbol, "action": sized.action},
     )
     batch.commit()
-    logger.info("signal.generated", uid=uid, symbol=request.symbol, action=action)
+    logger.info("signal.generated", uid=uid, symbol=request.symbol, action=sized.action)
     return {
         "id": signal_ref.id,
         **{k: v for k, v in signal.items() if k != "created_at"},
@@ -214,15 +155,12 @@ def generate_trading_signal(
     }
 
 
-def _signal_inputs(
-    services: Services, uid: str, now: datetime
-) -> tuple[StoredSnapshot, AlpacaKeys]:
+def _signal_inputs(call: Call[SignalRequest]) -> tuple[StoredSnapshot, AlpacaKeys]:
     """The snapshot and keys a signal needs, or FAILED_PRECONDITION saying what is missing."""
-    platform = services.platform
-    db = platform.db
-    if trading_halted(db):
+    db, uid = call.db, call.who.uid
+    if context.trading_halted(db):
         raise fail(Code.FAILED_PRECONDITION, "trading is halted for everyone by the operators")
-    user_doc, trading_doc, sync_doc, snapshot_doc = _get_in_order(
+    user_doc, trading_doc, sync_doc, snapshot_doc = get_in_order(
         db,
         [
             paths.user(db, uid),
@@ -231,7 +169,7 @@ def _signal_inputs(
             paths.account_snapshot(db, uid),
         ],
     )
-    if not (trading_doc.exists and (trading_doc.to_dict() or {}).get("enabled") is True):
+    if not context.switch_is_on(trading_doc.to_dict() if trading_doc.exists else None):
         raise fail(Code.FAILED_PRECONDITION, "trading is switched off for your account")
     if not snapshot_doc.exists:
         raise fail(
@@ -240,88 +178,49 @@ def _signal_inputs(
             "(status/last_sync_error says why a sync failed)",
         )
     last_success = (sync_doc.to_dict() or {}).get("last_success_at") if sync_doc.exists else None
-    if last_success is None or now - last_success > services.snapshot_max_age:
+    if last_success is None or call.now - last_success > call.services.snapshot_max_age:
         raise fail(
             Code.FAILED_PRECONDITION,
             "your Alpaca account snapshot is stale: check status/last_sync_error and your keys",
         )
     snapshot = stored(StoredSnapshot, snapshot_doc)
-    keys = platform.keys.load(uid, keys_version(user_doc.to_dict()))
+    keys = call.platform.keys.load(uid, keys_version(user_doc.to_dict()))
     if keys is None:
         raise fail(Code.FAILED_PRECONDITION, "no Alpaca keys saved: save them first")
     return snapshot, keys
 
 
-def _sized(
-    decision: Decision, snapshot: StoredSnapshot, price: Decimal, fraction: Decimal
-) -> tuple[str, str, Decimal, Decimal]:
-    """(action, reason, quantity, notional): a BUY or SELL sized to at most `fraction` of
-    buying power, or turned into HOLD with the reason when it cannot be afforded."""
-    action, reason = decision.action, decision.reason
-    if action == "HOLD":
-        return action, reason, Decimal(0), Decimal(0)
-    if snapshot.trading_blocked or snapshot.account_blocked:
-        return (
-            "HOLD",
-            f"{reason}; but your Alpaca account is blocked from trading",
-            Decimal(0),
-            Decimal(0),
-        )
-    budget = cents(snapshot.buying_power * fraction)
-    quantity = (budget / price).quantize(QUANTITY_STEP, rounding=ROUND_DOWN)
-    if budget < MIN_NOTIONAL or quantity <= 0:
-        return (
-            "HOLD",
-            f"{reason}; but {float(fraction * 100):g}% of buying power ({snapshot.buying_power}) "
-            f"cannot buy any of it at {price}",
-            Decimal(0),
-            Decimal(0),
-        )
-    return action, reason, quantity, cents(quantity * price)
-
-
-def _get_in_order(db: firestore.Client, refs: list[Any]) -> list[Any]:
-    """get_all answers in any order; return snapshots in the order asked."""
-    by_path = {doc.reference.path: doc for doc in db.get_all(refs)}
-    return [by_path[ref.path] for ref in refs]
-
-
 # -- keys --------------------------------------------------------------------------------------
 
 
-def save_alpaca_keys(
-    services: Services, auth: https_fn.AuthData | None, data: Any
-) -> dict[str, Any]:
-    who = caller(auth)
-    request, now = _begin(services, who, KeysRequest, data, "save_alpaca_keys")
-    uid = who.uid
-    platform = services.platform
-    db = platform.db
+@endpoint(KeysRequest, Limit(5, 300))
+def save_alpaca_keys(call: Call[KeysRequest]) -> dict[str, Any]:
+    """Check keys with Alpaca, store them as a new secret version, bump `keys_version`."""
+    request, uid = call.request, call.who.uid
     keys = AlpacaKeys(
         key_id=request.key_id, secret_key=SecretStr(request.secret_key), paper=request.paper
     )
-    broker = platform.brokers(keys)
+    broker = call.platform.brokers(keys)
     try:
         broker.account()
     except BrokerError as error:
-        if error.code == "ALPACA_UNAUTHORIZED":
+        if error.code == ErrorCode.ALPACA_UNAUTHORIZED:
             raise fail(
                 Code.INVALID_ARGUMENT, "Alpaca refused these keys: check the key id and secret"
             ) from None
         raise
     finally:
         broker.close()
-    platform.keys.save(uid, keys)
-    new_version = retried(lambda: _provision_and_bump(db, uid, who.email, now, keys))
+    call.platform.keys.save(uid, keys)
+    new_version = retried(lambda: _provision_and_bump(call, keys))
     logger.info("keys.saved", uid=uid, keys_version=new_version)
     return {"key_id": keys.masked_key_id(), "paper": keys.paper, "keys_version": new_version}
 
 
-def _provision_and_bump(
-    db: firestore.Client, uid: str, email: str | None, now: datetime, keys: AlpacaKeys
-) -> int:
+def _provision_and_bump(call: Call[KeysRequest], keys: AlpacaKeys) -> int:
     """Bump keys_version (creating the profile, with trading off, on first use) and audit it,
     in one commit that fails if another call changed the profile in between."""
+    db, uid, now = call.db, call.who.uid, call.now
     user_ref = paths.user(db, uid)
     snapshot = user_ref.get()
     version = (keys_version(snapshot.to_dict()) or 0) + 1
@@ -330,8 +229,8 @@ def _provision_and_bump(
     if snapshot.exists:
         batch.update(user_ref, update, option=unchanged_since(db, snapshot))
     else:
-        batch.create(user_ref, {**update, "email": email, "created_at": now})
-        batch.set(paths.trading_status(db, uid), {"enabled": False, "updated_at": now}, merge=True)
+        batch.create(user_ref, {**update, "email": call.who.email, "created_at": now})
+        context.set_trading(batch, db, uid, False, now)
     audit_event(
         batch,
         db,
@@ -345,15 +244,11 @@ def _provision_and_bump(
     return version
 
 
-def remove_alpaca_keys(
-    services: Services, auth: https_fn.AuthData | None, data: Any
-) -> dict[str, Any]:
-    who = caller(auth)
-    request, now = _begin(services, who, Empty, data, "remove_alpaca_keys")
-    uid = who.uid
-    platform = services.platform
-    db = platform.db
-    removed = platform.keys.delete(uid)
+@endpoint(Empty, Limit(5, 300))
+def remove_alpaca_keys(call: Call[Empty]) -> dict[str, Any]:
+    """Delete the caller's secret; the pulse stops syncing them."""
+    db, uid, now = call.db, call.who.uid, call.now
+    removed = call.platform.keys.delete(uid)
     batch = db.batch()
     user_ref = paths.user(db, uid)
     if user_ref.get().exists:
@@ -367,19 +262,16 @@ def remove_alpaca_keys(
 # -- switches and trades -----------------------------------------------------------------------
 
 
-def set_trading_enabled(
-    services: Services, auth: https_fn.AuthData | None, data: Any
-) -> dict[str, Any]:
-    who = caller(auth)
-    request, now = _begin(services, who, TradingRequest, data, "set_trading_enabled")
-    uid = who.uid
-    db = services.platform.db
-    _ensure_profile(db, uid, who.email, now)
+@endpoint(TradingRequest, Limit(20, 60))
+def set_trading_enabled(call: Call[TradingRequest]) -> dict[str, Any]:
+    """The caller's own kill-switch."""
+    db, uid, now, enabled = call.db, call.who.uid, call.now, call.request.enabled
+    _ensure_profile(db, uid, call.who.email, now)
     batch = db.batch()
-    batch.set(paths.trading_status(db, uid), {"enabled": request.enabled, "updated_at": now})
-    audit_event(batch, db, uid, "trading_switched", now, uid, {"enabled": request.enabled})
+    context.set_trading(batch, db, uid, enabled, now)
+    audit_event(batch, db, uid, "trading_switched", now, uid, {"enabled": enabled})
     batch.commit()
-    return {"enabled": request.enabled}
+    return {"enabled": enabled}
 
 
 def _ensure_profile(db: firestore.Client, uid: str, email: str | None, now: datetime) -> None:
@@ -390,28 +282,24 @@ def _ensure_profile(db: firestore.Client, uid: str, email: str | None, now: date
         pass
 
 
-def close_shadow_trade(
-    services: Services, auth: https_fn.AuthData | None, data: Any
-) -> dict[str, Any]:
-    who = caller(auth)
-    request, now = _begin(services, who, CloseTradeRequest, data, "close_shadow_trade")
-    uid = who.uid
-    platform = services.platform
-    db = platform.db
-    ref = paths.shadow_trades(db, uid).document(request.trade_id)
+@endpoint(CloseTradeRequest, Limit(20, 60))
+def close_shadow_trade(call: Call[CloseTradeRequest]) -> dict[str, Any]:
+    """Close one of the caller's open shadow trades at the latest price."""
+    db, uid = call.db, call.who.uid
+    ref = paths.shadow_trades(db, uid).document(call.request.trade_id)
     trade = _open_trade(ref)
-    keys = platform.keys.load(uid, keys_version(paths.user(db, uid).get().to_dict()))
+    keys = call.platform.keys.load(uid, keys_version(paths.user(db, uid).get().to_dict()))
     if keys is None:
         raise fail(Code.FAILED_PRECONDITION, "no Alpaca keys saved: a price is needed to close")
-    broker = platform.brokers(keys)
+    broker = call.platform.brokers(keys)
     try:
         price = broker.latest_prices([trade.symbol]).get(trade.symbol)
     finally:
         broker.close()
     if price is None:
         raise fail(Code.UNAVAILABLE, f"Alpaca has no recent trade for {trade.symbol}")
-    realized = retried(lambda: _close(db, ref, uid, now, price))
-    return {"trade_id": request.trade_id, "exit_price": str(price), "realized_pnl": str(realized)}
+    realized = retried(lambda: _close(call, ref, price))
+    return {"trade_id": ref.id, "exit_price": str(price), "realized_pnl": str(realized)}
 
 
 def _open_trade(
@@ -428,28 +316,16 @@ def _open_trade(
 
 
 def _close(
-    db: firestore.Client,
-    ref: firestore.DocumentReference,
-    uid: str,
-    now: datetime,
-    price: Decimal,
+    call: Call[CloseTradeRequest], ref: firestore.DocumentReference, price: Decimal
 ) -> Decimal:
     """Close the trade at `price` and audit it, unless it changed since it was read: of
     overlapping closes exactly one wins, the others find it closed."""
+    db, uid, now = call.db, call.who.uid, call.now
     snapshot = ref.get()
     trade = _open_trade(ref, snapshot)
-    realized = cents(unrealized_pnl(trade.side, trade.entry_price, trade.quantity, price))
+    closing = trade.closed(price, now)
     batch = db.batch()
-    batch.update(
-        ref,
-        {
-            "status": "CLOSED",
-            "exit_price": str(price),
-            "realized_pnl": str(realized),
-            "closed_at": now,
-        },
-        option=unchanged_since(db, snapshot),
-    )
+    batch.update(ref, closing, option=unchanged_since(db, snapshot))
     audit_event(
         batch,
         db,
@@ -457,26 +333,22 @@ def _close(
         "shadow_trade_closed",
         now,
         uid,
-        {"trade_id": ref.id, "exit_price": str(price), "realized_pnl": str(realized)},
+        {"trade_id": ref.id, "exit_price": str(price), "realized_pnl": closing["realized_pnl"]},
     )
     batch.commit()
-    return realized
+    return trade.realized_pnl(price)
 
 
-def delete_my_account(
-    services: Services, auth: https_fn.AuthData | None, data: Any
-) -> dict[str, Any]:
-    who = caller(auth)
-    request, now = _begin(services, who, DeleteAccountRequest, data, "delete_my_account")
-    uid = who.uid
-    platform = services.platform
-    db = platform.db
+@endpoint(DeleteAccountRequest, Limit(3, 300), finishes_deletion=True)
+def delete_my_account(call: Call[DeleteAccountRequest]) -> dict[str, Any]:
+    """Delete the caller's secret, every document under `users/{uid}` and the Auth user."""
+    db, uid, now = call.db, call.who.uid, call.now
     record = paths.deleted_account(db, uid)
     # first: from here on every other call with this person's token is refused
     record.set({"state": "deleting", "requested_at": now}, merge=True)
-    secret_removed = platform.keys.delete(uid)
+    secret_removed = call.platform.keys.delete(uid)
     deleted = db.recursive_delete(paths.user(db, uid))
-    services.delete_auth_user(uid)
+    call.services.delete_auth_user(uid)
     db.recursive_delete(paths.rate_limits(db, uid))
     record.set(
         {
@@ -494,31 +366,19 @@ def delete_my_account(
 # -- administrators ----------------------------------------------------------------------------
 
 
-def admin_set_global_trading(
-    services: Services, auth: https_fn.AuthData | None, data: Any
-) -> dict[str, Any]:
-    who = admin(auth)
-    request, now = _begin(services, who, GlobalTradingRequest, data, "admin")
-    db = services.platform.db
-    paths.global_trading(db).set(
-        {
-            "enabled": request.enabled,
-            "updated_at": now,
-            "updated_by": who.uid,
-            "reason": request.reason,
-        }
-    )
-    logger.warn("ops.global_trading", enabled=request.enabled, by=who.uid)
-    return {"enabled": request.enabled}
+@endpoint(GlobalTradingRequest, ADMIN_LIMIT, admin_only=True, bucket="admin")
+def admin_set_global_trading(call: Call[GlobalTradingRequest]) -> dict[str, Any]:
+    """Switch trading on or off for everyone (`ops/trading`)."""
+    enabled = call.request.enabled
+    context.set_global_trading(call.db, enabled, call.now, call.who.uid, call.request.reason)
+    logger.warn("ops.global_trading", enabled=enabled, by=call.who.uid)
+    return {"enabled": enabled}
 
 
-def admin_get_last_pulse(
-    services: Services, auth: https_fn.AuthData | None, data: Any
-) -> dict[str, Any]:
-    who = admin(auth)
-    request, now = _begin(services, who, Empty, data, "admin")
-    db = services.platform.db
-    doc = paths.last_pulse(db).get()
+@endpoint(Empty, ADMIN_LIMIT, admin_only=True, bucket="admin")
+def admin_get_last_pulse(call: Call[Empty]) -> dict[str, Any]:
+    """The last pulse's summary (`ops/last_pulse`)."""
+    doc = paths.last_pulse(call.db).get()
     if not doc.exists:
         raise fail(Code.NOT_FOUND, "no pulse has run yet")
     return {
@@ -526,24 +386,22 @@ def admin_get_last_pulse(
     }
 
 
-def admin_disable_user_trading(
-    services: Services, auth: https_fn.AuthData | None, data: Any
-) -> dict[str, Any]:
-    who = admin(auth)
-    request, now = _begin(services, who, UserTradingOffRequest, data, "admin")
-    db = services.platform.db
-    if not paths.user(db, request.uid).get().exists:
-        raise fail(Code.NOT_FOUND, f"no user {request.uid}")
+@endpoint(UserTradingOffRequest, ADMIN_LIMIT, admin_only=True, bucket="admin")
+def admin_disable_user_trading(call: Call[UserTradingOffRequest]) -> dict[str, Any]:
+    """Switch one person's trading off, with the reason in their audit trail."""
+    db, now, uid = call.db, call.now, call.request.uid
+    if not paths.user(db, uid).get().exists:
+        raise fail(Code.NOT_FOUND, f"no user {uid}")
     batch = db.batch()
-    batch.set(paths.trading_status(db, request.uid), {"enabled": False, "updated_at": now})
+    context.set_trading(batch, db, uid, False, now)
     audit_event(
         batch,
         db,
-        request.uid,
+        uid,
         "trading_switched",
         now,
-        who.uid,
-        {"enabled": False, "reason": request.reason},
+        call.who.uid,
+        {"enabled": False, "reason": call.request.reason},
     )
     batch.commit()
-    return {"uid": request.uid, "enabled": False}
+    return {"uid": uid, "enabled": False}

@@ -1,13 +1,15 @@
-"""What every callable does before and after its work: who is calling, is the input valid,
-are they within their rate limit, and how failures reach the client."""
+"""The one shape of every callable: who is calling, is the input valid, are they within their
+rate limit, and how failures reach the client. Handlers are declared with `endpoint`."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any, TypeVar
+from decimal import Decimal
+from typing import Annotated, Any, Generic, TypeVar
 
 from firebase_functions import https_fn, logger
 from google.api_core import exceptions as gexc
@@ -15,8 +17,8 @@ from google.cloud import firestore
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from agenttrader import paths
-from agenttrader.broker import BrokerError
-from agenttrader.keystore import KeyStoreError
+from agenttrader.context import Platform
+from agenttrader.errors import AgentTraderError, callable_code
 from agenttrader.optimistic import Contended, retried, unchanged_since
 
 Code = https_fn.FunctionsErrorCode
@@ -175,34 +177,96 @@ def audit_event(
     )
 
 
-def from_broker(error: BrokerError) -> https_fn.HttpsError:
-    codes = {
-        "ALPACA_UNAUTHORIZED": Code.FAILED_PRECONDITION,
-        "ALPACA_RATE_LIMITED": Code.RESOURCE_EXHAUSTED,
-        "ALPACA_TIMEOUT": Code.DEADLINE_EXCEEDED,
-    }
-    return fail(codes.get(error.code, Code.UNAVAILABLE), f"{error.message} [{error.code}]")
+@dataclass(frozen=True)
+class Services:
+    """What the callables work with."""
+
+    platform: Platform
+    buying_power_fraction: Decimal
+    """Largest share of buying power a single signal may commit."""
+    delete_auth_user: Callable[[str], None]
+    """Deletes a Firebase Auth user; succeeds when there is none."""
+    snapshot_max_age: timedelta = timedelta(minutes=15)
+    """A signal is refused when the last successful sync is older than this."""
+
+
+@dataclass(frozen=True)
+class Call(Generic[Model]):
+    """One checked call: who made it, what they asked (parsed), when, and the clients."""
+
+    who: Caller
+    request: Model
+    now: datetime
+    services: Services
+
+    @property
+    def platform(self) -> Platform:
+        return self.services.platform
+
+    @property
+    def db(self) -> firestore.Client:
+        return self.services.platform.db
+
+
+Handler = Callable[[Services, https_fn.AuthData | None, Any], dict[str, Any]]
+"""A callable's plain core: what the deployed function, the tests and the demo call."""
+
+LIMITS: dict[str, Limit] = {}
+"""Every callable's rate limit, by the name its counter is kept under."""
+
+
+def endpoint(
+    model: type[Model],
+    limit: Limit,
+    *,
+    admin_only: bool = False,
+    bucket: str | None = None,
+    finishes_deletion: bool = False,
+) -> Callable[[Callable[[Call[Model]], dict[str, Any]]], Handler]:
+    """Declare a callable: its input model and rate limit (counted under `bucket`, by default
+    its own name). The handler runs only for a signed-in caller (an admin, with `admin_only`)
+    whose account is not deleted, on valid input, within the limit; bad input is refused before
+    anything is counted or changed."""
+
+    def declare(work: Callable[[Call[Model]], dict[str, Any]]) -> Handler:
+        name = bucket or work.__name__
+        LIMITS[name] = limit
+
+        @functools.wraps(work)
+        def handler(
+            services: Services, auth: https_fn.AuthData | None, data: Any
+        ) -> dict[str, Any]:
+            who = admin(auth) if admin_only else caller(auth)
+            db = services.platform.db
+            not_deleted(db, who, unfinished_ok=finishes_deletion)
+            request = parse(model, data)
+            now = services.platform.now()
+            rate_limit(db, who.uid, name, limit, now)
+            return work(Call(who, request, now, services))
+
+        return handler
+
+    return declare
 
 
 def handled(name: str, work: Callable[[], Any]) -> Any:
-    """Run a callable's work: HttpsError passes through, known faults get their code,
-    anything else is logged and becomes INTERNAL."""
+    """Run a callable's work: HttpsError passes through, every coded failure gets the code
+    `errors.CALLABLE_CODES` gives it, contention is ABORTED (try again), and anything else is
+    logged and becomes INTERNAL."""
     try:
         return work()
     except https_fn.HttpsError:
         raise
-    except BrokerError as error:
-        raise from_broker(error) from None
     except (Contended, gexc.Aborted):
         raise fail(
             Code.ABORTED, "your data was being changed by another call at the same time; try again"
         ) from None
+    except AgentTraderError as error:
+        logger.warn("callable.failed", function=name, code=error.code)
+        raise fail(callable_code(error.code), f"{error.message} [{error.code}]") from None
     except gexc.GoogleAPICallError as error:
         logger.error("callable.firestore_failed", function=name, error=str(error.message))
         raise fail(Code.UNAVAILABLE, "the database did not answer in time; try again") from None
-    except KeyStoreError as error:
-        logger.error("callable.keystore_failed", function=name, code=error.code)
-        raise fail(Code.UNAVAILABLE, "your keys could not be read right now; try again") from None
     except Exception as error:
         logger.error(
             "callable.crashed", function=name, error_type=type(error).__name__, error=str(error)

@@ -15,9 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import google_crc32c
+from firebase_functions import logger
 from google.api_core import exceptions as gexc
 from google.cloud.secretmanager_v1 import SecretManagerServiceClient, types
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from agenttrader.errors import AgentTraderError, ErrorCode
 
 UID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
@@ -44,12 +47,8 @@ class AlpacaKeys(BaseModel):
         return f"{self.key_id[:4]}{'*' * max(len(self.key_id) - 8, 4)}{self.key_id[-4:]}"
 
 
-class KeyStoreError(Exception):
+class KeyStoreError(AgentTraderError):
     """Secret Manager failed or holds something unreadable; `code` says which."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass
@@ -103,15 +102,20 @@ class KeyStore:
         except gexc.NotFound:
             return None
         except gexc.GoogleAPICallError as error:
-            raise KeyStoreError("SECRET_UNAVAILABLE", f"Secret Manager: {error.message}") from None
+            logger.warn("keystore.unavailable", uid=uid, error=str(error.message))
+            raise KeyStoreError(
+                ErrorCode.SECRET_UNAVAILABLE, "your keys could not be read right now; try again"
+            ) from None
         data = response.payload.data
         if response.payload.data_crc32c != google_crc32c.value(data):
-            raise KeyStoreError("SECRET_CORRUPT", "Secret Manager payload failed its checksum")
+            raise KeyStoreError(
+                ErrorCode.SECRET_CORRUPT, "Secret Manager payload failed its checksum"
+            )
         try:
             return AlpacaKeys.model_validate_json(data)
         except ValidationError:
             raise KeyStoreError(
-                "SECRET_UNREADABLE", "the stored Alpaca keys are not valid; save them again"
+                ErrorCode.SECRET_UNREADABLE, "the stored Alpaca keys are not valid; save them again"
             ) from None
 
     def save(self, uid: str, keys: AlpacaKeys) -> None:

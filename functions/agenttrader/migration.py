@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,6 +23,7 @@ from google.cloud import firestore
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agenttrader import paths
+from agenttrader.firestore_io import get_by_path
 from agenttrader.keystore import UID, AlpacaKeys, KeyStore
 from agenttrader.models import keys_version
 from agenttrader.money import decimal
@@ -39,7 +40,6 @@ FAMILIES = (
     "users/*/tradingSignals",
 )
 """The legacy source families, as the report names them."""
-READ_CHUNK = 300
 
 
 class Malformed(Exception):
@@ -384,11 +384,6 @@ def plan_keys(db: firestore.Client, env_keys: AlpacaKeys | None, uid: str | None
 # -- running -----------------------------------------------------------------------------------
 
 
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 class _Writer:
     """Commits writes in batches of at most BATCH_LIMIT."""
 
@@ -575,44 +570,41 @@ def _decide(
 ) -> list[tuple[Move, dict[str, Any]]]:
     """Which moves write what: new targets, and conflicts only when overwriting."""
     decided = []
-    for chunk in _chunks(moves, READ_CHUNK):
-        targets = {d.reference.path: d for d in db.get_all([m.target for m in chunk])}
-        for move in chunk:
-            try:
-                doc = expected_target(
-                    move.kind, move.source.reference.path, move.source.to_dict() or {}
-                )
-            except Malformed as bad:
-                report.add(move.family, "malformed", f"{move.source.reference.path}: {bad}")
-                continue
-            existing = targets[move.target.path]
-            current = existing.to_dict() if existing.exists else None
-            if current is None:
-                report.add(move.family, "copy")
-                decided.append((move, doc))
-            elif same(current, doc):
-                report.add(move.family, "unchanged")
-            elif on_conflict == "overwrite":
-                report.add(move.family, "overwrite")
-                decided.append((move, doc))
-            else:
-                report.add(
-                    move.family,
-                    "conflict",
-                    f"{move.target.path} exists with other content than "
-                    f"{move.source.reference.path}",
-                )
+    targets = get_by_path(db, [m.target for m in moves])
+    for move in moves:
+        try:
+            doc = expected_target(
+                move.kind, move.source.reference.path, move.source.to_dict() or {}
+            )
+        except Malformed as bad:
+            report.add(move.family, "malformed", f"{move.source.reference.path}: {bad}")
+            continue
+        existing = targets[move.target.path]
+        current = existing.to_dict() if existing.exists else None
+        if current is None:
+            report.add(move.family, "copy")
+            decided.append((move, doc))
+        elif same(current, doc):
+            report.add(move.family, "unchanged")
+        elif on_conflict == "overwrite":
+            report.add(move.family, "overwrite")
+            decided.append((move, doc))
+        else:
+            report.add(
+                move.family,
+                "conflict",
+                f"{move.target.path} exists with other content than {move.source.reference.path}",
+            )
     return decided
 
 
 def _ensure_profiles(db: firestore.Client, writer: _Writer, uids: set[str]) -> int:
     created = 0
     refs = [paths.user(db, uid) for uid in sorted(uids) if uid]
-    for chunk in _chunks(refs, READ_CHUNK):
-        for doc in db.get_all(chunk):
-            if not doc.exists:
-                writer.set(doc.reference, {"created_at": datetime.now(UTC), "migrated": True})
-                created += 1
+    for doc in get_by_path(db, refs).values():
+        if not doc.exists:
+            writer.set(doc.reference, {"created_at": datetime.now(UTC), "migrated": True})
+            created += 1
     return created
 
 
@@ -707,37 +699,35 @@ def _verify(db: firestore.Client, moves: list[Move], report: Report) -> None:
     for family, family_moves in by_family.items():
         expected: list[tuple[str, dict[str, Any]]] = []
         actual: list[tuple[str, dict[str, Any]]] = []
-        for chunk in _chunks(family_moves, READ_CHUNK):
-            sources = {d.reference.path: d for d in db.get_all([m.source.reference for m in chunk])}
-            targets = {d.reference.path: d for d in db.get_all([m.target for m in chunk])}
-            for move in chunk:
-                source = sources[move.source.reference.path]
-                try:
-                    doc = expected_target(move.kind, source.reference.path, source.to_dict() or {})
-                except Malformed:
-                    continue
-                expected.append((move.target.path, doc))
-                target = targets[move.target.path]
-                if target.exists:
-                    actual.append((move.target.path, target.to_dict() or {}))
+        sources = get_by_path(db, [m.source.reference for m in family_moves])
+        targets = get_by_path(db, [m.target for m in family_moves])
+        for move in family_moves:
+            source = sources[move.source.reference.path]
+            try:
+                doc = expected_target(move.kind, source.reference.path, source.to_dict() or {})
+            except Malformed:
+                continue
+            expected.append((move.target.path, doc))
+            target = targets[move.target.path]
+            if target.exists:
+                actual.append((move.target.path, target.to_dict() or {}))
         report.verified[family] = (len(expected), _digest(expected), len(actual), _digest(actual))
 
 
 def _delete_legacy(db: firestore.Client, moves: list[Move], report: Report) -> None:
     writer = _Writer(db)
-    for chunk in _chunks(moves, READ_CHUNK):
-        targets = {d.reference.path: d for d in db.get_all([m.target for m in chunk])}
-        for move in chunk:
-            target = targets[move.target.path]
-            try:
-                doc = expected_target(
-                    move.kind, move.source.reference.path, move.source.to_dict() or {}
-                )
-            except Malformed:
-                continue
-            if target.exists and same(target.to_dict(), doc):
-                writer.delete(move.source.reference)
-                report.add(move.family, "legacy deleted")
+    targets = get_by_path(db, [m.target for m in moves])
+    for move in moves:
+        target = targets[move.target.path]
+        try:
+            doc = expected_target(
+                move.kind, move.source.reference.path, move.source.to_dict() or {}
+            )
+        except Malformed:
+            continue
+        if target.exists and same(target.to_dict(), doc):
+            writer.delete(move.source.reference)
+            report.add(move.family, "legacy deleted")
     writer.flush()
 
 
@@ -748,17 +738,16 @@ def rollback(
     report = Report()
     moves, _ = plan(db, uid, tenants or {})
     writer = _Writer(db)
-    for chunk in _chunks(moves, READ_CHUNK):
-        targets = {d.reference.path: d for d in db.get_all([m.target for m in chunk])}
-        for move in chunk:
-            target = targets[move.target.path]
-            if (
-                target.exists
-                and (target.to_dict() or {}).get("migrated_from") == move.source.reference.path
-            ):
-                writer.delete(move.target)
-                report.add(move.family, "copy removed")
-            else:
-                report.add(move.family, "kept")
+    targets = get_by_path(db, [m.target for m in moves])
+    for move in moves:
+        target = targets[move.target.path]
+        if (
+            target.exists
+            and (target.to_dict() or {}).get("migrated_from") == move.source.reference.path
+        ):
+            writer.delete(move.target)
+            report.add(move.family, "copy removed")
+        else:
+            report.add(move.family, "kept")
     writer.flush()
     return report

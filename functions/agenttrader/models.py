@@ -85,6 +85,19 @@ class ShadowTrade(BaseModel):
             "pnl_percent": str(percent(pnl_percent(pnl, self.entry_price, self.quantity))),
         }
 
+    def realized_pnl(self, price: Decimal) -> Decimal:
+        """Exact P&L of closing at `price`, to the cent."""
+        return cents(unrealized_pnl(self.side, self.entry_price, self.quantity, price))
+
+    def closed(self, price: Decimal, now: datetime) -> dict[str, Any]:
+        """The fields that close this trade at `price`, in stored form."""
+        return {
+            "status": "CLOSED",
+            "exit_price": str(price),
+            "realized_pnl": str(self.realized_pnl(price)),
+            "closed_at": now,
+        }
+
     def is_priced_at(self, price: Decimal) -> bool:
         stored = {
             "current_price": None if self.current_price is None else str(self.current_price),

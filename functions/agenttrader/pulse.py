@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -21,11 +21,11 @@ from google.cloud import firestore
 from pydantic import ValidationError
 
 from agenttrader import paths, queries
-from agenttrader.broker import BrokerError, BrokerFactory
-from agenttrader.keystore import KeyStore, KeyStoreError
+from agenttrader.context import Platform, trading_enabled, trading_halted
+from agenttrader.errors import AgentTraderError, ErrorCode
+from agenttrader.firestore_io import chunks
 from agenttrader.models import ShadowTrade, keys_version, snapshot_document
 
-Clock = Callable[[], datetime]
 Enqueue = Callable[[dict[str, Any]], None]
 
 OUTCOMES = (
@@ -88,29 +88,17 @@ class PulseSummary:
         return doc
 
 
-@dataclass(frozen=True)
-class Platform:
-    """The clients a pulse works with."""
-
-    db: firestore.Client
-    keys: KeyStore
-    brokers: BrokerFactory
-    now: Clock
-
-
 class _LeaseHeld(Exception):
     pass
 
 
-class SyncTimeout(Exception):
+class SyncTimeout(AgentTraderError):
     """One user's sync ran past its time budget."""
 
-    code = "SYNC_TIMEOUT"
-
-
-def _chunks(items: list[UserRef], size: int) -> Iterator[list[UserRef]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    def __init__(self) -> None:
+        super().__init__(
+            ErrorCode.SYNC_TIMEOUT, "the sync took longer than its time budget; nothing was written"
+        )
 
 
 def list_users(db: firestore.Client) -> list[UserRef]:
@@ -119,12 +107,6 @@ def list_users(db: firestore.Client) -> list[UserRef]:
     for doc in paths.users(db).select(["keys_version"]).stream():
         found.append(UserRef(doc.id, keys_version(doc.to_dict())))
     return found
-
-
-def trading_halted(db: firestore.Client) -> bool:
-    """The global kill-switch; a missing document means trading is on."""
-    doc = paths.global_trading(db).get()
-    return doc.exists and (doc.to_dict() or {}).get("enabled") is False
 
 
 def run_pulse(
@@ -144,7 +126,7 @@ def run_pulse(
         logger.warn("pulse.halted", run_id=summary.run_id, users_total=len(users))
     elif enqueue is not None and len(users) > settings.fanout_threshold:
         summary.mode = "fanout"
-        batches = list(_chunks(users, settings.fanout_batch))
+        batches = list(chunks(users, settings.fanout_batch))
         summary.tasks_enqueued = len(batches)
         # recorded before the first task runs, so every task finds the run to add its counts to
         _record(db, summary, started)
@@ -249,7 +231,7 @@ def sync_users(
             _log_outcome(run_id, user.uid, "skipped_no_keys", 0)
         else:
             with_keys.append(user)
-    enabled = _trading_enabled(db, [u.uid for u in with_keys])
+    enabled = trading_enabled(db, [u.uid for u in with_keys])
     todo = []
     for user in with_keys:
         if enabled.get(user.uid):
@@ -269,18 +251,6 @@ def sync_users(
             if code:
                 errors[code] += 1
     return counts, errors
-
-
-def _trading_enabled(db: firestore.Client, uids: list[str]) -> dict[str, bool]:
-    """Each user's kill-switch, read in one batched request; a missing document is off."""
-    if not uids:
-        return {}
-    refs = [paths.trading_status(db, uid) for uid in uids]
-    enabled = {}
-    for doc in db.get_all(refs):
-        uid = doc.reference.parent.parent.id
-        enabled[uid] = doc.exists and (doc.to_dict() or {}).get("enabled") is True
-    return enabled
 
 
 def _log_outcome(run_id: str, uid: str, outcome: str, duration_ms: int, **extra: Any) -> None:
@@ -337,12 +307,12 @@ def sync_one_user(
         _log_outcome(run_id, uid, "skipped_in_progress", 0)
         return "skipped_in_progress", None
     except gexc.GoogleAPICallError as error:
-        _log_outcome(run_id, uid, "failed", 0, code="FIRESTORE_ERROR", error=error.message)
-        return "failed", "FIRESTORE_ERROR"
+        _log_outcome(run_id, uid, "failed", 0, code=ErrorCode.FIRESTORE_ERROR, error=error.message)
+        return "failed", ErrorCode.FIRESTORE_ERROR
+    code: ErrorCode | None = None
     try:
         budget_end = started + settings.user_timeout_s
         outcome = _sync_claimed(platform, user, run_id, sync, previous_snapshot, budget_end)
-        code = None
     except Exception as error:  # one user's failure must never stop the others
         code, message = _describe(error)
         _record_failure(platform, uid, run_id, code, message)
@@ -357,13 +327,16 @@ def sync_one_user(
     return outcome, code
 
 
-def _describe(error: Exception) -> tuple[str, str]:
-    if isinstance(error, BrokerError | KeyStoreError | SyncTimeout):
-        return error.code, str(error)
+def _describe(error: Exception) -> tuple[ErrorCode, str]:
+    if isinstance(error, AgentTraderError):
+        return error.code, error.message
     if isinstance(error, gexc.GoogleAPICallError):
-        return "FIRESTORE_ERROR", f"Firestore: {error.message}"
+        return ErrorCode.FIRESTORE_ERROR, f"Firestore: {error.message}"
     logger.error("pulse.user_crashed", error_type=type(error).__name__, error=str(error))
-    return "INTERNAL", "an internal error stopped this sync; it is logged and retried next pulse"
+    return (
+        ErrorCode.INTERNAL,
+        "an internal error stopped this sync; it is logged and retried next pulse",
+    )
 
 
 def _sync_claimed(
@@ -388,7 +361,7 @@ def _sync_claimed(
     finally:
         broker.close()
     if time.monotonic() > budget_end:
-        raise SyncTimeout("the sync took longer than its time budget; nothing was written")
+        raise SyncTimeout()
     now = platform.now()
     batch = db.batch()
     snapshot = snapshot_document(account)

@@ -12,9 +12,10 @@ from firebase_admin import functions as admin_functions
 
 from agenttrader import clients, config
 from agenttrader.broker import broker_factory
-from agenttrader.callables import Services
+from agenttrader.context import Platform
+from agenttrader.guard import Services
 from agenttrader.keystore import KeyStore
-from agenttrader.pulse import Enqueue, Platform, PulseSettings
+from agenttrader.pulse import Enqueue, PulseSettings
 
 SYNC_QUEUE = "syncuserbatch"
 """The task queue (and task function) that takes one slice of a fanned-out pulse."""

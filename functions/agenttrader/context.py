@@ -1,0 +1,71 @@
+"""What the pulse and the callables both work with: the clients, the clock, and both
+kill-switches (read and written here only, so the rule is written once)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from google.cloud import firestore
+
+from agenttrader import paths
+from agenttrader.broker import BrokerFactory
+from agenttrader.keystore import KeyStore
+
+Clock = Callable[[], datetime]
+Writer = firestore.WriteBatch | firestore.Transaction
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The clients the product works with; the runtime, the tests and the bench each build one."""
+
+    db: firestore.Client
+    keys: KeyStore
+    brokers: BrokerFactory
+    now: Clock
+
+
+# -- the switches ---------------------------------------------------------------------------------
+
+
+def switch_is_on(data: dict[str, Any] | None) -> bool:
+    """A person's switch: a missing document (None) is off, and only `enabled: true` is on."""
+    return data is not None and data.get("enabled") is True
+
+
+def trading_halted(db: firestore.Client) -> bool:
+    """The global switch `ops/trading`: missing means on; only `enabled: false` halts."""
+    doc = paths.global_trading(db).get()
+    return doc.exists and (doc.to_dict() or {}).get("enabled") is False
+
+
+def trading_enabled(db: firestore.Client, uids: list[str]) -> dict[str, bool]:
+    """Each person's switch, read in one batched request."""
+    if not uids:
+        return {}
+    refs = [paths.trading_status(db, uid) for uid in uids]
+    return {
+        doc.reference.parent.parent.id: switch_is_on(doc.to_dict() if doc.exists else None)
+        for doc in db.get_all(refs)
+    }
+
+
+def switch_document(enabled: bool, now: datetime, **extra: Any) -> dict[str, Any]:
+    """The stored form of a switch: `{enabled, updated_at}` plus who or what changed it."""
+    return {"enabled": enabled, "updated_at": now, **extra}
+
+
+def set_trading(
+    writer: Writer, db: firestore.Client, uid: str, enabled: bool, now: datetime, **extra: Any
+) -> None:
+    """Write a person's switch in the caller's batch or transaction."""
+    writer.set(paths.trading_status(db, uid), switch_document(enabled, now, **extra))
+
+
+def set_global_trading(
+    db: firestore.Client, enabled: bool, now: datetime, by: str, reason: str = ""
+) -> None:
+    paths.global_trading(db).set(switch_document(enabled, now, updated_by=by, reason=reason))
