@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 
 PROJECT ?= demo-agenttrader
-EMULATORS ?= auth,firestore,functions,pubsub,tasks
+EMULATORS ?= auth,firestore,functions,hosting,pubsub,tasks
 ARGS ?=
 
 # The stand-ins' addresses, written once in the emulator project's env file (which the Functions

@@ -98,4 +98,27 @@ if ! ls "$fb_cache"/pubsub-emulator-* >/dev/null 2>&1; then
     echo "export PUBSUB_EMULATOR_BINARY_PATH=\"$pubsub\"" >> "$env_file.tmp"
   fi
 fi
+
+# 5. The web client, built into web/dist (firebase.json's hosting.public) when its sources or the
+# pinned packages change.
+want=$(digest web/build.mjs web/index.html web/app.css web/src/*.js package-lock.json)
+if [ "$(cat "$cache/web.sha256" 2>/dev/null)" != "$want" ] || [ ! -f web/dist/app.js ]; then
+  node web/build.mjs || fail "the web client did not build: see the esbuild message above."
+  echo "$want" > "$cache/web.sha256"
+fi
+
+# 6. A Chromium for the browser tests: the one installed, else Debian's package, else say what.
+chromium=""
+for candidate in "${CHROMIUM:-}" /usr/bin/chromium /usr/bin/chromium-browser; do
+  if [ -n "$candidate" ] && [ -x "$candidate" ]; then chromium=$candidate; break; fi
+done
+if [ -z "$chromium" ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  say "installing Debian's chromium for the browser tests (about a minute)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+    >"$cache/apt-chromium.log" 2>&1 || true
+  [ -x /usr/bin/chromium ] && chromium=/usr/bin/chromium
+fi
+[ -n "$chromium" ] || fail "no Chromium for the browser tests: install it (apt-get install chromium) or set CHROMIUM=/path/to/chrome."
+echo "export CHROMIUM=\"$chromium\"" >> "$env_file.tmp"
+
 mv "$env_file.tmp" "$env_file"

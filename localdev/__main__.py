@@ -1,6 +1,6 @@
 """Serve both stand-ins until interrupted.
 
-python -m localdev [--alpaca-port N] [--secrets-port N]
+python -m localdev [--alpaca-port N] [--secrets-port N] [--open-accounts]
 """
 
 from __future__ import annotations
@@ -19,9 +19,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--alpaca-port", type=int, default=ALPACA_PORT)
     parser.add_argument("--secrets-port", type=int, default=SECRETS_PORT)
+    parser.add_argument(
+        "--open-accounts",
+        action="store_true",
+        help="any well-formed key pair opens a simulated paper account (PKBAD... is refused)",
+    )
     args = parser.parse_args()
     try:
-        alpaca = AlpacaServer(args.alpaca_port).start()
+        alpaca = AlpacaServer(args.alpaca_port, open_accounts=args.open_accounts).start()
         secrets = SecretManagerServer(args.secrets_port).start()
     except OSError as error:
         print(f"localdev: cannot listen: {error}", file=sys.stderr)

@@ -124,11 +124,23 @@ class Account:
         }
 
 
+def _opens_account(key_id: str, secret_key: str | None) -> bool:
+    return (
+        re.fullmatch(r"[A-Za-z0-9_-]{8,64}", key_id) is not None
+        and not key_id.startswith("PKBAD")
+        and secret_key is not None
+        and len(secret_key) >= 8
+    )
+
+
 class Market:
     """All the stand-in's state; the HTTP handler only routes to it."""
 
-    def __init__(self) -> None:
+    def __init__(self, open_accounts: bool = False) -> None:
         self.lock = threading.Lock()
+        self.open_accounts = open_accounts
+        """When on (the served demo), any well-formed key pair gets a simulated paper account on
+        first use, except key ids that start with PKBAD, which are refused with 401."""
         self.accounts: dict[str, Account] = {}
         self.frozen_now: float | None = None
         self.latency_s = 0.0
@@ -156,6 +168,16 @@ class Market:
         )
         with self.lock:
             self.accounts[account.key_id] = account
+        return account
+
+    def account_for(self, key_id: str, secret_key: str | None) -> Account | None:
+        """The account these credentials open, if any (opening one in open-accounts mode)."""
+        with self.lock:
+            account = self.accounts.get(key_id)
+        if account is None and self.open_accounts and _opens_account(key_id, secret_key):
+            account = self.add_account({"key_id": key_id, "secret_key": secret_key})
+        if account is None or account.secret_key != secret_key:
+            return None
         return account
 
     def stats(self) -> dict[str, Any]:
@@ -241,10 +263,10 @@ class _Handler(BaseHTTPRequestHandler):
         key_id = self.headers.get("APCA-API-KEY-ID", "")
         with market.lock:
             market.requests[(key_id, endpoint)] += 1
-            account = market.accounts.get(key_id)
         if market.latency_s:
             time.sleep(market.latency_s)
-        if account is None or account.secret_key != self.headers.get("APCA-API-SECRET-KEY"):
+        account = market.account_for(key_id, self.headers.get("APCA-API-SECRET-KEY"))
+        if account is None:
             self._send(*_error(401, 40110000, "request is not authorized")[:2])
             return
         fault = market.take_fault(account, endpoint)
@@ -374,8 +396,8 @@ class StandinHTTPServer(ThreadingHTTPServer):
 class AlpacaServer:
     """Runs a Market behind an HTTP server on 127.0.0.1:port (0 picks a free port)."""
 
-    def __init__(self, port: int = 0) -> None:
-        self.market = Market()
+    def __init__(self, port: int = 0, open_accounts: bool = False) -> None:
+        self.market = Market(open_accounts)
         self._http = StandinHTTPServer(("127.0.0.1", port), self.market)
         self.port = self._http.server_address[1]
         self._thread: threading.Thread | None = None

@@ -53,9 +53,12 @@ PEOPLE = [
 ]
 
 
-def start_standins() -> tuple[AlpacaServer, SecretManagerServer]:
+def start_standins(open_accounts: bool) -> tuple[AlpacaServer, SecretManagerServer]:
     try:
-        return AlpacaServer(ALPACA_PORT).start(), SecretManagerServer(SECRETS_PORT).start()
+        return (
+            AlpacaServer(ALPACA_PORT, open_accounts=open_accounts).start(),
+            SecretManagerServer(SECRETS_PORT).start(),
+        )
     except OSError as error:
         raise SystemExit(
             f"demo: cannot listen on 127.0.0.1:{ALPACA_PORT}/{SECRETS_PORT} ({error}); "
@@ -208,6 +211,33 @@ def show_isolation(people: dict[str, emulators.Person]) -> bool:
     return ok
 
 
+SITE = "http://127.0.0.1:5000"
+PULSE_EVERY_S = 60
+
+
+def serve(people: dict[str, emulators.Person]) -> None:
+    """Keep everything up for a person at the page, with a pulse every minute (the Functions
+    emulator does not run schedules by itself), until Ctrl-C."""
+    ops = emulators.sign_up("ops@demo.agenttrader.test")
+    emulators.set_claims(ops.uid, {"admin": True})
+    password = next(iter(people.values())).password
+    print(f"\nthe web client: {SITE}")
+    print(f"  sign in as any of: {', '.join(p.email for p in people.values())}")
+    print(f"  or as the administrator {ops.email}; every password is {password}")
+    print(
+        "  or create an account: any well-formed key pair opens a simulated paper account, "
+        "except key ids that start with PKBAD (refused with 401, as Alpaca would)"
+    )
+    print(f"a pulse runs every {PULSE_EVERY_S} s; press Ctrl-C to stop")
+    stop = threading.Event()
+    try:
+        while not stop.wait(PULSE_EVERY_S):
+            answer = emulators.run_scheduled("pulse")
+            print(f"pulse: HTTP {answer.status_code} at {time.strftime('%H:%M:%S')}", flush=True)
+    except KeyboardInterrupt:
+        pass
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -215,7 +245,7 @@ def main() -> int:
     parser.add_argument("--serve", action="store_true", help="keep everything running until Ctrl-C")
     args = parser.parse_args()
 
-    alpaca, secrets = start_standins()
+    alpaca, secrets = start_standins(open_accounts=args.serve)
     emulators.clear_firestore()
     emulators.clear_auth()
     print(f"stand-ins: Alpaca {alpaca.url}, Secret Manager {secrets.host}")
@@ -280,11 +310,7 @@ def main() -> int:
         print("demo: a security-rules check did not answer as expected")
         return 1
     if args.serve:
-        print("\nserving: emulators and stand-ins stay up; press Ctrl-C to stop")
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+        serve(people)
     alpaca.stop()
     secrets.stop()
     print("\ndemo finished")

@@ -135,3 +135,23 @@ def test_faults_are_per_key_and_per_endpoint(
     with pytest.raises(APIError):
         rest(alpaca, "PKDATAFAIL").get_latest_trades(["AAPL"])
     assert "AAPL" in rest(alpaca, "PKHEALTHY1").get_latest_trades(["AAPL"])
+
+
+def test_open_accounts_mode_opens_any_well_formed_pair_but_pkbad() -> None:
+    """The served demo: a person who creates an account can paste any key pair."""
+    server = AlpacaServer(0, open_accounts=True).start()
+    try:
+        opened = rest(server, "PKANYTHING42", "whatever-secret").get_account()
+        assert opened["cash"] == "100000.00"
+        again = rest(server, "PKANYTHING42", "whatever-secret").get_account()
+        assert again["account_number"] == opened["account_number"]
+        for key, secret in (
+            ("PKBADKEY0001", "whatever-secret"),  # refused, as Alpaca refuses bad keys
+            ("PKANYTHING42", "another-secret"),  # the pair is fixed once opened
+            ("PK", "whatever-secret"),  # not well-formed
+        ):
+            with pytest.raises(APIError) as refused:
+                rest(server, key, secret).get_account()
+            assert refused.value.status_code == 401
+    finally:
+        server.stop()

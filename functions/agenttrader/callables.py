@@ -224,7 +224,13 @@ def _provision_and_bump(call: Call[KeysRequest], keys: AlpacaKeys) -> int:
     user_ref = paths.user(db, uid)
     snapshot = user_ref.get()
     version = (keys_version(snapshot.to_dict()) or 0) + 1
-    update: dict[str, Any] = {"keys_version": version, "keys_updated_at": now}
+    update: dict[str, Any] = {
+        "keys_version": version,
+        "keys_updated_at": now,
+        # what the page shows of the keys: never the key itself
+        "key_id_masked": keys.masked_key_id(),
+        "keys_paper": keys.paper,
+    }
     batch = db.batch()
     if snapshot.exists:
         batch.update(user_ref, update, option=unchanged_since(db, snapshot))
@@ -252,7 +258,15 @@ def remove_alpaca_keys(call: Call[Empty]) -> dict[str, Any]:
     batch = db.batch()
     user_ref = paths.user(db, uid)
     if user_ref.get().exists:
-        batch.update(user_ref, {"keys_version": firestore.Increment(1), "keys_updated_at": now})
+        batch.update(
+            user_ref,
+            {
+                "keys_version": firestore.Increment(1),
+                "keys_updated_at": now,
+                "key_id_masked": firestore.DELETE_FIELD,
+                "keys_paper": firestore.DELETE_FIELD,
+            },
+        )
     audit_event(batch, db, uid, "keys_removed", now, uid, {"had_keys": removed})
     batch.commit()
     logger.info("keys.removed", uid=uid, had_keys=removed)

@@ -1,0 +1,288 @@
+"""The web client in a real headless Chromium, served by the Hosting emulator, against the Auth,
+Firestore and Functions emulators and both stand-ins. Screenshots of the main screens go to
+test-output/screenshots/ (the path is printed)."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from google.cloud import firestore
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from agenttrader import paths
+from agenttrader.broker import AlpacaBroker
+from agenttrader.context import Platform
+from agenttrader.keystore import AlpacaKeys
+from agenttrader.pulse import run_pulse
+from agenttrader.strategies import STRATEGIES
+from localdev import emulators
+from localdev.alpaca_standin import AlpacaServer
+from localdev.secret_manager_standin import SecretManagerServer
+from localdev.seed import register_alpaca_account
+
+SITE = "http://127.0.0.1:5000"
+SHOTS = Path(__file__).resolve().parents[1] / "test-output" / "screenshots"
+PASSWORD = "correct-horse-battery"
+LIVE_S = 10_000  # ms Playwright waits for a live change; the page measures far less
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "GOOGL", "AMD", "NFLX", "INTC"]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    executable = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def site(db: firestore.Client, alpaca: AlpacaServer, secrets: SecretManagerServer) -> str:
+    """A clean project behind the page: no accounts, no documents, no secrets."""
+    emulators.clear_auth()
+    answer = requests.get(f"{SITE}/__/firebase/init.json", timeout=10)
+    assert answer.status_code == 200, "the Hosting emulator does not serve the page"
+    return SITE
+
+
+@pytest.fixture
+def page(browser: Browser, site: str) -> Iterator[Page]:
+    context = browser.new_context()
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    target = SHOTS / f"{name}.png"
+    page.screenshot(path=str(target), full_page=True)
+    print(f"screenshot: {target}")
+
+
+def create_account(page: Page, email: str) -> None:
+    page.goto(SITE)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("region", name="Account")).to_be_visible()
+
+
+def save_keys(page: Page, key_id: str, secret: str) -> None:
+    keys = page.get_by_role("region", name="Alpaca keys")
+    keys.get_by_label("Key ID").fill(key_id)
+    keys.get_by_label("Secret key").fill(secret)
+    keys.get_by_role("button", name="Save keys").click()
+
+
+def freeze(alpaca: AlpacaServer, at: float) -> None:
+    requests.post(f"{alpaca.url}/_standin/clock", json={"now": at}, timeout=5).raise_for_status()
+
+
+def acting_symbol(alpaca: AlpacaServer, keys: AlpacaKeys) -> tuple[str, str]:
+    """A symbol and strategy that give BUY or SELL at the stand-in's frozen time."""
+    broker = AlpacaBroker(keys, trading_url=alpaca.url, data_url=alpaca.url)
+    try:
+        for strategy in STRATEGIES.values():
+            for symbol in SYMBOLS:
+                bars = broker.daily_bars(symbol, strategy.lookback_days)
+                if strategy.decide(bars).action != "HOLD":
+                    return symbol, strategy.id
+    finally:
+        broker.close()
+    raise AssertionError("no symbol acts at this time; pick another frozen time")
+
+
+def uid_of(db: firestore.Client, email: str) -> str:
+    for doc in (
+        db.collection("users").where(filter=firestore.FieldFilter("email", "==", email)).stream()
+    ):
+        return doc.id
+    raise AssertionError(f"no profile for {email}")
+
+
+def test_a_signed_out_visitor_sees_only_the_sign_in_form(page: Page) -> None:
+    page.goto(SITE)
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("button", name="Create account")).to_be_visible()
+    for region in ("Account", "Alpaca keys", "Open trades", "Signals", "Operations"):
+        expect(page.get_by_role("region", name=region)).to_have_count(0)
+    expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
+    page.get_by_label("Email").fill("nobody@example.com")
+    page.get_by_label("Password").fill("wrong-password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text("Wrong email or password.")
+    shot(page, "signed-out")
+
+
+def test_a_new_persons_whole_journey(
+    page: Page, alpaca: AlpacaServer, db: firestore.Client, platform: Platform
+) -> None:
+    started = time.monotonic()
+    t0 = 1_790_000_000.0
+    freeze(alpaca, t0)
+    keys = register_alpaca_account(alpaca.url, "PKJOURNEY001", "journey-secret-1", cash="25000")
+
+    create_account(page, "journey@example.com")
+    save_keys(page, keys.key_id, "journey-secret-1")
+    keys_region = page.get_by_role("region", name="Alpaca keys")
+    expect(keys_region).to_contain_text("Saved: PKJO****Y001 (paper)")
+    expect(keys_region.get_by_label("Secret key")).to_have_value("")
+    uid = uid_of(db, "journey@example.com")
+
+    page.get_by_role("switch", name="Trading enabled").check()
+    expect(page.get_by_role("switch", name="Trading enabled")).to_be_checked()
+    deadline = time.monotonic() + 10
+    while not (paths.trading_status(db, uid).get().to_dict() or {}).get("enabled"):
+        assert time.monotonic() < deadline, "the switch never reached Firestore"
+        time.sleep(0.1)
+
+    assert run_pulse(platform).counts["synced"] == 1
+    account = page.get_by_role("region", name="Account")
+    expect(account).to_contain_text("$25,000.00", timeout=LIVE_S)
+    expect(page.get_by_role("region", name="Sync status")).not_to_contain_text("never")
+    shot(page, "dashboard-synced")
+
+    symbol, strategy = acting_symbol(alpaca, keys)
+    signals = page.get_by_role("region", name="Signals")
+    signals.get_by_label("Symbol").fill(symbol)
+    signals.get_by_label("Strategy").select_option(strategy)
+    signals.get_by_label("Open shadow trade").check()
+    signals.get_by_role("button", name="Generate signal").click()
+    expect(signals.get_by_role("listitem").first).to_contain_text(symbol, timeout=LIVE_S)
+    trades = page.get_by_role("region", name="Open trades")
+    row = trades.get_by_role("row").filter(has_text=symbol)
+    expect(row).to_have_count(1, timeout=LIVE_S)
+    pnl_before = row.get_by_role("cell").nth(4).inner_text()
+
+    freeze(alpaca, t0 + 3 * 3600 + 600)  # the price moves
+    pulsed = time.monotonic()
+    assert run_pulse(platform).counts["synced"] == 1
+    expect(row.get_by_role("cell").nth(4)).not_to_have_text(pnl_before, timeout=LIVE_S)
+    live_ms = (time.monotonic() - pulsed) * 1000
+    print(f"live: a pulse's change showed on the page {live_ms:.0f} ms after it began")
+    assert re.match(r"^-?\$[\d,]+\.\d{2}$", row.get_by_role("cell").nth(4).inner_text())
+    shot(page, "dashboard-open-trade")
+
+    row.get_by_role("button", name="Close").click()
+    expect(trades.get_by_text("No open trades.")).to_be_visible(timeout=LIVE_S)
+    closed = [d.to_dict() or {} for d in paths.shadow_trades(db, uid).stream()]
+    assert [t["status"] for t in closed] == ["CLOSED"]
+
+    keys_region.get_by_role("button", name="Remove keys").click()
+    expect(keys_region).to_contain_text("No keys saved.", timeout=LIVE_S)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete my account").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=LIVE_S)
+    assert not paths.user(db, uid).get().exists
+    with pytest.raises(requests.HTTPError):
+        emulators.sign_in(emulators.Person(uid, "journey@example.com", PASSWORD, ""))
+    print(f"journey: {time.monotonic() - started:.1f} s")
+
+
+def test_bad_keys_show_the_alert_and_store_nothing(
+    page: Page, db: firestore.Client, secrets: SecretManagerServer
+) -> None:
+    create_account(page, "badkeys@example.com")
+    save_keys(page, "PKBADKEYS001", "not-a-real-secret")
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("Alpaca refused these keys")
+    expect(alert).not_to_contain_text("Traceback")
+    expect(page.get_by_role("region", name="Alpaca keys")).to_contain_text("No keys saved.")
+    assert secrets.store.calls["CreateSecret"] == 0
+    assert not list(db.collection("users").stream())
+    shot(page, "bad-keys")
+
+
+def test_a_button_is_disabled_while_its_call_is_in_flight(
+    page: Page, alpaca: AlpacaServer, secrets: SecretManagerServer
+) -> None:
+    register_alpaca_account(alpaca.url, "PKSLOWKEYS01", "slow-secret-1")
+    create_account(page, "slow@example.com")
+    requests.post(f"{alpaca.url}/_standin/latency", json={"seconds": 1.5}, timeout=5)
+    save_keys(page, "PKSLOWKEYS01", "slow-secret-1")
+    button = page.get_by_role("button", name="Save keys")
+    expect(button).to_be_disabled()
+    button.click(force=True)  # a second press while the first is in flight does nothing
+    expect(button).to_be_enabled(timeout=LIVE_S)
+    expect(page.get_by_role("region", name="Alpaca keys")).to_contain_text("PKSL****YS01")
+    assert secrets.store.calls["AddSecretVersion"] == 1
+
+
+def test_two_people_in_two_browsers_never_see_each_others_data(
+    browser: Browser, site: str, alpaca: AlpacaServer, platform: Platform
+) -> None:
+    pages = {}
+    for name, cash in (("alice", "13579"), ("bob", "24680")):
+        register_alpaca_account(alpaca.url, f"PK{name.upper():0<10}", f"{name}-secret-1", cash=cash)
+        page = browser.new_context().new_page()
+        create_account(page, f"{name}@example.com")
+        save_keys(page, f"PK{name.upper():0<10}", f"{name}-secret-1")
+        expect(page.get_by_role("region", name="Alpaca keys")).to_contain_text("Saved:")
+        page.get_by_role("switch", name="Trading enabled").check()
+        pages[name] = page
+    time.sleep(1)  # both switches written
+    assert run_pulse(platform).counts["synced"] == 2
+    expect(pages["alice"].get_by_role("region", name="Account")).to_contain_text("$13,579.00")
+    expect(pages["bob"].get_by_role("region", name="Account")).to_contain_text("$24,680.00")
+    # bob's cash and buying power never reach alice's page, nor hers his
+    assert not {"24,680", "49,360"} & set(re.findall(r"\d+,\d{3}", pages["alice"].content()))
+    assert not {"13,579", "27,158"} & set(re.findall(r"\d+,\d{3}", pages["bob"].content()))
+    assert "PKBO" not in pages["alice"].content()
+    for page in pages.values():
+        page.context.close()
+
+
+def test_operations_is_for_admins_and_an_admin_halts_everyone(
+    page: Page, browser: Browser, alpaca: AlpacaServer, db: firestore.Client, platform: Platform
+) -> None:
+    register_alpaca_account(alpaca.url, "PKTRADER0001", "trader-secret-1")
+    create_account(page, "trader@example.com")
+    save_keys(page, "PKTRADER0001", "trader-secret-1")
+    page.get_by_role("switch", name="Trading enabled").check()
+    expect(page.get_by_role("region", name="Alpaca keys")).to_contain_text("Saved:")
+    expect(page.get_by_role("region", name="Operations")).to_have_count(0)
+
+    admin = emulators.sign_up("ops@example.com", PASSWORD)
+    emulators.set_claims(admin.uid, {"admin": True})
+    ops_page = browser.new_context().new_page()
+    ops_page.goto(SITE)
+    ops_page.get_by_label("Email").fill("ops@example.com")
+    ops_page.get_by_label("Password").fill(PASSWORD)
+    ops_page.get_by_role("button", name="Sign in").click()
+    operations = ops_page.get_by_role("region", name="Operations")
+    expect(operations).to_be_visible()
+    run_pulse(platform)
+    expect(operations).to_contain_text("users 1", timeout=LIVE_S)
+    everyone = operations.get_by_role("switch", name="Trading for everyone")
+    expect(everyone).to_be_checked()
+    everyone.uncheck()
+    expect(operations).to_contain_text("Trading is halted for everyone", timeout=LIVE_S)
+    assert (paths.global_trading(db).get().to_dict() or {})["enabled"] is False
+    assert run_pulse(platform).halted
+    shot(ops_page, "operations-halted")
+
+    trader_uid = uid_of(db, "trader@example.com")
+    operations.get_by_label("User ID").fill(trader_uid)
+    operations.get_by_role("button", name="Disable user trading").click()
+    expect(operations.get_by_label("User ID")).to_have_value("", timeout=LIVE_S)
+    assert (paths.trading_status(db, trader_uid).get().to_dict() or {})["enabled"] is False
+    expect(page.get_by_role("switch", name="Trading enabled")).not_to_be_checked()
+    expect(page.get_by_role("region", name="Operations")).to_have_count(0)
+    ops_page.context.close()

@@ -1,0 +1,25 @@
+// Build the page into web/dist (firebase.json's hosting.public): one minified ES module with
+// the Firebase SDK bundled from npm, the HTML and the stylesheet. Nothing loads from a CDN.
+import { build } from "esbuild";
+import { copyFile, mkdir, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const web = dirname(fileURLToPath(import.meta.url));
+const out = join(web, "dist");
+await rm(out, { recursive: true, force: true });
+await mkdir(out, { recursive: true });
+const result = await build({
+  entryPoints: [join(web, "src", "main.js")],
+  bundle: true,
+  minify: true,
+  format: "esm",
+  target: "es2022",
+  outfile: join(out, "app.js"),
+  metafile: true,
+  logLevel: "warning",
+});
+await copyFile(join(web, "index.html"), join(out, "index.html"));
+await copyFile(join(web, "app.css"), join(out, "app.css"));
+const bytes = Object.values(result.metafile.outputs).reduce((sum, o) => sum + o.bytes, 0);
+console.log(`web: built web/dist (app.js ${(bytes / 1024).toFixed(0)} kB)`);

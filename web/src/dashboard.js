@@ -1,0 +1,182 @@
+// The signed-in person's own documents, live, and the calls that change them.
+import {
+  collection,
+  doc,
+  limit,
+  onSnapshot,
+  orderBy,
+  query,
+  serverTimestamp,
+  setDoc,
+  where,
+} from "firebase/firestore";
+import { $, busy, money, percent, setField, showError, sign, when } from "./ui.js";
+
+const RECENT_SIGNALS = 10;
+const closing = new Set();
+
+export function startDashboard({ db, call }, user) {
+  const uid = user.uid;
+  const root = $("#signed-in");
+  const mine = (...path) => doc(db, "users", uid, ...path);
+  const live = (ref, render) => onSnapshot(ref, render, showError);
+
+  const stops = [
+    live(mine(), (snap) => renderKeysLine(snap.data())),
+    live(mine("alpacaAccounts", "snapshot"), (snap) => renderAccount(root, snap.data())),
+    live(mine("status", "sync"), (snap) =>
+      setField(root, "last_success_at", when(snap.data()?.last_success_at)),
+    ),
+    live(mine("status", "last_sync_error"), (snap) => renderSyncError(root, snap.data())),
+    live(mine("status", "trading"), (snap) => {
+      $("#trading-enabled").checked = snap.data()?.enabled === true;
+    }),
+    live(
+      query(
+        collection(db, "users", uid, "shadowTradeHistory"),
+        where("status", "==", "OPEN"),
+        orderBy("created_at", "desc"),
+      ),
+      (snap) => renderTrades(snap.docs, call),
+    ),
+    live(
+      query(collection(db, "users", uid, "signals"), orderBy("created_at", "desc"), limit(RECENT_SIGNALS)),
+      (snap) => renderSignals(snap.docs),
+    ),
+  ];
+  const handlers = wireActions({ db, call }, uid);
+  return () => {
+    stops.forEach((stop) => stop());
+    handlers.forEach(([node, type, handler]) => node.removeEventListener(type, handler));
+  };
+}
+
+function renderAccount(root, snapshot) {
+  setField(root, "equity", money(snapshot?.equity));
+  setField(root, "cash", money(snapshot?.cash));
+  setField(root, "buying_power", money(snapshot?.buying_power));
+  setField(root, "synced_at", snapshot ? when(snapshot.synced_at) : "not yet");
+}
+
+function renderSyncError(root, error) {
+  const line = root.querySelector('[data-field="last_error"]');
+  line.hidden = !error;
+  line.textContent = error ? `Last error: ${error.message} (${error.code})` : "";
+}
+
+function renderKeysLine(profile) {
+  const line = $('[data-field="keys_line"]');
+  if (profile?.key_id_masked) {
+    const kind = profile.keys_paper === false ? "live" : "paper";
+    line.textContent = `Saved: ${profile.key_id_masked} (${kind})`;
+  } else {
+    line.textContent = "No keys saved.";
+  }
+}
+
+function renderTrades(docs, call) {
+  const body = $("#trades-body");
+  body.replaceChildren(
+    ...docs.map((snap) => {
+      const t = snap.data();
+      const row = document.createElement("tr");
+      row.dataset.tradeId = snap.id;
+      const cells = [
+        t.symbol,
+        t.side,
+        t.quantity,
+        money(t.entry_price),
+        money(t.current_price),
+        money(t.unrealized_pnl),
+        percent(t.pnl_percent),
+      ];
+      cells.forEach((text, i) => {
+        const cell = document.createElement(i === 0 ? "th" : "td");
+        if (i === 0) cell.scope = "row";
+        cell.textContent = text;
+        if (i >= 5) sign(cell, i === 5 ? t.unrealized_pnl : t.pnl_percent);
+        row.append(cell);
+      });
+      const close = document.createElement("button");
+      close.type = "button";
+      close.textContent = "Close";
+      close.disabled = closing.has(snap.id); // a re-render while closing keeps it pressed
+      close.addEventListener("click", () => {
+        closing.add(snap.id);
+        busy(close, () => call("close_shadow_trade", { trade_id: snap.id })).finally(() =>
+          closing.delete(snap.id),
+        );
+      });
+      const action = document.createElement("td");
+      action.append(close);
+      row.append(action);
+      return row;
+    }),
+  );
+  $("#no-trades").hidden = docs.length > 0;
+}
+
+function renderSignals(docs) {
+  $("#signals-list").replaceChildren(
+    ...docs.map((snap) => {
+      const s = snap.data();
+      const item = document.createElement("li");
+      const size = s.action === "HOLD" ? "" : ` ${s.quantity} for ${money(s.notional_usd)}`;
+      item.textContent = `${when(s.created_at)} ${s.symbol} ${s.action}${size}: ${s.reason}`;
+      return item;
+    }),
+  );
+}
+
+function wireActions({ db, call }, uid) {
+  const handlers = [];
+  const on = (node, type, handler) => {
+    node.addEventListener(type, handler);
+    handlers.push([node, type, handler]);
+  };
+  const keysForm = $("#keys-form");
+  on(keysForm, "submit", (event) => {
+    event.preventDefault();
+    const data = new FormData(keysForm);
+    busy(event.submitter || keysForm.querySelector("[type=submit]"), async () => {
+      await call("save_alpaca_keys", {
+        key_id: String(data.get("key_id")).trim(),
+        secret_key: String(data.get("secret_key")).trim(),
+        paper: data.get("paper") === "on",
+      });
+      keysForm.elements.secret_key.value = "";
+    });
+  });
+  const remove = $("#remove-keys");
+  on(remove, "click", () => busy(remove, () => call("remove_alpaca_keys", {})));
+
+  const trading = $("#trading-enabled");
+  on(trading, "change", () => {
+    const wanted = trading.checked;
+    busy(trading, async () => {
+      try {
+        await setDoc(doc(db, "users", uid, "status", "trading"), {
+          enabled: wanted,
+          updated_at: serverTimestamp(),
+        });
+      } catch (error) {
+        trading.checked = !wanted;
+        throw error;
+      }
+    });
+  });
+
+  const signalForm = $("#signal-form");
+  on(signalForm, "submit", (event) => {
+    event.preventDefault();
+    const data = new FormData(signalForm);
+    busy(signalForm.querySelector("[type=submit]"), () =>
+      call("generate_trading_signal", {
+        symbol: String(data.get("symbol")).trim().toUpperCase(),
+        strategy: String(data.get("strategy")),
+        open_shadow_trade: data.get("open_shadow_trade") === "on",
+      }),
+    );
+  });
+  return handlers;
+}

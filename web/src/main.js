@@ -1,0 +1,80 @@
+// The page: a signed-out visitor sees only the sign-in form; a signed-in person their own
+// dashboard, live; an administrator also Operations.
+import {
+  createUserWithEmailAndPassword,
+  onAuthStateChanged,
+  signInWithEmailAndPassword,
+  signOut,
+} from "firebase/auth";
+import { connect } from "./backend.js";
+import { startDashboard } from "./dashboard.js";
+import { startOperations } from "./operations.js";
+import { $, busy, clearError, showError } from "./ui.js";
+
+async function boot() {
+  let backend;
+  try {
+    backend = await connect();
+  } catch (error) {
+    $("#loading").hidden = true;
+    showError(error);
+    return;
+  }
+  const { auth, call } = backend;
+  let stop = () => {};
+
+  const form = $("#auth-form");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    const email = String(data.get("email")).trim();
+    const password = String(data.get("password"));
+    const create = event.submitter?.value === "create";
+    busy(event.submitter, () =>
+      create
+        ? createUserWithEmailAndPassword(auth, email, password)
+        : signInWithEmailAndPassword(auth, email, password),
+    );
+  });
+  $("#sign-out").addEventListener("click", (event) => busy(event.currentTarget, () => signOut(auth)));
+  $("#delete-account").addEventListener("click", (event) => {
+    const sure = window.confirm(
+      "Delete your account? Your keys, trades, signals and history are removed for good.",
+    );
+    if (!sure) return;
+    busy(event.currentTarget, async () => {
+      await call("delete_my_account", { confirm: true });
+      await signOut(auth);
+    });
+  });
+
+  onAuthStateChanged(auth, async (user) => {
+    stop();
+    stop = () => {};
+    $("#loading").hidden = true;
+    $("#signed-out").hidden = Boolean(user);
+    $("#signed-in").hidden = !user;
+    $("#sign-out").hidden = !user;
+    $("#who").hidden = !user;
+    $("#who").textContent = user ? `Signed in as ${user.email}` : "";
+    if (!user) {
+      form.reset();
+      return;
+    }
+    clearError();
+    const stopDashboard = startDashboard(backend, user);
+    let stopOperations = () => {};
+    try {
+      const token = await user.getIdTokenResult();
+      if (token.claims.admin === true) stopOperations = startOperations(backend);
+    } catch (error) {
+      showError(error);
+    }
+    stop = () => {
+      stopDashboard();
+      stopOperations();
+    };
+  });
+}
+
+boot();

@@ -1,0 +1,84 @@
+// Small DOM helpers: one alert for every failed call, buttons that cannot be pressed twice.
+
+export const $ = (selector, root = document) => root.querySelector(selector);
+
+const AUTH_MESSAGES = {
+  "auth/invalid-credential": "Wrong email or password.",
+  "auth/user-not-found": "Wrong email or password.",
+  "auth/wrong-password": "Wrong email or password.",
+  "auth/invalid-email": "That is not an email address.",
+  "auth/missing-password": "Enter a password.",
+  "auth/weak-password": "Choose a password of at least 6 characters.",
+  "auth/email-already-in-use": "An account with this email exists: sign in instead.",
+  "auth/too-many-requests": "Too many attempts: wait a moment and try again.",
+  "auth/network-request-failed": "The sign-in service could not be reached.",
+};
+
+/** A person-readable message for any error a call, a listener or sign-in gives: never a stack. */
+export function messageOf(error) {
+  if (error && AUTH_MESSAGES[error.code]) return AUTH_MESSAGES[error.code];
+  const message = (error && typeof error.message === "string" && error.message) || "";
+  const code = error && typeof error.code === "string" ? error.code.replace(/^functions\//, "") : "";
+  const firstLine = message.split("\n")[0].replace(/^Firebase: /, "").slice(0, 500);
+  if (!firstLine) return "Something went wrong; try again.";
+  return code && !firstLine.includes(code) ? `${firstLine} (${code})` : firstLine;
+}
+
+export function showError(error) {
+  $("#alert").textContent = messageOf(error);
+}
+
+export function clearError() {
+  $("#alert").textContent = "";
+}
+
+/** Run `work` with `control` disabled (no double submit); a failure shows in the alert. */
+export async function busy(control, work) {
+  if (control.disabled) return undefined;
+  control.disabled = true;
+  control.setAttribute("aria-busy", "true");
+  clearError();
+  try {
+    return await work();
+  } catch (error) {
+    showError(error);
+    return undefined;
+  } finally {
+    control.disabled = false;
+    control.removeAttribute("aria-busy");
+  }
+}
+
+/** "1234567.5" -> "$1,234,567.50" without passing through a binary float. */
+export function money(value) {
+  if (value === undefined || value === null || value === "") return "—";
+  const text = String(value);
+  const negative = text.startsWith("-");
+  const [whole, fraction = ""] = text.replace(/^-/, "").split(".");
+  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return `${negative ? "-" : ""}$${grouped}.${(fraction + "00").slice(0, Math.max(2, fraction.length))}`;
+}
+
+export function percent(value) {
+  if (value === undefined || value === null || value === "") return "—";
+  const text = String(value);
+  const [whole, fraction = ""] = text.split(".");
+  return `${whole}.${(fraction + "00").slice(0, 2)}%`;
+}
+
+export function when(timestamp) {
+  if (!timestamp) return "never";
+  const date = typeof timestamp.toDate === "function" ? timestamp.toDate() : new Date(timestamp);
+  return date.toLocaleString();
+}
+
+export function setField(root, name, text) {
+  const node = root.querySelector(`[data-field="${name}"]`);
+  if (node) node.textContent = text;
+  return node;
+}
+
+export function sign(node, value) {
+  node.classList.toggle("gain", Number(value) > 0);
+  node.classList.toggle("loss", Number(value) < 0);
+}
