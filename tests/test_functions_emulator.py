@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import firebase_admin
@@ -88,3 +89,16 @@ def test_fanout_through_the_task_queue(
     last = paths.last_pulse(db).get().to_dict() or {}
     assert last["run_id"] == summary.run_id
     assert last["synced"] == 7
+
+
+def test_one_trigger_is_one_pulse_even_on_fresh_workers(db: firestore.Client) -> None:
+    """The emulator probes every new worker with GET /__/health; that must not run a pulse.
+    Overlapping triggers make it start new workers, each probed."""
+    runs = paths.pulse_run(db, "x").parent
+    triggers = 3
+    with ThreadPoolExecutor(max_workers=triggers) as pool:
+        answers = list(pool.map(lambda _: emulators.run_scheduled("pulse"), range(triggers)))
+    assert [a.status_code for a in answers] == [200] * triggers
+    wait_for(lambda: len(list(runs.stream())) >= triggers)
+    time.sleep(2)  # a probe's extra run would land by now
+    assert len(list(runs.stream())) == triggers

@@ -331,3 +331,21 @@ def test_a_user_past_their_time_budget_fails_and_writes_nothing(
     assert summary.counts["synced"] == 1
     assert get(paths.account_snapshot(db, "slow")) is None
     assert (get(paths.last_sync_error(db, "slow")) or {})["code"] == "SYNC_TIMEOUT"
+
+
+def test_the_snapshot_does_not_need_fields_alpaca_deprecated(
+    platform: Platform, alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
+) -> None:
+    for uid, sends in (("modern", False), ("legacy", True)):
+        body = {"key_id": f"PK{uid.upper():0<10}", "secret_key": "secret-key-1"}
+        requests.post(
+            f"{alpaca.url}/_standin/accounts", json={**body, "deprecated_fields": sends}, timeout=5
+        ).raise_for_status()
+        keys = AlpacaKeys(key_id=body["key_id"], secret_key=body["secret_key"])
+        seed_user(db, keystore, uid, keys=keys)
+    assert run_pulse(platform).counts["synced"] == 2
+    modern = get(paths.account_snapshot(db, "modern")) or {}
+    legacy = get(paths.account_snapshot(db, "legacy")) or {}
+    assert "pattern_day_trader" not in modern and "daytrade_count" not in modern
+    assert (legacy["pattern_day_trader"], legacy["daytrade_count"]) == (False, 0)
+    assert modern["equity"] == legacy["equity"]

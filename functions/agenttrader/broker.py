@@ -74,8 +74,9 @@ class AccountSnapshot(BaseModel):
     short_market_value: Decimal = Decimal(0)
     trading_blocked: bool
     account_blocked: bool = False
-    pattern_day_trader: bool
-    daytrade_count: int = 0
+    # Deprecated by Alpaca: kept in the snapshot when present, never used in a decision.
+    pattern_day_trader: bool | None = None
+    daytrade_count: int | None = None
 
     @field_validator(*MONEY_FIELDS, mode="before")
     @classmethod

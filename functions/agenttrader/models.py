@@ -22,6 +22,10 @@ def keys_version(profile: dict[str, Any] | None) -> int | None:
     return version if isinstance(version, int) else None
 
 
+DEPRECATED_FIELDS = ("pattern_day_trader", "daytrade_count")
+"""Account fields Alpaca has deprecated: stored when sent, never relied on."""
+
+
 def snapshot_document(account: AccountSnapshot) -> dict[str, Any]:
     """The stored form of an account snapshot, without its sync time."""
     doc: dict[str, Any] = {name: str(cents(getattr(account, name))) for name in MONEY_FIELDS}
@@ -31,9 +35,10 @@ def snapshot_document(account: AccountSnapshot) -> dict[str, Any]:
         currency=account.currency,
         trading_blocked=account.trading_blocked,
         account_blocked=account.account_blocked,
-        pattern_day_trader=account.pattern_day_trader,
-        daytrade_count=account.daytrade_count,
     )
+    for deprecated in DEPRECATED_FIELDS:  # only while Alpaca still sends them
+        if getattr(account, deprecated) is not None:
+            doc[deprecated] = getattr(account, deprecated)
     return doc
 
 

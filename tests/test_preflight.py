@@ -1,0 +1,88 @@
+"""`make deploy`'s preflight: everything that can be checked without the cloud, one line per
+problem. The rules compile on the running Firestore emulator."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = "agenttrader-preflight"
+
+
+def preflight(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "preflight.py"), *args],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+@pytest.fixture
+def env_file() -> Iterator[Path]:
+    path = ROOT / "functions" / f".env.{PROJECT}"
+    yield path
+    path.unlink(missing_ok=True)
+
+
+def test_a_demo_project_is_refused_in_one_line() -> None:
+    refused = subprocess.run(
+        ["make", "--no-print-directory", "deploy", "PROJECT=demo-x"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert refused.returncode != 0
+    lines = [line for line in refused.stdout.splitlines() if line.startswith("preflight:")]
+    assert lines == [
+        "preflight: project: demo-x is a demo- project, which exists only on the emulators; "
+        "name your Firebase project: make deploy PROJECT=your-project-id"
+    ]
+    assert "Deploying" not in refused.stdout + refused.stderr
+
+
+def test_a_ready_project_passes_every_check() -> None:
+    ready = preflight("--project", PROJECT)
+    assert ready.returncode == 0, ready.stdout + ready.stderr
+    assert ready.stdout.strip() == (
+        f"preflight: ready to deploy to {PROJECT} (project id, params, rules, functions, "
+        "indexes and web client checked)"
+    )
+
+
+def test_each_problem_is_one_line(env_file: Path, tmp_path: Path) -> None:
+    env_file.write_text(
+        "SECRET_MANAGER_EMULATOR_HOST=127.0.0.1:9912\n"
+        "PULSE_CONCURRENCY=lots\n"
+        "ALPACA_API_BASE_URL=http://127.0.0.1:9911\n"
+        "SIGNAL_BUYING_POWER_FRACTION=1.5\n"
+    )
+    rules = tmp_path / "firestore.rules"
+    rules.write_text((ROOT / "firestore.rules").read_text().replace("isAdmin()", "isAdmin(", 1))
+    indexes = tmp_path / "firestore.indexes.json"
+    indexes.write_text(
+        '{"indexes": [{"collectionGroup": "signals", "queryScope": "COLLECTION", '
+        '"fields": [{"fieldPath": "symbol", "order": "UP"}, {"fieldPath": "created_at"}]}]}'
+    )
+    found = preflight("--project", PROJECT, "--rules", str(rules), "--indexes", str(indexes))
+    assert found.returncode == 1
+    lines = found.stdout.splitlines()
+    assert len(lines) == 7, lines
+    text = "\n".join(lines)
+    assert "SECRET_MANAGER_EMULATOR_HOST is set in the deploy env files" in text
+    assert "PULSE_CONCURRENCY='lots' is not a positive whole number" in text
+    assert "ALPACA_API_BASE_URL=http://127.0.0.1:9911 is not a public https URL" in text
+    assert "SIGNAL_BUYING_POWER_FRACTION='1.5' must be a number in (0, 1]" in text
+    assert "rules: firestore.rules does not compile: L" in text
+    assert "order 'UP' is not valid" in text
+    assert "needs fieldPath and one mode" in text
