@@ -21,10 +21,12 @@ options.set_global_options(region="us-central1", max_instances=10)
     schedule="every 1 minutes", timeout_sec=120, memory=options.MemoryOption.GB_1
 )
 def pulse(event: scheduler_fn.ScheduledEvent) -> None:
-    """Every minute: sync every user's Alpaca snapshot and shadow-trade P&L."""
+    """Every minute: sync everyone's snapshot and P&L when the market's cadence says so."""
     if _health_probe():
         return
-    run_pulse(runtime.platform(), runtime.pulse_settings(), enqueue=runtime.sync_queue())
+    run_pulse(
+        runtime.platform(), runtime.pulse_settings(), enqueue=runtime.sync_queue(), cadence=True
+    )
 
 
 def _health_probe() -> bool:
@@ -67,3 +69,4 @@ delete_my_account = _exposed(callables.delete_my_account)
 admin_set_global_trading = _exposed(callables.admin_set_global_trading)
 admin_get_last_pulse = _exposed(callables.admin_get_last_pulse)
 admin_disable_user_trading = _exposed(callables.admin_disable_user_trading)
+request_sync = _exposed(callables.request_sync)

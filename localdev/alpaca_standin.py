@@ -11,6 +11,7 @@ Control endpoints (not part of Alpaca) live under `/_standin/`:
   POST /_standin/clock     {"now": <epoch seconds> | null}  freeze or release the clock
   POST /_standin/latency   {"seconds": 0.1}  added to every Alpaca answer
   GET  /_standin/stats     request counts per key and per endpoint
+The market clock (/v2/clock) follows localdev/market_calendar.py and the stand-in's clock.
 A fault is {"kind": "http", "status": 429|500|403|..., "retry_after"?: s, "times"?: n,
 "endpoints"?: ["account", "latest_trades", "bars", ...]} or {"kind": "slow", "seconds": s, ...},
 {"kind": "hang", ...} (answers after 120 s) or {"kind": "malformed", ...}. "times" limits how
@@ -33,6 +34,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from localdev.market_calendar import epoch_clock
 
 CENT = Decimal("0.01")
 SYMBOL = re.compile(r"^[A-Z]{1,5}(\.[A-Z])?$")
@@ -306,6 +309,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 _ROUTES = [
     (re.compile(r"^/v2/account$"), "account"),
+    (re.compile(r"^/v2/clock$"), "clock"),
     (re.compile(r"^/v2/stocks/trades/latest$"), "latest_trades"),
     (re.compile(r"^/v2/stocks/([^/]+)/trades/latest$"), "latest_trade"),
     (re.compile(r"^/v2/stocks/([^/]+)/bars$"), "bars"),
@@ -368,6 +372,8 @@ def _answer(
     now = market.now()
     if endpoint == "account":
         return 200, account.to_json(now)
+    if endpoint == "clock":
+        return 200, epoch_clock(now)
     if endpoint == "latest_trades":
         symbols = [s for s in query.get("symbols", "").split(",") if s]
         if not symbols:

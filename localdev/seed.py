@@ -11,6 +11,7 @@ from google.cloud import firestore
 
 from agenttrader import context, paths
 from agenttrader.keystore import AlpacaKeys, KeyStore
+from agenttrader.models import count_open_trades
 from agenttrader.money import Side
 from agenttrader.signals import shadow_trade_document
 
@@ -68,6 +69,11 @@ def open_trade(
     """An open shadow trade as a signal would have opened it. Quantity and price are taken as
     written, so a test can store one that does not parse."""
     doc = shadow_trade_document(symbol, side, Decimal(1), Decimal(1), datetime.now(UTC))
-    paths.shadow_trades(db, uid).document(trade_id).set(
-        {**doc, "quantity": quantity, "entry_price": entry_price}
+    batch = db.batch()
+    batch.set(
+        paths.shadow_trades(db, uid).document(trade_id),
+        {**doc, "quantity": quantity, "entry_price": entry_price},
     )
+    if paths.user(db, uid).get().exists:
+        count_open_trades(batch, db, uid, +1)
+    batch.commit()

@@ -1,7 +1,7 @@
 """Pulse benchmark: this pulse against the seeds' sequential design, in the same run.
 
-    make bench                      # 100 and 1,000 users
-    make bench ARGS="--users 200"   # other populations
+    make bench                                          # 1,000 people, and 5,000 timed
+    make bench ARGS="--users 200 --speed-users 2000"    # other populations
 
 Runs under `firebase emulators:exec --only firestore` (the Makefile does that) with both
 stand-ins in this process: Alpaca answers in 100 ms, Secret Manager in 20 ms. Every user has
@@ -17,28 +17,32 @@ import io
 import json
 import os
 import statistics
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import alpaca_trade_api as tradeapi
 import grpc
+import requests
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
 
 from agenttrader import clients, context, paths
 from agenttrader.broker import AlpacaBroker
+from agenttrader.cadence import CLOSED_EVERY
 from agenttrader.context import Platform
-from agenttrader.keystore import AlpacaKeys, KeyStore
-from agenttrader.pulse import PulseSettings, run_pulse
+from agenttrader.keystore import KEY_CACHE_S, AlpacaKeys, KeyStore
+from agenttrader.pulse import run_pulse
 from agenttrader.signals import shadow_trade_document
+from agenttrader.sync import PulseSettings
 from localdev import emulators
-from localdev.alpaca_standin import AlpacaServer
 from localdev.secret_manager_standin import SecretManagerServer
 
 ALPACA_LATENCY_S = 0.100
@@ -47,6 +51,7 @@ SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "GOOG", "AMD"]
 TRADES_PER_USER = 3
 BASELINE_SAMPLE = 100
 PULSES = 10
+DEFAULT_CONCURRENCY = 64
 
 
 class OpCounter:
@@ -125,6 +130,49 @@ class CountingClient(firestore.Client):  # type: ignore[misc]
         )
 
 
+class RemoteAlpaca:
+    """The Alpaca stand-in in a process of its own, as Alpaca is remote: in this process its
+    threads would compete with the pulse's for the interpreter. Driven through /_standin/*."""
+
+    def __init__(self) -> None:
+        self._process = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from localdev.alpaca_standin import AlpacaServer; "
+                "s = AlpacaServer(0); print(s.url, flush=True); s.serve_forever()",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._process.stdout is not None
+        self.url = self._process.stdout.readline().strip()
+        self._session = requests.Session()
+
+    def _post(self, path: str, body: dict[str, Any]) -> None:
+        self._session.post(f"{self.url}/_standin/{path}", json=body, timeout=30).raise_for_status()
+
+    def reset(self) -> None:
+        self._post("reset", {})
+
+    def latency(self, seconds: float) -> None:
+        self._post("latency", {"seconds": seconds})
+
+    def freeze(self, epoch_s: float) -> None:
+        self._post("clock", {"now": epoch_s})
+
+    def add_account(self, body: dict[str, Any]) -> None:
+        self._post("accounts", body)
+
+    def requests_total(self) -> int:
+        answer = self._session.get(f"{self.url}/_standin/stats", timeout=30)
+        return int(answer.json()["total"])
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=10)
+
+
 # -- population ---------------------------------------------------------------------------------
 
 
@@ -132,10 +180,9 @@ def uid_of(i: int) -> str:
     return f"bench{i:05d}"
 
 
-def seed(n: int, db: firestore.Client, keystore: KeyStore, alpaca: AlpacaServer) -> None:
-    market = alpaca.market
+def seed(n: int, db: firestore.Client, keystore: KeyStore, alpaca: RemoteAlpaca) -> None:
     for i in range(n):
-        market.add_account(
+        alpaca.add_account(
             {"key_id": f"PKBENCH{i:05d}", "secret_key": f"bench-secret-{i}", "cash": "50000"}
         )
 
@@ -149,7 +196,15 @@ def seed(n: int, db: firestore.Client, keystore: KeyStore, alpaca: AlpacaServer)
     batch, pending = db.batch(), 0
     for i in range(n):
         uid = uid_of(i)
-        batch.set(paths.user(db, uid), {"email": f"{uid}@bench.test", "keys_version": 1})
+        batch.set(
+            paths.user(db, uid),
+            {
+                "email": f"{uid}@bench.test",
+                "keys_version": 1,
+                "open_trades": TRADES_PER_USER,
+                "trades_version": 1,
+            },
+        )
         context.set_trading(batch, db, uid, True, now)
         for t in range(TRADES_PER_USER):
             symbol = SYMBOLS[(i + t) % len(SYMBOLS)]
@@ -203,11 +258,11 @@ def measure(
     label: str,
     run: Callable[[], Any],
     counter: OpCounter,
-    alpaca: AlpacaServer,
+    alpaca: RemoteAlpaca,
     secrets: SecretManagerServer,
 ) -> dict[str, float]:
     reads0, writes0 = counter.snapshot()
-    alpaca0 = alpaca.market.stats()["total"]
+    alpaca0 = alpaca.requests_total()
     secrets0 = secrets.store.calls["AccessSecretVersion"]
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -218,91 +273,188 @@ def measure(
         "seconds": seconds,
         "reads": reads1 - reads0,
         "writes": writes1 - writes0,
-        "alpaca": alpaca.market.stats()["total"] - alpaca0,
+        "alpaca": alpaca.requests_total() - alpaca0,
         "secrets": secrets.store.calls["AccessSecretVersion"] - secrets0,
     }
 
 
-def bench_population(n: int, alpaca: AlpacaServer, secrets: SecretManagerServer) -> str:
+PRICES = {
+    # US dollars per operation, list prices before free quotas
+    "reads": 0.03
+    / 100_000,  # Firestore document read, us-central1: firebase.google.com/docs/firestore/pricing
+    "writes": 0.09 / 100_000,  # Firestore document write, us-central1: same page
+    "secrets": 0.03
+    / 10_000,  # Secret Manager access operation: cloud.google.com/secret-manager/pricing
+    "alpaca": 0.0,  # Alpaca's trading and market-data APIs cost nothing per request
+}
+MONTH_MINUTES = 30 * 24 * 60
+OPEN_MINUTES = 21 * 6.5 * 60  # 21 sessions of 6.5 hours: every minute syncs
+CLOSED_SYNCS = (MONTH_MINUTES - OPEN_MINUTES) / (CLOSED_EVERY.total_seconds() / 60)
+IDLE_TICKS = MONTH_MINUTES - OPEN_MINUTES - CLOSED_SYNCS
+NEW_YORK = ZoneInfo("America/New_York")
+OPEN_AT = datetime(2026, 11, 23, 10, 0, tzinfo=NEW_YORK)  # a Monday session
+CLOSED_AT = datetime(2026, 11, 23, 20, 0, tzinfo=NEW_YORK)
+KINDS = ("reads", "writes", "secrets", "alpaca")
+
+
+class BenchClock:
+    """The pulse's clock and the stand-in's, moved together (prices move with the latter)."""
+
+    def __init__(self, alpaca: RemoteAlpaca) -> None:
+        self.alpaca = alpaca
+        self.at = OPEN_AT
+
+    def now(self) -> datetime:
+        return self.at.astimezone(UTC)
+
+    def move(self, at: datetime, prices_move: bool = True) -> None:
+        self.at = at
+        if prices_move:
+            self.alpaca.freeze(at.timestamp())
+
+
+def per_user(m: dict[str, float], n: int) -> dict[str, float]:
+    return {k: m[k] / n for k in KINDS}
+
+
+def usd(counts: dict[str, float]) -> float:
+    return sum(counts[k] * PRICES[k] for k in KINDS)
+
+
+def bench_population(
+    n: int, alpaca: RemoteAlpaca, secrets: SecretManagerServer, baseline: bool = True
+) -> list[str]:
     emulators.clear_firestore()
-    alpaca.market.reset()
+    alpaca.reset()
     secrets.store.reset()
-    alpaca.market.latency_s = 0
+    alpaca.latency(0)
     secrets.store.latency_s = 0
     counter = OpCounter()
     db = CountingClient(counter)
     sm = clients.secret_manager_client()
     project = clients.project_id()
     seed(n, db, KeyStore(sm, project), alpaca)
-    alpaca.market.latency_s = ALPACA_LATENCY_S
+    alpaca.latency(ALPACA_LATENCY_S)
     secrets.store.latency_s = SECRETS_LATENCY_S
+    clock = BenchClock(alpaca)
+    clock.move(OPEN_AT)
 
+    base: dict[str, float] = {}
     sample = [uid_of(i) for i in range(min(n, BASELINE_SAMPLE))]
-    base = measure(
-        "baseline",
-        lambda: baseline_pulse(db, sm, project, alpaca.url, sample),
-        counter,
-        alpaca,
-        secrets,
-    )
-    base_rate = len(sample) / base["seconds"]
-
+    if baseline:
+        base = measure(
+            "baseline",
+            lambda: baseline_pulse(db, sm, project, alpaca.url, sample),
+            counter,
+            alpaca,
+            secrets,
+        )
     keystore = KeyStore(sm, project)
 
     def broker(keys: AlpacaKeys) -> AlpacaBroker:
         return AlpacaBroker(keys, trading_url=alpaca.url, data_url=alpaca.url)
 
-    platform = Platform(db=db, keys=keystore, brokers=broker, now=lambda: datetime.now(UTC))
-    settings = PulseSettings(concurrency=int(os.environ.get("PULSE_CONCURRENCY", "32")))
-    runs = [
-        measure("pulse", lambda: run_pulse(platform, settings), counter, alpaca, secrets)
-        for _ in range(PULSES)
-    ]
-    first = runs[0]
-    rate = n / first["seconds"]
-    per_user = {
-        k: sum(r[k] for r in runs) / (PULSES * n) for k in ("reads", "writes", "alpaca", "secrets")
-    }
-    base_per_user = {k: base[k] / len(sample) for k in ("reads", "writes", "alpaca", "secrets")}
+    platform = Platform(db=db, keys=keystore, brokers=broker, now=clock.now)
+    concurrency = int(os.environ.get("PULSE_CONCURRENCY", str(DEFAULT_CONCURRENCY)))
+    settings = PulseSettings(concurrency=concurrency)
 
-    sampled = (
-        f" a {len(sample)}-user sample (its throughput does not depend on N)"
-        if len(sample) < n
-        else ""
-    )
-    rows = [
-        (
-            "design",
-            "users/s",
-            "Firestore reads",
-            "Firestore writes",
-            "Secret Manager",
-            "Alpaca requests",
-        ),
-        (
-            "sequential" + ("*" if sampled else ""),
-            f"{base_rate:.1f}",
-            f"{base_per_user['reads']:.2f}",
-            f"{base_per_user['writes']:.2f}",
-            f"{base_per_user['secrets']:.2f}",
-            f"{base_per_user['alpaca']:.2f}",
-        ),
-        (
-            "pulse",
-            f"{rate:.1f}",
-            f"{per_user['reads']:.2f}",
-            f"{per_user['writes']:.2f}",
-            f"{per_user['secrets']:.2f}",
-            f"{per_user['alpaca']:.2f}",
-        ),
+    def pulse() -> None:
+        run_pulse(platform, settings, cadence=True)
+
+    # the market is open: a pulse a minute, prices moving between them
+    open_runs = []
+    for minute in range(PULSES if baseline else 2):
+        clock.move(OPEN_AT + timedelta(minutes=minute))
+        open_runs.append(measure("open", pulse, counter, alpaca, secrets))
+    first = open_runs[0]
+    warm_s = statistics.mean(r["seconds"] for r in open_runs[1:])
+    bound_s = n * 2 * ALPACA_LATENCY_S / concurrency
+    lines = [
+        f"bench: users={n} pulse_s={warm_s:.2f} cold_pulse_s={first['seconds']:.2f} "
+        f"latency_bound_s={bound_s:.2f} share_of_bound={bound_s / warm_s:.2f} "
+        f"concurrency={concurrency}"
     ]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     print(
-        f"\n{n} users, {TRADES_PER_USER} open trades each; "
-        f"Alpaca {ALPACA_LATENCY_S * 1000:.0f} ms, "
-        f"Secret Manager {SECRETS_LATENCY_S * 1000:.0f} ms; "
-        f"counts per user per pulse (the pulse's averaged over {PULSES} pulses)"
+        f"\n{n} people, {TRADES_PER_USER} open trades each; Alpaca {ALPACA_LATENCY_S * 1000:.0f} "
+        f"ms, Secret Manager {SECRETS_LATENCY_S * 1000:.0f} ms, concurrency {concurrency}"
     )
+    print(
+        f"  pulse while open: {warm_s:.2f} s a minute (the first, with cold caches, "
+        f"{first['seconds']:.2f} s); latency-bound limit {bound_s:.2f} s "
+        "(people x 2 Alpaca requests x latency / concurrency)"
+    )
+    if baseline:
+        lines.append(month(n, pulse, clock, open_runs, base, len(sample), counter, alpaca, secrets))
+    return lines
+
+
+def month(
+    n: int,
+    pulse: Callable[[], None],
+    clock: BenchClock,
+    open_runs: list[dict[str, float]],
+    base: dict[str, float],
+    sampled: int,
+    counter: OpCounter,
+    alpaca: RemoteAlpaca,
+    secrets: SecretManagerServer,
+) -> str:
+    """The reference month for one person, both designs, in counts and at list prices."""
+    first = open_runs[0]
+    # the market closes: one sync at the close, then one every CLOSED_EVERY, prices still
+    clock.move(CLOSED_AT)
+    measure("close", pulse, counter, alpaca, secrets)
+    clock.move(CLOSED_AT + CLOSED_EVERY, prices_move=False)
+    closed = measure("closed", pulse, counter, alpaca, secrets)
+    clock.move(CLOSED_AT + CLOSED_EVERY + timedelta(minutes=1), prices_move=False)
+    idle = measure("idle", pulse, counter, alpaca, secrets)
+
+    steady = {k: statistics.mean(r[k] for r in open_runs[1:]) for k in KINDS}
+    seq = per_user(base, sampled)
+    month_seq = {k: seq[k] * MONTH_MINUTES for k in KINDS}
+    month_pulse = {
+        k: per_user(steady, n)[k] * OPEN_MINUTES
+        + per_user(closed, n)[k] * CLOSED_SYNCS
+        + per_user(idle, n)[k] * IDLE_TICKS
+        for k in KINDS
+    }
+    # keys stay cached for the key store's period, so a warm instance reads a person's secret
+    # once a period however often it syncs them (a cold instance once more): count one a period
+    month_pulse["secrets"] = MONTH_MINUTES * 60 / KEY_CACHE_S
+    rows = [
+        ("per person per run", "Firestore reads", "writes", "Secret Manager", "Alpaca"),
+        ("sequential, every minute", *(f"{seq[k]:.2f}" for k in KINDS)),
+        ("pulse, market open", *(f"{per_user(steady, n)[k]:.3f}" for k in KINDS)),
+        ("pulse, market closed", *(f"{per_user(closed, n)[k]:.3f}" for k in KINDS)),
+        ("pulse, idle tick", *(f"{per_user(idle, n)[k]:.4f}" for k in KINDS)),
+        ("per person per month", "", "", "", ""),
+        ("sequential", *(f"{month_seq[k]:,.0f}" for k in KINDS)),
+        ("pulse", *(f"{month_pulse[k]:,.0f}" for k in KINDS)),
+    ]
+    table(rows)
+    print(
+        f"  reference month: {MONTH_MINUTES:,} minutes, {OPEN_MINUTES:,.0f} of them open "
+        f"(21 sessions of 6.5 h), {CLOSED_SYNCS:,.0f} closed syncs, {IDLE_TICKS:,.0f} idle ticks; "
+        "prices move only while open"
+    )
+    print(
+        "  prices: Firestore $0.03 per 100,000 reads and $0.09 per 100,000 writes (us-central1), "
+        "Secret Manager $0.03 per 10,000 accesses, Alpaca $0"
+    )
+    ratio = usd(month_pulse) / usd(month_seq)
+    print(
+        f"  sequential ${usd(month_seq):.4f}, pulse ${usd(month_pulse):.4f} per person a month; "
+        f"sequential throughput {sampled / base['seconds']:.1f} people/s, "
+        f"pulse {n / first['seconds']:.1f} people/s"
+    )
+    return (
+        f"cost: pulse_usd_per_user_month={usd(month_pulse):.4f} "
+        f"sequential_usd_per_user_month={usd(month_seq):.4f} ratio={ratio:.3f}"
+    )
+
+
+def table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print(
             "  "
@@ -311,26 +463,22 @@ def bench_population(n: int, alpaca: AlpacaServer, secrets: SecretManagerServer)
                 for i, (c, w) in enumerate(zip(r, widths, strict=True))
             )
         )
-    if sampled:
-        print(f"  * sequential design measured on{sampled}")
-    mean = statistics.mean(r["seconds"] for r in runs)
-    print(
-        f"  pulse seconds: first (cold secret cache) {first['seconds']:.2f}, "
-        f"mean of {PULSES} {mean:.2f}; ratio {rate / base_rate:.1f}x"
-    )
-    return (
-        f"bench: users={n} pulse_s={first['seconds']:.2f} baseline_users_per_s={base_rate:.2f} "
-        f"pulse_users_per_s={rate:.2f} ratio={rate / base_rate:.2f}"
-    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--users", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--users", type=int, nargs="+", default=[1000])
+    parser.add_argument(
+        "--speed-users",
+        type=int,
+        nargs="*",
+        default=[5000],
+        help="populations timed for one open-market pulse only",
+    )
     args = parser.parse_args()
-    alpaca = AlpacaServer().start()
+    alpaca = RemoteAlpaca()
     secrets = SecretManagerServer().start()
     os.environ["SECRET_MANAGER_EMULATOR_HOST"] = secrets.host
     print(
@@ -338,7 +486,12 @@ def main() -> int:
         f"Firestore emulator at {os.environ.get('FIRESTORE_EMULATOR_HOST')}"
     )
     try:
-        lines = [bench_population(n, alpaca, secrets) for n in args.users]
+        lines = [line for n in args.users for line in bench_population(n, alpaca, secrets)]
+        lines += [
+            line
+            for n in args.speed_users
+            for line in bench_population(n, alpaca, secrets, baseline=False)
+        ]
     finally:
         alpaca.stop()
         secrets.stop()

@@ -19,7 +19,7 @@ from typing import Any
 
 from agenttrader import clients, paths, runtime
 from agenttrader.keystore import AlpacaKeys
-from agenttrader.pulse import OUTCOMES
+from agenttrader.sync import OUTCOMES
 from localdev import ALPACA_PORT, SECRETS_PORT, emulators
 from localdev.alpaca_standin import AlpacaServer
 from localdev.secret_manager_standin import SecretManagerServer

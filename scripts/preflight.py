@@ -49,6 +49,7 @@ EXPECTED_FUNCTIONS = {
     "admin_set_global_trading",
     "admin_get_last_pulse",
     "admin_disable_user_trading",
+    "request_sync",
 }
 INDEX_ORDERS = {"ASCENDING", "DESCENDING"}
 Check = Callable[[], list[str]]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -31,6 +32,7 @@ ALL = [
     (callables.admin_set_global_trading, {"enabled": False}),
     (callables.admin_get_last_pulse, {}),
     (callables.admin_disable_user_trading, {"uid": "someone"}),
+    (callables.request_sync, {}),
 ]
 
 
@@ -210,10 +212,18 @@ def test_signal_refused_without_a_fresh_snapshot_or_when_switched_off(
     assert error.code == Code.FAILED_PRECONDITION
     assert "snapshot" in error.message
     run_pulse(services.platform)
-    paths.sync_status(db, "alice").update({"last_success_at": datetime(2020, 1, 1, tzinfo=UTC)})
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+    paths.sync_status(db, "alice").update({"last_success_at": long_ago})
+    # healthy, and the last run (which wrote nothing for her: nothing changed) was just now
+    assert callables.generate_trading_signal(services, auth("alice"), {"symbol": "AAPL"})
+    paths.freshness(db).update({"finished_at": long_ago})  # no run since
     error = error_of(callables.generate_trading_signal, services, auth("alice"), {"symbol": "AAPL"})
     assert "stale" in error.message
-    assert list(paths.signals(db, "alice").stream()) == []
+    paths.freshness(db).update({"finished_at": datetime.now(UTC)})
+    paths.sync_status(db, "alice").update({"consecutive_failures": 3})  # runs fail for her
+    error = error_of(callables.generate_trading_signal, services, auth("alice"), {"symbol": "AAPL"})
+    assert "stale" in error.message
+    assert len(list(paths.signals(db, "alice").stream())) == 1
 
 
 def test_global_kill_switch_blocks_signals(
@@ -327,7 +337,7 @@ def test_admin_callables_need_the_claim(
     services: Services, alpaca: AlpacaServer, db: firestore.Client
 ) -> None:
     ready_user(services, alpaca, "alice")
-    for call, data in ALL[-3:]:
+    for call, data in ALL[-4:-1]:
         assert error_of(call, services, auth("alice"), data).code == Code.PERMISSION_DENIED
     ops = auth("ops", admin=True)
     summary = callables.admin_get_last_pulse(services, ops, {})
@@ -340,3 +350,33 @@ def test_admin_callables_need_the_claim(
     stored = paths.global_trading(db).get().to_dict() or {}
     assert (stored["enabled"], stored["updated_by"]) == (False, "ops")
     assert run_pulse(services.platform).halted
+
+
+def test_request_sync_syncs_the_caller_now_or_says_why_not(
+    services: Services, alpaca: AlpacaServer, db: firestore.Client
+) -> None:
+    refused = error_of(callables.request_sync, services, auth("alice"), {})
+    assert (refused.code, "switched off" in refused.message) == (Code.FAILED_PRECONDITION, True)
+    callables.set_trading_enabled(services, auth("alice"), {"enabled": True})
+    refused = error_of(callables.request_sync, services, auth("alice"), {})
+    assert (refused.code, "no Alpaca keys" in refused.message) == (Code.FAILED_PRECONDITION, True)
+    register_alpaca_account(alpaca.url, "PKALICE00000", "secret-key-1", cash="4321")
+    callables.save_alpaca_keys(
+        services, auth("alice"), {"key_id": "PKALICE00000", "secret_key": "secret-key-1"}
+    )
+    assert not paths.account_snapshot(db, "alice").get().exists
+    assert callables.request_sync(services, auth("alice"), {}) == {"outcome": "synced"}
+    assert (paths.account_snapshot(db, "alice").get().to_dict() or {})["cash"] == "4321.00"
+    register_alpaca_account(
+        alpaca.url, "PKALICE00000", "secret-key-1", fault={"kind": "http", "status": 401}
+    )
+    later = datetime.now(UTC) + timedelta(seconds=61)  # a new minute of the rate limit
+    services = replace(services, platform=replace(services.platform, now=lambda: later))
+    failed = error_of(callables.request_sync, services, auth("alice"), {})
+    assert failed.code == Code.FAILED_PRECONDITION
+    assert "ALPACA_UNAUTHORIZED" in failed.message
+    assert (paths.last_sync_error(db, "alice").get().to_dict() or {})["code"] == (
+        "ALPACA_UNAUTHORIZED"
+    )
+    codes = [error_of(callables.request_sync, services, auth("alice"), {}).code for _ in "abc"]
+    assert codes == [Code.FAILED_PRECONDITION] * 2 + [Code.RESOURCE_EXHAUSTED]  # three a minute

@@ -11,15 +11,19 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import firebase_admin
+import requests
 from google.cloud import firestore
 
 from agenttrader import paths, runtime
 from agenttrader.context import Platform
 from agenttrader.keystore import KeyStore
-from agenttrader.pulse import PulseSettings, run_pulse
+from agenttrader.pulse import run_pulse
+from agenttrader.sync import PulseSettings
 from localdev import emulators
 from localdev.alpaca_standin import AlpacaServer
 from localdev.seed import open_trade, register_alpaca_account, seed_user
+
+OPEN_MONDAY = 1_795_446_000.0  # 2026-11-23 15:00 UTC, 10:00 in New York
 
 
 def wait_for(check: Callable[[], bool], seconds: float = 90.0) -> None:
@@ -50,9 +54,17 @@ def synced(db: firestore.Client, uids: list[str]) -> Callable[[], bool]:
     return check
 
 
+def market_open(alpaca: AlpacaServer) -> None:
+    """The stand-in's clock at a Monday 10:00 in New York: the scheduled run prices trades."""
+    requests.post(
+        f"{alpaca.url}/_standin/clock", json={"now": OPEN_MONDAY}, timeout=5
+    ).raise_for_status()
+
+
 def test_scheduled_pulse_runs_in_the_functions_emulator(
     alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
 ) -> None:
+    market_open(alpaca)
     uids = seed(alpaca, db, keystore, 3)
     answer = emulators.run_scheduled("pulse")
     assert answer.status_code == 200, answer.text
@@ -82,7 +94,7 @@ def test_fanout_through_the_task_queue(
 
     assert summary.mode == "fanout"
     assert summary.tasks_enqueued == 3
-    assert sorted(uid for task in enqueued for uid, _ in task["users"]) == uids
+    assert sorted(task_user[0] for task in enqueued for task_user in task["users"]) == uids
     wait_for(synced(db, uids))
     run = paths.pulse_run(db, summary.run_id)
     wait_for(lambda: (run.get().to_dict() or {}).get("synced") == 7)
@@ -91,9 +103,14 @@ def test_fanout_through_the_task_queue(
     assert last["synced"] == 7
 
 
-def test_one_trigger_is_one_pulse_even_on_fresh_workers(db: firestore.Client) -> None:
+def test_one_trigger_is_one_pulse_even_on_fresh_workers(
+    alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
+) -> None:
     """The emulator probes every new worker with GET /__/health; that must not run a pulse.
-    Overlapping triggers make it start new workers, each probed."""
+    Overlapping triggers make it start new workers, each probed; each trigger is one run in
+    the history (the lease lets one sync, the others record that they stood aside)."""
+    market_open(alpaca)
+    seed(alpaca, db, keystore, 1)
     runs = paths.pulse_run(db, "x").parent
     triggers = 3
     with ThreadPoolExecutor(max_workers=triggers) as pool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +16,8 @@ from agenttrader import paths
 from agenttrader.broker import AlpacaBroker, BrokerFactory
 from agenttrader.context import Platform
 from agenttrader.keystore import AlpacaKeys, KeyStore
-from agenttrader.pulse import PulseSettings, run_pulse
+from agenttrader.pulse import run_pulse
+from agenttrader.sync import PulseSettings
 from localdev.alpaca_standin import AlpacaServer, price_at
 from localdev.seed import open_trade, register_alpaca_account, seed_user
 
@@ -263,7 +265,7 @@ def test_a_crash_mid_user_writes_nothing_half_done(
     assert get(paths.account_snapshot(db, "crashy")) is not None
 
 
-def test_overlapping_runs_never_sync_a_user_twice_at_once(
+def test_overlapping_runs_never_sync_anyone_twice_at_once(
     platform: Platform, alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
 ) -> None:
     user_with_account(alpaca, db, keystore, "slow", fault={"kind": "slow", "seconds": 1.0})
@@ -276,13 +278,15 @@ def test_overlapping_runs_never_sync_a_user_twice_at_once(
     first = threading.Thread(target=pulse)
     first.start()
     threading.Event().wait(0.5)
-    pulse()
+    pulse()  # while the first still holds the run's lease: it stands aside
     first.join()
-    slow_runs = sorted(r.counts["skipped_in_progress"] for r in results)
-    assert slow_runs == [0, 1]
+    assert sorted(r.mode for r in results) == ["in_process", "overlap"]
+    assert sorted(r.counts["skipped_in_progress"] for r in results) == [0, 2]
     stats = requests.get(f"{alpaca.url}/_standin/stats", timeout=5).json()
     assert stats["by_key"]["PKSLOW000000"]["account"] == 1
-    assert stats["by_key"]["PKQUICK00000"]["account"] == 2
+    assert stats["by_key"]["PKQUICK00000"]["account"] == 1
+    assert "lease" not in (get(paths.pulse_state(db)) or {})  # released at the end
+    assert run_pulse(platform).mode == "in_process"
 
 
 def test_a_lease_left_by_a_dead_run_expires(
@@ -290,7 +294,9 @@ def test_a_lease_left_by_a_dead_run_expires(
 ) -> None:
     user_with_account(alpaca, db, keystore, "alice")
     now = platform.now()
-    paths.sync_status(db, "alice").set({"lease": {"run_id": "dead", "until": now}})
+    paths.pulse_state(db).set({"lease": {"run_id": "dead", "until": now + timedelta(seconds=60)}})
+    assert run_pulse(platform).mode == "overlap"
+    paths.pulse_state(db).set({"lease": {"run_id": "dead", "until": now}})
     assert run_pulse(platform).counts["synced"] == 1
 
 

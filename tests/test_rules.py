@@ -48,6 +48,8 @@ MATRIX: dict[str, set[tuple[str, str]]] = {
     f"users/{OWNER}/tradingSignals/s1": ADMIN_READS,
     "ops/trading": {("admin", "get")},
     "ops/last_pulse": {("admin", "get")},
+    "ops/freshness": {("owner", "get"), ("other", "get"), ("admin", "get")},
+    "ops/pulse_state": set(),
     "ops/pulse/runs/r1": set(),
     f"ops/rate_limits/{OWNER}/save_alpaca_keys": set(),
     "alpacaAccounts/snapshot": ADMIN_READS,

@@ -108,6 +108,17 @@ class Bar(BaseModel):
         )
 
 
+class MarketClock(BaseModel):
+    """Alpaca's market clock: whether the US equity market is open, and its next open and
+    close (holidays and daylight saving are Alpaca's to get right)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    is_open: bool
+    next_open: datetime
+    next_close: datetime
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How hard to try a transient failure."""
@@ -274,6 +285,13 @@ class AlpacaBroker:
             return AccountSnapshot.model_validate(raw)
         except ValidationError:
             raise classify(ValueError("account")) from None
+
+    def clock(self) -> MarketClock:
+        raw = self._call(self._rest.get_clock)
+        try:
+            return MarketClock.model_validate(raw)
+        except ValidationError:
+            raise classify(ValueError("clock")) from None
 
     def latest_prices(self, symbols: list[str]) -> dict[str, Decimal]:
         """Last trade price of each symbol, all in one request."""

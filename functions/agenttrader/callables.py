@@ -5,6 +5,8 @@ changes. `main.py` exposes them; the tests call them directly as (services, auth
 
 from __future__ import annotations
 
+import time
+import uuid
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -14,7 +16,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, field_validator
 
-from agenttrader import context, paths, signals
+from agenttrader import context, paths, signals, sync
 from agenttrader.broker import BrokerError
 from agenttrader.errors import ErrorCode
 from agenttrader.firestore_io import get_in_order
@@ -31,7 +33,7 @@ from agenttrader.guard import (
     stored,
 )
 from agenttrader.keystore import AlpacaKeys
-from agenttrader.models import ShadowTrade, StoredSnapshot, keys_version
+from agenttrader.models import ShadowTrade, StoredSnapshot, count_open_trades, keys_version
 from agenttrader.optimistic import retried, unchanged_since
 from agenttrader.strategies import DEFAULT_STRATEGY, STRATEGIES
 
@@ -136,6 +138,7 @@ def generate_trading_signal(call: Call[SignalRequest]) -> dict[str, Any]:
                 request.symbol, sized.action, sized.quantity, price, now, signal_ref.id
             ),
         )
+        count_open_trades(batch, db, uid, +1)
     audit_event(
         batch,
         db,
@@ -160,13 +163,14 @@ def _signal_inputs(call: Call[SignalRequest]) -> tuple[StoredSnapshot, AlpacaKey
     db, uid = call.db, call.who.uid
     if context.trading_halted(db):
         raise fail(Code.FAILED_PRECONDITION, "trading is halted for everyone by the operators")
-    user_doc, trading_doc, sync_doc, snapshot_doc = get_in_order(
+    user_doc, trading_doc, sync_doc, snapshot_doc, freshness_doc = get_in_order(
         db,
         [
             paths.user(db, uid),
             paths.trading_status(db, uid),
             paths.sync_status(db, uid),
             paths.account_snapshot(db, uid),
+            paths.freshness(db),
         ],
     )
     if not context.switch_is_on(trading_doc.to_dict() if trading_doc.exists else None):
@@ -177,8 +181,7 @@ def _signal_inputs(call: Call[SignalRequest]) -> tuple[StoredSnapshot, AlpacaKey
             "no Alpaca account snapshot yet: save your keys and wait for the next sync "
             "(status/last_sync_error says why a sync failed)",
         )
-    last_success = (sync_doc.to_dict() or {}).get("last_success_at") if sync_doc.exists else None
-    if last_success is None or call.now - last_success > call.services.snapshot_max_age:
+    if not _fresh(sync_doc.to_dict() if sync_doc.exists else None, freshness_doc, call):
         raise fail(
             Code.FAILED_PRECONDITION,
             "your Alpaca account snapshot is stale: check status/last_sync_error and your keys",
@@ -188,6 +191,52 @@ def _signal_inputs(call: Call[SignalRequest]) -> tuple[StoredSnapshot, AlpacaKey
     if keys is None:
         raise fail(Code.FAILED_PRECONDITION, "no Alpaca keys saved: save them first")
     return snapshot, keys
+
+
+def _fresh(
+    sync: dict[str, Any] | None, freshness: firestore.DocumentSnapshot[Any], call: Call[Any]
+) -> bool:
+    """The person's data is recent: their own last success, or, while their sync is healthy,
+    the last run (which writes nothing for a person whose data did not change)."""
+    if not sync or sync.get("last_success_at") is None:
+        return False
+    synced_at: datetime = sync["last_success_at"]
+    healthy = not sync.get("consecutive_failures") and not sync.get("last_error_code")
+    run_at = (freshness.to_dict() or {}).get("finished_at") if freshness.exists else None
+    if healthy and run_at is not None:
+        synced_at = max(synced_at, run_at)
+    return call.now - synced_at <= call.services.snapshot_max_age
+
+
+# -- sync ------------------------------------------------------------------------------------------
+
+
+@endpoint(Empty, Limit(3, 60))
+def request_sync(call: Call[Empty]) -> dict[str, Any]:
+    """Sync the caller's account and trades now, whatever the market's cadence."""
+    db, uid = call.db, call.who.uid
+    if context.trading_halted(db):
+        raise fail(Code.FAILED_PRECONDITION, "trading is halted for everyone by the operators")
+    profile, switch = get_in_order(db, [paths.user(db, uid), paths.trading_status(db, uid)])
+    if not context.switch_is_on(switch.to_dict() if switch.exists else None):
+        raise fail(Code.FAILED_PRECONDITION, "trading is switched off for your account")
+    person = sync.user_ref(uid, profile.to_dict() if profile.exists else None)
+    if person.keys_version is None:
+        raise fail(Code.FAILED_PRECONDITION, "no Alpaca keys saved: save them first")
+    outcome, code = sync.sync_one_user(
+        call.platform,
+        person,
+        f"request-{uuid.uuid4().hex}",
+        time.monotonic() + sync.PulseSettings().deadline_s,
+        sync.PulseSettings(),
+    )
+    if outcome == "failed":
+        error = paths.last_sync_error(db, uid).get().to_dict() or {}
+        raise fail(
+            Code.FAILED_PRECONDITION if code == ErrorCode.ALPACA_UNAUTHORIZED else Code.UNAVAILABLE,
+            f"{error.get('message', 'the sync failed')} [{code}]",
+        )
+    return {"outcome": outcome}
 
 
 # -- keys --------------------------------------------------------------------------------------
@@ -340,6 +389,7 @@ def _close(
     closing = trade.closed(price, now)
     batch = db.batch()
     batch.update(ref, closing, option=unchanged_since(db, snapshot))
+    count_open_trades(batch, db, uid, -1)
     audit_event(
         batch,
         db,

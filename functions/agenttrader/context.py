@@ -4,7 +4,7 @@ kill-switches (read and written here only, so the rule is written once)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ from google.cloud import firestore
 from agenttrader import paths
 from agenttrader.broker import BrokerFactory
 from agenttrader.keystore import KeyStore
+from agenttrader.memory import PulseMemory
 
 Clock = Callable[[], datetime]
 Writer = firestore.WriteBatch | firestore.Transaction
@@ -26,6 +27,8 @@ class Platform:
     keys: KeyStore
     brokers: BrokerFactory
     now: Clock
+    memory: PulseMemory = field(default_factory=PulseMemory)
+    """What this instance remembers between pulses (one per instance in production)."""
 
 
 # -- the switches ---------------------------------------------------------------------------------

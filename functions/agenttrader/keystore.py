@@ -58,6 +58,11 @@ class _Cached:
     expires_at: float
 
 
+KEY_CACHE_S = 3600.0
+"""How long an instance keeps a person's keys. A change of keys is seen at once all the same
+(the cache is keyed by `keys_version`); this only bounds how long keys live in memory."""
+
+
 class KeyStore:
     """Reads, saves and removes users' keys; caches reads for `ttl_s` per keys_version."""
 
@@ -65,7 +70,7 @@ class KeyStore:
         self,
         client: SecretManagerServiceClient,
         project: str,
-        ttl_s: float = 600.0,
+        ttl_s: float = KEY_CACHE_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client

@@ -400,6 +400,10 @@ class _Writer:
         self._batch.delete(ref)
         self._bump()
 
+    def update(self, ref: firestore.DocumentReference, data: dict[str, Any]) -> None:
+        self._batch.update(ref, data)
+        self._bump()
+
     def _bump(self) -> None:
         self._pending += 1
         if self._pending >= BATCH_LIMIT:
@@ -483,6 +487,12 @@ def migrate(
     report.profiles_created = _ensure_profiles(db, writer, owners)
     for move, doc in decided:
         writer.set(move.target, doc)
+    for owner in sorted({m.target.parent.parent.id for m, _ in decided if m.kind == "trade"}):
+        # trades arrived behind the profile's count: the pulse counts them afresh
+        writer.update(
+            paths.user(db, owner),
+            {"open_trades": firestore.DELETE_FIELD, "trades_version": firestore.DELETE_FIELD},
+        )
     writer.flush()
     _move_keys(db, keystore, keys, report)
     _verify(db, moves, report)

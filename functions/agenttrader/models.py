@@ -10,10 +10,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from google.cloud import firestore
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from agenttrader import paths
 from agenttrader.broker import MONEY_FIELDS, AccountSnapshot
 from agenttrader.money import cents, decimal, percent, pnl_percent, unrealized_pnl
+
+Writer = firestore.WriteBatch | firestore.Transaction
 
 
 def keys_version(profile: dict[str, Any] | None) -> int | None:
@@ -24,6 +28,17 @@ def keys_version(profile: dict[str, Any] | None) -> int | None:
 
 DEPRECATED_FIELDS = ("pattern_day_trader", "daytrade_count")
 """Account fields Alpaca has deprecated: stored when sent, never relied on."""
+
+
+def count_open_trades(writer: Writer, db: firestore.Client, uid: str, delta: int) -> None:
+    """Keep the profile's count of open shadow trades (which spares the pulse a query for a
+    person with none) and the version of their set of open trades (which lets an instance
+    reuse the trades it read) in the same commit as the trade that opens or closes."""
+    writer.set(
+        paths.user(db, uid),
+        {"open_trades": firestore.Increment(delta), "trades_version": firestore.Increment(1)},
+        merge=True,
+    )
 
 
 def snapshot_document(account: AccountSnapshot) -> dict[str, Any]:
@@ -89,6 +104,11 @@ class ShadowTrade(BaseModel):
             "unrealized_pnl": str(cents(pnl)),
             "pnl_percent": str(percent(pnl_percent(pnl, self.entry_price, self.quantity))),
         }
+
+    @staticmethod
+    def marks(priced: dict[str, Any]) -> dict[str, Decimal]:
+        """The stored marks (`priced`'s strings) as the model's Decimal fields."""
+        return {k: decimal(v) for k, v in priced.items()}
 
     def realized_pnl(self, price: Decimal) -> Decimal:
         """Exact P&L of closing at `price`, to the cent."""

@@ -66,3 +66,13 @@ def last_pulse(db: firestore.Client) -> firestore.DocumentReference:
 
 def pulse_run(db: firestore.Client, run_id: str) -> firestore.DocumentReference:
     return db.collection("ops").document("pulse").collection("runs").document(run_id)
+
+
+def pulse_state(db: firestore.Client) -> firestore.DocumentReference:
+    """The market clock as last read, the last sync and the run lease."""
+    return db.collection("ops").document("pulse_state")
+
+
+def freshness(db: firestore.Client) -> firestore.DocumentReference:
+    """When the last sync finished: written once per run, readable by every signed-in person."""
+    return db.collection("ops").document("freshness")

@@ -15,7 +15,9 @@ from agenttrader.broker import broker_factory
 from agenttrader.context import Platform
 from agenttrader.guard import Services
 from agenttrader.keystore import KeyStore
-from agenttrader.pulse import Enqueue, PulseSettings
+from agenttrader.memory import PulseMemory
+from agenttrader.pulse import Enqueue
+from agenttrader.sync import PulseSettings
 
 SYNC_QUEUE = "syncuserbatch"
 """The task queue (and task function) that takes one slice of a fanned-out pulse."""
@@ -31,12 +33,19 @@ def keystore() -> KeyStore:
     return KeyStore(clients.secret_manager_client(), clients.project_id())
 
 
+@functools.cache
+def memory() -> PulseMemory:
+    """One per instance, so what a pulse learned serves the next one."""
+    return PulseMemory()
+
+
 def platform() -> Platform:
     return Platform(
         db=clients.firestore_client(),
         keys=keystore(),
         brokers=broker_factory(),
         now=utcnow,
+        memory=memory(),
     )
 
 

@@ -20,13 +20,19 @@ export function startDashboard({ db, call }, user) {
   const root = $("#signed-in");
   const mine = (...path) => doc(db, "users", uid, ...path);
   const live = (ref, render) => onSnapshot(ref, render, showError);
+  const seen = { sync: undefined, run: undefined };
 
   const stops = [
     live(mine(), (snap) => renderKeysLine(snap.data())),
     live(mine("alpacaAccounts", "snapshot"), (snap) => renderAccount(root, snap.data())),
-    live(mine("status", "sync"), (snap) =>
-      setField(root, "last_success_at", when(snap.data()?.last_success_at)),
-    ),
+    live(mine("status", "sync"), (snap) => {
+      seen.sync = snap.data();
+      renderLastSync(root, seen);
+    }),
+    live(doc(db, "ops", "freshness"), (snap) => {
+      seen.run = snap.data();
+      renderLastSync(root, seen);
+    }),
     live(mine("status", "last_sync_error"), (snap) => renderSyncError(root, snap.data())),
     live(mine("status", "trading"), (snap) => {
       $("#trading-enabled").checked = snap.data()?.enabled === true;
@@ -51,6 +57,15 @@ export function startDashboard({ db, call }, user) {
   };
 }
 
+// The pulse writes a person's sync status only when it changes; while it is healthy, the last
+// run (ops/freshness) is when their data was last confirmed.
+function renderLastSync(root, { sync, run }) {
+  let at = sync?.last_success_at;
+  const healthy = at && !sync.consecutive_failures && !sync.last_error_code;
+  if (healthy && run?.finished_at && run.finished_at.toMillis() > at.toMillis()) at = run.finished_at;
+  setField(root, "last_success_at", when(at));
+}
+
 function renderAccount(root, snapshot) {
   setField(root, "equity", money(snapshot?.equity));
   setField(root, "cash", money(snapshot?.cash));
@@ -63,6 +78,8 @@ function renderSyncError(root, error) {
   line.hidden = !error;
   line.textContent = error ? `Last error: ${error.message} (${error.code})` : "";
 }
+
+const hasKeys = () => $('[data-field="keys_line"]').textContent.startsWith("Saved:");
 
 function renderKeysLine(profile) {
   const line = $('[data-field="keys_line"]');
@@ -145,8 +162,13 @@ function wireActions({ db, call }, uid) {
         paper: data.get("paper") === "on",
       });
       keysForm.elements.secret_key.value = "";
+      if ($("#trading-enabled").checked) requestSync(); // the account shows at once
     });
   });
+  const syncNow = $("#sync-now");
+  const requestSync = () => busy(syncNow, () => call("request_sync", {}));
+  on(syncNow, "click", requestSync);
+
   const remove = $("#remove-keys");
   on(remove, "click", () => busy(remove, () => call("remove_alpaca_keys", {})));
 
@@ -159,6 +181,7 @@ function wireActions({ db, call }, uid) {
           enabled: wanted,
           updated_at: serverTimestamp(),
         });
+        if (wanted && hasKeys()) requestSync(); // no need to wait for the next pulse
       } catch (error) {
         trading.checked = !wanted;
         throw error;

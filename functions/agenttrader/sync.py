@@ -1,0 +1,327 @@
+"""One person's sync, and a batch of them: read their Alpaca account (and, while the market is
+open, price their open trades), write only what changed, and record a failure where they can
+see it. The pulse runs batches of these; a person can ask for their own through a callable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from firebase_functions import logger
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+from pydantic import ValidationError
+
+from agenttrader import paths, queries
+from agenttrader.context import Platform, trading_enabled
+from agenttrader.errors import AgentTraderError, ErrorCode
+from agenttrader.firestore_io import get_by_path
+from agenttrader.models import ShadowTrade, keys_version, snapshot_document
+
+OUTCOMES = (
+    "synced",
+    "skipped_disabled",
+    "skipped_no_keys",
+    "skipped_in_progress",
+    "deferred",
+    "failed",
+)
+
+
+@dataclass(frozen=True)
+class PulseSettings:
+    """Limits of one pulse."""
+
+    concurrency: int = 64
+    """Users synced at once by this instance."""
+    deadline_s: float = 50.0
+    """No user is started after this many seconds; the schedule is every 60 s."""
+    lease_s: float = 120.0
+    """How long a run's lease outlives a run that may have died (fan-out runs hold it only
+    until their deadline, so the next minute's run can start)."""
+    user_timeout_s: float = 25.0
+    """A user whose sync takes longer fails with SYNC_TIMEOUT and writes nothing."""
+    fanout_threshold: int = 2000
+    """Above this many users, fan out through the task queue (when one is given)."""
+    fanout_batch: int = 100
+    """Users per task when fanning out."""
+
+
+@dataclass(frozen=True)
+class UserRef:
+    """A person to sync, as their profile lists them."""
+
+    uid: str
+    keys_version: int | None
+    open_trades: int | None = None
+    """Their open shadow trades (None: not counted yet, so look)."""
+    sync_state: str | None = None
+    """`ok` or `failing` as last recorded; None before their first sync."""
+    trades_version: int | None = None
+    """The version of their set of open trades; None: read them every time."""
+
+
+def user_ref(uid: str, profile: dict[str, Any] | None) -> UserRef:
+    """A person as their profile lists them."""
+    data = profile or {}
+    count = data.get("open_trades")
+    version = data.get("trades_version")
+    return UserRef(
+        uid,
+        keys_version(data),
+        count if isinstance(count, int) and count >= 0 else None,
+        data.get("sync_state"),
+        version if isinstance(version, int) else None,
+    )
+
+
+def _digest(doc: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class SyncTimeout(AgentTraderError):
+    """One person's sync ran past its time budget."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            ErrorCode.SYNC_TIMEOUT, "the sync took longer than its time budget; nothing was written"
+        )
+
+
+def sync_users(
+    platform: Platform,
+    users: list[UserRef],
+    run_id: str,
+    deadline: float,
+    settings: PulseSettings,
+    *,
+    market_closed: bool = False,
+) -> tuple[Counter[str], Counter[str]]:
+    """Sync these people with bounded concurrency; returns outcome counts and error codes."""
+    db = platform.db
+    counts: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    with_keys = []
+    for user in users:
+        if user.keys_version is None:
+            counts["skipped_no_keys"] += 1
+            _log_outcome(run_id, user.uid, "skipped_no_keys", 0)
+        else:
+            with_keys.append(user)
+    enabled = trading_enabled(db, [u.uid for u in with_keys])
+    todo = []
+    for user in with_keys:
+        if enabled.get(user.uid):
+            todo.append(user)
+        else:
+            counts["skipped_disabled"] += 1
+            _log_outcome(run_id, user.uid, "skipped_disabled", 0)
+    if not todo:
+        return counts, errors
+    _recall_snapshots(platform, todo)
+    workers = max(1, min(settings.concurrency, len(todo)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pulse") as pool:
+        results = pool.map(
+            lambda user: sync_one_user(platform, user, run_id, deadline, settings, market_closed),
+            todo,
+        )
+        for outcome, code in results:
+            counts[outcome] += 1
+            if code:
+                errors[code] += 1
+    return counts, errors
+
+
+def _recall_snapshots(platform: Platform, users: list[UserRef]) -> None:
+    """Read the stored snapshot of each person this instance has not seen, in batched reads."""
+    memory = platform.memory
+    unknown = [u.uid for u in users if memory.snapshot(u.uid) is None]
+    if not unknown:
+        return
+    db = platform.db
+    for doc in get_by_path(db, [paths.account_snapshot(db, uid) for uid in unknown]).values():
+        if doc.exists:
+            stored = {k: v for k, v in (doc.to_dict() or {}).items() if k != "synced_at"}
+            memory.remember(doc.reference.parent.parent.id, _digest(stored))
+
+
+LOGGED_OUTCOMES = ("failed", "deferred")
+"""Outcomes logged one line per person; the others are counted in the run's summary (a line
+per person per minute is a log bill of its own at thousands of people)."""
+
+
+def _log_outcome(run_id: str, uid: str, outcome: str, duration_ms: int, **extra: Any) -> None:
+    if outcome not in LOGGED_OUTCOMES:
+        return
+    log = logger.warn if outcome == "failed" else logger.info
+    log("pulse.user", run_id=run_id, uid=uid, outcome=outcome, duration_ms=duration_ms, **extra)
+
+
+def sync_one_user(
+    platform: Platform,
+    user: UserRef,
+    run_id: str,
+    deadline: float,
+    settings: PulseSettings,
+    market_closed: bool = False,
+) -> tuple[str, str | None]:
+    """Sync one person; never raises. Returns (outcome, error code or None)."""
+    started = time.monotonic()
+    if started > deadline:
+        _log_outcome(run_id, user.uid, "deferred", 0)
+        return "deferred", None
+    code: ErrorCode | None = None
+    try:
+        budget_end = started + settings.user_timeout_s
+        outcome = _sync(platform, user, run_id, budget_end, market_closed)
+    except Exception as error:  # one person's failure must never stop the others
+        code, message = _describe(error)
+        _record_failure(platform, user, run_id, code, message)
+        outcome = "failed"
+    _log_outcome(
+        run_id,
+        user.uid,
+        outcome,
+        int((time.monotonic() - started) * 1000),
+        **({"code": code} if code else {}),
+    )
+    return outcome, code
+
+
+def _describe(error: Exception) -> tuple[ErrorCode, str]:
+    if isinstance(error, AgentTraderError):
+        return error.code, error.message
+    if isinstance(error, gexc.GoogleAPICallError):
+        return ErrorCode.FIRESTORE_ERROR, f"Firestore: {error.message}"
+    logger.error("pulse.user_crashed", error_type=type(error).__name__, error=str(error))
+    return (
+        ErrorCode.INTERNAL,
+        "an internal error stopped this sync; it is logged and retried next pulse",
+    )
+
+
+def _sync(
+    platform: Platform, user: UserRef, run_id: str, budget_end: float, market_closed: bool
+) -> str:
+    """Read the account (and, while the market is open, price the open trades); write only
+    what changed, in one commit."""
+    db = platform.db
+    uid = user.uid
+    keys = platform.keys.load(uid, user.keys_version)
+    if keys is None:
+        return "skipped_no_keys"
+    look_at_trades = not market_closed and user.open_trades != 0
+    memory = platform.memory
+    broker = platform.brokers(keys)
+    try:
+        account = broker.account()
+        trades = _trades_of(platform, user) if look_at_trades else []
+        prices = broker.latest_prices(sorted({t.symbol for _, t in trades}))
+    finally:
+        broker.close()
+    if time.monotonic() > budget_end:
+        raise SyncTimeout()
+    now = platform.now()
+    batch = db.batch()
+    writes = 0
+    snapshot = snapshot_document(account)
+    digest = _digest(snapshot)
+    if memory.snapshot(uid) != digest:
+        batch.set(paths.account_snapshot(db, uid), {**snapshot, "synced_at": now})
+        writes += 1
+    marked = []
+    for path, trade in trades:
+        price = prices.get(trade.symbol)
+        if price is None or trade.is_priced_at(price):
+            marked.append((path, trade))
+            continue
+        marks = trade.priced(price)
+        batch.update(db.document(path), {**marks, "last_priced_at": now})
+        marked.append((path, trade.model_copy(update=ShadowTrade.marks(marks))))
+        writes += 1
+    profile: dict[str, Any] = {}
+    if look_at_trades and user.open_trades is None:
+        profile["open_trades"] = len(trades)  # counted once; the writers keep it from here
+    if user.sync_state != "ok":
+        profile["sync_state"] = "ok"
+        batch.set(
+            paths.sync_status(db, uid),
+            {
+                "last_success_at": now,
+                "last_attempt_at": now,
+                "consecutive_failures": 0,
+                "last_run_id": run_id,
+                "last_error_code": firestore.DELETE_FIELD,
+                "lease": firestore.DELETE_FIELD,
+            },
+            merge=True,
+        )
+        batch.delete(paths.last_sync_error(db, uid))
+        writes += 2
+    if profile:
+        batch.set(paths.user(db, uid), profile, merge=True)
+        writes += 1
+    if writes:
+        batch.commit()
+    memory.remember(uid, digest)
+    if look_at_trades:
+        memory.remember_trades(uid, user.trades_version, marked)
+    return "synced"
+
+
+def _trades_of(platform: Platform, user: UserRef) -> list[tuple[str, ShadowTrade]]:
+    """The person's open trades: as this instance last saw them if their set has not changed
+    since (same `trades_version`), else read."""
+    remembered = platform.memory.trades(user.uid, user.trades_version)
+    if remembered is not None:
+        return list(remembered.trades)
+    return [(ref.path, trade) for ref, trade in _open_trades(platform.db, user.uid)]
+
+
+def _open_trades(
+    db: firestore.Client, uid: str
+) -> list[tuple[firestore.DocumentReference, ShadowTrade]]:
+    trades = []
+    for doc in queries.open_trades(db, uid).stream():
+        try:
+            trades.append((doc.reference, ShadowTrade.model_validate(doc.to_dict())))
+        except ValidationError as error:
+            logger.warn(
+                "pulse.trade_unreadable", uid=uid, trade_id=doc.id, errors=error.error_count()
+            )
+    return trades
+
+
+def _record_failure(
+    platform: Platform, user: UserRef, run_id: str, code: str, message: str
+) -> None:
+    db = platform.db
+    uid = user.uid
+    now = platform.now()
+    batch = db.batch()
+    batch.set(
+        paths.last_sync_error(db, uid),
+        {"message": message, "code": code, "at": now, "run_id": run_id},
+    )
+    batch.set(
+        paths.sync_status(db, uid),
+        {
+            "last_attempt_at": now,
+            "consecutive_failures": firestore.Increment(1),
+            "last_error_code": code,
+            "lease": firestore.DELETE_FIELD,
+        },
+        merge=True,
+    )
+    if user.sync_state != "failing":
+        batch.set(paths.user(db, uid), {"sync_state": "failing"}, merge=True)
+    try:
+        batch.commit()
+    except gexc.GoogleAPICallError as error:
+        logger.error("pulse.failure_not_recorded", uid=uid, code=code, error=error.message)
