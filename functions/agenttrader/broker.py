@@ -136,8 +136,8 @@ class RetryPolicy:
 class _TimeoutAdapter(HTTPAdapter):
     """Gives every request a timeout; alpaca-trade-api sets none."""
 
-    def __init__(self, timeout_s: float) -> None:
-        super().__init__(pool_maxsize=8)
+    def __init__(self, timeout_s: float, pool_maxsize: int = 8) -> None:
+        super().__init__(pool_maxsize=pool_maxsize)
         self._timeout_s = timeout_s
 
     def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
@@ -146,18 +146,39 @@ class _TimeoutAdapter(HTTPAdapter):
         return super().send(request, **kwargs)
 
 
+def shared_connections(timeout_s: float = 8.0, size: int = 128) -> HTTPAdapter:
+    """A keep-alive connection pool for many brokers at once (thread-safe)."""
+    return _TimeoutAdapter(timeout_s, pool_maxsize=size)
+
+
 class _AlpacaREST(tradeapi.REST):  # type: ignore[misc]
     """alpaca-trade-api's client with our data URL, our timeout and our retries (not its own)."""
 
-    def __init__(self, keys: AlpacaKeys, trading_url: str, data_url: str, timeout_s: float):
+    def __init__(
+        self,
+        keys: AlpacaKeys,
+        trading_url: str,
+        data_url: str,
+        timeout_s: float,
+        adapter: HTTPAdapter | None = None,
+    ):
         super().__init__(
             keys.key_id, keys.secret_key.get_secret_value(), base_url=trading_url, raw_data=True
         )
         self._retry = 0
         self._data_url = URL(data_url.rstrip("/"))
-        adapter = _TimeoutAdapter(timeout_s)
+        # no proxies or .netrc from the environment: looking them up walks every environment
+        # variable on every request, which was most of a pulse's CPU time
+        self._session.trust_env = False
+        self.shared_adapter = adapter is not None
+        adapter = adapter or _TimeoutAdapter(timeout_s)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
+
+    def close(self) -> None:
+        if self.shared_adapter:  # the pool outlives this person's session
+            self._session.adapters.clear()
+        super().close()
 
     def data_get(
         self, path: str, data: Any = None, feed: str | None = None, api_version: str = "v1"
@@ -254,11 +275,14 @@ class AlpacaBroker:
         data_url: str | None = None,
         timeout_s: float = 8.0,
         retry_policy: RetryPolicy | None = None,
+        connections: HTTPAdapter | None = None,
     ) -> None:
+        """`connections`: a connection pool shared by many people's brokers (kept alive
+        between them, so a pulse does not open a TLS connection per person)."""
         if not trading_url:
             trading_url = config.PAPER_TRADING_URL if keys.paper else config.LIVE_TRADING_URL
         self._rest = _AlpacaREST(
-            keys, trading_url, data_url or "https://data.alpaca.markets", timeout_s
+            keys, trading_url, data_url or "https://data.alpaca.markets", timeout_s, connections
         )
         policy = retry_policy or RetryPolicy()
         self._call = retry(
@@ -319,9 +343,10 @@ BrokerFactory = Callable[[AlpacaKeys], AlpacaBroker]
 def broker_factory(
     timeout_s: float = 8.0, retry_policy: RetryPolicy | None = None
 ) -> BrokerFactory:
-    """Builds brokers that use the configured Alpaca URLs."""
+    """Builds brokers that use the configured Alpaca URLs and share one connection pool."""
     trading_url = config.ALPACA_API_BASE_URL.value or None
     data_url = config.ALPACA_DATA_BASE_URL.value or None
+    connections = shared_connections(timeout_s)
 
     def make(keys: AlpacaKeys) -> AlpacaBroker:
         return AlpacaBroker(
@@ -330,6 +355,7 @@ def broker_factory(
             data_url=data_url,
             timeout_s=timeout_s,
             retry_policy=retry_policy,
+            connections=connections,
         )
 
     return make

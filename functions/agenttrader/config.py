@@ -19,7 +19,7 @@ ALPACA_DATA_BASE_URL = params.StringParam(
     description="Alpaca market-data API base URL",
 )
 PULSE_CONCURRENCY = params.IntParam(
-    "PULSE_CONCURRENCY", default=64, description="Users synced at once by one pulse instance"
+    "PULSE_CONCURRENCY", default=32, description="Users synced at once by one pulse instance"
 )
 PULSE_FANOUT_THRESHOLD = params.IntParam(
     "PULSE_FANOUT_THRESHOLD",

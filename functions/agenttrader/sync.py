@@ -5,12 +5,16 @@ see it. The pulse runs batches of these; a person can ask for their own through 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
 from collections import Counter
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from firebase_functions import logger
@@ -38,7 +42,7 @@ OUTCOMES = (
 class PulseSettings:
     """Limits of one pulse."""
 
-    concurrency: int = 64
+    concurrency: int = 32
     """Users synced at once by this instance."""
     deadline_s: float = 50.0
     """No user is started after this many seconds; the schedule is every 60 s."""
@@ -125,17 +129,62 @@ def sync_users(
     if not todo:
         return counts, errors
     _recall_snapshots(platform, todo)
-    workers = max(1, min(settings.concurrency, len(todo)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pulse") as pool:
-        results = pool.map(
-            lambda user: sync_one_user(platform, user, run_id, deadline, settings, market_closed),
-            todo,
-        )
-        for outcome, code in results:
-            counts[outcome] += 1
-            if code:
-                errors[code] += 1
+    shared = {} if market_closed else _shared_prices(platform, todo)
+    results = _workers(max(1, settings.concurrency)).map(
+        lambda user: sync_one_user(
+            platform, user, run_id, deadline, settings, market_closed, shared
+        ),
+        todo,
+    )
+    for outcome, code in results:
+        counts[outcome] += 1
+        if code:
+            errors[code] += 1
     return counts, errors
+
+
+PRICE_CHUNK = 200
+"""Symbols per latest-trades request."""
+PRICE_TRIES = 3
+"""People whose keys the shared price request is tried with."""
+
+
+def _shared_prices(platform: Platform, users: list[UserRef]) -> dict[str, Decimal]:
+    """Market data is the same for every account: the latest price of every symbol this
+    instance knows people hold, in a few requests for the whole run instead of one per
+    person. Whatever it lacks (a person this instance has not seen, a failed request), each
+    person's sync asks for itself."""
+    symbols: set[str] = set()
+    for user in users:
+        remembered = platform.memory.trades(user.uid, user.trades_version)
+        if remembered is not None:
+            symbols.update(trade.symbol for _, trade in remembered.trades)
+    if not symbols:
+        return {}
+    wanted = sorted(symbols)
+    for user in users[:PRICE_TRIES]:
+        try:
+            keys = platform.keys.load(user.uid, user.keys_version)
+            if keys is None:
+                continue
+            broker = platform.brokers(keys)
+            try:
+                prices: dict[str, Decimal] = {}
+                for start in range(0, len(wanted), PRICE_CHUNK):
+                    prices.update(broker.latest_prices(wanted[start : start + PRICE_CHUNK]))
+                return prices
+            finally:
+                broker.close()
+        except AgentTraderError as error:
+            logger.warn("pulse.shared_prices_unavailable", code=error.code)
+    return {}
+
+
+@functools.cache
+def _workers(size: int) -> ThreadPoolExecutor:
+    """The instance's pool of sync threads, kept between runs (starting dozens of threads a
+    minute is time a run does not have)."""
+    return ThreadPoolExecutor(max_workers=size, thread_name_prefix="pulse")
 
 
 def _recall_snapshots(platform: Platform, users: list[UserRef]) -> None:
@@ -170,6 +219,7 @@ def sync_one_user(
     deadline: float,
     settings: PulseSettings,
     market_closed: bool = False,
+    shared_prices: Mapping[str, Decimal] | None = None,
 ) -> tuple[str, str | None]:
     """Sync one person; never raises. Returns (outcome, error code or None)."""
     started = time.monotonic()
@@ -179,7 +229,7 @@ def sync_one_user(
     code: ErrorCode | None = None
     try:
         budget_end = started + settings.user_timeout_s
-        outcome = _sync(platform, user, run_id, budget_end, market_closed)
+        outcome = _sync(platform, user, run_id, budget_end, market_closed, shared_prices or {})
     except Exception as error:  # one person's failure must never stop the others
         code, message = _describe(error)
         _record_failure(platform, user, run_id, code, message)
@@ -207,7 +257,12 @@ def _describe(error: Exception) -> tuple[ErrorCode, str]:
 
 
 def _sync(
-    platform: Platform, user: UserRef, run_id: str, budget_end: float, market_closed: bool
+    platform: Platform,
+    user: UserRef,
+    run_id: str,
+    budget_end: float,
+    market_closed: bool,
+    shared_prices: Mapping[str, Decimal],
 ) -> str:
     """Read the account (and, while the market is open, price the open trades); write only
     what changed, in one commit."""
@@ -222,7 +277,9 @@ def _sync(
     try:
         account = broker.account()
         trades = _trades_of(platform, user) if look_at_trades else []
-        prices = broker.latest_prices(sorted({t.symbol for _, t in trades}))
+        symbols = {t.symbol for _, t in trades}
+        prices = {s: shared_prices[s] for s in symbols if s in shared_prices}
+        prices.update(broker.latest_prices(sorted(symbols - prices.keys())))
     finally:
         broker.close()
     if time.monotonic() > budget_end:
@@ -245,9 +302,32 @@ def _sync(
         batch.update(db.document(path), {**marks, "last_priced_at": now})
         marked.append((path, trade.model_copy(update=ShadowTrade.marks(marks))))
         writes += 1
+    count = len(trades) if look_at_trades and user.open_trades is None else None
+    writes += _record_success(batch, db, user, run_id, now, count)
+    if writes:
+        batch.commit()
+    memory.remember(uid, digest)
+    if look_at_trades:
+        memory.remember_trades(uid, user.trades_version, marked)
+    return "synced"
+
+
+def _record_success(
+    batch: firestore.WriteBatch,
+    db: firestore.Client,
+    user: UserRef,
+    run_id: str,
+    now: datetime,
+    open_trades: int | None,
+) -> int:
+    """What a success changes beyond the data: the sync status and the error, only when the
+    person was not already healthy, and the open-trades count the first time it is known.
+    Returns the number of writes added."""
+    uid = user.uid
+    writes = 0
     profile: dict[str, Any] = {}
-    if look_at_trades and user.open_trades is None:
-        profile["open_trades"] = len(trades)  # counted once; the writers keep it from here
+    if open_trades is not None:
+        profile["open_trades"] = open_trades  # counted once; the writers keep it from here
     if user.sync_state != "ok":
         profile["sync_state"] = "ok"
         batch.set(
@@ -267,12 +347,7 @@ def _sync(
     if profile:
         batch.set(paths.user(db, uid), profile, merge=True)
         writes += 1
-    if writes:
-        batch.commit()
-    memory.remember(uid, digest)
-    if look_at_trades:
-        memory.remember_trades(uid, user.trades_version, marked)
-    return "synced"
+    return writes
 
 
 def _trades_of(platform: Platform, user: UserRef) -> list[tuple[str, ShadowTrade]]:

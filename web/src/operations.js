@@ -63,6 +63,7 @@ function summary(run) {
   const errors = Object.entries(run.errors_by_code ?? {})
     .map(([code, n]) => `${code} ${n}`)
     .join(", ");
+  if (run.halted) return `finished ${at}: trading is halted for everyone, nobody was synced`;
   return [
     `finished ${at} (${run.mode}, ${run.duration_ms} ms)`,
     `users ${run.users_total}: synced ${run.synced ?? 0}, failed ${run.failed ?? 0}, ` +
