@@ -52,6 +52,9 @@ TRADES_PER_USER = 3
 BASELINE_SAMPLE = 100
 PULSES = 10
 DEFAULT_CONCURRENCY = 32
+WARM_UP_RUNS = 6
+"""At most this many one-minute runs for a speed population to reach a warm instance: its
+first runs fill the caches and may stop at their deadline before everyone is seen."""
 
 
 class OpCounter:
@@ -369,20 +372,24 @@ def bench_population(
 
     # the market is open: a pulse a minute, prices moving between them
     open_runs = []
-    for minute in range(PULSES if baseline else 3):
+    for minute in range(PULSES if baseline else WARM_UP_RUNS):
         clock.move(OPEN_AT + timedelta(minutes=minute))
         open_runs.append(measure("open", pulse, counter, alpaca, secrets))
+        if not baseline and minute >= 2 and last["run"].counts["synced"] == n:
+            break  # steady: a run that synced everyone on a warm instance
     first = open_runs[0]
-    # steady state: a warm instance (the first run fills its caches, and at thousands of
-    # people may stop at its deadline before it has seen everyone)
-    warm = open_runs[2:] if len(open_runs) > 2 else open_runs[1:]
+    # steady state: a warm instance (the first runs fill its caches, and at thousands of
+    # people stop at their deadline before everyone is seen; each run takes people in a new
+    # order, so nobody is always the one left)
+    warm = open_runs[-1:] if not baseline else open_runs[1:]
     warm_s = statistics.mean(r["seconds"] for r in warm)
     per_sync = statistics.mean(r["alpaca"] for r in warm) / n  # Alpaca requests per person
     bound_s = n * per_sync * ALPACA_LATENCY_S / concurrency
     lines = [
         f"bench: users={n} pulse_s={warm_s:.2f} cold_pulse_s={first['seconds']:.2f} "
         f"latency_bound_s={bound_s:.2f} share_of_bound={bound_s / warm_s:.2f} "
-        f"concurrency={concurrency} synced={last['run'].counts['synced']}"
+        f"concurrency={concurrency} synced={last['run'].counts['synced']} "
+        f"runs_to_warm={len(open_runs)}"
     ]
     print(
         f"\n{n} people, {TRADES_PER_USER} open trades each; Alpaca {ALPACA_LATENCY_S * 1000:.0f} "

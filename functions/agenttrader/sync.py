@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import random
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -128,6 +129,8 @@ def sync_users(
             _log_outcome(run_id, user.uid, "skipped_disabled", 0)
     if not todo:
         return counts, errors
+    # a new order each run: when a run reaches its deadline, it is never the same people left
+    random.Random(run_id).shuffle(todo)
     _recall_snapshots(platform, todo)
     shared = {} if market_closed else _shared_prices(platform, todo)
     results = _workers(max(1, settings.concurrency)).map(
