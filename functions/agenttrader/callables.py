@@ -220,7 +220,7 @@ def request_sync(call: Call[Empty]) -> dict[str, Any]:
     profile, switch = get_in_order(db, [paths.user(db, uid), paths.trading_status(db, uid)])
     if not context.switch_is_on(switch.to_dict() if switch.exists else None):
         raise fail(Code.FAILED_PRECONDITION, "trading is switched off for your account")
-    person = sync.user_ref(uid, profile.to_dict() if profile.exists else None)
+    person = sync.user_ref(uid, profile.to_dict() if profile.exists else None, profile.create_time)
     if person.keys_version is None:
         raise fail(Code.FAILED_PRECONDITION, "no Alpaca keys saved: save them first")
     outcome, code = sync.sync_one_user(

@@ -28,7 +28,7 @@ from agenttrader.cadence import PulseState, sync_due
 from agenttrader.context import Platform
 from agenttrader.errors import AgentTraderError
 from agenttrader.firestore_io import chunks, get_by_path
-from agenttrader.optimistic import unchanged_since
+from agenttrader.optimistic import Contended, retried, unchanged_since
 from agenttrader.sync import (
     OUTCOMES,
     PulseSettings,
@@ -68,7 +68,10 @@ class PulseSummary:
 def list_users(db: firestore.Client) -> list[UserRef]:
     """Every person, with only the fields the pulse needs."""
     fields = ["keys_version", "open_trades", "sync_state", "trades_version"]
-    return [user_ref(doc.id, doc.to_dict()) for doc in paths.users(db).select(fields).stream()]
+    return [
+        user_ref(doc.id, doc.to_dict(), doc.create_time)
+        for doc in paths.users(db).select(fields).stream()
+    ]
 
 
 def run_pulse(
@@ -246,7 +249,14 @@ def _fan_out(
                 "deadline": deadline.isoformat(),
                 "market_closed": closed,
                 "users": [
-                    [u.uid, u.keys_version, u.open_trades, u.sync_state, u.trades_version]
+                    [
+                        u.uid,
+                        u.keys_version,
+                        u.open_trades,
+                        u.sync_state,
+                        u.trades_version,
+                        u.generation,
+                    ]
                     for u in batch
                 ],
             }
@@ -306,19 +316,19 @@ def run_user_batch(
     return counts
 
 
-@firestore.transactional
-def _update_if_run_tx(
-    transaction: firestore.Transaction,
-    ref: firestore.DocumentReference,
-    run_id: str,
-    fields: dict[str, Any],
-) -> None:
-    snapshot = ref.get(transaction=transaction)
-    if snapshot.exists and (snapshot.to_dict() or {}).get("run_id") == run_id:
-        transaction.update(ref, fields)
-
-
 def _update_if_run(
     db: firestore.Client, ref: firestore.DocumentReference, run_id: str, fields: dict[str, Any]
 ) -> None:
-    _update_if_run_tx(db.transaction(), ref, run_id, fields)
+    """Add a task's outcome to `ref` if it still describes run `run_id` (a newer run may have
+    replaced it). Lock-free: overlapping tasks each win a round, where the losers of a locking
+    transaction would fail their task and have it retried, counting its people twice."""
+
+    def attempt() -> None:
+        snapshot = ref.get()
+        if snapshot.exists and (snapshot.to_dict() or {}).get("run_id") == run_id:
+            ref.update(fields, option=unchanged_since(db, snapshot))
+
+    try:
+        retried(attempt)
+    except Contended:
+        logger.warn("pulse.summary_not_updated", run_id=run_id, ref=ref.path)

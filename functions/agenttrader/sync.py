@@ -70,10 +70,16 @@ class UserRef:
     """`ok` or `failing` as last recorded; None before their first sync."""
     trades_version: int | None = None
     """The version of their set of open trades; None: read them every time."""
+    generation: str = ""
+    """When their profile was created: what an instance remembers of them is for this one."""
+
+    @property
+    def memory_key(self) -> str:
+        return f"{self.uid}@{self.generation}"
 
 
-def user_ref(uid: str, profile: dict[str, Any] | None) -> UserRef:
-    """A person as their profile lists them."""
+def user_ref(uid: str, profile: dict[str, Any] | None, created: Any = None) -> UserRef:
+    """A person as their profile lists them (`created`: the profile's creation time)."""
     data = profile or {}
     count = data.get("open_trades")
     version = data.get("trades_version")
@@ -83,6 +89,7 @@ def user_ref(uid: str, profile: dict[str, Any] | None) -> UserRef:
         count if isinstance(count, int) and count >= 0 else None,
         data.get("sync_state"),
         version if isinstance(version, int) else None,
+        "" if created is None else str(created),
     )
 
 
@@ -159,7 +166,7 @@ def _shared_prices(platform: Platform, users: list[UserRef]) -> dict[str, Decima
     person's sync asks for itself."""
     symbols: set[str] = set()
     for user in users:
-        remembered = platform.memory.trades(user.uid, user.trades_version)
+        remembered = platform.memory.trades(user.memory_key, user.trades_version)
         if remembered is not None:
             symbols.update(trade.symbol for _, trade in remembered.trades)
     if not symbols:
@@ -193,14 +200,14 @@ def _workers(size: int) -> ThreadPoolExecutor:
 def _recall_snapshots(platform: Platform, users: list[UserRef]) -> None:
     """Read the stored snapshot of each person this instance has not seen, in batched reads."""
     memory = platform.memory
-    unknown = [u.uid for u in users if memory.snapshot(u.uid) is None]
+    unknown = {u.uid: u for u in users if memory.snapshot(u.memory_key) is None}
     if not unknown:
         return
     db = platform.db
     for doc in get_by_path(db, [paths.account_snapshot(db, uid) for uid in unknown]).values():
         if doc.exists:
             stored = {k: v for k, v in (doc.to_dict() or {}).items() if k != "synced_at"}
-            memory.remember(doc.reference.parent.parent.id, _digest(stored))
+            memory.remember(unknown[doc.reference.parent.parent.id].memory_key, _digest(stored))
 
 
 LOGGED_OUTCOMES = ("failed", "deferred")
@@ -292,7 +299,7 @@ def _sync(
     writes = 0
     snapshot = snapshot_document(account)
     digest = _digest(snapshot)
-    if memory.snapshot(uid) != digest:
+    if memory.snapshot(user.memory_key) != digest:
         batch.set(paths.account_snapshot(db, uid), {**snapshot, "synced_at": now})
         writes += 1
     marked = []
@@ -309,9 +316,9 @@ def _sync(
     writes += _record_success(batch, db, user, run_id, now, count)
     if writes:
         batch.commit()
-    memory.remember(uid, digest)
+    memory.remember(user.memory_key, digest)
     if look_at_trades:
-        memory.remember_trades(uid, user.trades_version, marked)
+        memory.remember_trades(user.memory_key, user.trades_version, marked)
     return "synced"
 
 
@@ -356,7 +363,7 @@ def _record_success(
 def _trades_of(platform: Platform, user: UserRef) -> list[tuple[str, ShadowTrade]]:
     """The person's open trades: as this instance last saw them if their set has not changed
     since (same `trades_version`), else read."""
-    remembered = platform.memory.trades(user.uid, user.trades_version)
+    remembered = platform.memory.trades(user.memory_key, user.trades_version)
     if remembered is not None:
         return list(remembered.trades)
     return [(ref.path, trade) for ref, trade in _open_trades(platform.db, user.uid)]
