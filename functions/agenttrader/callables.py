@@ -161,20 +161,14 @@ def generate_trading_signal(call: Call[SignalRequest]) -> dict[str, Any]:
 def _signal_inputs(call: Call[SignalRequest]) -> tuple[StoredSnapshot, AlpacaKeys]:
     """The snapshot and keys a signal needs, or FAILED_PRECONDITION saying what is missing."""
     db, uid = call.db, call.who.uid
-    if context.trading_halted(db):
-        raise fail(Code.FAILED_PRECONDITION, "trading is halted for everyone by the operators")
-    user_doc, trading_doc, sync_doc, snapshot_doc, freshness_doc = get_in_order(
+    user_doc, sync_doc, snapshot_doc, freshness_doc = _trading_allowed(
         db,
-        [
-            paths.user(db, uid),
-            paths.trading_status(db, uid),
-            paths.sync_status(db, uid),
-            paths.account_snapshot(db, uid),
-            paths.freshness(db),
-        ],
+        uid,
+        paths.user(db, uid),
+        paths.sync_status(db, uid),
+        paths.account_snapshot(db, uid),
+        paths.freshness(db),
     )
-    if not context.switch_is_on(trading_doc.to_dict() if trading_doc.exists else None):
-        raise fail(Code.FAILED_PRECONDITION, "trading is switched off for your account")
     if not snapshot_doc.exists:
         raise fail(
             Code.FAILED_PRECONDITION,
@@ -191,6 +185,21 @@ def _signal_inputs(call: Call[SignalRequest]) -> tuple[StoredSnapshot, AlpacaKey
     if keys is None:
         raise fail(Code.FAILED_PRECONDITION, "no Alpaca keys saved: save them first")
     return snapshot, keys
+
+
+def _trading_allowed(
+    db: firestore.Client, uid: str, *also: firestore.DocumentReference
+) -> list[firestore.DocumentSnapshot[Any]]:
+    """FAILED_PRECONDITION unless both switches let the person trade; in the same batched
+    read, the documents `also` names, in order."""
+    halt, switch, *found = get_in_order(
+        db, [paths.global_trading(db), paths.trading_status(db, uid), *also]
+    )
+    if context.halts_everyone(halt.to_dict() if halt.exists else None):
+        raise fail(Code.FAILED_PRECONDITION, "trading is halted for everyone by the operators")
+    if not context.switch_is_on(switch.to_dict() if switch.exists else None):
+        raise fail(Code.FAILED_PRECONDITION, "trading is switched off for your account")
+    return found
 
 
 def _fresh(
@@ -215,20 +224,17 @@ def _fresh(
 def request_sync(call: Call[Empty]) -> dict[str, Any]:
     """Sync the caller's account and trades now, whatever the market's cadence."""
     db, uid = call.db, call.who.uid
-    if context.trading_halted(db):
-        raise fail(Code.FAILED_PRECONDITION, "trading is halted for everyone by the operators")
-    profile, switch = get_in_order(db, [paths.user(db, uid), paths.trading_status(db, uid)])
-    if not context.switch_is_on(switch.to_dict() if switch.exists else None):
-        raise fail(Code.FAILED_PRECONDITION, "trading is switched off for your account")
+    (profile,) = _trading_allowed(db, uid, paths.user(db, uid))
     person = sync.user_ref(uid, profile.to_dict() if profile.exists else None, profile.create_time)
     if person.keys_version is None:
         raise fail(Code.FAILED_PRECONDITION, "no Alpaca keys saved: save them first")
+    settings = sync.PulseSettings()
     outcome, code = sync.sync_one_user(
         call.platform,
         person,
         f"request-{uuid.uuid4().hex}",
-        time.monotonic() + sync.PulseSettings().deadline_s,
-        sync.PulseSettings(),
+        time.monotonic() + settings.deadline_s,
+        settings,
     )
     if outcome == "failed":
         error = paths.last_sync_error(db, uid).get().to_dict() or {}

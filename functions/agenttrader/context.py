@@ -14,9 +14,9 @@ from agenttrader import paths
 from agenttrader.broker import BrokerFactory
 from agenttrader.keystore import KeyStore
 from agenttrader.memory import PulseMemory
+from agenttrader.models import Writer
 
 Clock = Callable[[], datetime]
-Writer = firestore.WriteBatch | firestore.Transaction
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,9 @@ def switch_is_on(data: dict[str, Any] | None) -> bool:
     return data is not None and data.get("enabled") is True
 
 
-def trading_halted(db: firestore.Client) -> bool:
-    """The global switch `ops/trading`: missing means on; only `enabled: false` halts."""
-    doc = paths.global_trading(db).get()
-    return doc.exists and (doc.to_dict() or {}).get("enabled") is False
+def halts_everyone(data: dict[str, Any] | None) -> bool:
+    """The global switch `ops/trading`: missing (None) means on; only `enabled: false` halts."""
+    return data is not None and data.get("enabled") is False
 
 
 def trading_enabled(db: firestore.Client, uids: list[str]) -> dict[str, bool]:

@@ -15,19 +15,17 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, astuple, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from firebase_functions import logger
-from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from agenttrader import paths
 from agenttrader.cadence import PulseState, sync_due
-from agenttrader.context import Platform
-from agenttrader.errors import AgentTraderError
-from agenttrader.firestore_io import chunks, get_by_path
+from agenttrader.context import Platform, halts_everyone
+from agenttrader.firestore_io import chunks, get_in_order
 from agenttrader.optimistic import Contended, retried, unchanged_since
 from agenttrader.sync import (
     OUTCOMES,
@@ -35,6 +33,7 @@ from agenttrader.sync import (
     UserRef,
     sync_users,
     user_ref,
+    with_someones_keys,
 )
 
 Enqueue = Callable[[dict[str, Any]], None]
@@ -89,13 +88,10 @@ def run_pulse(
     summary = PulseSummary(run_id=uuid.uuid4().hex, mode="in_process", started_at=platform.now())
     db = platform.db
     state_ref = paths.pulse_state(db)
-    state_doc, switch_doc = (
-        get_by_path(db, [state_ref, paths.global_trading(db)])[r.path]
-        for r in (state_ref, paths.global_trading(db))
-    )
+    state_doc, switch_doc = get_in_order(db, [state_ref, paths.global_trading(db)])
     state = PulseState.from_document(state_doc.to_dict() if state_doc.exists else None)
     now = summary.started_at
-    if switch_doc.exists and (switch_doc.to_dict() or {}).get("enabled") is False:
+    if halts_everyone(switch_doc.to_dict() if switch_doc.exists else None):
         summary.halted, summary.mode = True, "halted"
         summary.finished_at = platform.now()
         logger.warn("pulse.halted", run_id=summary.run_id)
@@ -180,25 +176,12 @@ CLOCK_TRIES = 3
 def _read_clock(
     platform: Platform, users: list[UserRef], state: PulseState, now: datetime
 ) -> tuple[PulseState, bool]:
-    """Ask Alpaca's clock once, with the keys of the first person they work for; without an
-    answer, sync as if the market were open (fresher, not cheaper) and ask again next run."""
-    tried = 0
-    for user in users:
-        if user.keys_version is None or tried == CLOCK_TRIES:
-            continue
-        tried += 1
-        try:
-            keys = platform.keys.load(user.uid, user.keys_version)
-            if keys is None:
-                continue
-            broker = platform.brokers(keys)
-            try:
-                return state.with_clock(broker.clock(), now), True
-            finally:
-                broker.close()
-        except AgentTraderError as error:
-            logger.warn("pulse.clock_unavailable", code=error.code, uid=user.uid)
-    return replace(state, is_open=None, clock_at=None), False
+    """Ask Alpaca's clock once; without an answer, sync as if the market were open (fresher,
+    not cheaper) and ask again next run."""
+    clock = with_someones_keys(platform, users, CLOCK_TRIES, lambda b: b.clock(), "clock")
+    if clock is None:
+        return replace(state, is_open=None, clock_at=None), False
+    return state.with_clock(clock, now), True
 
 
 def _take_lease(
@@ -210,20 +193,22 @@ def _take_lease(
 ) -> bool:
     """One run syncs at a time: the lease in `ops/pulse_state`, taken with a precondition."""
     lease = {"lease": {"run_id": run_id, "until": now + timedelta(seconds=lease_s)}}
-    for _ in range(5):
+
+    def attempt() -> bool:
         snapshot = ref.get()
         state = PulseState.from_document(snapshot.to_dict() if snapshot.exists else None)
         if state.lease_held_by_another(run_id, now):
             return False
-        try:
-            if snapshot.exists:
-                ref.update(lease, option=unchanged_since(db, snapshot))
-            else:
-                ref.create(lease)
-            return True
-        except (gexc.FailedPrecondition, gexc.Conflict, gexc.Aborted):
-            continue  # another run got in between: look again
-    return False
+        if snapshot.exists:
+            ref.update(lease, option=unchanged_since(db, snapshot))
+        else:
+            ref.create(lease)
+        return True
+
+    try:
+        return retried(attempt)
+    except Contended:
+        return False
 
 
 def _fan_out(
@@ -248,17 +233,7 @@ def _fan_out(
                 "run_id": summary.run_id,
                 "deadline": deadline.isoformat(),
                 "market_closed": closed,
-                "users": [
-                    [
-                        u.uid,
-                        u.keys_version,
-                        u.open_trades,
-                        u.sync_state,
-                        u.trades_version,
-                        u.generation,
-                    ]
-                    for u in batch
-                ],
+                "users": [list(astuple(u)) for u in batch],
             }
         )
     summary.finished_at = platform.now()

@@ -11,12 +11,12 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from firebase_functions import logger
 from google.api_core import exceptions as gexc
@@ -24,9 +24,10 @@ from google.cloud import firestore
 from pydantic import ValidationError
 
 from agenttrader import paths, queries
+from agenttrader.broker import AlpacaBroker
 from agenttrader.context import Platform, trading_enabled
 from agenttrader.errors import AgentTraderError, ErrorCode
-from agenttrader.firestore_io import get_by_path
+from agenttrader.firestore_io import chunks, get_by_path
 from agenttrader.models import ShadowTrade, keys_version, snapshot_document
 
 OUTCOMES = (
@@ -171,23 +172,42 @@ def _shared_prices(platform: Platform, users: list[UserRef]) -> dict[str, Decima
             symbols.update(trade.symbol for _, trade in remembered.trades)
     if not symbols:
         return {}
-    wanted = sorted(symbols)
-    for user in users[:PRICE_TRIES]:
+
+    def latest(broker: AlpacaBroker) -> dict[str, Decimal]:
+        prices: dict[str, Decimal] = {}
+        for chunk in chunks(sorted(symbols), PRICE_CHUNK):
+            prices.update(broker.latest_prices(chunk))
+        return prices
+
+    return with_someones_keys(platform, users, PRICE_TRIES, latest, "shared_prices") or {}
+
+
+T = TypeVar("T")
+
+
+def with_someones_keys(
+    platform: Platform,
+    users: list[UserRef],
+    tries: int,
+    ask: Callable[[AlpacaBroker], T],
+    what: str,
+) -> T | None:
+    """Ask Alpaca something that is the same for every account (the market clock, prices)
+    with the keys of the first of `users` they work for, trying at most `tries` people;
+    None when nobody's keys gave an answer."""
+    for user in [u for u in users if u.keys_version is not None][:tries]:
         try:
             keys = platform.keys.load(user.uid, user.keys_version)
             if keys is None:
                 continue
             broker = platform.brokers(keys)
             try:
-                prices: dict[str, Decimal] = {}
-                for start in range(0, len(wanted), PRICE_CHUNK):
-                    prices.update(broker.latest_prices(wanted[start : start + PRICE_CHUNK]))
-                return prices
+                return ask(broker)
             finally:
                 broker.close()
         except AgentTraderError as error:
-            logger.warn("pulse.shared_prices_unavailable", code=error.code)
-    return {}
+            logger.warn(f"pulse.{what}_unavailable", code=error.code, uid=user.uid)
+    return None
 
 
 @functools.cache
