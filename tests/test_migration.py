@@ -12,6 +12,7 @@ from pathlib import Path
 
 from firestore_state import all_documents
 from google.cloud import firestore
+from operator_scripts import run_script
 
 from agenttrader import paths
 from agenttrader.context import Platform
@@ -342,15 +343,8 @@ def test_environment_keys_do_not_replace_keys_saved_since(
     assert (keystore.load("owner", None) or env).key_id == "PKNEWERKEYS1"
 
 
-def run_script(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "migrate.py"), *args],
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def migrate_script(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_script("migrate.py", *args)
 
 
 def test_the_readme_example_finishes_when_one_account_is_in_both_layouts(
@@ -368,10 +362,10 @@ def test_the_readme_example_finishes_when_one_account_is_in_both_layouts(
     )
     try:
         common = ["--uid", "OWNER", "--tenant", "acme=OWNER", "--keys-from-env"]
-        dry = run_script(*common)
+        dry = migrate_script(*common)
         assert dry.returncode == 0, dry.stdout + dry.stderr
         assert "superseded" in dry.stdout
-        applied = run_script(*common, "--apply")
+        applied = migrate_script(*common, "--apply")
         assert applied.returncode == 0, applied.stdout + applied.stderr
         assert "verified: every migrated source has an equal target" in applied.stdout
         snapshot = paths.account_snapshot(db, "OWNER").get().to_dict() or {}
@@ -379,15 +373,15 @@ def test_the_readme_example_finishes_when_one_account_is_in_both_layouts(
             "10300.00",
             "tenants/acme/accounts/primary",
         )
-        again = run_script(*common, "--apply")
+        again = migrate_script(*common, "--apply")
         assert again.returncode == 0, again.stdout
-        cleaned = run_script(
+        cleaned = migrate_script(
             "--uid", "OWNER", "--tenant", "acme=OWNER", "--apply", "--delete-legacy"
         )
         assert cleaned.returncode == 0, cleaned.stdout
         assert not db.document("alpacaAccounts/snapshot").get().exists
         assert not db.document("tenants/acme/accounts/primary").get().exists
-        after = run_script(*common, "--apply")
+        after = migrate_script(*common, "--apply")
         assert after.returncode == 0, after.stdout
     finally:
         del os.environ["APCA_API_KEY_ID"], os.environ["APCA_API_SECRET_KEY"]

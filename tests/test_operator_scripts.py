@@ -4,30 +4,13 @@ the Auth and Firestore emulators."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import requests
 from google.cloud import firestore
+from operator_scripts import run_script
 
 from agenttrader import paths
 from localdev import emulators
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def script(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=ROOT,
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def claims_of(person: emulators.Person) -> dict[str, object]:
@@ -45,14 +28,14 @@ def test_grant_admin_sets_and_revokes_the_claim_with_an_audit_record(
     person = emulators.sign_up("ops@example.com")
     emulators.set_claims(person.uid, {"team": "blue"})
 
-    granted = script("scripts/grant_admin.py", "--email", "ops@example.com")
+    granted = run_script("grant_admin.py", "--email", "ops@example.com")
     assert granted.returncode == 0, granted.stderr
     assert "is now an admin" in granted.stdout
     assert claims_of(person) == {"team": "blue", "admin": True}
-    again = script("scripts/grant_admin.py", "--email", "ops@example.com")
+    again = run_script("grant_admin.py", "--email", "ops@example.com")
     assert (again.returncode, "already an admin" in again.stdout) == (0, True)
 
-    revoked = script("scripts/grant_admin.py", "--email", "ops@example.com", "--revoke")
+    revoked = run_script("grant_admin.py", "--email", "ops@example.com", "--revoke")
     assert revoked.returncode == 0, revoked.stderr
     assert claims_of(person) == {"team": "blue"}
     events = sorted(
@@ -61,6 +44,6 @@ def test_grant_admin_sets_and_revokes_the_claim_with_an_audit_record(
     assert [e["action"] for e in events] == ["admin_granted", "admin_revoked"]
     assert all(e["actor"].startswith("operator:") for e in events)
 
-    missing = script("scripts/grant_admin.py", "--email", "nobody@example.com")
+    missing = run_script("grant_admin.py", "--email", "nobody@example.com")
     assert missing.returncode == 1
     assert "nobody signs in as nobody@example.com" in missing.stderr

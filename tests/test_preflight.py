@@ -3,27 +3,18 @@ problem. The rules compile on the running Firestore emulator."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from operator_scripts import ROOT, run_script
 
-ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "agenttrader-preflight"
 
 
 def preflight(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "preflight.py"), *args],
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    return run_script("preflight.py", *args, timeout=180)
 
 
 @pytest.fixture
