@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import alpaca_trade_api as tradeapi
 import requests
@@ -32,6 +32,8 @@ from agenttrader import config
 from agenttrader.errors import AgentTraderError, ErrorCode
 from agenttrader.keystore import AlpacaKeys
 from agenttrader.money import decimal
+
+Answer = TypeVar("Answer", bound=BaseModel)
 
 
 class BrokerError(AgentTraderError):
@@ -303,19 +305,19 @@ class AlpacaBroker:
     def close(self) -> None:
         self._rest.close()
 
-    def account(self) -> AccountSnapshot:
-        raw = self._call(self._rest.get_account)
+    def _parsed(self, model: type[Answer], fetch: Callable[[], Any], what: str) -> Answer:
+        """An answer read through its model; one that does not parse is ALPACA_MALFORMED."""
+        raw = self._call(fetch)
         try:
-            return AccountSnapshot.model_validate(raw)
+            return model.model_validate(raw)
         except ValidationError:
-            raise classify(ValueError("account")) from None
+            raise classify(ValueError(what)) from None
+
+    def account(self) -> AccountSnapshot:
+        return self._parsed(AccountSnapshot, self._rest.get_account, "account")
 
     def clock(self) -> MarketClock:
-        raw = self._call(self._rest.get_clock)
-        try:
-            return MarketClock.model_validate(raw)
-        except ValidationError:
-            raise classify(ValueError("clock")) from None
+        return self._parsed(MarketClock, self._rest.get_clock, "clock")
 
     def latest_prices(self, symbols: list[str]) -> dict[str, Decimal]:
         """Last trade price of each symbol, all in one request."""
