@@ -9,7 +9,7 @@ import firebase_admin
 import flask
 from firebase_functions import https_fn, options, scheduler_fn, tasks_fn
 
-from agenttrader import callables, runtime
+from agenttrader import callables, runtime, strategy_callables
 from agenttrader.guard import Handler, handled
 from agenttrader.pulse import run_pulse, run_user_batch
 
@@ -70,3 +70,7 @@ admin_set_global_trading = _exposed(callables.admin_set_global_trading)
 admin_get_last_pulse = _exposed(callables.admin_get_last_pulse)
 admin_disable_user_trading = _exposed(callables.admin_disable_user_trading)
 request_sync = _exposed(callables.request_sync)
+save_strategy = _exposed(strategy_callables.save_strategy)
+set_strategy_status = _exposed(strategy_callables.set_strategy_status)
+delete_strategy = _exposed(strategy_callables.delete_strategy)
+save_risk_limits = _exposed(strategy_callables.save_risk_limits)

@@ -10,8 +10,15 @@ Control endpoints (not part of Alpaca) live under `/_standin/`:
   POST /_standin/reset     forget every account, fault and counter
   POST /_standin/clock     {"now": <epoch seconds> | null}  freeze or release the clock
   POST /_standin/latency   {"seconds": 0.1}  added to every Alpaca answer
+  POST /_standin/fill_delay {"seconds": 1}  how long an accepted order waits to fill
   GET  /_standin/stats     request counts per key and per endpoint
 The market clock (/v2/clock) follows localdev/market_calendar.py and the stand-in's clock.
+Orders (POST /v2/orders, GET /v2/orders/{id}, GET /v2/orders:by_client_order_id) are accepted,
+then filled at the stand-in's price once the fill delay has passed (real time); an order the
+account cannot afford is refused with 403 "insufficient buying power", a symbol the stand-in
+does not list (any starting with ZZ) with 422, a reused client_order_id with 422. Symbols
+starting with ZZ have no trades and no bars either.
+An account may be given a fixed `last_equity` (yesterday's close) to simulate a day's loss.
 A fault is {"kind": "http", "status": 429|500|403|..., "retry_after"?: s, "times"?: n,
 "endpoints"?: ["account", "latest_trades", "bars", ...]} or {"kind": "slow", "seconds": s, ...},
 {"kind": "hang", ...} (answers after 120 s) or {"kind": "malformed", ...}. "times" limits how
@@ -40,6 +47,12 @@ from localdev.market_calendar import epoch_clock
 CENT = Decimal("0.01")
 SYMBOL = re.compile(r"^[A-Z]{1,5}(\.[A-Z])?$")
 HANG_SECONDS = 120.0
+UNLISTED = "ZZ"
+"""Symbols that start with this are well-formed but not listed: no trades, no bars, no orders."""
+
+
+def listed(symbol: str) -> bool:
+    return SYMBOL.match(symbol) is not None and not symbol.startswith(UNLISTED)
 
 
 def _digest(text: str) -> int:
@@ -77,6 +90,40 @@ class Fault:
 
 
 @dataclass
+class Order:
+    id: str
+    client_order_id: str
+    symbol: str
+    side: str
+    qty: Decimal
+    submitted_at: float
+    fills_at: float
+    """Real (monotonic) time at which it fills."""
+    status: str = "accepted"
+    filled_avg_price: Decimal | None = None
+    filled_at: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "client_order_id": self.client_order_id,
+            "symbol": self.symbol,
+            "asset_class": "us_equity",
+            "side": self.side,
+            "type": "market",
+            "time_in_force": "day",
+            "qty": str(self.qty),
+            "filled_qty": str(self.qty if self.status == "filled" else 0),
+            "filled_avg_price": None
+            if self.filled_avg_price is None
+            else str(self.filled_avg_price),
+            "status": self.status,
+            "submitted_at": _iso(self.submitted_at),
+            "filled_at": None if self.filled_at is None else _iso(self.filled_at),
+        }
+
+
+@dataclass
 class Account:
     key_id: str
     secret_key: str
@@ -87,6 +134,24 @@ class Account:
     created_at: float = field(default_factory=time.time)
     deprecated_fields: bool = True
     """Whether the account JSON still carries pattern_day_trader and daytrade_count."""
+    last_equity: Decimal | None = None
+    """Yesterday's closing equity, when fixed; else computed from today's holdings."""
+    orders: dict[str, Order] = field(default_factory=dict)
+    """By client_order_id."""
+
+    def buying_power(self, now: float) -> Decimal:
+        multiplier = Decimal(2) if self.equity(now) >= 2000 else Decimal(1)
+        return (self.cash * multiplier).quantize(CENT)
+
+    def settle(self, now: float) -> None:
+        """Fill every accepted order whose delay has passed, at the price of that moment."""
+        for order in self.orders.values():
+            if order.status == "accepted" and time.monotonic() >= order.fills_at:
+                price = price_at(order.symbol, now)
+                signed = order.qty if order.side == "buy" else -order.qty
+                self.cash -= signed * price
+                self.holdings[order.symbol] = self.holdings.get(order.symbol, 0) + int(signed)
+                order.status, order.filled_avg_price, order.filled_at = "filled", price, now
 
     def equity(self, now: float) -> Decimal:
         value = sum((price_at(s, now) * q for s, q in self.holdings.items()), Decimal(0))
@@ -94,7 +159,9 @@ class Account:
 
     def to_json(self, now: float) -> dict[str, Any]:
         equity = self.equity(now)
-        last_equity = self.equity(now - now % 86_400 - 1)
+        last_equity = self.last_equity
+        if last_equity is None:
+            last_equity = self.equity(now - now % 86_400 - 1)
         long_value = equity - self.cash
         multiplier = Decimal(2) if equity >= 2000 else Decimal(1)
         body: dict[str, Any] = {
@@ -153,6 +220,7 @@ class Market:
         self.accounts: dict[str, Account] = {}
         self.frozen_now: float | None = None
         self.latency_s = 0.0
+        self.fill_delay_s = 1.0
         self.requests: Counter[tuple[str, str]] = Counter()
 
     def now(self) -> float:
@@ -164,6 +232,7 @@ class Market:
             self.requests.clear()
             self.frozen_now = None
             self.latency_s = 0.0
+            self.fill_delay_s = 1.0
 
     def add_account(self, body: dict[str, Any]) -> Account:
         fault = Fault(**body["fault"]) if body.get("fault") else None
@@ -175,6 +244,7 @@ class Market:
             status=str(body.get("status", "ACTIVE")),
             fault=fault,
             deprecated_fields=bool(body.get("deprecated_fields", True)),
+            last_equity=None if body.get("last_equity") is None else Decimal(body["last_equity"]),
         )
         with self.lock:
             self.accounts[account.key_id] = account
@@ -246,7 +316,9 @@ class _Handler(BaseHTTPRequestHandler):
         market = self.server.market
         path = urlsplit(self.path).path
         body = self._body()
-        if path == "/_standin/accounts":
+        if not path.startswith("/_standin/"):
+            self._serve("POST", path, {}, body)
+        elif path == "/_standin/accounts":
             account = market.add_account(body)
             self._send(201, {"key_id": account.key_id})
         elif path == "/_standin/reset":
@@ -258,17 +330,24 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/_standin/latency":
             market.latency_s = float(body.get("seconds", 0))
             self._send(200, {"seconds": market.latency_s})
+        elif path == "/_standin/fill_delay":
+            market.fill_delay_s = float(body.get("seconds", 0))
+            self._send(200, {"seconds": market.fill_delay_s})
         else:
             self._send(*_error(404, 40410000, "endpoint not found")[:2])
 
     def do_GET(self) -> None:  # noqa: N802
-        market = self.server.market
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         if url.path == "/_standin/stats":
-            self._send(200, market.stats())
+            self._send(200, self.server.market.stats())
             return
-        route = _route(url.path)
+        self._serve("GET", url.path, query, {})
+
+    def _serve(self, method: str, path: str, query: dict[str, str], body: dict[str, Any]) -> None:
+        """An Alpaca endpoint: authenticate, count, apply the account's fault, answer."""
+        market = self.server.market
+        route = _route(method, path)
         if route is None:
             self._send(*_error(404, 40410000, "endpoint not found")[:2])
             return
@@ -293,36 +372,41 @@ class _Handler(BaseHTTPRequestHandler):
                     429: "rate limit exceeded",
                     500: "internal server error",
                 }
-                body = {
+                answer = {
                     "code": fault.status * 100000,
                     "message": messages.get(fault.status, "error"),
                 }
-                self._send(fault.status, body, headers)
+                self._send(fault.status, answer, headers)
                 return
             if fault.kind == "malformed":
                 self._send(200, None, raw=b'{"equity": "12.3", "trades": ')
                 return
             time.sleep(HANG_SECONDS if fault.kind == "hang" else fault.seconds)
         try:
-            status, body = _answer(market, account, endpoint, symbol, query)
+            with market.lock:
+                status, answer = _answer(market, account, endpoint, symbol, query, body)
         except ValueError as bad:
-            status, body = 422, {"code": 42210000, "message": str(bad)}
-        self._send(status, body)
+            status, answer = 422, {"code": 42210000, "message": str(bad)}
+        self._send(status, answer)
 
 
 _ROUTES = [
-    (re.compile(r"^/v2/account$"), "account"),
-    (re.compile(r"^/v2/clock$"), "clock"),
-    (re.compile(r"^/v2/stocks/trades/latest$"), "latest_trades"),
-    (re.compile(r"^/v2/stocks/([^/]+)/trades/latest$"), "latest_trade"),
-    (re.compile(r"^/v2/stocks/([^/]+)/bars$"), "bars"),
-    (re.compile(r"^/v2/assets/([^/]+)$"), "asset"),
+    (re.compile(r"^POST /v2/orders$"), "submit_order"),
+    (re.compile(r"^GET /v2/orders:by_client_order_id$"), "order_by_client_id"),
+    (re.compile(r"^GET /v2/orders/([^/]+)$"), "order"),
+    (re.compile(r"^GET /v2/stocks/bars$"), "multi_bars"),
+    (re.compile(r"^GET /v2/account$"), "account"),
+    (re.compile(r"^GET /v2/clock$"), "clock"),
+    (re.compile(r"^GET /v2/stocks/trades/latest$"), "latest_trades"),
+    (re.compile(r"^GET /v2/stocks/([^/]+)/trades/latest$"), "latest_trade"),
+    (re.compile(r"^GET /v2/stocks/([^/]+)/bars$"), "bars"),
+    (re.compile(r"^GET /v2/assets/([^/]+)$"), "asset"),
 ]
 
 
-def _route(path: str) -> tuple[str, str | None] | None:
+def _route(method: str, path: str) -> tuple[str, str | None] | None:
     for pattern, name in _ROUTES:
-        match = pattern.match(path)
+        match = pattern.match(f"{method} {path}")
         if match:
             return name, (match.group(1) if match.groups() else None)
     return None
@@ -338,6 +422,28 @@ def _trade(symbol: str, now: float) -> dict[str, Any]:
         "i": _digest(f"{symbol}{int(now)}") % 10**12,
         "z": "C",
     }
+
+
+def _multi_bars(query: dict[str, str], now: float) -> dict[str, Any]:
+    """/v2/stocks/bars?symbols=...: bars grouped by symbol; `limit` counts bars across all
+    symbols and `page_token` continues where the last page stopped, as Alpaca pages them."""
+    symbols = [s for s in query.get("symbols", "").split(",") if s]
+    if not symbols:
+        raise ValueError("symbols is required")
+    limit = min(int(query.get("limit") or 1000), 10_000)
+    rows = [
+        (symbol, bar)
+        for symbol in sorted(set(symbols))
+        if listed(symbol)
+        for bar in _bars(symbol, {**query, "limit": "10000"}, now)
+    ]
+    start = int(query.get("page_token") or 0)
+    page = rows[start : start + limit]
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for symbol, bar in page:
+        grouped.setdefault(symbol, []).append(bar)
+    more = start + limit < len(rows)
+    return {"bars": grouped, "next_page_token": str(start + limit) if more else None}
 
 
 def _bars(symbol: str, query: dict[str, str], now: float) -> list[dict[str, Any]]:
@@ -369,21 +475,66 @@ def _bars(symbol: str, query: dict[str, str], now: float) -> list[dict[str, Any]
     return bars
 
 
+def _submit(market: Market, account: Account, body: dict[str, Any], now: float) -> tuple[int, Any]:
+    symbol = str(body.get("symbol", ""))
+    client_order_id = str(body.get("client_order_id") or uuid.uuid4())
+    if client_order_id in account.orders:
+        return 422, {"code": 40010001, "message": "client_order_id must be unique"}
+    if not listed(symbol):
+        return 422, {"code": 40010001, "message": f"asset not found: {symbol}"}
+    side = body.get("side")
+    if side not in ("buy", "sell"):
+        raise ValueError("side must be buy or sell")
+    qty = Decimal(str(body.get("qty", "0")))
+    if qty <= 0 or qty != qty.to_integral_value():
+        raise ValueError("qty must be a positive whole number of shares")
+    if qty * price_at(symbol, now) > account.buying_power(now):
+        return 403, {"code": 40310000, "message": "insufficient buying power"}
+    order = Order(
+        id=str(uuid.uuid4()),
+        client_order_id=client_order_id,
+        symbol=symbol,
+        side=side,
+        qty=qty,
+        submitted_at=now,
+        fills_at=time.monotonic() + market.fill_delay_s,
+    )
+    account.orders[client_order_id] = order
+    account.settle(now)
+    return 200, order.to_json()
+
+
 def _answer(
-    market: Market, account: Account, endpoint: str, symbol: str | None, query: dict[str, str]
+    market: Market,
+    account: Account,
+    endpoint: str,
+    symbol: str | None,
+    query: dict[str, str],
+    body: dict[str, Any],
 ) -> tuple[int, Any]:
     now = market.now()
+    account.settle(now)
+    if endpoint == "submit_order":
+        return _submit(market, account, body, now)
+    if endpoint in ("order", "order_by_client_id"):
+        wanted = query.get("client_order_id") if endpoint == "order_by_client_id" else symbol
+        for order in account.orders.values():
+            if wanted in (order.id, order.client_order_id):
+                return 200, order.to_json()
+        return 404, {"code": 40410000, "message": "order not found"}
     if endpoint == "account":
         return 200, account.to_json(now)
     if endpoint == "clock":
         return 200, epoch_clock(now)
+    if endpoint == "multi_bars":
+        return 200, _multi_bars(query, now)
     if endpoint == "latest_trades":
         symbols = [s for s in query.get("symbols", "").split(",") if s]
         if not symbols:
             raise ValueError("symbols is required")
-        return 200, {"trades": {s: _trade(s, now) for s in symbols if SYMBOL.match(s)}}
+        return 200, {"trades": {s: _trade(s, now) for s in symbols if listed(s)}}
     assert symbol is not None
-    if not SYMBOL.match(symbol):
+    if not listed(symbol):
         return 404, {"code": 40410000, "message": f"symbol not found: {symbol}"}
     if endpoint == "latest_trade":
         return 200, {"symbol": symbol, "trade": _trade(symbol, now)}

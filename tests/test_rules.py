@@ -42,6 +42,13 @@ MATRIX: dict[str, set[tuple[str, str]]] = {
     f"users/{OWNER}/shadowTradeHistory/t1": OWNER_LISTS,
     f"users/{OWNER}/signals/s1": OWNER_LISTS,
     f"users/{OWNER}/audit/e1": OWNER_LISTS,
+    f"users/{OWNER}/strategies/st1": OWNER_LISTS,
+    f"users/{OWNER}/settings/risk": OWNER_READS,
+    f"users/{OWNER}/settings/other": set(),
+    f"users/{OWNER}/orders/o1": OWNER_LISTS,
+    f"users/{OWNER}/stats/summary": OWNER_READS,
+    f"users/{OWNER}/stats/other": set(),
+    f"users/{OWNER}/equity/2026-11-23": OWNER_LISTS,
     f"users/{OWNER}/secrets/alpaca": set(),
     f"users/{OWNER}/unknown/x": set(),
     f"users/{OWNER}/data/snapshot": ADMIN_READS,
@@ -174,7 +181,19 @@ def test_profile_updates_only_touch_allowed_fields(
 
 
 @pytest.mark.parametrize(
-    "collection", ["shadowTradeHistory", "signals", "audit", "status", "secrets"]
+    "collection",
+    [
+        "shadowTradeHistory",
+        "signals",
+        "audit",
+        "status",
+        "secrets",
+        "strategies",
+        "orders",
+        "equity",
+        "stats",
+        "settings",
+    ],
 )
 def test_no_collection_group_reads_across_users(db: firestore.Client, collection: str) -> None:
     seed_everything(db)

@@ -40,11 +40,19 @@ class BrokerError(AgentTraderError):
     """Alpaca could not answer. `code` names the cause; `transient` says a retry may help."""
 
     def __init__(
-        self, code: ErrorCode, message: str, *, transient: bool, retry_after: float | None = None
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        transient: bool,
+        retry_after: float | None = None,
+        alpaca_message: str | None = None,
     ) -> None:
         super().__init__(code, message)
         self.transient = transient
         self.retry_after = retry_after
+        self.alpaca_message = alpaca_message
+        """What Alpaca's answer said, when it said something (never a key)."""
 
 
 MONEY_FIELDS = (
@@ -119,6 +127,36 @@ class MarketClock(BaseModel):
     is_open: bool
     next_open: datetime
     next_close: datetime
+
+
+class OrderState(BaseModel):
+    """An order as Alpaca reports it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str
+    client_order_id: str
+    symbol: str
+    side: str
+    status: str
+    """new, accepted, partially_filled, filled, canceled, expired, rejected, ..."""
+    qty: Decimal | None = None
+    filled_qty: Decimal = Decimal(0)
+    filled_avg_price: Decimal | None = None
+    filled_at: datetime | None = None
+
+    @field_validator("qty", "filled_qty", "filled_avg_price", mode="before")
+    @classmethod
+    def _exact(cls, value: Any) -> Decimal | None:
+        return None if value is None else decimal(value)
+
+    @property
+    def final(self) -> bool:
+        """Alpaca will not change this order again."""
+        return self.status in FINAL_ORDER_STATES
+
+
+FINAL_ORDER_STATES = ("filled", "canceled", "expired", "rejected", "done_for_day")
 
 
 @dataclass(frozen=True)
@@ -200,6 +238,15 @@ def _retry_after(response: requests.Response | None) -> float | None:
         return None
 
 
+def _said(response: requests.Response) -> str | None:
+    """The `message` of an Alpaca error answer, if it has one."""
+    try:
+        message = response.json().get("message")
+    except (ValueError, AttributeError):
+        return None
+    return str(message)[:200] if message else None
+
+
 def classify(error: Exception) -> BrokerError:
     """Turn whatever the client raised into a BrokerError."""
     if isinstance(error, BrokerError):
@@ -212,6 +259,14 @@ def classify(error: Exception) -> BrokerError:
         response = error.response
     if response is not None:
         status = response.status_code
+        said = _said(response)
+        if status == 403 and said and "buying power" in said:
+            return BrokerError(
+                ErrorCode.ALPACA_REJECTED,
+                f"Alpaca refused the request (HTTP 403: {said})",
+                transient=False,
+                alpaca_message=said,
+            )
         if status in (401, 403):
             return BrokerError(
                 ErrorCode.ALPACA_UNAUTHORIZED,
@@ -234,8 +289,9 @@ def classify(error: Exception) -> BrokerError:
             )
         return BrokerError(
             ErrorCode.ALPACA_REJECTED,
-            f"Alpaca refused the request (HTTP {status})",
+            f"Alpaca refused the request (HTTP {status}{': ' + said if said else ''})",
             transient=False,
+            alpaca_message=said,
         )
     if isinstance(error, requests.Timeout):
         return BrokerError(
@@ -337,6 +393,70 @@ class AlpacaBroker:
             return [Bar.from_alpaca(bar) for bar in raw]
         except (ValueError, KeyError, TypeError):
             raise classify(ValueError("bars")) from None
+
+
+    def daily_bars_many(self, symbols: list[str], since: datetime) -> dict[str, list[Bar]]:
+        """Daily bars since `since` of every symbol, grouped by symbol, in as few requests as
+        Alpaca's paging allows (one for a few symbols and weeks). A symbol Alpaca does not
+        list is missing from the answer."""
+        if not symbols:
+            return {}
+        start = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+        raw = self._call(
+            lambda: list(
+                self._rest.get_bars_iter(
+                    sorted(set(symbols)), TimeFrame.Day, start=start, limit=None, raw=True
+                )
+            )
+        )
+        grouped: dict[str, list[Bar]] = {}
+        try:
+            for bar in raw:
+                grouped.setdefault(str(bar["S"]), []).append(Bar.from_alpaca(bar))
+        except (ValueError, KeyError, TypeError):
+            raise classify(ValueError("bars")) from None
+        return grouped
+
+    def submit_order(
+        self, symbol: str, side: str, qty: Decimal, client_order_id: str
+    ) -> OrderState:
+        """A market day order. A `client_order_id` Alpaca has seen already answers with that
+        order (never a second one); a refusal (no buying power, an unlisted symbol) is
+        ORDER_REJECTED with Alpaca's reason."""
+        try:
+            return self._parsed(
+                OrderState,
+                lambda: self._rest.submit_order(
+                    symbol,
+                    qty=str(qty),
+                    side=side.lower(),
+                    type="market",
+                    time_in_force="day",
+                    client_order_id=client_order_id,
+                ),
+                "order",
+            )
+        except BrokerError as error:
+            reason = error.alpaca_message or ""
+            if "client_order_id" in reason:
+                return self.order(client_order_id)
+            if error.code in (ErrorCode.ALPACA_REJECTED, ErrorCode.ALPACA_UNAUTHORIZED) and (
+                reason
+            ):
+                raise BrokerError(
+                    ErrorCode.ORDER_REJECTED,
+                    f"Alpaca refused the order for {symbol}: {reason}",
+                    transient=False,
+                ) from None
+            raise
+
+    def order(self, client_order_id: str) -> OrderState:
+        """The order sent with this `client_order_id`."""
+        return self._parsed(
+            OrderState,
+            lambda: self._rest.get_order_by_client_order_id(client_order_id),
+            "order",
+        )
 
 
 BrokerFactory = Callable[[AlpacaKeys], AlpacaBroker]

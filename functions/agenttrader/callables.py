@@ -229,7 +229,7 @@ def request_sync(call: Call[Empty]) -> dict[str, Any]:
     if person.keys_version is None:
         raise fail(Code.FAILED_PRECONDITION, "no Alpaca keys saved: save them first")
     settings = sync.PulseSettings()
-    outcome, code = sync.sync_one_user(
+    outcome, codes = sync.sync_one_user(
         call.platform,
         person,
         f"request-{uuid.uuid4().hex}",
@@ -237,6 +237,7 @@ def request_sync(call: Call[Empty]) -> dict[str, Any]:
         settings,
     )
     if outcome == "failed":
+        code = codes[0] if codes else None
         error = paths.last_sync_error(db, uid).get().to_dict() or {}
         raise fail(
             Code.FAILED_PRECONDITION if code == ErrorCode.ALPACA_UNAUTHORIZED else Code.UNAVAILABLE,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from agenttrader.models import ShadowTrade
 
@@ -34,6 +35,7 @@ class PulseMemory:
         self._lock = threading.Lock()
         self._snapshots: dict[str, tuple[float, str]] = {}
         self._trades: dict[str, tuple[float, RememberedTrades]] = {}
+        self._notes: dict[tuple[str, str], tuple[float, Any]] = {}
 
     def snapshot(self, key: str) -> str | None:
         with self._lock:
@@ -60,3 +62,14 @@ class PulseMemory:
             return
         with self._lock:
             self._trades[key] = (time.monotonic(), RememberedTrades(version, tuple(trades)))
+
+    def recall(self, kind: str, key: str) -> Any:
+        """What was kept of `kind` (a person's bot settings, statistics, ...) for `key`, or
+        None when nothing was or it is older than MAX_AGE_S."""
+        with self._lock:
+            found = self._notes.get((kind, key))
+        return found[1] if found and time.monotonic() - found[0] < MAX_AGE_S else None
+
+    def keep(self, kind: str, key: str, value: Any) -> None:
+        with self._lock:
+            self._notes[(kind, key)] = (time.monotonic(), value)

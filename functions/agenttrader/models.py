@@ -88,6 +88,8 @@ class ShadowTrade(BaseModel):
     current_price: Decimal | None = None
     unrealized_pnl: Decimal | None = None
     pnl_percent: Decimal | None = None
+    strategy_id: str | None = None
+    """The person's strategy that opened it (None: opened by hand from a signal)."""
 
     @field_validator(
         "quantity", "entry_price", "current_price", "unrealized_pnl", "pnl_percent", mode="before"

@@ -76,3 +76,25 @@ def pulse_state(db: firestore.Client) -> firestore.DocumentReference:
 def freshness(db: firestore.Client) -> firestore.DocumentReference:
     """When the last sync finished: written once per run, readable by every signed-in person."""
     return db.collection("ops").document("freshness")
+
+
+def strategies(db: firestore.Client, uid: str) -> firestore.CollectionReference:
+    return user(db, uid).collection("strategies")
+
+
+def risk_settings(db: firestore.Client, uid: str) -> firestore.DocumentReference:
+    return user(db, uid).collection("settings").document("risk")
+
+
+def orders(db: firestore.Client, uid: str) -> firestore.CollectionReference:
+    """Paper orders, by the client_order_id sent to Alpaca."""
+    return user(db, uid).collection("orders")
+
+
+def stats_summary(db: firestore.Client, uid: str) -> firestore.DocumentReference:
+    return user(db, uid).collection("stats").document("summary")
+
+
+def equity_points(db: firestore.Client, uid: str) -> firestore.CollectionReference:
+    """One point per trading day, by its New York date (YYYY-MM-DD)."""
+    return user(db, uid).collection("equity")

@@ -23,6 +23,7 @@ from firebase_functions import logger
 from google.cloud import firestore
 
 from agenttrader import paths
+from agenttrader.autotrade import trading_day
 from agenttrader.cadence import PulseState, sync_due
 from agenttrader.context import Platform, halts_everyone
 from agenttrader.firestore_io import chunks, get_in_order
@@ -66,7 +67,14 @@ class PulseSummary:
 
 def list_users(db: firestore.Client) -> list[UserRef]:
     """Every person, with only the fields the pulse needs."""
-    fields = ["keys_version", "open_trades", "sync_state", "trades_version"]
+    fields = [
+        "keys_version",
+        "open_trades",
+        "sync_state",
+        "trades_version",
+        "bot_version",
+        "orders_pending",
+    ]
     return [
         user_ref(doc.id, doc.to_dict(), doc.create_time)
         for doc in paths.users(db).select(fields).stream()
@@ -105,7 +113,9 @@ def run_pulse(
     users = list_users(db)
     summary.users_total = len(users)
     clock_read = False
-    if cadence and not clock_current:
+    # strategies trade only while the market is open by Alpaca's own clock
+    trades = any(u.bot_version is not None for u in users)
+    if (cadence or trades) and not clock_current:
         state, clock_read = _read_clock(platform, users, state, now)
     elif not clock_current:
         state = replace(state, is_open=None)  # unknown: price the trades as if open
@@ -126,8 +136,9 @@ def run_pulse(
         logger.warn("pulse.overlap", run_id=summary.run_id)
         return summary
     closed = state.is_open is False
+    day = trading_day(now) if state.is_open is True and state.clock_at is not None else None
     if enqueue is not None and _fans_out(users, settings, enqueue):
-        _fan_out(platform, users, summary, settings, enqueue, started, closed)
+        _fan_out(platform, users, summary, settings, enqueue, started, closed, day)
     else:
         counts, errors = sync_users(
             platform,
@@ -136,6 +147,7 @@ def run_pulse(
             started + settings.deadline_s,
             settings,
             market_closed=closed,
+            trading_day=day,
         )
         summary.counts.update(counts)
         summary.errors.update(errors)
@@ -219,6 +231,7 @@ def _fan_out(
     enqueue: Enqueue,
     started: float,
     closed: bool,
+    day: str | None,
 ) -> None:
     db = platform.db
     summary.mode = "fanout"
@@ -233,6 +246,7 @@ def _fan_out(
                 "run_id": summary.run_id,
                 "deadline": deadline.isoformat(),
                 "market_closed": closed,
+                "trading_day": day,
                 "users": [list(astuple(u)) for u in batch],
             }
         )
@@ -279,6 +293,7 @@ def run_user_batch(
         time.monotonic() + budget,
         settings,
         market_closed=bool(payload.get("market_closed")),
+        trading_day=payload.get("trading_day"),
     )
     db = platform.db
     increments: dict[str, Any] = {k: firestore.Increment(v) for k, v in counts.items()}

@@ -46,10 +46,36 @@ def recent_audit(db: firestore.Client, uid: str, limit: int = 100) -> Query:
     return paths.audit(db, uid).order_by("at", direction=firestore.Query.DESCENDING).limit(limit)
 
 
+def closed_trades(db: firestore.Client, uid: str) -> Query:
+    """Statistics: every closed trade (read only when the set of trades changed)."""
+    return paths.shadow_trades(db, uid).where(
+        filter=firestore.FieldFilter("status", "==", "CLOSED")
+    )
+
+
+def entries_on(db: firestore.Client, uid: str, day: str) -> Query:
+    """Risk limits: the strategies' entries of one trading day (counted, not read)."""
+    return paths.shadow_trades(db, uid).where(filter=firestore.FieldFilter("entry_day", "==", day))
+
+
+def open_orders(db: firestore.Client, uid: str) -> Query:
+    """The pulse: paper orders Alpaca may still change."""
+    return paths.orders(db, uid).where(filter=firestore.FieldFilter("open", "==", True))
+
+
+def strategies_newest_first(db: firestore.Client, uid: str) -> Query:
+    """Web client: the strategies list."""
+    return paths.strategies(db, uid).order_by("created_at", direction=firestore.Query.DESCENDING)
+
+
 ALL: dict[str, Callable[[firestore.Client], Query]] = {
     "open_trades": lambda db: open_trades(db, "uid"),
     "open_trades_newest_first": lambda db: open_trades_newest_first(db, "uid"),
     "recent_signals": lambda db: recent_signals(db, "uid"),
     "signals_for_symbol": lambda db: signals_for_symbol(db, "uid", "AAPL"),
     "recent_audit": lambda db: recent_audit(db, "uid"),
+    "closed_trades": lambda db: closed_trades(db, "uid"),
+    "entries_on": lambda db: entries_on(db, "uid", "2026-11-23"),
+    "open_orders": lambda db: open_orders(db, "uid"),
+    "strategies_newest_first": lambda db: strategies_newest_first(db, "uid"),
 }

@@ -23,12 +23,15 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from pydantic import ValidationError
 
-from agenttrader import paths, queries
+from agenttrader import autotrade, paths, queries
+from agenttrader.autotrade import Market
 from agenttrader.broker import AlpacaBroker
 from agenttrader.context import Platform, trading_enabled
 from agenttrader.errors import AgentTraderError, ErrorCode
 from agenttrader.firestore_io import chunks, get_by_path
+from agenttrader.keystore import AlpacaKeys
 from agenttrader.models import ShadowTrade, keys_version, snapshot_document
+from agenttrader.strategy_settings import bot_version
 
 OUTCOMES = (
     "synced",
@@ -73,6 +76,10 @@ class UserRef:
     """The version of their set of open trades; None: read them every time."""
     generation: str = ""
     """When their profile was created: what an instance remembers of them is for this one."""
+    bot_version: int | None = None
+    """The version of their strategies and risk limits; None: they never set any up."""
+    orders_pending: int | None = None
+    """Their paper orders Alpaca may still change."""
 
     @property
     def memory_key(self) -> str:
@@ -84,6 +91,7 @@ def user_ref(uid: str, profile: dict[str, Any] | None, created: Any = None) -> U
     data = profile or {}
     count = data.get("open_trades")
     version = data.get("trades_version")
+    pending = data.get("orders_pending")
     return UserRef(
         uid,
         keys_version(data),
@@ -91,6 +99,8 @@ def user_ref(uid: str, profile: dict[str, Any] | None, created: Any = None) -> U
         data.get("sync_state"),
         version if isinstance(version, int) else None,
         "" if created is None else str(created),
+        bot_version(data),
+        pending if isinstance(pending, int) else None,
     )
 
 
@@ -115,8 +125,10 @@ def sync_users(
     settings: PulseSettings,
     *,
     market_closed: bool = False,
+    trading_day: str | None = None,
 ) -> tuple[Counter[str], Counter[str]]:
-    """Sync these people with bounded concurrency; returns outcome counts and error codes."""
+    """Sync these people with bounded concurrency; returns outcome counts and error codes.
+    With `trading_day` (the market is open by Alpaca's clock) their strategies trade too."""
     db = platform.db
     counts: Counter[str] = Counter()
     errors: Counter[str] = Counter()
@@ -140,17 +152,17 @@ def sync_users(
     # a new order each run: when a run reaches its deadline, it is never the same people left
     random.Random(run_id).shuffle(todo)
     _recall_snapshots(platform, todo)
-    shared = {} if market_closed else _shared_prices(platform, todo)
+    market = Market(trading_day)
+    shared = {} if market_closed else _shared_prices(platform, todo, market)
     results = _workers(max(1, settings.concurrency)).map(
         lambda user: sync_one_user(
-            platform, user, run_id, deadline, settings, market_closed, shared
+            platform, user, run_id, deadline, settings, market_closed, shared, market
         ),
         todo,
     )
-    for outcome, code in results:
+    for outcome, codes in results:
         counts[outcome] += 1
-        if code:
-            errors[code] += 1
+        errors.update(codes)
     return counts, errors
 
 
@@ -160,16 +172,23 @@ PRICE_TRIES = 3
 """People whose keys the shared price request is tried with."""
 
 
-def _shared_prices(platform: Platform, users: list[UserRef]) -> dict[str, Decimal]:
+def _shared_prices(
+    platform: Platform, users: list[UserRef], market: Market
+) -> dict[str, Decimal]:
     """Market data is the same for every account: the latest price of every symbol this
-    instance knows people hold, in a few requests for the whole run instead of one per
-    person. Whatever it lacks (a person this instance has not seen, a failed request), each
-    person's sync asks for itself."""
+    instance knows people hold or their strategies trade, and (while the strategies trade)
+    those symbols' daily bars into `market`, in a few requests for the whole run instead of
+    some per person. Whatever it lacks (a person this instance has not seen, a failed
+    request), each person's sync asks for itself."""
     symbols: set[str] = set()
+    traded: set[str] = set()
     for user in users:
         remembered = platform.memory.trades(user.memory_key, user.trades_version)
         if remembered is not None:
             symbols.update(trade.symbol for _, trade in remembered.trades)
+        if market.day is not None and user.bot_version is not None:
+            traded.update(autotrade.symbols_known(platform, user.memory_key))
+    symbols |= traded
     if not symbols:
         return {}
 
@@ -177,6 +196,11 @@ def _shared_prices(platform: Platform, users: list[UserRef]) -> dict[str, Decima
         prices: dict[str, Decimal] = {}
         for chunk in chunks(sorted(symbols), PRICE_CHUNK):
             prices.update(broker.latest_prices(chunk))
+        if traded:
+            since = autotrade.bars_since(platform.now())
+            for chunk in chunks(sorted(traded), PRICE_CHUNK):
+                market.bars.update(broker.daily_bars_many(chunk, since))
+            market.bars.update({s: [] for s in traded - market.bars.keys()})  # not listed
         return prices
 
     return with_someones_keys(platform, users, PRICE_TRIES, latest, "shared_prices") or {}
@@ -250,20 +274,32 @@ def sync_one_user(
     settings: PulseSettings,
     market_closed: bool = False,
     shared_prices: Mapping[str, Decimal] | None = None,
-) -> tuple[str, str | None]:
-    """Sync one person; never raises. Returns (outcome, error code or None)."""
+    market: Market | None = None,
+) -> tuple[str, list[str]]:
+    """Sync one person (and, with an open `market`, run their strategies); never raises.
+    Returns the outcome and the codes of what went wrong (the sync's failure, or a trip or a
+    strategy's failure next to a successful sync)."""
     started = time.monotonic()
     if started > deadline:
         _log_outcome(run_id, user.uid, "deferred", 0)
-        return "deferred", None
+        return "deferred", []
     code: ErrorCode | None = None
+    codes: list[str] = []
     try:
         budget_end = started + settings.user_timeout_s
-        outcome = _sync(platform, user, run_id, budget_end, market_closed, shared_prices or {})
+        outcome, codes = _sync(
+            platform,
+            user,
+            run_id,
+            budget_end,
+            market_closed,
+            shared_prices or {},
+            market or Market(None),
+        )
     except Exception as error:  # one person's failure must never stop the others
         code, message = _describe(error)
         _record_failure(platform, user, run_id, code, message)
-        outcome = "failed"
+        outcome, codes = "failed", [code]
     _log_outcome(
         run_id,
         user.uid,
@@ -271,7 +307,7 @@ def sync_one_user(
         int((time.monotonic() - started) * 1000),
         **({"code": code} if code else {}),
     )
-    return outcome, code
+    return outcome, codes
 
 
 def _describe(error: Exception) -> tuple[ErrorCode, str]:
@@ -293,25 +329,49 @@ def _sync(
     budget_end: float,
     market_closed: bool,
     shared_prices: Mapping[str, Decimal],
-) -> str:
+    market: Market,
+) -> tuple[str, list[str]]:
     """Read the account (and, while the market is open, price the open trades); write only
-    what changed, in one commit."""
-    db = platform.db
-    uid = user.uid
-    keys = platform.keys.load(uid, user.keys_version)
+    what changed, in one commit; then run the person's strategies."""
+    keys = platform.keys.load(user.uid, user.keys_version)
     if keys is None:
-        return "skipped_no_keys"
-    look_at_trades = not market_closed and user.open_trades != 0
-    memory = platform.memory
+        return "skipped_no_keys", []
     broker = platform.brokers(keys)
     try:
-        account = broker.account()
-        trades = _trades_of(platform, user) if look_at_trades else []
-        symbols = {t.symbol for _, t in trades}
-        prices = {s: shared_prices[s] for s in symbols if s in shared_prices}
-        prices.update(broker.latest_prices(sorted(symbols - prices.keys())))
+        return _sync_with(
+            platform, user, keys, broker, run_id, budget_end, market_closed, shared_prices, market
+        )
     finally:
         broker.close()
+
+
+def _sync_with(
+    platform: Platform,
+    user: UserRef,
+    keys: AlpacaKeys,
+    broker: AlpacaBroker,
+    run_id: str,
+    budget_end: float,
+    market_closed: bool,
+    shared_prices: Mapping[str, Decimal],
+    market: Market,
+) -> tuple[str, list[str]]:
+    db = platform.db
+    uid = user.uid
+    look_at_trades = not market_closed and user.open_trades != 0
+    memory = platform.memory
+    trading = market.day is not None and user.bot_version is not None
+    config = (
+        autotrade.config_of(platform, uid, user.memory_key, user.bot_version)
+        if trading and user.bot_version is not None
+        else None
+    )
+    traded = {s for _, st in config.running for s in st.symbols} if config else set()
+    account = broker.account()
+    trades = _trades_of(platform, user) if look_at_trades else []
+    symbols = {t.symbol for _, t in trades} | traded
+    prices = {s: shared_prices[s] for s in symbols if s in shared_prices}
+    prices.update(broker.latest_prices(sorted(symbols - prices.keys())))
     if time.monotonic() > budget_end:
         raise SyncTimeout()
     now = platform.now()
@@ -339,7 +399,26 @@ def _sync(
     memory.remember(user.memory_key, digest)
     if look_at_trades:
         memory.remember_trades(user.memory_key, user.trades_version, marked)
-    return "synced"
+    codes: list[str] = []
+    if config is not None or user.orders_pending:
+        person = autotrade.Person(
+            platform,
+            uid,
+            user.memory_key,
+            keys,
+            broker,
+            run_id,
+            now,
+            market.day or "",
+            user.trades_version,
+        )
+        if config is not None:
+            codes = autotrade.trade_for(
+                person, config, account, marked, prices, market, bool(user.orders_pending)
+            )
+        else:
+            autotrade.follow_orders(person)
+    return "synced", codes
 
 
 def _record_success(

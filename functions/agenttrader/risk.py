@@ -1,0 +1,92 @@
+"""Risk limits: checked before every entry (position size, trades per day) and on every pulse
+(today's loss, drawdown from the peak of the equity points). A breach switches the person's
+trading off, says why where they look, and is audited. Only they (or an admin) switch it on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from google.cloud import firestore
+
+from agenttrader import context, paths
+from agenttrader.broker import AccountSnapshot
+from agenttrader.errors import ErrorCode
+from agenttrader.guard import audit_event
+from agenttrader.money import cents, percent
+from agenttrader.strategy_settings import RiskLimits
+
+
+@dataclass(frozen=True)
+class Breach:
+    limit: str
+    """The field of `settings/risk` that was breached."""
+    reason: str
+
+
+def on_pulse(limits: RiskLimits, account: AccountSnapshot, peak: Decimal | None) -> Breach | None:
+    loss = cents(account.last_equity - account.equity)
+    if loss > limits.max_daily_loss_usd:
+        return Breach(
+            "max_daily_loss_usd",
+            f"today's loss ${loss} (equity ${cents(account.equity)} against yesterday's close "
+            f"${cents(account.last_equity)}) is over your limit ${limits.max_daily_loss_usd}",
+        )
+    if peak is not None and peak > 0 and account.equity < peak:
+        drawdown = percent((peak - account.equity) / peak * 100)
+        if drawdown > limits.max_drawdown_pct:
+            return Breach(
+                "max_drawdown_pct",
+                f"equity ${cents(account.equity)} is {drawdown}% below its peak ${cents(peak)}; "
+                f"your limit is {limits.max_drawdown_pct}%",
+            )
+    return None
+
+
+def before_entry(
+    limits: RiskLimits, symbol: str, notional: Decimal, entries_today: int
+) -> Breach | None:
+    if notional > limits.max_position_usd:
+        return Breach(
+            "max_position_usd",
+            f"an entry in {symbol} of ${cents(notional)} is over your position limit "
+            f"${limits.max_position_usd}",
+        )
+    if entries_today >= limits.max_trades_per_day:
+        return Breach(
+            "max_trades_per_day",
+            f"{entries_today} entries today already reach your limit of "
+            f"{limits.max_trades_per_day} a day (next: {symbol})",
+        )
+    return None
+
+
+def trip(db: firestore.Client, uid: str, breach: Breach, now: datetime, run_id: str) -> None:
+    """Switch the person's trading off with the limit and the reason, show it as their sync
+    error, and audit it: one commit."""
+    batch = db.batch()
+    context.set_trading(
+        batch, db, uid, False, now, tripped_by=breach.limit, reason=breach.reason
+    )
+    batch.set(
+        paths.last_sync_error(db, uid),
+        {
+            "message": f"trading switched off: {breach.reason}",
+            "code": ErrorCode.RISK_LIMIT_TRIPPED,
+            "at": now,
+            "run_id": run_id,
+        },
+    )
+    # not healthy: the next successful sync (once they switch back on) clears the error
+    batch.set(paths.user(db, uid), {"sync_state": "tripped"}, merge=True)
+    audit_event(
+        batch,
+        db,
+        uid,
+        "risk_limit_tripped",
+        now,
+        "pulse",
+        {"limit": breach.limit, "reason": breach.reason, "run_id": run_id},
+    )
+    batch.commit()

@@ -1,0 +1,234 @@
+"""The callables that set up the bot: a person's strategies and risk limits. Each change bumps
+`bot_version` in the profile (so the pulse reads them again) and is audited, in one commit."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from google.cloud import firestore
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator
+
+from agenttrader import paths
+from agenttrader.guard import (
+    Call,
+    Code,
+    DocumentId,
+    Limit,
+    audit_event,
+    endpoint,
+    fail,
+)
+from agenttrader.optimistic import retried, unchanged_since
+from agenttrader.strategies import STRATEGIES
+from agenttrader.strategy_settings import (
+    MAX_SYMBOLS,
+    RiskLimits,
+    bump_bot_version,
+    read_limits,
+)
+
+SYMBOL_PATTERN = r"^[A-Z]{1,5}(\.[A-Z]{1,2})?$"
+MAX_STRATEGIES = 10
+"""Strategies one person may keep."""
+
+
+def _positive(value: str) -> str:
+    if Decimal(value) <= 0:
+        raise ValueError("must be more than 0")
+    return value
+
+
+Money = Annotated[str, Field(pattern=r"^\d{1,9}(\.\d{1,2})?$"), AfterValidator(_positive)]
+"""An amount in dollars as a decimal string ("2500", "2500.50")."""
+Percent = Annotated[str, Field(pattern=r"^\d{1,3}(\.\d{1,4})?$"), AfterValidator(_positive)]
+"""A percentage as a decimal string ("5", "2.5")."""
+Symbol = Annotated[str, Field(pattern=SYMBOL_PATTERN)]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, str_strip_whitespace=True)
+
+
+class StrategyRequest(_Input):
+    id: DocumentId | None = None
+    """The strategy to change; none: create one."""
+    strategy: str = Field(max_length=40)
+    symbols: list[Symbol] = Field(min_length=1, max_length=MAX_SYMBOLS)
+    allocation_usd: Money
+    mode: Literal["shadow", "paper"]
+    take_profit_pct: Percent | None = None
+    stop_loss_pct: Percent | None = None
+
+    @field_validator("strategy")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in STRATEGIES:
+            raise ValueError(f"unknown strategy; choose one of {sorted(STRATEGIES)}")
+        return value
+
+    @field_validator("symbols")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a symbol is listed twice")
+        return value
+
+
+class StatusRequest(_Input):
+    id: DocumentId
+    status: Literal["active", "paused"]
+
+
+class StrategyId(_Input):
+    id: DocumentId
+
+
+class RiskRequest(_Input):
+    max_position_usd: Money
+    max_daily_loss_usd: Money
+    max_drawdown_pct: Percent
+    max_trades_per_day: StrictInt = Field(ge=1, le=1000)
+
+    @field_validator("max_drawdown_pct")
+    @classmethod
+    def _at_most_100(cls, value: str) -> str:
+        if Decimal(value) > 100:
+            raise ValueError("must be at most 100")
+        return value
+
+
+STRATEGY_LIMIT = Limit(20, 60)
+
+
+@endpoint(StrategyRequest, STRATEGY_LIMIT)
+def save_strategy(call: Call[StrategyRequest]) -> dict[str, Any]:
+    """Create a strategy (paused until started) or change one; a strategy in error becomes
+    paused, its error cleared, for the person to start again."""
+    request, db, uid = call.request, call.db, call.who.uid
+    profile, risk_doc = db.get_all([paths.user(db, uid), paths.risk_settings(db, uid)])
+    limits = read_limits(risk_doc)
+    if Decimal(request.allocation_usd) > limits.max_position_usd:
+        raise fail(
+            Code.FAILED_PRECONDITION,
+            f"allocation_usd ${request.allocation_usd} is over your position limit "
+            f"${limits.max_position_usd} (Risk limits)",
+        )
+    _paper_needs_paper_keys(request.mode, profile)
+    fields: dict[str, Any] = {
+        "strategy": request.strategy,
+        "symbols": list(request.symbols),
+        "allocation_usd": request.allocation_usd,
+        "mode": request.mode,
+        "take_profit_pct": request.take_profit_pct,
+        "stop_loss_pct": request.stop_loss_pct,
+        "updated_at": call.now,
+    }
+    collection = paths.strategies(db, uid)
+    if request.id is None:
+        if len(list(collection.limit(MAX_STRATEGIES).select([]).stream())) >= MAX_STRATEGIES:
+            raise fail(
+                Code.FAILED_PRECONDITION,
+                f"you have {MAX_STRATEGIES} strategies, the most one person may keep: "
+                "delete one first",
+            )
+        ref = collection.document()
+        doc = {**fields, "status": "paused", "created_at": call.now}
+        batch = db.batch()
+        batch.create(ref, doc)
+        _changed(batch, call, "strategy_saved", {"strategy_id": ref.id, "created": True})
+        batch.commit()
+        return {"id": ref.id, **_shown(doc)}
+    ref = collection.document(request.id)
+
+    def attempt() -> dict[str, Any]:
+        snapshot = _existing(ref)
+        current = snapshot.to_dict() or {}
+        update = dict(fields)
+        if current.get("status") == "error":
+            update.update(status="paused", last_error=firestore.DELETE_FIELD)
+        batch = db.batch()
+        batch.update(ref, update, option=unchanged_since(db, snapshot))
+        _changed(batch, call, "strategy_saved", {"strategy_id": ref.id, "created": False})
+        batch.commit()
+        status = "paused" if current.get("status") == "error" else current.get("status")
+        return {"id": ref.id, **_shown({**fields, "status": status})}
+
+    return retried(attempt)
+
+
+@endpoint(StatusRequest, STRATEGY_LIMIT)
+def set_strategy_status(call: Call[StatusRequest]) -> dict[str, Any]:
+    """Start (`active`) or pause a strategy. An active strategy runs while both switches are
+    on and the market is open, and resumes by itself after any restart."""
+    db, uid, status = call.db, call.who.uid, call.request.status
+    ref = paths.strategies(db, uid).document(call.request.id)
+
+    def attempt() -> dict[str, Any]:
+        snapshot = _existing(ref)
+        current = snapshot.to_dict() or {}
+        if status == "active" and current.get("mode") == "paper":
+            _paper_needs_paper_keys("paper", paths.user(db, uid).get())
+        batch = db.batch()
+        batch.update(
+            ref,
+            {"status": status, "updated_at": call.now, "last_error": firestore.DELETE_FIELD},
+            option=unchanged_since(db, snapshot),
+        )
+        _changed(batch, call, "strategy_status", {"strategy_id": ref.id, "status": status})
+        batch.commit()
+        return {"id": ref.id, "status": status}
+
+    return retried(attempt)
+
+
+@endpoint(StrategyId, STRATEGY_LIMIT)
+def delete_strategy(call: Call[StrategyId]) -> dict[str, Any]:
+    """Delete a strategy. Positions it opened stay open (close them from Open trades)."""
+    db = call.db
+    ref = paths.strategies(db, call.who.uid).document(call.request.id)
+    _existing(ref)
+    batch = db.batch()
+    batch.delete(ref)
+    _changed(batch, call, "strategy_deleted", {"strategy_id": ref.id})
+    batch.commit()
+    return {"id": ref.id, "deleted": True}
+
+
+@endpoint(RiskRequest, Limit(10, 60))
+def save_risk_limits(call: Call[RiskRequest]) -> dict[str, Any]:
+    """Set the person's risk limits (`settings/risk`)."""
+    db, uid = call.db, call.who.uid
+    limits = RiskLimits.model_validate(call.request.model_dump())
+    batch = db.batch()
+    batch.set(paths.risk_settings(db, uid), {**limits.document(), "updated_at": call.now})
+    _changed(batch, call, "risk_limits_saved", limits.document())
+    batch.commit()
+    return limits.document()
+
+
+def _existing(ref: firestore.DocumentReference) -> firestore.DocumentSnapshot[Any]:
+    snapshot = ref.get()
+    if not snapshot.exists:
+        raise fail(Code.NOT_FOUND, f"no strategy {ref.id}")
+    return snapshot
+
+
+def _paper_needs_paper_keys(mode: str, profile: firestore.DocumentSnapshot[Any]) -> None:
+    if mode == "paper" and (profile.to_dict() or {}).get("keys_paper") is False:
+        raise fail(
+            Code.FAILED_PRECONDITION,
+            "paper mode trades only with paper keys, and yours are live keys: save paper keys "
+            "or use shadow mode",
+        )
+
+
+def _changed(
+    batch: firestore.WriteBatch, call: Call[Any], action: str, details: dict[str, Any]
+) -> None:
+    bump_bot_version(batch, call.db, call.who.uid)
+    audit_event(batch, call.db, call.who.uid, action, call.now, call.who.uid, details)
+
+
+def _shown(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in ("created_at", "updated_at")}

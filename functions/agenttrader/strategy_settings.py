@@ -1,0 +1,125 @@
+"""A person's strategies and risk limits as stored, and the version that tells the pulse when
+to read them again (`bot_version` in the profile, bumped by every change to either)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+from google.cloud import firestore
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from agenttrader import paths
+from agenttrader.models import Writer
+from agenttrader.money import decimal
+
+Mode = Literal["shadow", "paper"]
+Status = Literal["active", "paused", "error"]
+MAX_SYMBOLS = 20
+
+
+class StrategyDoc(BaseModel):
+    """`users/{uid}/strategies/{id}` as the pulse reads it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    strategy: str
+    symbols: list[str] = Field(min_length=1, max_length=MAX_SYMBOLS)
+    allocation_usd: Decimal = Field(gt=0)
+    mode: Mode
+    status: Status
+    take_profit_pct: Decimal | None = None
+    stop_loss_pct: Decimal | None = None
+    last_error: dict[str, Any] | None = None
+
+    @field_validator("allocation_usd", "take_profit_pct", "stop_loss_pct", mode="before")
+    @classmethod
+    def _exact(cls, value: Any) -> Decimal | None:
+        return None if value is None else decimal(value)
+
+    @property
+    def runs(self) -> bool:
+        """Evaluated by the pulse: active, or in error from a fault that may pass (a 500, a
+        timeout), which it recovers from by itself."""
+        if self.status == "active":
+            return True
+        return self.status == "error" and bool((self.last_error or {}).get("retry"))
+
+
+class RiskLimits(BaseModel):
+    """`users/{uid}/settings/risk`; a missing document (or field) means these defaults."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    max_position_usd: Decimal = Decimal("10000")
+    """The most one entry may commit (quantity × price)."""
+    max_daily_loss_usd: Decimal = Decimal("2000")
+    """Today's loss (yesterday's closing equity minus equity now) that switches trading off."""
+    max_drawdown_pct: Decimal = Decimal("20")
+    """Fall from the peak of the equity points, in percent, that switches trading off."""
+    max_trades_per_day: int = 10
+    """Entries the strategies may make in one trading day."""
+
+    @field_validator("max_position_usd", "max_daily_loss_usd", "max_drawdown_pct", mode="before")
+    @classmethod
+    def _exact(cls, value: Any) -> Decimal:
+        return decimal(value)
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "max_position_usd": str(self.max_position_usd),
+            "max_daily_loss_usd": str(self.max_daily_loss_usd),
+            "max_drawdown_pct": str(self.max_drawdown_pct),
+            "max_trades_per_day": self.max_trades_per_day,
+        }
+
+
+DEFAULT_LIMITS = RiskLimits()
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    """Everything a person set up for the bot, for one `bot_version`."""
+
+    version: int
+    strategies: tuple[tuple[str, StrategyDoc], ...]
+    limits: RiskLimits
+    unreadable: tuple[str, ...] = ()
+    """Strategy ids whose documents do not parse (skipped, logged)."""
+
+    @property
+    def running(self) -> list[tuple[str, StrategyDoc]]:
+        return [(sid, s) for sid, s in self.strategies if s.runs]
+
+
+def bot_version(profile: dict[str, Any] | None) -> int | None:
+    version = (profile or {}).get("bot_version")
+    return version if isinstance(version, int) else None
+
+
+def bump_bot_version(writer: Writer, db: firestore.Client, uid: str) -> None:
+    """In the same commit as any change to a strategy or the risk limits."""
+    writer.set(paths.user(db, uid), {"bot_version": firestore.Increment(1)}, merge=True)
+
+
+def read_limits(doc: firestore.DocumentSnapshot[Any]) -> RiskLimits:
+    if not doc.exists:
+        return DEFAULT_LIMITS
+    try:
+        return RiskLimits.model_validate(doc.to_dict() or {})
+    except ValidationError:
+        return DEFAULT_LIMITS
+
+
+def load_bot_config(db: firestore.Client, uid: str, version: int) -> BotConfig:
+    """Read a person's strategies and limits (one query and one read)."""
+    strategies = []
+    unreadable = []
+    for doc in paths.strategies(db, uid).stream():
+        try:
+            strategies.append((doc.id, StrategyDoc.model_validate(doc.to_dict() or {})))
+        except ValidationError:
+            unreadable.append(doc.id)
+    limits = read_limits(paths.risk_settings(db, uid).get())
+    return BotConfig(version, tuple(sorted(strategies)), limits, tuple(unreadable))

@@ -1,0 +1,661 @@
+"""The bot on the emulators: strategies set up through the callables, run by the pulse while
+the market is open by the stand-in's clock (NYSE calendar, daylight saving included), paper
+orders at the Alpaca stand-in, risk limits that switch trading off, statistics."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+from calling import Code, auth, data_of, error_of
+from google.cloud import firestore
+
+from agenttrader import callables, paths, strategy_callables
+from agenttrader.broker import AlpacaBroker
+from agenttrader.context import Platform
+from agenttrader.guard import Services
+from agenttrader.keystore import AlpacaKeys
+from agenttrader.pulse import PulseSummary, list_users, run_pulse
+from agenttrader.strategies import STRATEGIES
+from agenttrader.sync import PulseSettings, sync_users
+from localdev.alpaca_standin import AlpacaServer
+from localdev.seed import register_alpaca_account
+
+NEW_YORK = ZoneInfo("America/New_York")
+SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "GOOGL", "AMD", "NFLX", "INTC"]
+MONDAY = "2026-11-23T10:00"
+"""A Monday the market is open."""
+
+
+class World:
+    """One person with paper keys and trading on; the stand-in's clock and the pulse's move
+    together."""
+
+    def __init__(self, services: Services, alpaca: AlpacaServer, uid: str = "trader") -> None:
+        self.alpaca = alpaca
+        self.uid = uid
+        self.at = datetime.fromisoformat(MONDAY).replace(tzinfo=NEW_YORK)
+        self.set(MONDAY)
+        self.platform: Platform = replace(services.platform, now=lambda: self.at.astimezone(UTC))
+        self.services = replace(services, platform=self.platform)
+        self.db = self.platform.db
+        self.keys = self.open_account(uid)
+
+    def open_account(self, uid: str, cash: str = "100000", **extra: Any) -> AlpacaKeys:
+        key_id = f"PK{uid.upper():0<10}"
+        keys = register_alpaca_account(self.alpaca.url, key_id, "secret-key-1", cash=cash)
+        if extra:
+            body = {"key_id": key_id, "secret_key": "secret-key-1", "cash": cash, **extra}
+            requests.post(f"{self.alpaca.url}/_standin/accounts", json=body, timeout=5)
+        callables.save_alpaca_keys(
+            self.services, auth(uid), {"key_id": key_id, "secret_key": "secret-key-1"}
+        )
+        callables.set_trading_enabled(self.services, auth(uid), {"enabled": True})
+        return keys
+
+    def set(self, local: str) -> None:
+        self.at = datetime.fromisoformat(local).replace(tzinfo=NEW_YORK)
+        requests.post(
+            f"{self.alpaca.url}/_standin/clock", json={"now": self.at.timestamp()}, timeout=5
+        ).raise_for_status()
+
+    def pulse(self, local: str | None = None) -> PulseSummary:
+        if local:
+            self.set(local)
+        return run_pulse(self.platform)
+
+    def strategy(self, uid: str | None = None, start: bool = True, **fields: Any) -> str:
+        who = auth(uid or self.uid)
+        request = {"strategy": "momentum_20d", "allocation_usd": "1000", "mode": "shadow"}
+        saved = strategy_callables.save_strategy(self.services, who, {**request, **fields})
+        if start:
+            strategy_callables.set_strategy_status(
+                self.services, who, {"id": saved["id"], "status": "active"}
+            )
+        return str(saved["id"])
+
+    def acting(self, count: int = 1, strategy: str = "momentum_20d") -> list[tuple[str, str]]:
+        """Symbols the strategy gives BUY or SELL for now, with the action."""
+        broker = AlpacaBroker(self.keys, trading_url=self.alpaca.url, data_url=self.alpaca.url)
+        rule = STRATEGIES[strategy]
+        found = []
+        try:
+            for symbol in SYMBOLS:
+                action = rule.decide(broker.daily_bars(symbol, rule.lookback_days)).action
+                if action != "HOLD":
+                    found.append((symbol, action))
+        finally:
+            broker.close()
+        assert len(found) >= count, f"only {found} act at {self.at}"
+        return found[:count]
+
+    def holding(self, strategy: str = "momentum_20d") -> str:
+        """A symbol the strategy holds on now."""
+        broker = AlpacaBroker(self.keys, trading_url=self.alpaca.url, data_url=self.alpaca.url)
+        rule = STRATEGIES[strategy]
+        try:
+            for symbol in SYMBOLS:
+                if rule.decide(broker.daily_bars(symbol, rule.lookback_days)).action == "HOLD":
+                    return symbol
+        finally:
+            broker.close()
+        raise AssertionError("every symbol acts")
+
+    def docs(self, collection: str, uid: str | None = None) -> dict[str, dict[str, Any]]:
+        ref = paths.user(self.db, uid or self.uid).collection(collection)
+        return {d.id: d.to_dict() or {} for d in ref.stream()}
+
+    def doc(self, path: str) -> dict[str, Any]:
+        full = f"users/{self.uid}/{path}" if path else f"users/{self.uid}"
+        return self.db.document(full).get().to_dict() or {}
+
+    def orders_at_alpaca(self) -> int:
+        stats = requests.get(f"{self.alpaca.url}/_standin/stats", timeout=5).json()
+        return sum(by.get("submit_order", 0) for by in stats["by_key"].values())
+
+    def fault(self, uid: str, fault: dict[str, Any] | None, cash: str = "100000") -> None:
+        body = {
+            "key_id": f"PK{uid.upper():0<10}",
+            "secret_key": "secret-key-1",
+            "cash": cash,
+            "fault": fault,
+        }
+        requests.post(f"{self.alpaca.url}/_standin/accounts", json=body, timeout=5)
+
+
+@pytest.fixture
+def world(services: Services, alpaca: AlpacaServer) -> World:
+    return World(services, alpaca)
+
+
+# -- entries, exits and idempotence ---------------------------------------------------------------
+
+
+def test_an_active_strategy_enters_once_a_day_however_often_it_runs(world: World) -> None:
+    (symbol, action), *_ = world.acting()
+    sid = world.strategy(symbols=[symbol])
+    first = world.pulse()
+    assert first.counts["synced"] == 1
+    trades = world.docs("shadowTradeHistory")
+    trade_id = f"{sid}-{symbol}-2026-11-23"
+    assert list(trades) == [trade_id]
+    trade = trades[trade_id]
+    assert (trade["side"], trade["status"], trade["strategy_id"]) == (action, "OPEN", sid)
+    assert Decimal(trade["quantity"]) * Decimal(trade["entry_price"]) <= 1000
+    assert world.docs("signals")[trade_id]["action"] == action
+    world.pulse()  # a second run in the same minute
+    world.pulse("2026-11-23T10:05")
+    assert list(world.docs("shadowTradeHistory")) == [trade_id]
+    assert world.doc("")["open_trades"] == 1
+    strategy = world.docs("strategies")[sid]
+    assert strategy["status"] == "active"
+    assert strategy["last_decisions"] == {symbol: action}
+
+
+def test_overlapping_runs_and_retried_tasks_enter_once(world: World) -> None:
+    symbols = [s for s, _ in world.acting(3)]
+    world.strategy(symbols=symbols)
+    users = list_users(world.db)
+    barrier = threading.Barrier(4)
+    results: list[Any] = []
+
+    def run(n: int) -> None:
+        barrier.wait()
+        results.append(
+            sync_users(
+                world.platform,
+                users,
+                f"task-{n}",
+                time.monotonic() + 30,
+                PulseSettings(),
+                trading_day="2026-11-23",
+            )
+        )
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 4
+    trades = world.docs("shadowTradeHistory")
+    assert sorted(t["symbol"] for t in trades.values()) == sorted(symbols)
+    assert world.doc("")["open_trades"] == 3
+
+
+@pytest.mark.parametrize(
+    ("when", "why"),
+    [
+        ("2026-11-26T11:00", "Thanksgiving: NYSE closed"),
+        ("2026-11-28T11:00", "a Saturday"),
+        ("2026-11-23T09:29", "a minute before the open"),
+        ("2026-11-23T16:00", "the close"),
+        ("2026-11-02T09:29", "the Monday daylight saving ended: 09:29 EST is still closed"),
+        ("2026-03-09T09:29", "the Monday daylight saving began: 09:29 EDT is still closed"),
+    ],
+)
+def test_no_strategy_trades_while_the_market_is_closed(world: World, when: str, why: str) -> None:
+    world.set(when)
+    symbol = world.acting()[0][0]
+    world.strategy(symbols=[symbol])
+    summary = world.pulse()
+    assert summary.market_open is False, why
+    assert world.docs("shadowTradeHistory") == {}, why
+
+
+@pytest.mark.parametrize("day", ["2026-11-02", "2026-03-09"])
+def test_on_the_day_daylight_saving_changes_the_open_is_09_30_new_york(
+    world: World, day: str
+) -> None:
+    world.set(f"{day}T09:31")
+    symbol = world.acting()[0][0]
+    sid = world.strategy(symbols=[symbol])
+    assert world.pulse().market_open is True
+    assert list(world.docs("shadowTradeHistory")) == [f"{sid}-{symbol}-{day}"]
+
+
+def _seed_position(world: World, sid: str, symbol: str, side: str, entry: str) -> str:
+    trade_id = f"{sid}-{symbol}-2026-11-20"
+    batch = world.db.batch()
+    batch.set(
+        paths.shadow_trades(world.db, world.uid).document(trade_id),
+        {
+            "symbol": symbol,
+            "side": side,
+            "quantity": "3",
+            "entry_price": entry,
+            "status": "OPEN",
+            "strategy_id": sid,
+            "entry_day": "2026-11-20",
+            "created_at": datetime(2026, 11, 20, tzinfo=UTC),
+        },
+    )
+    batch.set(
+        paths.user(world.db, world.uid),
+        {"open_trades": firestore.Increment(1), "trades_version": firestore.Increment(1)},
+        merge=True,
+    )
+    batch.commit()
+    return trade_id
+
+
+@pytest.mark.parametrize(
+    ("entry_factor", "reason"),
+    [(Decimal("0.5"), "take-profit"), (Decimal("2"), "stop-loss")],
+)
+def test_take_profit_and_stop_loss_close_the_position(
+    world: World, entry_factor: Decimal, reason: str
+) -> None:
+    symbol = world.holding()
+    sid = world.strategy(symbols=[symbol], take_profit_pct="10", stop_loss_pct="5")
+    broker = AlpacaBroker(world.keys, trading_url=world.alpaca.url, data_url=world.alpaca.url)
+    price = broker.latest_prices([symbol])[symbol]
+    broker.close()
+    trade_id = _seed_position(world, sid, symbol, "BUY", str(price * entry_factor))
+    world.pulse()
+    trade = world.docs("shadowTradeHistory")[trade_id]
+    assert trade["status"] == "CLOSED"
+    assert trade["close_reason"].startswith(reason)
+    expected = (price - price * entry_factor) * 3
+    assert Decimal(trade["realized_pnl"]) == expected.quantize(Decimal("0.01"))
+    assert world.doc("")["open_trades"] == 0
+    world.pulse()
+    assert world.docs("shadowTradeHistory")[trade_id]["closed_at"] == trade["closed_at"]
+
+
+def test_the_strategy_exit_closes_a_position_against_it(world: World) -> None:
+    (symbol, action), *_ = world.acting()
+    sid = world.strategy(symbols=[symbol])
+    against = "SELL" if action == "BUY" else "BUY"
+    trade_id = _seed_position(world, sid, symbol, against, "100")
+    world.pulse()
+    trades = world.docs("shadowTradeHistory")
+    assert trades[trade_id]["status"] == "CLOSED"
+    assert trades[trade_id]["close_reason"].startswith("strategy exit")
+    assert len(trades) == 1
+    world.pulse("2026-11-23T10:01")  # flat now: the next run follows the strategy in
+    assert world.docs("shadowTradeHistory")[f"{sid}-{symbol}-2026-11-23"]["side"] == action
+
+
+def test_a_paused_or_deleted_strategy_does_nothing(world: World) -> None:
+    symbol = world.acting()[0][0]
+    paused = world.strategy(symbols=[symbol], start=False)
+    deleted = world.strategy(symbols=[symbol])
+    strategy_callables.delete_strategy(world.services, auth(world.uid), {"id": deleted})
+    world.pulse()
+    assert world.docs("shadowTradeHistory") == {}
+    assert world.docs("strategies")[paused]["status"] == "paused"
+
+
+def test_switched_off_halted_or_keyless_people_do_not_trade(world: World) -> None:
+    symbol = world.acting()[0][0]
+    world.strategy(symbols=[symbol])
+    callables.set_trading_enabled(world.services, auth(world.uid), {"enabled": False})
+    world.pulse()
+    assert world.docs("shadowTradeHistory") == {}
+    callables.set_trading_enabled(world.services, auth(world.uid), {"enabled": True})
+    callables.admin_set_global_trading(world.services, auth("ops", admin=True), {"enabled": False})
+    world.pulse()
+    assert world.docs("shadowTradeHistory") == {}
+
+
+# -- paper orders ---------------------------------------------------------------------------------
+
+
+def test_paper_mode_sends_one_order_and_follows_it_until_filled(world: World) -> None:
+    requests.post(f"{world.alpaca.url}/_standin/fill_delay", json={"seconds": 0.5}, timeout=5)
+    (symbol, action), *_ = world.acting()
+    sid = world.strategy(symbols=[symbol], mode="paper")
+    world.pulse()
+    trade_id = f"{sid}-{symbol}-2026-11-23"
+    orders = world.docs("orders")
+    assert list(orders) == [f"{trade_id}-open"]
+    order = orders[f"{trade_id}-open"]
+    assert (order["side"], order["status"], order["open"]) == (action, "accepted", True)
+    assert world.doc("")["orders_pending"] == 1
+    world.pulse()  # the same minute: nothing sent again
+    assert world.orders_at_alpaca() == 1
+    time.sleep(0.6)
+    world.pulse("2026-11-23T10:01")
+    order = world.docs("orders")[f"{trade_id}-open"]
+    assert (order["status"], order["open"]) == ("filled", False)
+    assert Decimal(order["filled_avg_price"]) > 0
+    assert order["alpaca_order_id"]
+    assert world.doc("")["orders_pending"] == 0
+    assert world.orders_at_alpaca() == 1
+
+
+def test_an_order_that_could_not_be_sent_is_sent_by_the_next_run_under_the_same_id(
+    world: World,
+) -> None:
+    requests.post(f"{world.alpaca.url}/_standin/fill_delay", json={"seconds": 0}, timeout=5)
+    symbol = world.acting()[0][0]
+    sid = world.strategy(symbols=[symbol], mode="paper")
+    world.fault(world.uid, {"kind": "http", "status": 500, "endpoints": ["submit_order"]})
+    world.pulse()
+    order_id = f"{sid}-{symbol}-2026-11-23-open"
+    assert world.docs("orders")[order_id]["status"] == "pending"
+    strategy = world.docs("strategies")[sid]
+    assert strategy["status"] == "error"
+    assert strategy["last_error"]["code"] == "ALPACA_UNAVAILABLE"
+    assert strategy["last_error"]["retry"] is True
+    world.fault(world.uid, None)
+    world.pulse("2026-11-23T10:01")
+    order = world.docs("orders")[order_id]
+    assert (order["status"], order["open"]) == ("filled", False)
+    assert world.orders_at_alpaca() == 4  # three tries that failed, one that went through
+    assert world.docs("strategies")[sid]["status"] == "active"
+    assert "last_error" not in world.docs("strategies")[sid]
+    assert len(world.docs("shadowTradeHistory")) == 1
+
+
+def test_an_order_alpaca_refuses_for_buying_power_closes_the_entry_flat(world: World) -> None:
+    symbol = world.acting()[0][0]
+    sid = world.strategy(symbols=[symbol], mode="paper", allocation_usd="5000")
+    world.fault(world.uid, None, cash="100")  # buys nothing at Alpaca
+    world.pulse()
+    trade_id = f"{sid}-{symbol}-2026-11-23"
+    order = world.docs("orders")[f"{trade_id}-open"]
+    assert (order["status"], order["open"]) == ("rejected", False)
+    assert "insufficient buying power" in order["reason"]
+    trade = world.docs("shadowTradeHistory")[trade_id]
+    assert (trade["status"], trade["realized_pnl"]) == ("CLOSED", "0.00")
+    strategy = world.docs("strategies")[sid]
+    assert (strategy["status"], strategy["last_error"]["code"]) == ("error", "ORDER_REJECTED")
+    assert world.doc("")["orders_pending"] == 0
+
+
+def test_paper_mode_refuses_live_keys(world: World) -> None:
+    key_id = "PKLIVE000001"
+    register_alpaca_account(world.alpaca.url, key_id, "secret-key-1")
+    callables.save_alpaca_keys(
+        world.services,
+        auth("live"),
+        {"key_id": key_id, "secret_key": "secret-key-1", "paper": False},
+    )
+    request = {"strategy": "momentum_20d", "symbols": ["AAPL"], "allocation_usd": "100"}
+    error = error_of(
+        strategy_callables.save_strategy,
+        world.services,
+        auth("live"),
+        {**request, "mode": "paper"},
+    )
+    assert error.code == Code.FAILED_PRECONDITION
+    assert "live keys" in error.message
+
+
+# -- failures stay with their strategy ------------------------------------------------------------
+
+
+def test_an_unlisted_symbol_fails_its_strategy_and_nothing_else(
+    world: World, services: Services
+) -> None:
+    symbol = world.acting()[0][0]
+    bad = world.strategy(symbols=["ZZZZ"])
+    good = world.strategy(symbols=[symbol])
+    world.open_account("other")
+    other = world.strategy(uid="other", symbols=[symbol])
+    summary = world.pulse()
+    assert summary.counts["synced"] == 2
+    assert summary.errors["NO_BARS"] == 1
+    strategies = world.docs("strategies")
+    assert strategies[bad]["status"] == "error"
+    assert strategies[bad]["last_error"]["code"] == "NO_BARS"
+    assert "ZZZZ" in strategies[bad]["last_error"]["message"]
+    assert strategies[bad]["last_error"]["retry"] is False
+    assert strategies[good]["status"] == "active"
+    assert list(world.docs("shadowTradeHistory")) == [f"{good}-{symbol}-2026-11-23"]
+    assert list(world.docs("shadowTradeHistory", "other")) == [f"{other}-{symbol}-2026-11-23"]
+    world.pulse("2026-11-23T10:01")  # an error that will not pass is not retried
+    assert world.docs("strategies")[bad]["status"] == "error"
+
+
+def test_a_500_on_bars_is_retried_by_the_next_run(world: World) -> None:
+    symbol = world.acting()[0][0]
+    sid = world.strategy(symbols=[symbol])
+    world.fault(world.uid, {"kind": "http", "status": 500, "endpoints": ["multi_bars"]})
+    summary = world.pulse()
+    assert summary.counts["synced"] == 1  # the account still synced
+    assert world.docs("strategies")[sid]["last_error"]["code"] == "ALPACA_UNAVAILABLE"
+    world.fault(world.uid, None)
+    world.pulse("2026-11-23T10:01")
+    assert world.docs("strategies")[sid]["status"] == "active"
+    assert len(world.docs("shadowTradeHistory")) == 1
+
+
+# -- risk limits ---------------------------------------------------------------------------------
+
+
+def _assert_tripped(world: World, limit: str) -> None:
+    switch = world.doc("status/trading")
+    assert switch["enabled"] is False
+    assert switch["tripped_by"] == limit
+    assert switch["reason"]
+    events = [e for e in world.docs("audit").values() if e["action"] == "risk_limit_tripped"]
+    assert [e["details"]["limit"] for e in events] == [limit]
+    error = world.doc("status/last_sync_error")
+    assert error["code"] == "RISK_LIMIT_TRIPPED"
+    assert switch["reason"] in error["message"]
+
+
+def test_todays_loss_over_the_limit_switches_trading_off(world: World) -> None:
+    symbol = world.acting()[0][0]
+    world.strategy(symbols=[symbol])
+    world.fault(world.uid, None)
+    body = {"key_id": world.keys.key_id, "secret_key": "secret-key-1", "last_equity": "103000"}
+    requests.post(f"{world.alpaca.url}/_standin/accounts", json=body, timeout=5)
+    world.pulse()
+    _assert_tripped(world, "max_daily_loss_usd")
+    assert world.docs("shadowTradeHistory") == {}
+    world.pulse("2026-11-23T10:01")  # off: not synced, not traded, not tripped twice
+    _assert_tripped(world, "max_daily_loss_usd")
+
+
+def test_a_drawdown_from_the_peak_over_the_limit_switches_trading_off(world: World) -> None:
+    world.strategy(symbols=[world.holding()])
+    paths.stats_summary(world.db, world.uid).set({"peak_equity": "130000.00"})
+    world.pulse()
+    _assert_tripped(world, "max_drawdown_pct")
+
+
+def test_an_entry_over_the_position_limit_switches_trading_off(world: World) -> None:
+    symbol = world.acting()[0][0]
+    world.strategy(symbols=[symbol], allocation_usd="5000")
+    limits = {
+        "max_position_usd": "1000",
+        "max_daily_loss_usd": "2000",
+        "max_drawdown_pct": "20",
+        "max_trades_per_day": 10,
+    }
+    strategy_callables.save_risk_limits(world.services, auth(world.uid), limits)
+    world.pulse()
+    _assert_tripped(world, "max_position_usd")
+    assert world.docs("shadowTradeHistory") == {}
+
+
+def test_entries_past_the_days_limit_switch_trading_off(world: World) -> None:
+    symbols = [s for s, _ in world.acting(2)]
+    world.strategy(symbols=symbols)
+    limits = {
+        "max_position_usd": "10000",
+        "max_daily_loss_usd": "2000",
+        "max_drawdown_pct": "20",
+        "max_trades_per_day": 1,
+    }
+    strategy_callables.save_risk_limits(world.services, auth(world.uid), limits)
+    world.pulse()
+    assert len(world.docs("shadowTradeHistory")) == 1
+    _assert_tripped(world, "max_trades_per_day")
+
+
+def test_the_person_switches_trading_back_on_and_the_error_clears(world: World) -> None:
+    world.strategy(symbols=[world.holding()])
+    paths.stats_summary(world.db, world.uid).set({"peak_equity": "130000.00"})
+    world.pulse()
+    _assert_tripped(world, "max_drawdown_pct")
+    strategy_callables.save_risk_limits(
+        world.services,
+        auth(world.uid),
+        {
+            "max_position_usd": "10000",
+            "max_daily_loss_usd": "2000",
+            "max_drawdown_pct": "50",
+            "max_trades_per_day": 10,
+        },
+    )
+    callables.set_trading_enabled(world.services, auth(world.uid), {"enabled": True})
+    world.pulse("2026-11-23T10:01")
+    assert world.doc("status/trading")["enabled"] is True
+    assert not world.db.document(f"users/{world.uid}/status/last_sync_error").get().exists
+
+
+# -- statistics ------------------------------------------------------------------------------------
+
+
+def test_statistics_and_the_equity_point_follow_the_trades(world: World) -> None:
+    symbol = world.holding()
+    sid = world.strategy(symbols=[symbol], take_profit_pct="10")
+    broker = AlpacaBroker(world.keys, trading_url=world.alpaca.url, data_url=world.alpaca.url)
+    price = broker.latest_prices([symbol])[symbol]
+    broker.close()
+    _seed_position(world, sid, symbol, "BUY", str(price / 2))
+    world.pulse()
+    stats = world.doc("stats/summary")
+    gain = (price - price / 2) * 3
+    assert stats["realized_pnl"] == str(gain.quantize(Decimal("0.01")))
+    assert stats["trades_closed"] == 1
+    assert stats["win_rate"] == "100.0000"
+    assert stats["sharpe_daily"] is None
+    point = world.doc("equity/2026-11-23")
+    assert point["equity"] == world.doc("alpacaAccounts/snapshot")["equity"]
+    world.pulse("2026-11-24T10:00")
+    assert set(world.docs("equity")) == {"2026-11-23", "2026-11-24"}
+
+
+# -- the callables ---------------------------------------------------------------------------------
+
+VALID = {
+    "strategy": "momentum_20d",
+    "symbols": ["AAPL"],
+    "allocation_usd": "1000",
+    "mode": "shadow",
+}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"strategy": "astrology"},
+        {"symbols": []},
+        {"symbols": [f"S{chr(65 + i)}" for i in range(21)]},
+        {"symbols": ["AAPL", "AAPL"]},
+        {"symbols": ["aapl"]},
+        {"allocation_usd": 1000},
+        {"allocation_usd": "0"},
+        {"allocation_usd": "-5"},
+        {"allocation_usd": "1e3"},
+        {"mode": "live"},
+        {"take_profit_pct": "0"},
+        {"stop_loss_pct": 5},
+        {"id": "__x__"},
+        {"extra": True},
+    ],
+)
+def test_bad_strategies_are_refused_and_change_nothing(
+    world: World, db: firestore.Client, change: dict[str, Any]
+) -> None:
+    before = data_of(db)
+    error = error_of(
+        strategy_callables.save_strategy, world.services, auth(world.uid), {**VALID, **change}
+    )
+    assert error.code == Code.INVALID_ARGUMENT
+    assert data_of(db) == before
+
+
+@pytest.mark.parametrize(
+    ("call", "data", "code"),
+    [
+        (
+            strategy_callables.set_strategy_status,
+            {"id": "nope", "status": "active"},
+            Code.NOT_FOUND,
+        ),
+        (
+            strategy_callables.set_strategy_status,
+            {"id": "x", "status": "error"},
+            Code.INVALID_ARGUMENT,
+        ),
+        (strategy_callables.delete_strategy, {"id": "nope"}, Code.NOT_FOUND),
+        (strategy_callables.save_strategy, {**VALID, "id": "nope"}, Code.NOT_FOUND),
+        (
+            strategy_callables.save_strategy,
+            {**VALID, "allocation_usd": "20000"},
+            Code.FAILED_PRECONDITION,
+        ),
+        (
+            strategy_callables.save_risk_limits,
+            {
+                "max_position_usd": "1",
+                "max_daily_loss_usd": "1",
+                "max_drawdown_pct": "101",
+                "max_trades_per_day": 1,
+            },
+            Code.INVALID_ARGUMENT,
+        ),
+        (
+            strategy_callables.save_risk_limits,
+            {
+                "max_position_usd": "1",
+                "max_daily_loss_usd": "1",
+                "max_drawdown_pct": "5",
+                "max_trades_per_day": True,
+            },
+            Code.INVALID_ARGUMENT,
+        ),
+    ],
+)
+def test_strategy_calls_say_what_is_wrong(
+    world: World, db: firestore.Client, call: Any, data: dict[str, Any], code: Code
+) -> None:
+    before = data_of(db)
+    assert error_of(call, world.services, auth(world.uid), data).code == code
+    assert data_of(db) == before
+
+
+def test_each_change_is_audited_and_tells_the_pulse_to_read_again(world: World) -> None:
+    version = world.doc("").get("bot_version")
+    sid = world.strategy(symbols=["AAPL"])
+    strategy_callables.save_strategy(
+        world.services, auth(world.uid), {**VALID, "id": sid, "symbols": ["MSFT", "AAPL"]}
+    )
+    strategy_callables.delete_strategy(world.services, auth(world.uid), {"id": sid})
+    assert world.doc("")["bot_version"] == (version or 0) + 4
+    actions = sorted(e["action"] for e in world.docs("audit").values())
+    assert actions.count("strategy_saved") == 2
+    assert "strategy_status" in actions
+    assert "strategy_deleted" in actions
+
+
+def test_someone_else_cannot_touch_my_strategy(world: World) -> None:
+    sid = world.strategy(symbols=["AAPL"])
+    for call, data in (
+        (strategy_callables.set_strategy_status, {"id": sid, "status": "paused"}),
+        (strategy_callables.delete_strategy, {"id": sid}),
+        (strategy_callables.save_strategy, {**VALID, "id": sid}),
+    ):
+        assert error_of(call, world.services, auth("mallory"), data).code == Code.NOT_FOUND
+    assert world.docs("strategies")[sid]["status"] == "active"
+
+
+def test_a_person_keeps_at_most_ten_strategies(world: World) -> None:
+    for _ in range(strategy_callables.MAX_STRATEGIES):
+        world.strategy(symbols=["AAPL"], start=False)
+    error = error_of(strategy_callables.save_strategy, world.services, auth(world.uid), VALID)
+    assert error.code == Code.FAILED_PRECONDITION
