@@ -8,7 +8,10 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -19,6 +22,7 @@ from agenttrader import paths
 from agenttrader.broker import AlpacaBroker
 from agenttrader.context import Platform
 from agenttrader.keystore import AlpacaKeys
+from agenttrader.memory import PulseMemory
 from agenttrader.pulse import run_pulse
 from agenttrader.strategies import STRATEGIES
 from localdev import emulators
@@ -290,3 +294,68 @@ def test_operations_is_for_admins_and_an_admin_halts_everyone(
     expect(page.get_by_role("switch", name="Trading enabled")).not_to_be_checked()
     expect(page.get_by_role("region", name="Operations")).to_have_count(0)
     ops_page.context.close()
+
+
+def test_a_person_runs_a_strategy_within_their_risk_limits(
+    page: Page, alpaca: AlpacaServer, db: firestore.Client, platform: Platform
+) -> None:
+    monday = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("America/New_York"))
+    freeze(alpaca, monday.timestamp())
+    at_monday = replace(platform, now=lambda: monday.astimezone(UTC))
+    keys = register_alpaca_account(alpaca.url, "PKSTRATEGY01", "strategy-secret-1")
+    create_account(page, "bot@example.com")
+    save_keys(page, keys.key_id, "strategy-secret-1")
+    expect(page.get_by_role("region", name="Alpaca keys")).to_contain_text("Saved:")
+    page.get_by_role("switch", name="Trading enabled").check()
+    uid = uid_of(db, "bot@example.com")
+
+    symbol, strategy = acting_symbol(alpaca, keys)
+    region = page.get_by_role("region", name="Strategies")
+    expect(region).to_contain_text("No strategies yet.")
+    region.get_by_label("Strategy").select_option(strategy)
+    region.get_by_label("Symbols").fill(f"{symbol.lower()}, ")
+    region.get_by_label("Allocation per position (USD)").fill("2000")
+    region.get_by_label("Take profit %").fill("8")
+    region.get_by_role("button", name="Save strategy").click()
+    row = region.get_by_role("row").filter(has_text=symbol)
+    expect(row).to_contain_text("paused")
+    expect(row).to_contain_text("$2,000.00")
+    row.get_by_role("button", name="Start").click()
+    expect(row).to_contain_text("active")
+
+    while not (paths.trading_status(db, uid).get().to_dict() or {}).get("enabled"):
+        time.sleep(0.1)
+    assert run_pulse(at_monday).counts["synced"] == 1
+    expect(row).to_contain_text(re.compile(rf"{symbol} (BUY|SELL)"))
+    trades = page.get_by_role("region", name="Open trades")
+    expect(trades.get_by_role("row").filter(has_text=symbol)).to_have_count(1)
+    performance = region.get_by_role("definition")
+    expect(performance.nth(0)).to_have_text("$0.00")  # realized: nothing closed yet
+    shot(page, "strategies-running")
+
+    row.get_by_role("button", name="Pause").click()
+    expect(row).to_contain_text("paused")
+
+    risk = page.get_by_role("region", name="Risk limits")
+    expect(risk.get_by_label("Max position (USD)")).to_have_value("10000")
+    risk.get_by_label("Max drawdown %").fill("1")
+    risk.get_by_role("button", name="Save risk limits").click()
+    expect(risk.get_by_role("button", name="Save risk limits")).to_be_enabled()
+    deadline = time.monotonic() + 10
+    while (paths.risk_settings(db, uid).get().to_dict() or {}).get("max_drawdown_pct") != "1":
+        assert time.monotonic() < deadline, "the limits never reached Firestore"
+        time.sleep(0.1)
+
+    row.get_by_role("button", name="Start").click()
+    expect(row).to_contain_text("active")
+    paths.stats_summary(db, uid).set({"peak_equity": "150000.00"}, merge=True)
+    restarted = replace(at_monday, memory=PulseMemory())  # what a new instance knows
+    run_pulse(restarted)
+    expect(risk).to_contain_text("max_drawdown_pct limit")
+    expect(page.get_by_role("switch", name="Trading enabled")).not_to_be_checked()
+    expect(page.get_by_role("region", name="Sync status")).to_contain_text("RISK_LIMIT_TRIPPED")
+    shot(page, "risk-limit-tripped")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Delete").click()
+    expect(region).to_contain_text("No strategies yet.")

@@ -9,6 +9,7 @@ import {
 import { connect } from "./backend.js";
 import { startDashboard } from "./dashboard.js";
 import { startOperations } from "./operations.js";
+import { startStrategies } from "./strategies.js";
 import { $, busy, clearError, showError } from "./ui.js";
 
 async function boot() {
@@ -63,6 +64,7 @@ async function boot() {
     }
     clearError();
     const stopDashboard = startDashboard(backend, user);
+    const stopStrategies = startStrategies(backend, user.uid);
     let stopOperations = () => {};
     try {
       const token = await user.getIdTokenResult();
@@ -72,6 +74,7 @@ async function boot() {
     }
     stop = () => {
       stopDashboard();
+      stopStrategies();
       stopOperations();
     };
   });

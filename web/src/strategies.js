@@ -1,0 +1,142 @@
+// The Strategies and Risk limits regions: the person's strategies, their performance, their
+// risk limits and, when a limit switched trading off, which one and why. Changes go through
+// the callables.
+import { collection, doc, onSnapshot, orderBy, query } from "firebase/firestore";
+import { $, busy, money, percent, setField, showError } from "./ui.js";
+
+// The product's defaults (README, "Risk limits"), shown until the person saves their own.
+export const DEFAULT_LIMITS = {
+  max_position_usd: "10000",
+  max_daily_loss_usd: "2000",
+  max_drawdown_pct: "20",
+  max_trades_per_day: 10,
+};
+const NAMES = { momentum_20d: "Momentum (20 days)", mean_reversion_20d: "Mean reversion (20 days)" };
+
+export function startStrategies({ db, call }, uid) {
+  const mine = (...path) => doc(db, "users", uid, ...path);
+  const live = (ref, render) => onSnapshot(ref, render, showError);
+  const stops = [
+    live(query(collection(db, "users", uid, "strategies"), orderBy("created_at", "desc")), (snap) =>
+      renderStrategies(snap.docs, call),
+    ),
+    live(mine("stats", "summary"), (snap) => renderPerformance(snap.data())),
+    live(mine("settings", "risk"), (snap) => fillLimits(snap.data() || DEFAULT_LIMITS)),
+    live(mine("status", "trading"), (snap) => renderTrip(snap.data())),
+  ];
+  const handlers = [];
+  const on = (node, type, handler) => {
+    node.addEventListener(type, handler);
+    handlers.push([node, type, handler]);
+  };
+  const strategyForm = $("#strategy-form");
+  on(strategyForm, "submit", (event) => {
+    event.preventDefault();
+    const data = new FormData(strategyForm);
+    const optional = (name) => String(data.get(name)).trim() || null;
+    busy(strategyForm.querySelector("[type=submit]"), async () => {
+      await call("save_strategy", {
+        strategy: String(data.get("strategy")),
+        symbols: String(data.get("symbols"))
+          .split(/[\s,]+/)
+          .map((s) => s.trim().toUpperCase())
+          .filter(Boolean),
+        allocation_usd: String(data.get("allocation_usd")).trim(),
+        mode: String(data.get("mode")),
+        take_profit_pct: optional("take_profit_pct"),
+        stop_loss_pct: optional("stop_loss_pct"),
+      });
+      strategyForm.elements.symbols.value = "";
+    });
+  });
+  const riskForm = $("#risk-form");
+  on(riskForm, "submit", (event) => {
+    event.preventDefault();
+    const data = new FormData(riskForm);
+    busy(riskForm.querySelector("[type=submit]"), () =>
+      call("save_risk_limits", {
+        max_position_usd: String(data.get("max_position_usd")).trim(),
+        max_daily_loss_usd: String(data.get("max_daily_loss_usd")).trim(),
+        max_drawdown_pct: String(data.get("max_drawdown_pct")).trim(),
+        max_trades_per_day: Number.parseInt(String(data.get("max_trades_per_day")), 10),
+      }),
+    );
+  });
+  return () => {
+    stops.forEach((stop) => stop());
+    handlers.forEach(([node, type, handler]) => node.removeEventListener(type, handler));
+  };
+}
+
+function renderStrategies(docs, call) {
+  $("#strategies-body").replaceChildren(
+    ...docs.map((snap) => {
+      const s = snap.data();
+      const row = document.createElement("tr");
+      row.dataset.strategyId = snap.id;
+      const name = document.createElement("th");
+      name.scope = "row";
+      name.textContent = NAMES[s.strategy] || s.strategy;
+      row.append(name);
+      const status = s.status === "error" && s.last_error ? `error: ${s.last_error.message}` : s.status;
+      const decisions = Object.entries(s.last_decisions || {})
+        .map(([symbol, action]) => `${symbol} ${action}`)
+        .join(", ");
+      for (const text of [s.symbols.join(", "), money(s.allocation_usd), s.mode, status, decisions || "—"]) {
+        const cell = document.createElement("td");
+        cell.textContent = text;
+        row.append(cell);
+      }
+      const actions = document.createElement("td");
+      const toggle = button(s.status === "active" ? "Pause" : "Start");
+      const next = s.status === "active" ? "paused" : "active";
+      toggle.addEventListener("click", () =>
+        busy(toggle, () => call("set_strategy_status", { id: snap.id, status: next })),
+      );
+      const remove = button("Delete");
+      remove.classList.add("danger");
+      remove.addEventListener("click", () => {
+        if (!window.confirm(`Delete this ${NAMES[s.strategy] || s.strategy} strategy? Its open positions stay open.`)) return;
+        busy(remove, () => call("delete_strategy", { id: snap.id }));
+      });
+      actions.append(toggle, " ", remove);
+      row.append(actions);
+      return row;
+    }),
+  );
+  $("#no-strategies").hidden = docs.length > 0;
+}
+
+function button(text) {
+  const node = document.createElement("button");
+  node.type = "button";
+  node.textContent = text;
+  return node;
+}
+
+function renderPerformance(stats) {
+  const root = $("#performance");
+  setField(root, "realized_pnl", money(stats?.realized_pnl));
+  setField(root, "unrealized_pnl", money(stats?.unrealized_pnl));
+  setField(root, "trades_closed", String(stats?.trades_closed ?? 0));
+  setField(root, "win_rate", stats?.win_rate ? percent(stats.win_rate) : "—");
+  setField(root, "max_drawdown_pct", stats?.max_drawdown_pct ? percent(stats.max_drawdown_pct) : "—");
+  setField(root, "sharpe_daily", stats?.sharpe_daily ?? "—");
+}
+
+function fillLimits(limits) {
+  const form = $("#risk-form");
+  for (const [name, fallback] of Object.entries(DEFAULT_LIMITS)) {
+    const input = form.elements[name];
+    if (document.activeElement !== input) input.value = String(limits[name] ?? fallback);
+  }
+}
+
+function renderTrip(trading) {
+  const line = $('#risk [data-field="trip"]');
+  const tripped = trading && trading.enabled === false && trading.tripped_by;
+  line.hidden = !tripped;
+  line.textContent = tripped
+    ? `Trading was switched off by your ${trading.tripped_by} limit: ${trading.reason}. Switch Trading enabled back on when you are ready.`
+    : "";
+}
