@@ -2,6 +2,7 @@
 
     make bench                                          # 1,000 people, and 5,000 timed
     make bench ARGS="--users 200 --speed-users 2000"    # other populations
+    make bench ARGS="--strategies 0"                    # without the run with strategies
 
 Runs under `firebase emulators:exec --only firestore` (the Makefile does that) with both
 stand-ins in this process: Alpaca answers in 100 ms, Secret Manager in 20 ms. Every user has
@@ -183,7 +184,36 @@ def uid_of(i: int) -> str:
     return f"bench{i:05d}"
 
 
-def seed(n: int, db: firestore.Client, keystore: KeyStore, alpaca: RemoteAlpaca) -> None:
+STRATEGY_SYMBOLS = [
+    "AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "GOOG", "AMD", "NFLX", "INTC",
+    "ORCL", "CRM", "ADBE", "QCOM", "TXN", "AVGO", "CSCO", "PEP", "KO", "WMT",
+]  # fmt: skip
+STRATEGY_KINDS = ["momentum_20d", "mean_reversion_20d"]
+
+
+def strategy_document(i: int, k: int, now: datetime) -> dict[str, Any]:
+    """Person i's k-th strategy: active, shadow, two symbols from a shared list."""
+    at = (i * 3 + k * 7) % len(STRATEGY_SYMBOLS)
+    return {
+        "strategy": STRATEGY_KINDS[k % len(STRATEGY_KINDS)],
+        "symbols": [STRATEGY_SYMBOLS[at], STRATEGY_SYMBOLS[(at + 1) % len(STRATEGY_SYMBOLS)]],
+        "allocation_usd": "1000",
+        "mode": "shadow",
+        "status": "active",
+        "take_profit_pct": "5",
+        "stop_loss_pct": "5",
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def seed(
+    n: int,
+    db: firestore.Client,
+    keystore: KeyStore,
+    alpaca: RemoteAlpaca,
+    strategies: int = 0,
+) -> None:
     for i in range(n):
         alpaca.add_account(
             {"key_id": f"PKBENCH{i:05d}", "secret_key": f"bench-secret-{i}", "cash": "50000"}
@@ -206,9 +236,13 @@ def seed(n: int, db: firestore.Client, keystore: KeyStore, alpaca: RemoteAlpaca)
                 "keys_version": 1,
                 "open_trades": TRADES_PER_USER,
                 "trades_version": 1,
+                **({"bot_version": 1} if strategies else {}),
             },
         )
         context.set_trading(batch, db, uid, True, now)
+        for k in range(strategies):
+            batch.set(paths.strategies(db, uid).document(f"s{k}"), strategy_document(i, k, now))
+            pending += 1
         for t in range(TRADES_PER_USER):
             symbol = SYMBOLS[(i + t) % len(SYMBOLS)]
             batch.set(
@@ -325,8 +359,15 @@ def usd(counts: dict[str, float]) -> float:
 
 
 def bench_population(
-    n: int, alpaca: RemoteAlpaca, secrets: SecretManagerServer, baseline: bool = True
+    n: int,
+    alpaca: RemoteAlpaca,
+    secrets: SecretManagerServer,
+    baseline: bool = True,
+    strategies: int = 0,
+    report: dict[str, dict[str, float]] | None = None,
 ) -> list[str]:
+    """Time and count a population's pulses; with `report`, keep the per-person counts of a
+    run while open and while closed in it."""
     emulators.clear_firestore()
     alpaca.reset()
     secrets.store.reset()
@@ -336,7 +377,7 @@ def bench_population(
     db = CountingClient(counter)
     sm = clients.secret_manager_client()
     project = clients.project_id()
-    seed(n, db, KeyStore(sm, project), alpaca)
+    seed(n, db, KeyStore(sm, project), alpaca, strategies)
     alpaca.latency(ALPACA_LATENCY_S)
     secrets.store.latency_s = SECRETS_LATENCY_S
     clock = BenchClock(alpaca)
@@ -386,13 +427,15 @@ def bench_population(
     per_sync = statistics.mean(r["alpaca"] for r in warm) / n  # Alpaca requests per person
     bound_s = n * per_sync * ALPACA_LATENCY_S / concurrency
     lines = [
-        f"bench: users={n} pulse_s={warm_s:.2f} cold_pulse_s={first['seconds']:.2f} "
+        f"bench: users={n} strategies_per_user={strategies} pulse_s={warm_s:.2f} "
+        f"cold_pulse_s={first['seconds']:.2f} "
         f"latency_bound_s={bound_s:.2f} share_of_bound={bound_s / warm_s:.2f} "
         f"concurrency={concurrency} synced={last['run'].counts['synced']} "
         f"runs_to_warm={len(open_runs)}"
     ]
     print(
-        f"\n{n} people, {TRADES_PER_USER} open trades each; Alpaca {ALPACA_LATENCY_S * 1000:.0f} "
+        f"\n{n} people, {TRADES_PER_USER} open trades and {strategies} active strategies each; "
+        f"Alpaca {ALPACA_LATENCY_S * 1000:.0f} "
         f"ms, Secret Manager {SECRETS_LATENCY_S * 1000:.0f} ms, concurrency {concurrency}"
     )
     print(
@@ -401,7 +444,9 @@ def bench_population(
         f"{per_sync:.2f} Alpaca requests a sync x {ALPACA_LATENCY_S * 1000:.0f} ms / concurrency)"
     )
     if baseline:
-        lines.append(month(n, pulse, clock, open_runs, base, len(sample), counter, alpaca, secrets))
+        lines.append(
+            month(n, pulse, clock, open_runs, base, len(sample), counter, alpaca, secrets, report)
+        )
     return lines
 
 
@@ -415,6 +460,7 @@ def month(
     counter: OpCounter,
     alpaca: RemoteAlpaca,
     secrets: SecretManagerServer,
+    report: dict[str, dict[str, float]] | None = None,
 ) -> str:
     """The reference month for one person, both designs, in counts and at list prices."""
     first = open_runs[0]
@@ -427,6 +473,9 @@ def month(
     idle = measure("idle", pulse, counter, alpaca, secrets)
 
     steady = {k: statistics.mean(r[k] for r in open_runs[1:]) for k in KINDS}
+    if report is not None:
+        report["open"] = per_user(steady, n)
+        report["closed"] = per_user(closed, n)
     seq = per_user(base, sampled)
     month_seq = {k: seq[k] * MONTH_MINUTES for k in KINDS}
     month_pulse = {
@@ -470,6 +519,24 @@ def month(
     )
 
 
+def strategies_line(
+    n: int,
+    per_user_strategies: int,
+    without: dict[str, dict[str, float]],
+    bot: dict[str, dict[str, float]],
+) -> str:
+    """What the strategies add per person per run, open and closed, against the same
+    population without them in the same run."""
+    parts = []
+    for phase in ("open", "closed"):
+        for kind in KINDS:
+            parts.append(f"{phase}_{kind}=+{bot[phase][kind] - without[phase][kind]:.3f}")
+    return (
+        f"strategies: users={n} per_user={per_user_strategies} added_per_person_per_run "
+        + " ".join(parts)
+    )
+
+
 def table(rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
@@ -488,6 +555,12 @@ def main() -> int:
     )
     parser.add_argument("--users", type=int, nargs="*", default=[1000])
     parser.add_argument(
+        "--strategies",
+        type=int,
+        default=2,
+        help="active strategies per person in a second run of the first population (0: none)",
+    )
+    parser.add_argument(
         "--speed-users",
         type=int,
         nargs="*",
@@ -503,7 +576,18 @@ def main() -> int:
         f"Firestore emulator at {os.environ.get('FIRESTORE_EMULATOR_HOST')}"
     )
     try:
-        lines = [line for n in args.users for line in bench_population(n, alpaca, secrets)]
+        without: dict[str, dict[str, float]] = {}
+        lines = [
+            line
+            for i, n in enumerate(args.users)
+            for line in bench_population(n, alpaca, secrets, report=without if i == 0 else None)
+        ]
+        if args.strategies and args.users:
+            with_bot: dict[str, dict[str, float]] = {}
+            lines += bench_population(
+                args.users[0], alpaca, secrets, strategies=args.strategies, report=with_bot
+            )
+            lines.append(strategies_line(args.users[0], args.strategies, without, with_bot))
         lines += [
             line
             for n in args.speed_users

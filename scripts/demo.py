@@ -5,7 +5,9 @@
 
 Runs under `firebase emulators:exec` (the Makefile does that): it serves both stand-ins,
 signs people up through the Auth emulator, runs one pulse through the Functions emulator,
-prints what happened to each person, and shows that one person cannot read another's data.
+prints what happened to each person, shows that one person cannot read another's data, and
+replays a trading day of alice's strategies (the stand-in's clock and the pulse's moved
+together from the open to the close, a run every 30 minutes).
 """
 
 from __future__ import annotations
@@ -14,14 +16,17 @@ import argparse
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, date, timedelta
 from typing import Any
 
 from agenttrader import clients, paths, runtime
 from agenttrader.keystore import AlpacaKeys
+from agenttrader.pulse import run_pulse
 from agenttrader.sync import OUTCOMES
 from localdev import ALPACA_PORT, SECRETS_PORT, emulators
 from localdev.alpaca_standin import AlpacaServer
+from localdev.market_calendar import is_trading_day, session
 from localdev.secret_manager_standin import SecretManagerServer
 from localdev.seed import open_trade, seed_user
 
@@ -238,6 +243,85 @@ def serve(people: dict[str, emulators.Person]) -> None:
         pass
 
 
+DAY_SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "GOOGL", "AMD"]
+
+
+def trading_day(alpaca: AlpacaServer, alice: emulators.Person) -> None:
+    """Alice's two strategies through the last full trading day, a run every 30 minutes."""
+    day = date.today() - timedelta(days=1)
+    while not is_trading_day(day):
+        day -= timedelta(days=1)
+    opens, closes = session(day)
+    momentum = callable_result(
+        "save_strategy",
+        {
+            "strategy": "momentum_20d",
+            "symbols": DAY_SYMBOLS[:4],
+            "allocation_usd": "2000",
+            "mode": "paper",
+            "take_profit_pct": "3",
+            "stop_loss_pct": "2",
+        },
+        alice,
+    )
+    reversion = callable_result(
+        "save_strategy",
+        {
+            "strategy": "mean_reversion_20d",
+            "symbols": DAY_SYMBOLS[4:],
+            "allocation_usd": "1500",
+            "mode": "shadow",
+        },
+        alice,
+    )
+    for saved in (momentum, reversion):
+        callable_result("set_strategy_status", {"id": saved["id"], "status": "active"}, alice)
+    alpaca.market.fill_delay_s = 0.0
+    db = clients.firestore_client()
+    paths.pulse_state(db).delete()  # the clock as the replayed day's runs read it
+    at = opens
+    platform = replace(runtime.platform(), now=lambda: at.astimezone(UTC))
+    print(f"\na trading day of alice's strategies, {day} ({opens:%H:%M}-{closes:%H:%M} New York):")
+    while at <= closes:
+        alpaca.market.frozen_now = at.timestamp()
+        summary = run_pulse(platform)
+        errors = {str(code): n for code, n in summary.errors.items()}
+        print(
+            f"  {at:%H:%M} pulse: market_open={summary.market_open} "
+            f"synced={summary.counts['synced']} errors={errors}"
+        )
+        at += timedelta(minutes=30)
+    alpaca.market.frozen_now = None
+    paths.pulse_state(db).delete()  # back to today's clock
+    uid = alice.uid
+    print("  what alice sees in Firestore (and on the page):")
+    for doc in paths.strategies(db, uid).stream():
+        s = doc.to_dict() or {}
+        print(
+            f"    strategies/{doc.id}: {s['strategy']} {s['mode']} {s['status']} "
+            f"decisions={s.get('last_decisions')}"
+        )
+    for doc in paths.shadow_trades(db, uid).stream():
+        t = doc.to_dict() or {}
+        if not t.get("strategy_id"):
+            continue
+        print(
+            f"    shadowTradeHistory/{doc.id}: {t['side']} {t['quantity']} {t['symbol']} "
+            f"@ {t['entry_price']} {t['status']} {t.get('close_reason', '')}"
+        )
+    for doc in paths.orders(db, uid).stream():
+        o = doc.to_dict() or {}
+        print(
+            f"    orders/{doc.id}: {o['side']} {o['qty']} {o['symbol']} {o['status']} "
+            f"filled at {o.get('filled_avg_price')}"
+        )
+    stats = paths.stats_summary(db, uid).get().to_dict() or {}
+    shown = ("realized_pnl", "unrealized_pnl", "trades_closed", "win_rate", "max_drawdown_pct")
+    print("    stats/summary: " + " ".join(f"{k}={stats.get(k)}" for k in shown))
+    for doc in paths.equity_points(db, uid).stream():
+        print(f"    equity/{doc.id}: {(doc.to_dict() or {}).get('equity')}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -303,6 +387,7 @@ def main() -> int:
     if not isolated:
         print("demo: a security-rules check did not answer as expected")
         return 1
+    trading_day(alpaca, people["alice"])
     if args.serve:
         serve(people)
     alpaca.stop()

@@ -3,7 +3,9 @@ emulator, and Firestore reads under the security rules with the person's own ID 
 
 from __future__ import annotations
 
+import re
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ import requests
 from google.cloud import firestore
 
 from agenttrader import paths
+from agenttrader.strategy_settings import DEFAULT_LIMITS
 from localdev import emulators
 from localdev.alpaca_standin import AlpacaServer
 from localdev.secret_manager_standin import SecretManagerServer
@@ -121,6 +124,14 @@ BAD = [
     ("close_shadow_trade", {"trade_id": -1}),
     ("save_alpaca_keys", {"key_id": "PKWEBALICE", "secret_key": -1.5}),
     ("delete_my_account", {"confirm": "yes"}),
+    ("save_strategy", {"strategy": "momentum_20d", "symbols": ["AAPL"], "mode": "shadow"}),
+    (
+        "save_strategy",
+        {"strategy": "x", "symbols": ["AAPL"], "allocation_usd": "1", "mode": "shadow"},
+    ),
+    ("set_strategy_status", {"id": "s1", "status": "running"}),
+    ("delete_strategy", {"id": "__s__"}),
+    ("save_risk_limits", {"max_position_usd": "1"}),
 ]
 
 
@@ -171,3 +182,43 @@ def test_admin_claim_through_the_auth_emulator(people: dict[str, emulators.Perso
     summary = result("admin_get_last_pulse", {}, admin)
     assert summary["users_total"] == 2
     assert emulators.FirestoreAs(admin.id_token).get("ops/last_pulse").status_code == 200
+
+
+def test_a_strategy_and_risk_limits_through_the_emulators(
+    people: dict[str, emulators.Person], db: firestore.Client
+) -> None:
+    alice, bob = people["alice"], people["bob"]
+    request = {"strategy": "momentum_20d", "symbols": ["AAPL", "MSFT"], "allocation_usd": "500"}
+    saved = result("save_strategy", {**request, "mode": "paper"}, alice)
+    assert saved["status"] == "paused"
+    assert result("set_strategy_status", {"id": saved["id"], "status": "active"}, alice) == {
+        "id": saved["id"],
+        "status": "active",
+    }
+    assert error("set_strategy_status", {"id": saved["id"], "status": "paused"}, bob)[0] == (
+        "NOT_FOUND"
+    )
+    limits = {
+        "max_position_usd": "400",
+        "max_daily_loss_usd": "100",
+        "max_drawdown_pct": "5",
+        "max_trades_per_day": 3,
+    }
+    assert result("save_risk_limits", limits, alice) == limits
+    status, message = error("save_strategy", {**request, "mode": "shadow"}, alice)
+    assert status == "FAILED_PRECONDITION"
+    assert "position limit" in message
+    stored = paths.strategies(db, alice.uid).document(saved["id"]).get().to_dict() or {}
+    assert (stored["status"], stored["mode"], stored["symbols"]) == (
+        "active",
+        "paper",
+        ["AAPL", "MSFT"],
+    )
+
+
+def test_the_page_shows_the_products_default_risk_limits() -> None:
+    source = (Path(__file__).resolve().parents[1] / "web" / "src" / "strategies.js").read_text()
+    block = re.search(r"DEFAULT_LIMITS = \{(.*?)\};", source, re.S)
+    assert block is not None
+    shown = dict(re.findall(r'(\w+): "?([\d.]+)"?', block.group(1)))
+    assert shown == {k: str(v) for k, v in DEFAULT_LIMITS.document().items()}
