@@ -154,9 +154,7 @@ def trade_for(
     try:
         for sid, strategy in running:
             try:
-                notes[sid] = _run_strategy(
-                    person, config, sid, strategy, bars, prices, open_by_key
-                )
+                notes[sid] = _run_strategy(person, config, sid, strategy, bars, prices, open_by_key)
                 if strategy.status == "error":
                     _set_status(person, sid, "active", None)
             except (StrategyFailure, BrokerError) as failure:
@@ -393,9 +391,7 @@ def _new_order(
             "created_at": person.now,
         },
     )
-    batch.set(
-        paths.user(db, person.uid), {"orders_pending": firestore.Increment(1)}, merge=True
-    )
+    batch.set(paths.user(db, person.uid), {"orders_pending": firestore.Increment(1)}, merge=True)
 
 
 def _submit(
@@ -475,9 +471,7 @@ def _finish_order(person: Person, order_id: str, fields: dict[str, Any]) -> bool
         return False
     batch = db.batch()
     batch.update(ref, {**fields, "open": False}, option=unchanged_since(db, snapshot))
-    batch.set(
-        paths.user(db, person.uid), {"orders_pending": firestore.Increment(-1)}, merge=True
-    )
+    batch.set(paths.user(db, person.uid), {"orders_pending": firestore.Increment(-1)}, merge=True)
     try:
         batch.commit()
     except LOST_RACE:

@@ -394,7 +394,6 @@ class AlpacaBroker:
         except (ValueError, KeyError, TypeError):
             raise classify(ValueError("bars")) from None
 
-
     def daily_bars_many(self, symbols: list[str], since: datetime) -> dict[str, list[Bar]]:
         """Daily bars since `since` of every symbol, grouped by symbol, in as few requests as
         Alpaca's paging allows (one for a few symbols and weeks). A symbol Alpaca does not

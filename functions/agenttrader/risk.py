@@ -66,9 +66,7 @@ def trip(db: firestore.Client, uid: str, breach: Breach, now: datetime, run_id: 
     """Switch the person's trading off with the limit and the reason, show it as their sync
     error, and audit it: one commit."""
     batch = db.batch()
-    context.set_trading(
-        batch, db, uid, False, now, tripped_by=breach.limit, reason=breach.reason
-    )
+    context.set_trading(batch, db, uid, False, now, tripped_by=breach.limit, reason=breach.reason)
     batch.set(
         paths.last_sync_error(db, uid),
         {

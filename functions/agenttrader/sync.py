@@ -172,9 +172,7 @@ PRICE_TRIES = 3
 """People whose keys the shared price request is tried with."""
 
 
-def _shared_prices(
-    platform: Platform, users: list[UserRef], market: Market
-) -> dict[str, Decimal]:
+def _shared_prices(platform: Platform, users: list[UserRef], market: Market) -> dict[str, Decimal]:
     """Market data is the same for every account: the latest price of every symbol this
     instance knows people hold or their strategies trade, and (while the strategies trade)
     those symbols' daily bars into `market`, in a few requests for the whole run instead of
