@@ -39,6 +39,14 @@ fi
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 printf '%s\n%s\n' "$root/functions" "$root" > "$site/agenttrader-checkout.pth"
 
+# The Functions emulator's value for the app's Alpaca OAuth client secret (a secret param): a
+# random one per checkout, never committed; the Alpaca stand-in reads the same file.
+secret_local="$root/functions/.secret.local"
+if ! grep -q '^ALPACA_OAUTH_CLIENT_SECRET=' "$secret_local" 2>/dev/null; then
+  say "writing functions/.secret.local"
+  echo "ALPACA_OAUTH_CLIENT_SECRET=$("$venv/bin/python" -c 'import secrets; print(secrets.token_urlsafe(24))')" >> "$secret_local"
+fi
+
 # 2. firebase-tools, pinned in package.json / package-lock.json.
 want=$(digest package.json package-lock.json)
 if [ "$(cat node_modules/.lock.sha256 2>/dev/null)" != "$want" ] || [ ! -x node_modules/.bin/firebase ]; then

@@ -9,7 +9,7 @@ import firebase_admin
 import flask
 from firebase_functions import https_fn, options, scheduler_fn, tasks_fn
 
-from agenttrader import callables, runtime, strategy_callables
+from agenttrader import alpaca_connect, callables, config, runtime, strategy_callables
 from agenttrader.guard import Handler, handled
 from agenttrader.pulse import run_pulse, run_user_batch
 
@@ -46,8 +46,11 @@ def syncuserbatch(req: https_fn.CallableRequest[Any]) -> None:
     run_user_batch(runtime.platform(), req.data, runtime.pulse_settings())
 
 
-def _exposed(handler: Handler) -> Callable[[https_fn.CallableRequest[Any]], dict[str, Any]]:
-    """A declared callable as a Cloud Function, with the production services."""
+def _exposed(
+    handler: Handler, secrets: list[str] | None = None
+) -> Callable[[https_fn.CallableRequest[Any]], dict[str, Any]]:
+    """A declared callable as a Cloud Function, with the production services (and the secret
+    params it reads)."""
 
     def adapter(req: https_fn.CallableRequest[Any]) -> dict[str, Any]:
         result: dict[str, Any] = handled(
@@ -57,7 +60,7 @@ def _exposed(handler: Handler) -> Callable[[https_fn.CallableRequest[Any]], dict
 
     adapter.__name__ = handler.__name__  # the function's deployed name
     adapter.__doc__ = handler.__doc__
-    return https_fn.on_call()(adapter)
+    return https_fn.on_call(secrets=secrets)(adapter)
 
 
 generate_trading_signal = _exposed(callables.generate_trading_signal)
@@ -74,3 +77,7 @@ save_strategy = _exposed(strategy_callables.save_strategy)
 set_strategy_status = _exposed(strategy_callables.set_strategy_status)
 delete_strategy = _exposed(strategy_callables.delete_strategy)
 save_risk_limits = _exposed(strategy_callables.save_risk_limits)
+start_alpaca_connect = _exposed(alpaca_connect.start_alpaca_connect)
+finish_alpaca_connect = _exposed(
+    alpaca_connect.finish_alpaca_connect, secrets=[config.ALPACA_OAUTH_CLIENT_SECRET.name]
+)

@@ -27,3 +27,19 @@ ALPACA_PORT = urlsplit(_ENV["ALPACA_API_BASE_URL"]).port or 80
 """Where the Alpaca stand-in listens for the demo and the tests (ALPACA_*_BASE_URL)."""
 SECRETS_PORT = int(_ENV["SECRET_MANAGER_EMULATOR_HOST"].rsplit(":", 1)[1])
 """Where the Secret Manager stand-in listens (SECRET_MANAGER_EMULATOR_HOST)."""
+
+SECRET_LOCAL = DEMO_ENV.parent / ".secret.local"
+"""The Functions emulator's values for secret params: made by dev/bootstrap.sh, never committed."""
+OAUTH_CLIENT_ID = _ENV["ALPACA_OAUTH_CLIENT_ID"]
+"""The app's client id at the Alpaca stand-in (ALPACA_OAUTH_CLIENT_ID)."""
+OAUTH_REDIRECT_URL = _ENV["ALPACA_OAUTH_REDIRECT_URL"]
+
+
+def oauth_client_secret() -> str:
+    """The app's client secret as the Functions emulator has it (ALPACA_OAUTH_CLIENT_SECRET in
+    functions/.secret.local), so the stand-in knows the same one."""
+    for line in SECRET_LOCAL.read_text().splitlines():
+        name, _, value = line.partition("=")
+        if name.strip() == "ALPACA_OAUTH_CLIENT_SECRET":
+            return value.strip()
+    raise RuntimeError(f"{SECRET_LOCAL} has no ALPACA_OAUTH_CLIENT_SECRET: run dev/bootstrap.sh")

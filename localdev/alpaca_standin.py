@@ -19,6 +19,12 @@ account cannot afford is refused with 403 "insufficient buying power", a symbol 
 does not list (any starting with ZZ) with 422, a reused client_order_id with 422. Symbols
 starting with ZZ have no trades and no bars either.
 An account may be given a fixed `last_equity` (yesterday's close) to simulate a day's loss.
+OAuth, as Alpaca offers it to apps: GET /oauth/authorize shows a page with an `Approve` button
+that sends the person back to the app's redirect URL with a single-use code; POST /oauth/token
+exchanges the code (checking client id, client secret and redirect URL) for a token, which the
+trading and data endpoints accept as `Authorization: Bearer`, for an account of its own.
+  POST /_standin/oauth_client  {client_id, client_secret}  register an app (kept by reset)
+  POST /_standin/revoke        {token}  revoke a token
 A fault is {"kind": "http", "status": 429|500|403|..., "retry_after"?: s, "times"?: n,
 "endpoints"?: ["account", "latest_trades", "bars", ...]} or {"kind": "slow", "seconds": s, ...},
 {"kind": "hang", ...} (answers after 120 s) or {"kind": "malformed", ...}. "times" limits how
@@ -28,6 +34,7 @@ many requests fault; without it every request does.
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import math
 import re
@@ -40,7 +47,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from localdev.market_calendar import epoch_clock
 
@@ -222,6 +229,11 @@ class Market:
         self.latency_s = 0.0
         self.fill_delay_s = 1.0
         self.requests: Counter[tuple[str, str]] = Counter()
+        self.oauth_clients: dict[str, str] = {}
+        """client id -> client secret (kept by reset: an app's registration outlives tests)."""
+        self.codes: dict[str, tuple[str, str]] = {}
+        """Unused authorization codes -> (client id, redirect URL)."""
+        self.tokens: dict[str, Account] = {}
 
     def now(self) -> float:
         return time.time() if self.frozen_now is None else self.frozen_now
@@ -233,6 +245,8 @@ class Market:
             self.frozen_now = None
             self.latency_s = 0.0
             self.fill_delay_s = 1.0
+            self.codes.clear()
+            self.tokens.clear()
 
     def add_account(self, body: dict[str, Any]) -> Account:
         fault = Fault(**body["fault"]) if body.get("fault") else None
@@ -249,6 +263,44 @@ class Market:
         with self.lock:
             self.accounts[account.key_id] = account
         return account
+
+    def approve(self, client_id: str, redirect_uri: str) -> str:
+        code = uuid.uuid4().hex
+        with self.lock:
+            self.codes[code] = (client_id, redirect_uri)
+        return code
+
+    def exchange(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """The token endpoint: a code once, for the app it was given to, at its redirect URL."""
+        client_id = form.get("client_id", "")
+        if form.get("grant_type") != "authorization_code":
+            return 400, {"error": "unsupported_grant_type"}
+        if self.oauth_clients.get(client_id) != form.get("client_secret") or not client_id:
+            return 401, {
+                "error": "invalid_client",
+                "error_description": "client authentication failed",
+            }
+        with self.lock:
+            issued = self.codes.pop(form.get("code", ""), None)
+        if issued is None:
+            return 400, {
+                "error": "invalid_grant",
+                "error_description": "the code is unknown or was used",
+            }
+        if issued != (client_id, form.get("redirect_uri", "")):
+            return 400, {
+                "error": "invalid_grant",
+                "error_description": "redirect_uri does not match",
+            }
+        token = uuid.uuid4().hex + uuid.uuid4().hex
+        account = self.add_account({"key_id": f"OAUTH{len(self.tokens):07d}", "secret_key": token})
+        with self.lock:
+            self.tokens[token] = account
+        return 200, {
+            "access_token": token,
+            "token_type": "bearer",
+            "scope": "account:write trading data",
+        }
 
     def account_for(self, key_id: str, secret_key: str | None) -> Account | None:
         """The account these credentials open, if any (opening one in open-accounts mode)."""
@@ -301,7 +353,8 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         data = raw if raw is not None else json.dumps(body).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        if "Content-Type" not in (headers or {}):
+            self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
@@ -315,8 +368,18 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         market = self.server.market
         path = urlsplit(self.path).path
+        if path.startswith("/oauth/"):
+            self._oauth_post(path)
+            return
         body = self._body()
-        if not path.startswith("/_standin/"):
+        if path == "/_standin/oauth_client":
+            market.oauth_clients[str(body["client_id"])] = str(body["client_secret"])
+            self._send(201, {"client_id": body["client_id"]})
+        elif path == "/_standin/revoke":
+            with market.lock:
+                market.tokens.pop(str(body.get("token")), None)
+            self._send(200, {})
+        elif not path.startswith("/_standin/"):
             self._serve("POST", path, {}, body)
         elif path == "/_standin/accounts":
             account = market.add_account(body)
@@ -336,9 +399,48 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(*_error(404, 40410000, "endpoint not found")[:2])
 
+    def _oauth_post(self, path: str) -> None:
+        market = self.server.market
+        length = int(self.headers.get("Content-Length") or 0)
+        form = {k: v[-1] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+        if path == "/oauth/token":
+            self._send(*market.exchange(form))
+        elif path == "/oauth/authorize":  # the Approve button
+            if form.get("client_id") not in market.oauth_clients:
+                self._page(400, "<p>Unknown application.</p>")
+                return
+            code = market.approve(form["client_id"], form.get("redirect_uri", ""))
+            back = form.get("redirect_uri", "")
+            query = urlencode({"code": code, "state": form.get("state", "")})
+            self.send_response(302)
+            self.send_header("Location", f"{back}{'&' if '?' in back else '?'}{query}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            self._send(*_error(404, 40410000, "endpoint not found")[:2])
+
+    def _page(self, status: int, body: str) -> None:
+        data = f"<!doctype html><html lang=en><title>Alpaca</title><body>{body}</body></html>"
+        self._send(status, None, {"Content-Type": "text/html; charset=utf-8"}, data.encode())
+
     def do_GET(self) -> None:  # noqa: N802
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        if url.path == "/oauth/authorize":
+            if query.get("client_id") not in self.server.market.oauth_clients:
+                self._page(400, "<p>Unknown application.</p>")
+                return
+            fields = "".join(
+                f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+                for k, v in query.items()
+            )
+            self._page(
+                200,
+                "<h1>Alpaca</h1><p>An application asks to trade on your account.</p>"
+                f'<form method="post" action="/oauth/authorize">{fields}'
+                "<button type=submit>Approve</button></form>",
+            )
+            return
         if url.path == "/_standin/stats":
             self._send(200, self.server.market.stats())
             return
@@ -357,7 +459,12 @@ class _Handler(BaseHTTPRequestHandler):
             market.requests[(key_id, endpoint)] += 1
         if market.latency_s:
             time.sleep(market.latency_s)
-        account = market.account_for(key_id, self.headers.get("APCA-API-SECRET-KEY"))
+        bearer = self.headers.get("Authorization", "")
+        if bearer.startswith("Bearer "):
+            with market.lock:
+                account = market.tokens.get(bearer[len("Bearer ") :])
+        else:
+            account = market.account_for(key_id, self.headers.get("APCA-API-SECRET-KEY"))
         if account is None:
             self._send(*_error(401, 40110000, "request is not authorized")[:2])
             return

@@ -24,7 +24,7 @@ from agenttrader import clients, paths, runtime
 from agenttrader.keystore import AlpacaKeys
 from agenttrader.pulse import run_pulse
 from agenttrader.sync import OUTCOMES
-from localdev import ALPACA_PORT, SECRETS_PORT, emulators
+from localdev import ALPACA_PORT, OAUTH_CLIENT_ID, SECRETS_PORT, emulators, oauth_client_secret
 from localdev.alpaca_standin import AlpacaServer
 from localdev.market_calendar import is_trading_day, session
 from localdev.secret_manager_standin import SecretManagerServer
@@ -60,10 +60,10 @@ PEOPLE = [
 
 def start_standins(open_accounts: bool) -> tuple[AlpacaServer, SecretManagerServer]:
     try:
-        return (
-            AlpacaServer(ALPACA_PORT, open_accounts=open_accounts).start(),
-            SecretManagerServer(SECRETS_PORT).start(),
-        )
+        alpaca = AlpacaServer(ALPACA_PORT, open_accounts=open_accounts).start()
+        # Connect with Alpaca: the app the Functions emulator knows
+        alpaca.market.oauth_clients[OAUTH_CLIENT_ID] = oauth_client_secret()
+        return alpaca, SecretManagerServer(SECRETS_PORT).start()
     except OSError as error:
         raise SystemExit(
             f"demo: cannot listen on 127.0.0.1:{ALPACA_PORT}/{SECRETS_PORT} ({error}); "

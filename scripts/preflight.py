@@ -93,6 +93,8 @@ def check_params(project: str) -> list[str]:
                 f"param: {name} is set in the deploy env files; it is for emulators only"
             )
     for param in declared_params():
+        if isinstance(param, params.SecretParam):
+            continue  # in Secret Manager (firebase functions:secrets:set), never in env files
         value = values.get(param.name)
         default = getattr(param, "default", None)
         if value is None:

@@ -15,7 +15,7 @@ from agenttrader.broker import AlpacaBroker, BrokerFactory, RetryPolicy
 from agenttrader.context import Platform
 from agenttrader.guard import Services
 from agenttrader.keystore import AlpacaKeys, KeyStore
-from localdev import ALPACA_PORT, SECRETS_PORT, emulators
+from localdev import ALPACA_PORT, OAUTH_CLIENT_ID, SECRETS_PORT, emulators, oauth_client_secret
 from localdev.alpaca_standin import AlpacaServer
 from localdev.secret_manager_standin import SecretManagerServer
 
@@ -39,6 +39,8 @@ def _require_emulators() -> None:
 @pytest.fixture(scope="session")
 def alpaca_server() -> Iterator[AlpacaServer]:
     server = AlpacaServer(ALPACA_PORT).start()
+    # the app the Functions emulator knows (ALPACA_OAUTH_CLIENT_ID, functions/.secret.local)
+    server.market.oauth_clients[OAUTH_CLIENT_ID] = oauth_client_secret()
     yield server
     server.stop()
 

@@ -359,3 +359,26 @@ def test_a_person_runs_a_strategy_within_their_risk_limits(
     page.once("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Delete").click()
     expect(region).to_contain_text("No strategies yet.")
+
+
+def test_connect_with_alpaca_instead_of_pasting_keys(
+    page: Page, db: firestore.Client, secrets: SecretManagerServer
+) -> None:
+    create_account(page, "connect@example.com")
+    keys = page.get_by_role("region", name="Alpaca keys")
+    keys.get_by_role("button", name="Connect with Alpaca").click()
+    # Alpaca's own page (the stand-in's), then back to the site with a code
+    page.get_by_role("button", name="Approve").click()
+    page.wait_for_url(re.compile(r"^http://127\.0\.0\.1:5000/"))
+    expect(keys).to_contain_text("Saved: connected with Alpaca (paper)")
+    assert "code=" not in page.url and "state=" not in page.url
+    expect(page.get_by_role("alert")).to_be_empty()
+    uid = uid_of(db, "connect@example.com")
+    assert (paths.user(db, uid).get().to_dict() or {})["keys_version"] == 1
+    assert secrets.store.calls["AddSecretVersion"] == 1
+    shot(page, "connected-with-alpaca")
+
+    # the same return link again (a reload of an old tab): refused, nothing changes
+    page.goto(f"{SITE}/?code=reused-code-123&state={'x' * 43}")
+    expect(page.get_by_role("alert")).to_contain_text("already used or never issued")
+    assert (paths.user(db, uid).get().to_dict() or {})["keys_version"] == 1

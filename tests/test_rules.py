@@ -58,6 +58,7 @@ MATRIX: dict[str, set[tuple[str, str]]] = {
     "ops/freshness": {("owner", "get"), ("other", "get"), ("admin", "get")},
     "ops/pulse_state": set(),
     "ops/pulse/runs/r1": set(),
+    "ops/oauth/states/h1": set(),
     f"ops/rate_limits/{OWNER}/save_alpaca_keys": set(),
     "alpacaAccounts/snapshot": ADMIN_READS,
     "tradingSignals/s1": ADMIN_READS,

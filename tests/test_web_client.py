@@ -3,6 +3,7 @@ emulator, and Firestore reads under the security rules with the person's own ID 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -10,9 +11,11 @@ from typing import Any
 
 import pytest
 import requests
+from firestore_state import all_documents
 from google.cloud import firestore
 
 from agenttrader import paths
+from agenttrader.keystore import KeyStore
 from agenttrader.strategy_settings import DEFAULT_LIMITS
 from localdev import emulators
 from localdev.alpaca_standin import AlpacaServer
@@ -222,3 +225,31 @@ def test_the_page_shows_the_products_default_risk_limits() -> None:
     assert block is not None
     shown = dict(re.findall(r'(\w+): "?([\d.]+)"?', block.group(1)))
     assert shown == {k: str(v) for k, v in DEFAULT_LIMITS.document().items()}
+
+
+def test_connect_with_alpaca_through_the_emulators(
+    people: dict[str, emulators.Person], db: firestore.Client, keystore: KeyStore
+) -> None:
+    """The whole flow: the callables through the Functions emulator (its client secret from
+    functions/.secret.local), Alpaca's page and token endpoint at the stand-in."""
+    from test_alpaca_connect import approve
+
+    carol = emulators.sign_up("carol-connect@example.com")
+    started = result("start_alpaca_connect", {"paper": True}, carol)
+    returned = approve(started["url"])
+    finished = result("finish_alpaca_connect", returned, carol)
+    assert finished["connected"] is True
+    assert (finished["paper"], finished["keys_version"]) == (True, 1)
+    profile = paths.user(db, carol.uid).get().to_dict() or {}
+    assert profile["key_id_masked"] == "connected with Alpaca"
+    status, message = error("finish_alpaca_connect", returned, carol)
+    assert status == "FAILED_PRECONDITION"
+    assert "already used" in message
+    mallory = people["bob"]
+    other = approve(result("start_alpaca_connect", {}, carol)["url"])
+    assert error("finish_alpaca_connect", other, mallory)[0] == "PERMISSION_DENIED"
+    keys = keystore.load(carol.uid, None)
+    assert keys is not None and keys.oauth_token is not None
+    token = keys.oauth_token.get_secret_value()
+    assert token not in json.dumps(all_documents(db), default=str)
+    assert token not in json.dumps(finished)

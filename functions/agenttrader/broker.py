@@ -202,9 +202,20 @@ class _AlpacaREST(tradeapi.REST):  # type: ignore[misc]
         timeout_s: float,
         adapter: HTTPAdapter | None = None,
     ):
-        super().__init__(
-            keys.key_id, keys.secret_key.get_secret_value(), base_url=trading_url, raw_data=True
-        )
+        if keys.oauth_token is not None:
+            # an OAuth token: only `Authorization: Bearer` is sent (no key headers)
+            super().__init__(
+                "oauth",
+                "oauth",
+                base_url=trading_url,
+                oauth=keys.oauth_token.get_secret_value(),
+                raw_data=True,
+            )
+        else:
+            assert keys.secret_key is not None
+            super().__init__(
+                keys.key_id, keys.secret_key.get_secret_value(), base_url=trading_url, raw_data=True
+            )
         self._retry = 0
         self._data_url = URL(data_url.rstrip("/"))
         # no proxies or .netrc from the environment: looking them up walks every environment

@@ -268,12 +268,12 @@ def save_alpaca_keys(call: Call[KeysRequest]) -> dict[str, Any]:
     finally:
         broker.close()
     call.platform.keys.save(uid, keys)
-    new_version = retried(lambda: _provision_and_bump(call, keys))
+    new_version = retried(lambda: provision_keys(call, keys))
     logger.info("keys.saved", uid=uid, keys_version=new_version)
     return {"key_id": keys.masked_key_id(), "paper": keys.paper, "keys_version": new_version}
 
 
-def _provision_and_bump(call: Call[KeysRequest], keys: AlpacaKeys) -> int:
+def provision_keys(call: Call[Any], keys: AlpacaKeys) -> int:
     """Bump keys_version (creating the profile, with trading off, on first use) and audit it,
     in one commit that fails if another call changed the profile in between."""
     db, uid, now = call.db, call.who.uid, call.now

@@ -35,5 +35,30 @@ SIGNAL_BUYING_POWER_FRACTION = params.StringParam(
     description="Largest share of buying power one signal may commit (0-1)",
 )
 
+ALPACA_OAUTH_CLIENT_ID = params.StringParam(
+    "ALPACA_OAUTH_CLIENT_ID",
+    default="",
+    description="Connect with Alpaca: the app's OAuth client id (empty: the button is refused)",
+)
+ALPACA_OAUTH_REDIRECT_URL = params.StringParam(
+    "ALPACA_OAUTH_REDIRECT_URL",
+    default="",
+    description="Connect with Alpaca: the page Alpaca sends people back to (the web client's URL)",
+)
+ALPACA_OAUTH_AUTHORIZE_URL = params.StringParam(
+    "ALPACA_OAUTH_AUTHORIZE_URL",
+    default="https://app.alpaca.markets/oauth/authorize",
+    description="Alpaca's OAuth authorize page",
+)
+ALPACA_OAUTH_TOKEN_URL = params.StringParam(
+    "ALPACA_OAUTH_TOKEN_URL",
+    default="https://api.alpaca.markets/oauth/token",
+    description="Alpaca's OAuth token endpoint",
+)
+ALPACA_OAUTH_CLIENT_SECRET = params.SecretParam(
+    "ALPACA_OAUTH_CLIENT_SECRET",
+    description="Connect with Alpaca: the app's OAuth client secret (in Secret Manager)",
+)
+
 PAPER_TRADING_URL = "https://paper-api.alpaca.markets"
 LIVE_TRADING_URL = "https://api.alpaca.markets"

@@ -31,6 +31,22 @@ class Platform:
     """What this instance remembers between pulses (one per instance in production)."""
 
 
+@dataclass(frozen=True)
+class OAuthApp:
+    """The app as registered with Alpaca for Connect with Alpaca. `client_secret` is read only
+    when a code is exchanged (a secret param in production)."""
+
+    client_id: str
+    client_secret: Callable[[], str]
+    redirect_url: str
+    authorize_url: str
+    token_url: str
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.client_id and self.redirect_url)
+
+
 # -- the switches ---------------------------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from google.cloud import firestore
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from agenttrader import paths
-from agenttrader.context import Platform
+from agenttrader.context import OAuthApp, Platform
 from agenttrader.errors import AgentTraderError, callable_code
 from agenttrader.optimistic import Contended, retried, unchanged_since
 
@@ -188,6 +188,8 @@ class Services:
     """Deletes a Firebase Auth user; succeeds when there is none."""
     snapshot_max_age: timedelta = timedelta(minutes=15)
     """A signal is refused when the last successful sync is older than this."""
+    oauth: OAuthApp | None = None
+    """The app for Connect with Alpaca; None: not offered."""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import google_crc32c
 from firebase_functions import logger
 from google.api_core import exceptions as gexc
 from google.cloud.secretmanager_v1 import SecretManagerServiceClient, types
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from agenttrader.errors import AgentTraderError, ErrorCode
 
@@ -26,24 +26,56 @@ UID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 class AlpacaKeys(BaseModel):
-    """A user's Alpaca API key pair and which environment it belongs to."""
+    """A user's Alpaca credential, of either kind, and which environment it belongs to: an API
+    key pair they pasted, or an OAuth token Alpaca gave for them through Connect with Alpaca.
+    Whoever uses it need not know which."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    key_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
-    secret_key: SecretStr = Field(min_length=8, max_length=128)
+    key_id: str | None = Field(
+        default=None, min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"
+    )
+    secret_key: SecretStr | None = Field(default=None, min_length=8, max_length=128)
+    oauth_token: SecretStr | None = Field(default=None, min_length=8, max_length=512)
+    scope: str | None = Field(default=None, max_length=200)
     paper: bool = True
 
+    @model_validator(mode="after")
+    def _one_kind(self) -> AlpacaKeys:
+        pair = self.key_id is not None and self.secret_key is not None
+        if pair == (self.oauth_token is not None) or (
+            self.oauth_token is None and (self.key_id is None or self.secret_key is None)
+        ):
+            raise ValueError("either key_id and secret_key, or oauth_token")
+        return self
+
+    @property
+    def is_oauth(self) -> bool:
+        return self.oauth_token is not None
+
     def payload(self) -> bytes:
-        """The JSON stored as a secret version: {"key_id", "secret_key", "paper"}."""
-        body = {
-            "key_id": self.key_id,
-            "secret_key": self.secret_key.get_secret_value(),
-            "paper": self.paper,
-        }
+        """The JSON stored as a secret version: {"key_id", "secret_key", "paper"} or
+        {"oauth_token", "paper", "scope"}."""
+        body: dict[str, object]
+        if self.oauth_token is not None:
+            body = {
+                "oauth_token": self.oauth_token.get_secret_value(),
+                "paper": self.paper,
+                "scope": self.scope or "",
+            }
+        else:
+            assert self.secret_key is not None
+            body = {
+                "key_id": self.key_id,
+                "secret_key": self.secret_key.get_secret_value(),
+                "paper": self.paper,
+            }
         return json.dumps(body).encode()
 
     def masked_key_id(self) -> str:
+        """What a person is shown of their credential: never the secret part."""
+        if self.key_id is None:
+            return "connected with Alpaca"
         return f"{self.key_id[:4]}{'*' * max(len(self.key_id) - 8, 4)}{self.key_id[-4:]}"
 
 

@@ -98,3 +98,8 @@ def stats_summary(db: firestore.Client, uid: str) -> firestore.DocumentReference
 def equity_points(db: firestore.Client, uid: str) -> firestore.CollectionReference:
     """One point per trading day, by its New York date (YYYY-MM-DD)."""
     return user(db, uid).collection("equity")
+
+
+def oauth_state(db: firestore.Client, state_hash: str) -> firestore.DocumentReference:
+    """A pending Connect with Alpaca, by the SHA-256 of its state (never the state itself)."""
+    return db.collection("ops").document("oauth").collection("states").document(state_hash)

@@ -12,7 +12,7 @@ from firebase_admin import functions as admin_functions
 
 from agenttrader import clients, config
 from agenttrader.broker import broker_factory
-from agenttrader.context import Platform
+from agenttrader.context import OAuthApp, Platform
 from agenttrader.guard import Services
 from agenttrader.keystore import KeyStore
 from agenttrader.memory import PulseMemory
@@ -83,5 +83,14 @@ def services() -> Services:
     if not 0 < fraction <= 1:
         raise RuntimeError("SIGNAL_BUYING_POWER_FRACTION must be a number in (0, 1]")
     return Services(
-        platform=platform(), buying_power_fraction=fraction, delete_auth_user=delete_auth_user
+        platform=platform(),
+        buying_power_fraction=fraction,
+        delete_auth_user=delete_auth_user,
+        oauth=OAuthApp(
+            client_id=config.ALPACA_OAUTH_CLIENT_ID.value,
+            client_secret=lambda: config.ALPACA_OAUTH_CLIENT_SECRET.value,
+            redirect_url=config.ALPACA_OAUTH_REDIRECT_URL.value,
+            authorize_url=config.ALPACA_OAUTH_AUTHORIZE_URL.value,
+            token_url=config.ALPACA_OAUTH_TOKEN_URL.value,
+        ),
     )

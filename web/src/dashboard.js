@@ -81,7 +81,8 @@ function renderSyncError(root, error) {
 
 const hasKeys = () => $('[data-field="keys_line"]').textContent.startsWith("Saved:");
 
-function renderKeysLine(profile) {
+/** The keys line, from the profile as the listener reads it, or at once from a call's answer. */
+export function renderKeysLine(profile) {
   const line = $('[data-field="keys_line"]');
   if (profile?.key_id_masked) {
     const kind = profile.keys_paper === false ? "live" : "paper";
@@ -156,18 +157,27 @@ function wireActions({ db, call }, uid) {
     event.preventDefault();
     const data = new FormData(keysForm);
     busy(event.submitter || keysForm.querySelector("[type=submit]"), async () => {
-      await call("save_alpaca_keys", {
+      const saved = await call("save_alpaca_keys", {
         key_id: String(data.get("key_id")).trim(),
         secret_key: String(data.get("secret_key")).trim(),
         paper: data.get("paper") === "on",
       });
       keysForm.elements.secret_key.value = "";
+      renderKeysLine({ key_id_masked: saved.key_id, keys_paper: saved.paper }); // the listener follows
       if ($("#trading-enabled").checked) requestSync(); // the account shows at once
     });
   });
   const syncNow = $("#sync-now");
   const requestSync = () => busy(syncNow, () => call("request_sync", {}));
   on(syncNow, "click", requestSync);
+
+  const connect = $("#connect-alpaca");
+  on(connect, "click", () =>
+    busy(connect, async () => {
+      const { url } = await call("start_alpaca_connect", { paper: keysForm.elements.paper.checked });
+      window.location.assign(url); // Alpaca sends the person back here with a code
+    }),
+  );
 
   const remove = $("#remove-keys");
   on(remove, "click", () => busy(remove, () => call("remove_alpaca_keys", {})));

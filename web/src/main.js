@@ -7,10 +7,24 @@ import {
   signOut,
 } from "firebase/auth";
 import { connect } from "./backend.js";
-import { startDashboard } from "./dashboard.js";
+import { renderKeysLine, startDashboard } from "./dashboard.js";
 import { startOperations } from "./operations.js";
 import { startStrategies } from "./strategies.js";
 import { $, busy, clearError, showError } from "./ui.js";
+
+// Alpaca's authorize page sends the person back here with ?code=...&state=...: finished once
+// they are signed in, then taken out of the address bar.
+const returned = new URLSearchParams(window.location.search);
+let connecting = returned.has("state") ? { code: returned.get("code") || "", state: returned.get("state") } : null;
+if (connecting) window.history.replaceState(null, "", window.location.pathname);
+
+async function finishConnect(call) {
+  const pending = connecting;
+  connecting = null;
+  if (!pending.code) throw new Error(`Alpaca did not connect: ${returned.get("error") || "no code came back"}`);
+  const connected = await call("finish_alpaca_connect", pending);
+  renderKeysLine({ key_id_masked: connected.key_id, keys_paper: connected.paper });
+}
 
 async function boot() {
   let backend;
@@ -64,6 +78,7 @@ async function boot() {
     }
     clearError();
     const stopDashboard = startDashboard(backend, user);
+    if (connecting) busy($("#connect-alpaca"), () => finishConnect(call));
     const stopStrategies = startStrategies(backend, user.uid);
     let stopOperations = () => {};
     try {

@@ -1,0 +1,176 @@
+"""Connect with Alpaca: a person links their account through Alpaca's OAuth instead of pasting
+keys. `start_alpaca_connect` gives the authorize URL with a fresh `state`; Alpaca sends them
+back to the web client with a code, which `finish_alpaca_connect` exchanges for a token, kept
+in their secret like keys (`keys_version` bumped, audited).
+
+The state is single-use, bound to the caller, valid for `STATE_TTL`, and stored only as its
+SHA-256 (`ops/oauth/states/{hash}`): a leaked database holds nothing that finishes a connect.
+The token is never returned, logged or written to Firestore.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from firebase_functions import logger
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool
+
+from agenttrader import paths
+from agenttrader.broker import BrokerError
+from agenttrader.callables import provision_keys
+from agenttrader.context import OAuthApp
+from agenttrader.errors import ErrorCode
+from agenttrader.guard import Call, Code, Limit, endpoint, fail
+from agenttrader.keystore import AlpacaKeys
+from agenttrader.optimistic import retried, unchanged_since
+
+STATE_TTL = timedelta(minutes=10)
+SCOPE = "account:write trading data"
+
+
+def _hash(state: str) -> str:
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, str_strip_whitespace=True)
+
+
+class StartRequest(_Input):
+    paper: StrictBool = True
+
+
+class FinishRequest(_Input):
+    code: str = Field(min_length=8, max_length=512, pattern=r"^[A-Za-z0-9._~-]+$")
+    state: str = Field(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+def _app(call: Call[Any]) -> OAuthApp:
+    app = call.services.oauth
+    if app is None or not app.configured:
+        raise fail(
+            Code.FAILED_PRECONDITION,
+            "Connect with Alpaca is not set up for this site: save API keys instead",
+        )
+    return app
+
+
+@endpoint(StartRequest, Limit(10, 300))
+def start_alpaca_connect(call: Call[StartRequest]) -> dict[str, Any]:
+    """A fresh single-use state for the caller and the Alpaca page to approve the app on."""
+    app = _app(call)
+    state = secrets.token_urlsafe(32)
+    paths.oauth_state(call.db, _hash(state)).create(
+        {
+            "uid": call.who.uid,
+            "paper": call.request.paper,
+            "created_at": call.now,
+            "expires_at": call.now + STATE_TTL,
+        }
+    )
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": app.client_id,
+            "redirect_uri": app.redirect_url,
+            "state": state,
+            "scope": SCOPE,
+            "env": "paper" if call.request.paper else "live",
+        }
+    )
+    return {"url": f"{app.authorize_url}?{query}", "expires_in_s": int(STATE_TTL.total_seconds())}
+
+
+@endpoint(FinishRequest, Limit(10, 300))
+def finish_alpaca_connect(call: Call[FinishRequest]) -> dict[str, Any]:
+    """Check the state (used up here, whatever follows), exchange the code for a token, check
+    the token with Alpaca, and keep it in the caller's secret."""
+    app = _app(call)
+    paper = _use_state(call)
+    token, scope = _exchange(app, call.request.code)
+    keys = AlpacaKeys(oauth_token=SecretStr(token), paper=paper, scope=scope)
+    broker = call.platform.brokers(keys)
+    try:
+        broker.account()
+    except BrokerError as error:
+        if error.code == ErrorCode.ALPACA_UNAUTHORIZED:
+            raise fail(
+                Code.FAILED_PRECONDITION,
+                "Alpaca did not accept the connection it just gave: connect again",
+            ) from None
+        raise
+    finally:
+        broker.close()
+    call.platform.keys.save(call.who.uid, keys)
+    version = retried(lambda: provision_keys(call, keys))
+    logger.info("alpaca.connected", uid=call.who.uid, keys_version=version, paper=paper)
+    return {
+        "connected": True,
+        "key_id": keys.masked_key_id(),
+        "paper": paper,
+        "keys_version": version,
+    }
+
+
+def _use_state(call: Call[FinishRequest]) -> bool:
+    """The state's `paper` choice, once: of two finishes with one state, one gets it."""
+    ref = paths.oauth_state(call.db, _hash(call.request.state))
+
+    def attempt() -> bool:
+        snapshot = ref.get()
+        if not snapshot.exists:
+            raise fail(
+                Code.FAILED_PRECONDITION,
+                "this Connect with Alpaca link was already used or never issued: start again",
+            )
+        state = snapshot.to_dict() or {}
+        if state.get("uid") != call.who.uid:
+            raise fail(
+                Code.PERMISSION_DENIED,
+                "this Connect with Alpaca link was started by someone else: start again from "
+                "your own page",
+            )
+        ref.delete(option=unchanged_since(call.db, snapshot))
+        if state["expires_at"] <= call.now:
+            raise fail(
+                Code.FAILED_PRECONDITION,
+                "this Connect with Alpaca link expired (they last 10 minutes): start again",
+            )
+        return bool(state.get("paper", True))
+
+    return retried(attempt)
+
+
+def _exchange(app: OAuthApp, code: str) -> tuple[str, str]:
+    try:
+        answer = requests.post(
+            app.token_url,
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "client_id": app.client_id,
+                "client_secret": app.client_secret(),
+                "redirect_uri": app.redirect_url,
+            },
+            timeout=10,
+        )
+    except requests.RequestException:
+        raise fail(Code.UNAVAILABLE, "Alpaca could not be reached to finish connecting") from None
+    body: dict[str, Any] = {}
+    try:
+        body = answer.json()
+    except ValueError:
+        pass
+    if answer.status_code != 200 or not isinstance(body.get("access_token"), str):
+        reason = body.get("error_description") or body.get("error") or f"HTTP {answer.status_code}"
+        logger.warn("alpaca.connect_refused", status=answer.status_code, error=body.get("error"))
+        raise fail(
+            Code.FAILED_PRECONDITION,
+            f"Alpaca did not accept this approval ({reason}): connect again",
+        )
+    return body["access_token"], str(body.get("scope") or SCOPE)
