@@ -96,25 +96,32 @@ def check_params(project: str) -> list[str]:
         if isinstance(param, params.SecretParam):
             continue  # in Secret Manager (firebase functions:secrets:set), never in env files
         value = values.get(param.name)
-        default = getattr(param, "default", None)
         if value is None:
-            if default is None:
+            if getattr(param, "default", None) is None:
                 problems.append(f"param: {param.name} has no value: set it in {where}")
             continue
-        if isinstance(param, params.IntParam):
-            if not re.fullmatch(r"[0-9]+", value) or int(value) < 1:
-                problems.append(f"param: {param.name}={value!r} is not a positive whole number")
-        elif param.name.endswith("_URL") and value:
-            if not value.startswith("https://") or LOCAL.search(value):
-                problems.append(f"param: {param.name}={value} is not a public https URL")
-        elif param.name == "SIGNAL_BUYING_POWER_FRACTION":
-            try:
-                ok = Decimal(0) < Decimal(value) <= Decimal(1)
-            except InvalidOperation:
-                ok = False
-            if not ok:
-                problems.append(f"param: {param.name}={value!r} must be a number in (0, 1]")
+        problem = _bad_value(param, value)
+        if problem:
+            problems.append(f"param: {problem}")
     return problems
+
+
+def _bad_value(param: params.Param[object], value: str) -> str | None:
+    """What is wrong with a param's value, or None."""
+    if isinstance(param, params.IntParam):
+        if not re.fullmatch(r"[0-9]+", value) or int(value) < 1:
+            return f"{param.name}={value!r} is not a positive whole number"
+    elif param.name.endswith("_URL") and value:
+        if not value.startswith("https://") or LOCAL.search(value):
+            return f"{param.name}={value} is not a public https URL"
+    elif param.name == "SIGNAL_BUYING_POWER_FRACTION":
+        try:
+            ok = Decimal(0) < Decimal(value) <= Decimal(1)
+        except InvalidOperation:
+            ok = False
+        if not ok:
+            return f"{param.name}={value!r} must be a number in (0, 1]"
+    return None
 
 
 def check_rules(rules: Path) -> list[str]:

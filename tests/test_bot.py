@@ -372,6 +372,21 @@ def test_an_order_alpaca_refuses_for_buying_power_closes_the_entry_flat(world: W
     assert world.doc("")["orders_pending"] == 0
 
 
+def test_an_order_alpaca_answers_422_fails_its_strategy_only(world: World) -> None:
+    first, second = (s for s, _ in world.acting(2))
+    paper = world.strategy(symbols=[first], mode="paper")
+    shadow = world.strategy(symbols=[second])
+    world.fault(world.uid, {"kind": "http", "status": 422, "endpoints": ["submit_order"]})
+    summary = world.pulse()
+    assert summary.errors["ORDER_REJECTED"] == 1
+    strategies = world.docs("strategies")
+    assert strategies[paper]["last_error"]["code"] == "ORDER_REJECTED"
+    assert strategies[shadow]["status"] == "active"
+    trades = world.docs("shadowTradeHistory")
+    assert trades[f"{paper}-{first}-2026-11-23"]["status"] == "CLOSED"  # flat: never filled
+    assert trades[f"{shadow}-{second}-2026-11-23"]["status"] == "OPEN"
+
+
 def test_paper_mode_refuses_live_keys(world: World) -> None:
     key_id = "PKLIVE000001"
     register_alpaca_account(world.alpaca.url, key_id, "secret-key-1")
@@ -417,13 +432,24 @@ def test_an_unlisted_symbol_fails_its_strategy_and_nothing_else(
     assert world.docs("strategies")[bad]["status"] == "error"
 
 
-def test_a_500_on_bars_is_retried_by_the_next_run(world: World) -> None:
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        ({"kind": "http", "status": 500}, "ALPACA_UNAVAILABLE"),
+        ({"kind": "http", "status": 429, "retry_after": 0.1}, "ALPACA_RATE_LIMITED"),
+        ({"kind": "slow", "seconds": 3}, "ALPACA_TIMEOUT"),
+    ],
+)
+def test_a_fault_on_bars_is_retried_by_the_next_run(
+    world: World, fault: dict[str, Any], code: str
+) -> None:
     symbol = world.acting()[0][0]
     sid = world.strategy(symbols=[symbol])
-    world.fault(world.uid, {"kind": "http", "status": 500, "endpoints": ["multi_bars"]})
+    world.fault(world.uid, {**fault, "endpoints": ["multi_bars"]})
     summary = world.pulse()
     assert summary.counts["synced"] == 1  # the account still synced
-    assert world.docs("strategies")[sid]["last_error"]["code"] == "ALPACA_UNAVAILABLE"
+    error = world.docs("strategies")[sid]["last_error"]
+    assert error["code"] == code
     world.fault(world.uid, None)
     world.pulse("2026-11-23T10:01")
     assert world.docs("strategies")[sid]["status"] == "active"

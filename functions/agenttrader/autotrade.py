@@ -45,6 +45,9 @@ from agenttrader.strategies import STRATEGIES, Decision
 from agenttrader.strategy_settings import BotConfig, StrategyDoc, load_bot_config
 
 NEW_YORK = ZoneInfo("America/New_York")
+PASSING = (ErrorCode.ALPACA_TIMEOUT, ErrorCode.ALPACA_UNREACHABLE)
+"""Failures not retried within a request (it would spend the run's time) that the next run
+may well not meet: a strategy that met one is tried again."""
 BARS_SINCE = timedelta(days=45)
 """Calendar days of daily bars asked for: more than the longest lookback in trading days."""
 BOOKS_EVERY = timedelta(minutes=15)
@@ -158,7 +161,11 @@ def trade_for(
                 if strategy.status == "error":
                     _set_status(person, sid, "active", None)
             except (StrategyFailure, BrokerError) as failure:
-                retry = failure.retry if isinstance(failure, StrategyFailure) else failure.transient
+                retry = (
+                    failure.retry
+                    if isinstance(failure, StrategyFailure)
+                    else failure.transient or failure.code in PASSING
+                )
                 _record_failure(person, sid, strategy, failure.code, failure.message, retry)
                 problems.append(failure.code)
     except Tripped:
