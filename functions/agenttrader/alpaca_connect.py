@@ -21,10 +21,8 @@ from firebase_functions import logger
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool
 
 from agenttrader import paths
-from agenttrader.broker import BrokerError
-from agenttrader.callables import provision_keys
+from agenttrader.callables import keep_keys, provision_keys
 from agenttrader.context import OAuthApp
-from agenttrader.errors import ErrorCode
 from agenttrader.guard import Call, Code, Limit, endpoint, fail
 from agenttrader.keystore import AlpacaKeys
 from agenttrader.optimistic import retried, unchanged_since
@@ -94,19 +92,12 @@ def finish_alpaca_connect(call: Call[FinishRequest]) -> dict[str, Any]:
     paper = _use_state(call)
     token, scope = _exchange(app, call.request.code)
     keys = AlpacaKeys(oauth_token=SecretStr(token), paper=paper, scope=scope)
-    broker = call.platform.brokers(keys)
-    try:
-        broker.account()
-    except BrokerError as error:
-        if error.code == ErrorCode.ALPACA_UNAUTHORIZED:
-            raise fail(
-                Code.FAILED_PRECONDITION,
-                "Alpaca did not accept the connection it just gave: connect again",
-            ) from None
-        raise
-    finally:
-        broker.close()
-    call.platform.keys.save(call.who.uid, keys)
+    keep_keys(
+        call,
+        keys,
+        Code.FAILED_PRECONDITION,
+        "Alpaca did not accept the connection it just gave: connect again",
+    )
     version = retried(lambda: provision_keys(call, keys))
     logger.info("alpaca.connected", uid=call.who.uid, keys_version=version, paper=paper)
     return {

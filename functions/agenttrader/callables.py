@@ -9,12 +9,20 @@ import time
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from firebase_functions import logger
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StrictBool,
+    field_validator,
+)
 
 from agenttrader import context, paths, signals, sync
 from agenttrader.broker import BrokerError
@@ -35,7 +43,7 @@ from agenttrader.guard import (
 from agenttrader.keystore import AlpacaKeys
 from agenttrader.models import ShadowTrade, StoredSnapshot, count_open_trades, keys_version
 from agenttrader.optimistic import retried, unchanged_since
-from agenttrader.strategies import DEFAULT_STRATEGY, STRATEGIES
+from agenttrader.strategies import DEFAULT_STRATEGY, STRATEGIES, registered
 
 __all__ = ["LIMITS", "Services"]
 
@@ -51,15 +59,8 @@ class _Input(BaseModel):
 
 class SignalRequest(_Input):
     symbol: str = Field(min_length=1, max_length=8, pattern=SYMBOL_PATTERN)
-    strategy: str = Field(default=DEFAULT_STRATEGY, max_length=40)
+    strategy: Annotated[str, Field(max_length=40), AfterValidator(registered)] = DEFAULT_STRATEGY
     open_shadow_trade: StrictBool = False
-
-    @field_validator("strategy")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        if value not in STRATEGIES:
-            raise ValueError(f"unknown strategy; choose one of {sorted(STRATEGIES)}")
-        return value
 
 
 class KeysRequest(_Input):
@@ -256,21 +257,30 @@ def save_alpaca_keys(call: Call[KeysRequest]) -> dict[str, Any]:
     keys = AlpacaKeys(
         key_id=request.key_id, secret_key=SecretStr(request.secret_key), paper=request.paper
     )
+    keep_keys(
+        call,
+        keys,
+        Code.INVALID_ARGUMENT,
+        "Alpaca refused these keys: check the key id and secret",
+    )
+    new_version = retried(lambda: provision_keys(call, keys))
+    logger.info("keys.saved", uid=uid, keys_version=new_version)
+    return {"key_id": keys.masked_key_id(), "paper": keys.paper, "keys_version": new_version}
+
+
+def keep_keys(call: Call[Any], keys: AlpacaKeys, refused: Code, message: str) -> None:
+    """Check a credential with Alpaca (`refused` with `message` when Alpaca refuses it), then
+    store it as a new version of the caller's secret."""
     broker = call.platform.brokers(keys)
     try:
         broker.account()
     except BrokerError as error:
         if error.code == ErrorCode.ALPACA_UNAUTHORIZED:
-            raise fail(
-                Code.INVALID_ARGUMENT, "Alpaca refused these keys: check the key id and secret"
-            ) from None
+            raise fail(refused, message) from None
         raise
     finally:
         broker.close()
-    call.platform.keys.save(uid, keys)
-    new_version = retried(lambda: provision_keys(call, keys))
-    logger.info("keys.saved", uid=uid, keys_version=new_version)
-    return {"key_id": keys.masked_key_id(), "paper": keys.paper, "keys_version": new_version}
+    call.platform.keys.save(call.who.uid, keys)
 
 
 def provision_keys(call: Call[Any], keys: AlpacaKeys) -> int:

@@ -85,3 +85,10 @@ class MeanReversion:
 
 STRATEGIES: dict[str, Strategy] = {s.id: s for s in (Momentum(), MeanReversion())}
 DEFAULT_STRATEGY = Momentum.id
+
+
+def registered(value: str) -> str:
+    """A strategy id a caller gave, if it is in the registry."""
+    if value not in STRATEGIES:
+        raise ValueError(f"unknown strategy; choose one of {sorted(STRATEGIES)}")
+    return value

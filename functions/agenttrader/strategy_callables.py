@@ -10,6 +10,7 @@ from google.cloud import firestore
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from agenttrader import paths
+from agenttrader.callables import SYMBOL_PATTERN
 from agenttrader.guard import (
     Call,
     Code,
@@ -20,7 +21,7 @@ from agenttrader.guard import (
     fail,
 )
 from agenttrader.optimistic import retried, unchanged_since
-from agenttrader.strategies import STRATEGIES
+from agenttrader.strategies import registered
 from agenttrader.strategy_settings import (
     MAX_SYMBOLS,
     RiskLimits,
@@ -28,7 +29,6 @@ from agenttrader.strategy_settings import (
     read_limits,
 )
 
-SYMBOL_PATTERN = r"^[A-Z]{1,5}(\.[A-Z]{1,2})?$"
 MAX_STRATEGIES = 10
 """Strategies one person may keep."""
 
@@ -53,19 +53,12 @@ class _Input(BaseModel):
 class StrategyRequest(_Input):
     id: DocumentId | None = None
     """The strategy to change; none: create one."""
-    strategy: str = Field(max_length=40)
+    strategy: Annotated[str, Field(max_length=40), AfterValidator(registered)]
     symbols: list[Symbol] = Field(min_length=1, max_length=MAX_SYMBOLS)
     allocation_usd: Money
     mode: Literal["shadow", "paper"]
     take_profit_pct: Percent | None = None
     stop_loss_pct: Percent | None = None
-
-    @field_validator("strategy")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        if value not in STRATEGIES:
-            raise ValueError(f"unknown strategy; choose one of {sorted(STRATEGIES)}")
-        return value
 
     @field_validator("symbols")
     @classmethod

@@ -23,7 +23,8 @@ export function startDashboard({ db, call }, user) {
   const seen = { sync: undefined, run: undefined };
 
   const stops = [
-    live(mine(), (snap) => renderKeysLine(snap.data())),
+    // a missing profile read from the cache (the database not reached yet) says nothing
+    live(mine(), (snap) => (snap.exists() || !snap.metadata.fromCache) && renderKeysLine(snap.data() || {}, uid)),
     live(mine("alpacaAccounts", "snapshot"), (snap) => renderAccount(root, snap.data())),
     live(mine("status", "sync"), (snap) => {
       seen.sync = snap.data();
@@ -81,8 +82,14 @@ function renderSyncError(root, error) {
 
 const hasKeys = () => $('[data-field="keys_line"]').textContent.startsWith("Saved:");
 
-/** The keys line, from the profile as the listener reads it, or at once from a call's answer. */
-export function renderKeysLine(profile) {
+let keysShown = { uid: null, version: -1 };
+
+/** The keys line, from the profile as the listener reads it, or at once from a call's answer;
+ * never from anything older than what it shows (`keys_version` only grows). */
+export function renderKeysLine(profile, uid) {
+  const version = profile.keys_version ?? 0;
+  if (uid === keysShown.uid && version < keysShown.version) return;
+  keysShown = { uid, version };
   const line = $('[data-field="keys_line"]');
   if (profile?.key_id_masked) {
     const kind = profile.keys_paper === false ? "live" : "paper";
@@ -163,7 +170,8 @@ function wireActions({ db, call }, uid) {
         paper: data.get("paper") === "on",
       });
       keysForm.elements.secret_key.value = "";
-      renderKeysLine({ key_id_masked: saved.key_id, keys_paper: saved.paper }); // the listener follows
+      // at once from the answer; the listener follows
+      renderKeysLine({ key_id_masked: saved.key_id, keys_paper: saved.paper, keys_version: saved.keys_version }, uid);
       if ($("#trading-enabled").checked) requestSync(); // the account shows at once
     });
   });

@@ -18,12 +18,15 @@ const returned = new URLSearchParams(window.location.search);
 let connecting = returned.has("state") ? { code: returned.get("code") || "", state: returned.get("state") } : null;
 if (connecting) window.history.replaceState(null, "", window.location.pathname);
 
-async function finishConnect(call) {
+async function finishConnect({ auth, call }) {
   const pending = connecting;
   connecting = null;
   if (!pending.code) throw new Error(`Alpaca did not connect: ${returned.get("error") || "no code came back"}`);
   const connected = await call("finish_alpaca_connect", pending);
-  renderKeysLine({ key_id_masked: connected.key_id, keys_paper: connected.paper });
+  renderKeysLine(
+    { key_id_masked: connected.key_id, keys_paper: connected.paper, keys_version: connected.keys_version },
+    auth.currentUser?.uid,
+  );
 }
 
 async function boot() {
@@ -78,7 +81,7 @@ async function boot() {
     }
     clearError();
     const stopDashboard = startDashboard(backend, user);
-    if (connecting) busy($("#connect-alpaca"), () => finishConnect(call));
+    if (connecting) busy($("#connect-alpaca"), () => finishConnect(backend));
     const stopStrategies = startStrategies(backend, user.uid);
     let stopOperations = () => {};
     try {
