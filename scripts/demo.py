@@ -231,7 +231,8 @@ def serve(people: dict[str, emulators.Person]) -> None:
     print(f"  or as the administrator {ops.email}; every password is {password}")
     print(
         "  or create an account: any well-formed key pair opens a simulated paper account, "
-        "except key ids that start with PKBAD (refused with 401, as Alpaca would)"
+        "except key ids that start with PKBAD (refused with 401, as Alpaca would); or press "
+        "Connect with Alpaca and Approve on the stand-in's page (a new paper account)"
     )
     print(f"a pulse runs every {PULSE_EVERY_S} s; press Ctrl-C to stop")
     stop = threading.Event()
