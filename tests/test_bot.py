@@ -330,6 +330,35 @@ def test_paper_mode_sends_one_order_and_follows_it_until_filled(world: World) ->
     assert order["alpaca_order_id"]
     assert world.doc("")["orders_pending"] == 0
     assert world.orders_at_alpaca() == 1
+    # filled a minute later, at that minute's price: the trade follows the fill
+    trade = world.docs("shadowTradeHistory")[trade_id]
+    assert trade["entry_price"] == order["filled_avg_price"]
+
+
+def test_a_paper_exit_sends_its_order_and_takes_the_fill_as_the_exit_price(
+    world: World,
+) -> None:
+    requests.post(f"{world.alpaca.url}/_standin/fill_delay", json={"seconds": 0.5}, timeout=5)
+    symbol = world.holding()
+    sid = world.strategy(symbols=[symbol], mode="paper", take_profit_pct="10")
+    broker = AlpacaBroker(world.keys, trading_url=world.alpaca.url, data_url=world.alpaca.url)
+    price = broker.latest_prices([symbol])[symbol]
+    broker.close()
+    trade_id = _seed_position(world, sid, symbol, "BUY", str(price / 2))
+    world.pulse()
+    order = world.docs("orders")[f"{trade_id}-close"]
+    assert (order["side"], order["qty"], order["status"]) == ("SELL", "3", "accepted")
+    time.sleep(0.6)
+    world.pulse("2026-11-23T10:01")
+    order = world.docs("orders")[f"{trade_id}-close"]
+    assert order["status"] == "filled"
+    trade = world.docs("shadowTradeHistory")[trade_id]
+    fill = Decimal(order["filled_avg_price"])
+    assert trade["exit_price"] == str(fill)
+    assert Decimal(trade["realized_pnl"]) == ((fill - price / 2) * 3).quantize(Decimal("0.01"))
+    world.pulse("2026-11-23T10:02")
+    assert world.doc("stats/summary")["realized_pnl"] == trade["realized_pnl"]
+    assert world.orders_at_alpaca() == 1
 
 
 def test_an_order_that_could_not_be_sent_is_sent_by_the_next_run_under_the_same_id(

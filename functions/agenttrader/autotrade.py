@@ -38,7 +38,7 @@ from agenttrader.context import Platform
 from agenttrader.errors import AgentTraderError, ErrorCode
 from agenttrader.keystore import AlpacaKeys
 from agenttrader.models import ShadowTrade, count_open_trades
-from agenttrader.optimistic import LOST_RACE, unchanged_since
+from agenttrader.optimistic import LOST_RACE, Contended, retried, unchanged_since
 from agenttrader.performance import Performance
 from agenttrader.signals import shadow_trade_document
 from agenttrader.strategies import STRATEGIES, Decision
@@ -464,8 +464,44 @@ def _order_update(
     if not state.final:
         paths.orders(person.db, person.uid).document(order_id).set(fields, merge=True)
         return
-    if _finish_order(person, order_id, fields) and opening and state.status != "filled":
+    if not _finish_order(person, order_id, fields):
+        return  # another run recorded it
+    if state.status == "filled" and state.filled_avg_price is not None:
+        _at_fill(person, trade_id, state.filled_avg_price, opening)
+    elif opening:
         _flatten(person, trade_id, f"order {state.status} by Alpaca")
+
+
+def _at_fill(person: Person, trade_id: str, price: Decimal, opening: bool) -> None:
+    """A paper trade follows its fills: its entry price becomes the entry order's fill, its
+    exit price (and realized P&L) the exit order's. The set of trades changes version, so
+    every instance prices it afresh and the statistics count it again."""
+    db = person.db
+    ref = paths.shadow_trades(db, person.uid).document(trade_id)
+
+    def attempt() -> None:
+        snapshot = ref.get()
+        if not snapshot.exists:
+            return
+        stored = snapshot.to_dict() or {}
+        trade = ShadowTrade.model_validate(stored)
+        if opening and trade.status == "OPEN" and trade.entry_price != price:
+            update = {"entry_price": str(price)}
+        elif not opening and trade.status == "CLOSED" and stored.get("exit_price") != str(price):
+            update = {"exit_price": str(price), "realized_pnl": str(trade.realized_pnl(price))}
+        else:
+            return
+        batch = db.batch()
+        batch.update(ref, update, option=unchanged_since(db, snapshot))
+        batch.set(
+            paths.user(db, person.uid), {"trades_version": firestore.Increment(1)}, merge=True
+        )
+        batch.commit()
+
+    try:
+        retried(attempt)
+    except Contended:
+        logger.warn("bot.fill_not_recorded", uid=person.uid, trade_id=trade_id)
 
 
 def _finish_order(person: Person, order_id: str, fields: dict[str, Any]) -> bool:
