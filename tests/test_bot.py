@@ -319,6 +319,7 @@ def test_paper_mode_sends_one_order_and_follows_it_until_filled(world: World) ->
     assert list(orders) == [f"{trade_id}-open"]
     order = orders[f"{trade_id}-open"]
     assert (order["side"], order["status"], order["open"]) == (action, "accepted", True)
+    sent_at = order["submitted_at"]
     assert world.doc("")["orders_pending"] == 1
     world.pulse()  # the same minute: nothing sent again
     assert world.orders_at_alpaca() == 1
@@ -330,6 +331,7 @@ def test_paper_mode_sends_one_order_and_follows_it_until_filled(world: World) ->
     assert order["alpaca_order_id"]
     assert world.doc("")["orders_pending"] == 0
     assert world.orders_at_alpaca() == 1
+    assert order["submitted_at"] == sent_at  # when it was sent, not when it was last asked
     # filled a minute later, at that minute's price: the trade follows the fill
     trade = world.docs("shadowTradeHistory")[trade_id]
     assert trade["entry_price"] == order["filled_avg_price"]

@@ -420,7 +420,7 @@ def _submit(
         if opening:
             _flatten(person, trade_id, f"order rejected: {error.message}")
         raise StrategyFailure(ErrorCode.ORDER_REJECTED, error.message) from None
-    _order_update(person, order_id, state, trade_id, opening)
+    _order_update(person, order_id, state, trade_id, opening, submitted=True)
 
 
 def follow_orders(person: Person) -> None:
@@ -449,13 +449,17 @@ def follow_orders(person: Person) -> None:
 
 
 def _order_update(
-    person: Person, order_id: str, state: OrderState, trade_id: str, opening: bool
+    person: Person,
+    order_id: str,
+    state: OrderState,
+    trade_id: str,
+    opening: bool,
+    submitted: bool = False,
 ) -> None:
-    fields: dict[str, Any] = {
-        "status": state.status,
-        "alpaca_order_id": state.id,
-        "submitted_at": person.now,
-    }
+    """Record what Alpaca says of an order (`submitted`: it has just been sent)."""
+    fields: dict[str, Any] = {"status": state.status, "alpaca_order_id": state.id}
+    if submitted:
+        fields["submitted_at"] = person.now
     if state.filled_avg_price is not None:
         fields["filled_avg_price"] = str(state.filled_avg_price)
         fields["filled_qty"] = str(state.filled_qty)
