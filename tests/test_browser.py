@@ -97,6 +97,22 @@ def save_keys(page: Page, key_id: str, secret: str) -> None:
     keys.get_by_role("button", name="Save keys").click()
 
 
+def switch_on(page: Page, db: firestore.Client, email: str) -> str:
+    """Trading switched on from the page and the write acknowledged: the switch is no longer
+    busy and Firestore has it (a write still in flight could land after a later change).
+    Returns the person's uid."""
+    switch = page.get_by_role("switch", name="Trading enabled")
+    switch.check()
+    expect(switch).to_be_checked()
+    expect(switch).to_be_enabled()
+    uid = uid_of(db, email)
+    deadline = time.monotonic() + LIVE_S / 1000
+    while not (paths.trading_status(db, uid).get().to_dict() or {}).get("enabled"):
+        assert time.monotonic() < deadline, "the switch never reached Firestore"
+        time.sleep(0.1)
+    return uid
+
+
 def freeze(alpaca: AlpacaServer, at: float) -> None:
     requests.post(f"{alpaca.url}/_standin/clock", json={"now": at}, timeout=5).raise_for_status()
 
@@ -150,14 +166,7 @@ def test_a_new_persons_whole_journey(
     keys_region = page.get_by_role("region", name="Alpaca keys")
     expect(keys_region).to_contain_text("Saved: PKJO****Y001 (paper)")
     expect(keys_region.get_by_label("Secret key")).to_have_value("")
-    uid = uid_of(db, "journey@example.com")
-
-    page.get_by_role("switch", name="Trading enabled").check()
-    expect(page.get_by_role("switch", name="Trading enabled")).to_be_checked()
-    deadline = time.monotonic() + 10
-    while not (paths.trading_status(db, uid).get().to_dict() or {}).get("enabled"):
-        assert time.monotonic() < deadline, "the switch never reached Firestore"
-        time.sleep(0.1)
+    uid = switch_on(page, db, "journey@example.com")
 
     account = page.get_by_role("region", name="Account")
     # switching trading on asks for a sync at once (request_sync): no waiting for the pulse
@@ -234,7 +243,7 @@ def test_a_button_is_disabled_while_its_call_is_in_flight(
 
 
 def test_two_people_in_two_browsers_never_see_each_others_data(
-    browser: Browser, site: str, alpaca: AlpacaServer, platform: Platform
+    browser: Browser, site: str, alpaca: AlpacaServer, platform: Platform, db: firestore.Client
 ) -> None:
     pages = {}
     for name, cash in (("alice", "13579"), ("bob", "24680")):
@@ -243,9 +252,8 @@ def test_two_people_in_two_browsers_never_see_each_others_data(
         create_account(page, f"{name}@example.com")
         save_keys(page, f"PK{name.upper():0<10}", f"{name}-secret-1")
         expect(page.get_by_role("region", name="Alpaca keys")).to_contain_text("Saved:")
-        page.get_by_role("switch", name="Trading enabled").check()
+        switch_on(page, db, f"{name}@example.com")
         pages[name] = page
-    time.sleep(1)  # both switches written
     assert run_pulse(platform).counts["synced"] == 2
     expect(pages["alice"].get_by_role("region", name="Account")).to_contain_text("$13,579.00")
     expect(pages["bob"].get_by_role("region", name="Account")).to_contain_text("$24,680.00")
@@ -263,8 +271,8 @@ def test_operations_is_for_admins_and_an_admin_halts_everyone(
     register_alpaca_account(alpaca.url, "PKTRADER0001", "trader-secret-1")
     create_account(page, "trader@example.com")
     save_keys(page, "PKTRADER0001", "trader-secret-1")
-    page.get_by_role("switch", name="Trading enabled").check()
     expect(page.get_by_role("region", name="Alpaca keys")).to_contain_text("Saved:")
+    switch_on(page, db, "trader@example.com")
     expect(page.get_by_role("region", name="Operations")).to_have_count(0)
 
     admin = emulators.sign_up("ops@example.com", PASSWORD)
@@ -306,8 +314,7 @@ def test_a_person_runs_a_strategy_within_their_risk_limits(
     create_account(page, "bot@example.com")
     save_keys(page, keys.key_id, "strategy-secret-1")
     expect(page.get_by_role("region", name="Alpaca keys")).to_contain_text("Saved:")
-    page.get_by_role("switch", name="Trading enabled").check()
-    uid = uid_of(db, "bot@example.com")
+    uid = switch_on(page, db, "bot@example.com")
 
     symbol, strategy = acting_symbol(alpaca, keys)
     region = page.get_by_role("region", name="Strategies")
@@ -323,8 +330,6 @@ def test_a_person_runs_a_strategy_within_their_risk_limits(
     row.get_by_role("button", name="Start").click()
     expect(row).to_contain_text("active")
 
-    while not (paths.trading_status(db, uid).get().to_dict() or {}).get("enabled"):
-        time.sleep(0.1)
     assert run_pulse(at_monday).counts["synced"] == 1
     expect(row).to_contain_text(re.compile(rf"{symbol} (BUY|SELL)"))
     trades = page.get_by_role("region", name="Open trades")
