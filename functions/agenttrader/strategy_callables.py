@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, fi
 
 from agenttrader import paths
 from agenttrader.callables import SYMBOL_PATTERN
+from agenttrader.firestore_io import get_in_order
 from agenttrader.guard import (
     Call,
     Code,
@@ -99,7 +100,7 @@ def save_strategy(call: Call[StrategyRequest]) -> dict[str, Any]:
     """Create a strategy (paused until started) or change one; a strategy in error becomes
     paused, its error cleared, for the person to start again."""
     request, db, uid = call.request, call.db, call.who.uid
-    profile, risk_doc = db.get_all([paths.user(db, uid), paths.risk_settings(db, uid)])
+    profile, risk_doc = get_in_order(db, [paths.user(db, uid), paths.risk_settings(db, uid)])
     limits = read_limits(risk_doc)
     if Decimal(request.allocation_usd) > limits.max_position_usd:
         raise fail(
