@@ -18,12 +18,12 @@ from urllib.parse import urlencode
 
 import requests
 from firebase_functions import logger
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool
+from pydantic import Field, SecretStr, StrictBool
 
 from agenttrader import paths
 from agenttrader.callables import keep_keys, provision_keys
 from agenttrader.context import OAuthApp
-from agenttrader.guard import Call, Code, Limit, endpoint, fail
+from agenttrader.guard import Call, Code, Limit, StrictInput, endpoint, fail
 from agenttrader.keystore import AlpacaKeys
 from agenttrader.optimistic import retried, unchanged_since
 
@@ -35,15 +35,11 @@ def _hash(state: str) -> str:
     return hashlib.sha256(state.encode()).hexdigest()
 
 
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, str_strip_whitespace=True)
-
-
-class StartRequest(_Input):
+class StartRequest(StrictInput):
     paper: StrictBool = True
 
 
-class FinishRequest(_Input):
+class FinishRequest(StrictInput):
     code: str = Field(min_length=8, max_length=512, pattern=r"^[A-Za-z0-9._~-]+$")
     state: str = Field(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
 

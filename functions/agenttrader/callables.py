@@ -16,8 +16,6 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     StrictBool,
@@ -35,6 +33,7 @@ from agenttrader.guard import (
     DocumentId,
     Limit,
     Services,
+    StrictInput,
     audit_event,
     endpoint,
     fail,
@@ -52,36 +51,31 @@ ADMIN_LIMIT = Limit(60, 60)
 """Shared by every admin callable, counted under `admin`."""
 
 
-class _Input(BaseModel):
-    # strict: at the trust boundary 1 is not true and "5" is not a number
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, str_strip_whitespace=True)
-
-
-class SignalRequest(_Input):
+class SignalRequest(StrictInput):
     symbol: str = Field(min_length=1, max_length=8, pattern=SYMBOL_PATTERN)
     strategy: Annotated[str, Field(max_length=40), AfterValidator(registered)] = DEFAULT_STRATEGY
     open_shadow_trade: StrictBool = False
 
 
-class KeysRequest(_Input):
+class KeysRequest(StrictInput):
     key_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     secret_key: str = Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_\-+/=]+$")
     paper: StrictBool = True
 
 
-class Empty(_Input):
+class Empty(StrictInput):
     pass
 
 
-class TradingRequest(_Input):
+class TradingRequest(StrictInput):
     enabled: StrictBool
 
 
-class CloseTradeRequest(_Input):
+class CloseTradeRequest(StrictInput):
     trade_id: DocumentId
 
 
-class DeleteAccountRequest(_Input):
+class DeleteAccountRequest(StrictInput):
     confirm: StrictBool
     """Must be the JSON value true: 1, 1.0 and "true" are not a confirmation."""
 
@@ -93,12 +87,12 @@ class DeleteAccountRequest(_Input):
         return value
 
 
-class GlobalTradingRequest(_Input):
+class GlobalTradingRequest(StrictInput):
     enabled: StrictBool
     reason: str = Field(default="", max_length=500)
 
 
-class UserTradingOffRequest(_Input):
+class UserTradingOffRequest(StrictInput):
     uid: DocumentId
     reason: str = Field(default="", max_length=500)
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from firebase_functions import https_fn, logger
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
-from pydantic import AfterValidator, BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from agenttrader import paths
 from agenttrader.context import OAuthApp, Platform
@@ -58,6 +58,13 @@ def admin(auth: https_fn.AuthData | None) -> Caller:
     if not who.admin:
         raise fail(Code.PERMISSION_DENIED, "this call is for administrators only")
     return who
+
+
+class StrictInput(BaseModel):
+    """The base of every callable's input model. Strict: at the trust boundary 1 is not true
+    and "5" is not a number; unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, str_strip_whitespace=True)
 
 
 def parse(model: type[Model], data: Any) -> Model:

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from google.cloud import firestore
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import AfterValidator, Field, StrictInt, field_validator
 
 from agenttrader import paths
 from agenttrader.callables import SYMBOL_PATTERN
@@ -17,6 +17,7 @@ from agenttrader.guard import (
     Code,
     DocumentId,
     Limit,
+    StrictInput,
     audit_event,
     endpoint,
     fail,
@@ -47,11 +48,7 @@ Percent = Annotated[str, Field(pattern=r"^\d{1,3}(\.\d{1,4})?$"), AfterValidator
 Symbol = Annotated[str, Field(pattern=SYMBOL_PATTERN)]
 
 
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, str_strip_whitespace=True)
-
-
-class StrategyRequest(_Input):
+class StrategyRequest(StrictInput):
     id: DocumentId | None = None
     """The strategy to change; none: create one."""
     strategy: Annotated[str, Field(max_length=40), AfterValidator(registered)]
@@ -69,16 +66,16 @@ class StrategyRequest(_Input):
         return value
 
 
-class StatusRequest(_Input):
+class StatusRequest(StrictInput):
     id: DocumentId
     status: Literal["active", "paused"]
 
 
-class StrategyId(_Input):
+class StrategyId(StrictInput):
     id: DocumentId
 
 
-class RiskRequest(_Input):
+class RiskRequest(StrictInput):
     max_position_usd: Money
     max_daily_loss_usd: Money
     max_drawdown_pct: Percent
