@@ -20,7 +20,7 @@ timeout) is retried by the next run, which sets it `active` again once it works.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
@@ -38,16 +38,14 @@ from agenttrader.context import Platform
 from agenttrader.errors import AgentTraderError, ErrorCode
 from agenttrader.keystore import AlpacaKeys
 from agenttrader.models import ShadowTrade, count_open_trades
+from agenttrader.money import decimal
 from agenttrader.optimistic import LOST_RACE, Contended, retried, unchanged_since
 from agenttrader.performance import Performance
 from agenttrader.signals import shadow_trade_document
 from agenttrader.strategies import STRATEGIES, Decision
-from agenttrader.strategy_settings import BotConfig, StrategyDoc, load_bot_config
+from agenttrader.strategy_settings import BotConfig, StrategyDoc, bump_bot_version, load_bot_config
 
 NEW_YORK = ZoneInfo("America/New_York")
-PASSING = (ErrorCode.ALPACA_TIMEOUT, ErrorCode.ALPACA_UNREACHABLE)
-"""Failures not retried within a request (it would spend the run's time) that the next run
-may well not meet: a strategy that met one is tried again."""
 BARS_SINCE = timedelta(days=45)
 """Calendar days of daily bars asked for: more than the longest lookback in trading days."""
 BOOKS_EVERY = timedelta(minutes=15)
@@ -161,11 +159,7 @@ def trade_for(
                 if strategy.status == "error":
                     _set_status(person, sid, "active", None)
             except (StrategyFailure, BrokerError) as failure:
-                retry = (
-                    failure.retry
-                    if isinstance(failure, StrategyFailure)
-                    else failure.transient or failure.code in PASSING
-                )
+                retry = failure.retry if isinstance(failure, StrategyFailure) else failure.may_pass
                 _record_failure(person, sid, strategy, failure.code, failure.message, retry)
                 problems.append(failure.code)
     except Tripped:
@@ -315,12 +309,13 @@ def _enter(
         _new_order(batch, person, order_id, symbol, side, quantity, sid, trade_id)
     try:
         batch.commit()
+        won = True
     except gexc.Conflict:
-        entered.add(trade_id)  # another run entered first: exactly one entry
-        person.platform.memory.keep("entered", person.memory_key, entered)
-        return
+        won = False  # another run entered first: exactly one entry
     entered.add(trade_id)
     person.platform.memory.keep("entered", person.memory_key, entered)
+    if not won:
+        return
     person.entries_today += 1
     person.changed = True
     logger.info("bot.entered", uid=uid, strategy_id=sid, symbol=symbol, side=side)
@@ -336,36 +331,67 @@ def _exit(
     price: Decimal,
     reason: str,
 ) -> None:
-    db, uid, now = person.db, person.uid, person.now
-    ref = db.document(held[0])
+    ref = person.db.document(held[0])
+    order_id = f"{ref.id}-close"
+
+    def with_order(batch: firestore.WriteBatch, trade: ShadowTrade) -> None:
+        if strategy.mode == "paper":
+            _new_order(
+                batch, person, order_id, trade.symbol, _against(trade), trade.quantity, sid, ref.id
+            )
+
+    trade = _close(person, ref, price, reason, with_order)
+    if trade is None:
+        return
+    logger.info("bot.exited", uid=person.uid, strategy_id=sid, symbol=trade.symbol, reason=reason)
+    if strategy.mode == "paper":
+        _submit(
+            person, order_id, trade.symbol, _against(trade), trade.quantity, ref.id, opening=False
+        )
+
+
+def _against(trade: ShadowTrade) -> str:
+    """The side that closes `trade`."""
+    return "SELL" if trade.side == "BUY" else "BUY"
+
+
+def _close(
+    person: Person,
+    ref: firestore.DocumentReference,
+    price: Decimal | None,
+    reason: str,
+    also: Callable[[firestore.WriteBatch, ShadowTrade], None] | None = None,
+) -> ShadowTrade | None:
+    """Close the open trade at `ref` at `price` (None: its entry price, no P&L) with the
+    reason, and whatever `also` adds, in one commit with a precondition on the trade as read.
+    Returns the trade, or None when it is gone, closed already, or another run closed it
+    first: of racing closes one wins."""
+    db = person.db
     snapshot = ref.get()
     if not snapshot.exists:
-        return
+        return None
     try:
         trade = ShadowTrade.model_validate(snapshot.to_dict() or {})
     except ValidationError:
         raise StrategyFailure(ErrorCode.INTERNAL, f"{ref.path} cannot be read") from None
     if trade.status != "OPEN":
-        return  # closed by another run or by the person
-    side = "SELL" if trade.side == "BUY" else "BUY"
+        return None  # closed by another run or by the person
+    at = trade.entry_price if price is None else price
     batch = db.batch()
     batch.update(
         ref,
-        {**trade.closed(price, now), "close_reason": reason},
+        {**trade.closed(at, person.now), "close_reason": reason},
         option=unchanged_since(db, snapshot),
     )
-    count_open_trades(batch, db, uid, -1)
-    order_id = f"{ref.id}-close"
-    if strategy.mode == "paper":
-        _new_order(batch, person, order_id, trade.symbol, side, trade.quantity, sid, ref.id)
+    count_open_trades(batch, db, person.uid, -1)
+    if also is not None:
+        also(batch, trade)
     try:
         batch.commit()
     except LOST_RACE:
-        return  # another run closed it first
+        return None
     person.changed = True
-    logger.info("bot.exited", uid=uid, strategy_id=sid, symbol=trade.symbol, reason=reason)
-    if strategy.mode == "paper":
-        _submit(person, order_id, trade.symbol, side, trade.quantity, ref.id, opening=False)
+    return trade
 
 
 # -- paper orders --------------------------------------------------------------------------------
@@ -438,7 +464,7 @@ def follow_orders(person: Person) -> None:
                     doc.id,
                     str(order["symbol"]),
                     str(order["side"]),
-                    Decimal(str(order["qty"])),
+                    decimal(order["qty"]),
                     trade_id,
                     opening,
                 )
@@ -528,26 +554,7 @@ def _finish_order(person: Person, order_id: str, fields: dict[str, Any]) -> bool
 
 def _flatten(person: Person, trade_id: str, reason: str) -> None:
     """An entry whose order never filled: close its trade at its entry price (no P&L)."""
-    db = person.db
-    ref = paths.shadow_trades(db, person.uid).document(trade_id)
-    snapshot = ref.get()
-    if not snapshot.exists:
-        return
-    trade = ShadowTrade.model_validate(snapshot.to_dict() or {})
-    if trade.status != "OPEN":
-        return
-    batch = db.batch()
-    batch.update(
-        ref,
-        {**trade.closed(trade.entry_price, person.now), "close_reason": reason},
-        option=unchanged_since(db, snapshot),
-    )
-    count_open_trades(batch, db, person.uid, -1)
-    try:
-        batch.commit()
-        person.changed = True
-    except LOST_RACE:
-        pass
+    _close(person, paths.shadow_trades(person.db, person.uid).document(trade_id), None, reason)
 
 
 # -- a strategy's state ----------------------------------------------------------------------------
@@ -587,7 +594,7 @@ def _set_status(person: Person, sid: str, status: str, error: dict[str, Any] | N
         {"status": status, "last_error": error if error else firestore.DELETE_FIELD},
         option=unchanged_since(db, snapshot),
     )
-    batch.set(paths.user(db, person.uid), {"bot_version": firestore.Increment(1)}, merge=True)
+    bump_bot_version(batch, db, person.uid)
     try:
         batch.commit()
     except LOST_RACE:
@@ -645,7 +652,7 @@ def _write_books(
         for doc in queries.closed_trades(db, uid).stream():
             value = (doc.to_dict() or {}).get("realized_pnl")
             if value is not None:
-                realized.append(Decimal(str(value)))
+                realized.append(decimal(value))
         performance = performance.with_closed(realized, person.trades_version)
     unrealized = sum(
         (t.unrealized_pnl for _, t in trades if t.unrealized_pnl is not None), Decimal(0)

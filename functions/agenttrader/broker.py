@@ -54,6 +54,12 @@ class BrokerError(AgentTraderError):
         self.alpaca_message = alpaca_message
         """What Alpaca's answer said, when it said something (never a key)."""
 
+    @property
+    def may_pass(self) -> bool:
+        """A later attempt (the next run) may well succeed: a transient failure, or a time-out,
+        which is not retried within a request because it would spend the run's time."""
+        return self.transient or self.code == ErrorCode.ALPACA_TIMEOUT
+
 
 MONEY_FIELDS = (
     "equity",
