@@ -41,6 +41,23 @@ def count_open_trades(writer: Writer, db: firestore.Client, uid: str, delta: int
     )
 
 
+def set_sync_error(
+    writer: Writer,
+    db: firestore.Client,
+    uid: str,
+    code: str,
+    message: str,
+    at: datetime,
+    run_id: str,
+) -> None:
+    """What the person sees of the last thing that stopped their sync
+    (`status/last_sync_error`); the next healthy sync deletes it."""
+    writer.set(
+        paths.last_sync_error(db, uid),
+        {"message": message, "code": code, "at": at, "run_id": run_id},
+    )
+
+
 def snapshot_document(account: AccountSnapshot) -> dict[str, Any]:
     """The stored form of an account snapshot, without its sync time."""
     doc: dict[str, Any] = {name: str(cents(getattr(account, name))) for name in MONEY_FIELDS}

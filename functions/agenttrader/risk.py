@@ -14,6 +14,7 @@ from agenttrader import context, paths
 from agenttrader.broker import AccountSnapshot
 from agenttrader.errors import ErrorCode
 from agenttrader.guard import audit_event
+from agenttrader.models import set_sync_error
 from agenttrader.money import cents, percent
 from agenttrader.strategy_settings import RiskLimits
 
@@ -67,14 +68,14 @@ def trip(db: firestore.Client, uid: str, breach: Breach, now: datetime, run_id: 
     error, and audit it: one commit."""
     batch = db.batch()
     context.set_trading(batch, db, uid, False, now, tripped_by=breach.limit, reason=breach.reason)
-    batch.set(
-        paths.last_sync_error(db, uid),
-        {
-            "message": f"trading switched off: {breach.reason}",
-            "code": ErrorCode.RISK_LIMIT_TRIPPED,
-            "at": now,
-            "run_id": run_id,
-        },
+    set_sync_error(
+        batch,
+        db,
+        uid,
+        ErrorCode.RISK_LIMIT_TRIPPED,
+        f"trading switched off: {breach.reason}",
+        now,
+        run_id,
     )
     # not healthy: the next successful sync (once they switch back on) clears the error
     batch.set(paths.user(db, uid), {"sync_state": "tripped"}, merge=True)

@@ -30,7 +30,7 @@ from agenttrader.context import Platform, trading_enabled
 from agenttrader.errors import AgentTraderError, ErrorCode
 from agenttrader.firestore_io import chunks, get_by_path
 from agenttrader.keystore import AlpacaKeys
-from agenttrader.models import ShadowTrade, keys_version, snapshot_document
+from agenttrader.models import ShadowTrade, keys_version, set_sync_error, snapshot_document
 from agenttrader.strategy_settings import bot_version
 
 OUTCOMES = (
@@ -487,10 +487,7 @@ def _record_failure(
     uid = user.uid
     now = platform.now()
     batch = db.batch()
-    batch.set(
-        paths.last_sync_error(db, uid),
-        {"message": message, "code": code, "at": now, "run_id": run_id},
-    )
+    set_sync_error(batch, db, uid, code, message, now, run_id)
     batch.set(
         paths.sync_status(db, uid),
         {
