@@ -71,6 +71,17 @@ class World:
             self.set(local)
         return run_pulse(self.platform)
 
+    def limits(self, **changes: Any) -> None:
+        """The person's risk limits through the callable: the defaults with `changes`."""
+        limits = {
+            "max_position_usd": "10000",
+            "max_daily_loss_usd": "2000",
+            "max_drawdown_pct": "20",
+            "max_trades_per_day": 10,
+            **changes,
+        }
+        strategy_callables.save_risk_limits(self.services, auth(self.uid), limits)
+
     def strategy(self, uid: str | None = None, start: bool = True, **fields: Any) -> str:
         who = auth(uid or self.uid)
         request = {"strategy": "momentum_20d", "allocation_usd": "1000", "mode": "shadow"}
@@ -525,13 +536,7 @@ def test_a_drawdown_from_the_peak_over_the_limit_switches_trading_off(world: Wor
 def test_an_entry_over_the_position_limit_switches_trading_off(world: World) -> None:
     symbol = world.acting()[0][0]
     world.strategy(symbols=[symbol], allocation_usd="5000")
-    limits = {
-        "max_position_usd": "1000",
-        "max_daily_loss_usd": "2000",
-        "max_drawdown_pct": "20",
-        "max_trades_per_day": 10,
-    }
-    strategy_callables.save_risk_limits(world.services, auth(world.uid), limits)
+    world.limits(max_position_usd="1000")
     world.pulse()
     _assert_tripped(world, "max_position_usd")
     assert world.docs("shadowTradeHistory") == {}
@@ -540,13 +545,7 @@ def test_an_entry_over_the_position_limit_switches_trading_off(world: World) -> 
 def test_entries_past_the_days_limit_switch_trading_off(world: World) -> None:
     symbols = [s for s, _ in world.acting(2)]
     world.strategy(symbols=symbols)
-    limits = {
-        "max_position_usd": "10000",
-        "max_daily_loss_usd": "2000",
-        "max_drawdown_pct": "20",
-        "max_trades_per_day": 1,
-    }
-    strategy_callables.save_risk_limits(world.services, auth(world.uid), limits)
+    world.limits(max_trades_per_day=1)
     world.pulse()
     assert len(world.docs("shadowTradeHistory")) == 1
     _assert_tripped(world, "max_trades_per_day")
@@ -557,16 +556,7 @@ def test_the_person_switches_trading_back_on_and_the_error_clears(world: World) 
     paths.stats_summary(world.db, world.uid).set({"peak_equity": "130000.00"})
     world.pulse()
     _assert_tripped(world, "max_drawdown_pct")
-    strategy_callables.save_risk_limits(
-        world.services,
-        auth(world.uid),
-        {
-            "max_position_usd": "10000",
-            "max_daily_loss_usd": "2000",
-            "max_drawdown_pct": "50",
-            "max_trades_per_day": 10,
-        },
-    )
+    world.limits(max_drawdown_pct="50")
     callables.set_trading_enabled(world.services, auth(world.uid), {"enabled": True})
     world.pulse("2026-11-23T10:01")
     assert world.doc("status/trading")["enabled"] is True

@@ -10,7 +10,7 @@ import {
   setDoc,
   where,
 } from "firebase/firestore";
-import { $, busy, money, percent, setField, showError, sign, when } from "./ui.js";
+import { $, busy, listeners, money, percent, setField, showError, sign, when } from "./ui.js";
 
 const RECENT_SIGNALS = 10;
 const closing = new Set();
@@ -51,10 +51,10 @@ export function startDashboard({ db, call }, user) {
       (snap) => renderSignals(snap.docs),
     ),
   ];
-  const handlers = wireActions({ db, call }, uid);
+  const actions = wireActions({ db, call }, uid);
   return () => {
     stops.forEach((stop) => stop());
-    handlers.forEach(([node, type, handler]) => node.removeEventListener(type, handler));
+    actions.off();
   };
 }
 
@@ -154,11 +154,8 @@ function renderSignals(docs) {
 }
 
 function wireActions({ db, call }, uid) {
-  const handlers = [];
-  const on = (node, type, handler) => {
-    node.addEventListener(type, handler);
-    handlers.push([node, type, handler]);
-  };
+  const actions = listeners();
+  const on = actions.on;
   const keysForm = $("#keys-form");
   on(keysForm, "submit", (event) => {
     event.preventDefault();
@@ -219,5 +216,5 @@ function wireActions({ db, call }, uid) {
       }),
     );
   });
-  return handlers;
+  return actions;
 }

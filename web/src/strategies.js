@@ -2,7 +2,7 @@
 // risk limits and, when a limit switched trading off, which one and why. Changes go through
 // the callables.
 import { collection, doc, onSnapshot, orderBy, query } from "firebase/firestore";
-import { $, busy, money, percent, setField, showError } from "./ui.js";
+import { $, busy, listeners, money, percent, setField, showError } from "./ui.js";
 
 // The product's defaults (README, "Risk limits"), shown until the person saves their own.
 export const DEFAULT_LIMITS = {
@@ -24,11 +24,7 @@ export function startStrategies({ db, call }, uid) {
     live(mine("settings", "risk"), (snap) => fillLimits(snap.data() || DEFAULT_LIMITS)),
     live(mine("status", "trading"), (snap) => renderTrip(snap.data())),
   ];
-  const handlers = [];
-  const on = (node, type, handler) => {
-    node.addEventListener(type, handler);
-    handlers.push([node, type, handler]);
-  };
+  const { on, off } = listeners();
   const strategyForm = $("#strategy-form");
   on(strategyForm, "submit", (event) => {
     event.preventDefault();
@@ -64,7 +60,7 @@ export function startStrategies({ db, call }, uid) {
   });
   return () => {
     stops.forEach((stop) => stop());
-    handlers.forEach(([node, type, handler]) => node.removeEventListener(type, handler));
+    off();
   };
 }
 

@@ -32,6 +32,21 @@ export function clearError() {
   $("#alert").textContent = "";
 }
 
+/** Event handlers added with `on`, all removed by `off` (when the person signs out). */
+export function listeners() {
+  const added = [];
+  return {
+    on(node, type, handler) {
+      node.addEventListener(type, handler);
+      added.push([node, type, handler]);
+    },
+    off() {
+      added.forEach(([node, type, handler]) => node.removeEventListener(type, handler));
+      added.length = 0;
+    },
+  };
+}
+
 /** Run `work` with `control` disabled (no double submit); a failure shows in the alert. */
 export async function busy(control, work) {
   if (control.disabled) return undefined;
