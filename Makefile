@@ -23,7 +23,7 @@ bootstrap:
 	@dev/bootstrap.sh
 
 lint: bootstrap
-	@$(ENV) ruff check . && ruff format --check . && mypy
+	@$(ENV) ruff check . && ruff format --check . && mypy && lint-imports --no-cache
 
 test: bootstrap lint
 	@$(ENV) $(EXEC) $(EMULATORS) "python -m pytest $(ARGS)"

@@ -9,9 +9,11 @@ import firebase_admin
 import flask
 from firebase_functions import https_fn, options, scheduler_fn, tasks_fn
 
-from agenttrader import alpaca_connect, callables, config, runtime, strategy_callables
-from agenttrader.guard import Handler, handled
-from agenttrader.pulse import run_pulse, run_user_batch
+from agenttrader import runtime
+from agenttrader.api import alpaca_connect, callables, strategy_callables
+from agenttrader.api.guard import Handler, handled
+from agenttrader.core import config
+from agenttrader.pulse.run import run_pulse, run_user_batch
 
 firebase_admin.initialize_app()
 options.set_global_options(region="us-central1", max_instances=10)

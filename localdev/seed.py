@@ -9,11 +9,11 @@ from typing import Any
 import requests
 from google.cloud import firestore
 
-from agenttrader import context, paths
-from agenttrader.keystore import AlpacaKeys, KeyStore
-from agenttrader.models import count_open_trades
-from agenttrader.money import Side
-from agenttrader.signals import shadow_trade_document
+from agenttrader.bot.signals import shadow_trade_document
+from agenttrader.broker.keystore import AlpacaKeys, KeyStore
+from agenttrader.core.money import Side
+from agenttrader.store import paths, switches
+from agenttrader.store.models import count_open_trades
 
 
 def register_alpaca_account(
@@ -54,7 +54,7 @@ def seed_user(
         profile["keys_version"] = 1
     paths.user(db, uid).set(profile)
     if trading is not None:
-        paths.trading_status(db, uid).set(context.switch_document(trading, now))
+        paths.trading_status(db, uid).set(switches.switch_document(trading, now))
 
 
 def open_trade(

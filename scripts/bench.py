@@ -35,14 +35,15 @@ import requests
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
 
-from agenttrader import clients, context, paths
-from agenttrader.broker import AlpacaBroker, shared_connections
-from agenttrader.cadence import CLOSED_EVERY
-from agenttrader.context import Platform
-from agenttrader.keystore import KEY_CACHE_S, AlpacaKeys, KeyStore
-from agenttrader.pulse import PulseSummary, run_pulse
-from agenttrader.signals import shadow_trade_document
-from agenttrader.sync import PulseSettings
+from agenttrader.bot.signals import shadow_trade_document
+from agenttrader.broker.alpaca import AlpacaBroker, shared_connections
+from agenttrader.broker.keystore import KEY_CACHE_S, AlpacaKeys, KeyStore
+from agenttrader.context.platform import Platform
+from agenttrader.core import clients
+from agenttrader.pulse.cadence import CLOSED_EVERY
+from agenttrader.pulse.run import PulseSummary, run_pulse
+from agenttrader.pulse.sync import PulseSettings
+from agenttrader.store import paths, switches
 from localdev import emulators
 from localdev.secret_manager_standin import SecretManagerServer
 
@@ -239,7 +240,7 @@ def seed(
                 **({"bot_version": 1} if strategies else {}),
             },
         )
-        context.set_trading(batch, db, uid, True, now)
+        switches.set_trading(batch, db, uid, True, now)
         for k in range(strategies):
             batch.set(paths.strategies(db, uid).document(f"s{k}"), strategy_document(i, k, now))
             pending += 1
@@ -269,7 +270,7 @@ def baseline_pulse(
     os.environ["APCA_API_DATA_URL"] = alpaca_url
     for uid in uids:
         status = paths.trading_status(db, uid).get()
-        if not context.switch_is_on(status.to_dict() if status.exists else None):
+        if not switches.switch_is_on(status.to_dict() if status.exists else None):
             continue
         name = f"projects/{project}/secrets/alpaca-keys-{uid}/versions/latest"
         keys = json.loads(secrets.access_secret_version(request={"name": name}).payload.data)

@@ -20,10 +20,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, timedelta
 from typing import Any
 
-from agenttrader import clients, paths, runtime
-from agenttrader.keystore import AlpacaKeys
-from agenttrader.pulse import run_pulse
-from agenttrader.sync import OUTCOMES
+from agenttrader import runtime
+from agenttrader.broker.keystore import AlpacaKeys
+from agenttrader.core import clients
+from agenttrader.pulse.run import run_pulse
+from agenttrader.pulse.sync import OUTCOMES
+from agenttrader.store import paths
 from localdev import ALPACA_PORT, OAUTH_CLIENT_ID, SECRETS_PORT, emulators, oauth_client_secret
 from localdev.alpaca_standin import AlpacaServer
 from localdev.market_calendar import is_trading_day, session

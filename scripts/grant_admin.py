@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 import firebase_admin
 from firebase_admin import auth
 
-from agenttrader import clients
-from agenttrader.guard import audit_event
+from agenttrader.core import clients
+from agenttrader.store.audit import audit_event
 
 
 def main() -> int:

@@ -21,8 +21,9 @@ import sys
 
 from pydantic import SecretStr, ValidationError
 
-from agenttrader import clients, runtime
-from agenttrader.keystore import AlpacaKeys
+from agenttrader import runtime
+from agenttrader.broker.keystore import AlpacaKeys
+from agenttrader.core import clients
 from agenttrader.migration import FAMILIES, Report, migrate, rollback
 
 

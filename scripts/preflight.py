@@ -25,7 +25,7 @@ from pathlib import Path
 import requests
 from firebase_functions import params
 
-from agenttrader import config
+from agenttrader.core import config
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS = ROOT / "functions"

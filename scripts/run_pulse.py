@@ -8,8 +8,8 @@ from __future__ import annotations
 import sys
 
 from agenttrader import runtime
-from agenttrader.pulse import run_pulse
-from agenttrader.sync import OUTCOMES
+from agenttrader.pulse.run import run_pulse
+from agenttrader.pulse.sync import OUTCOMES
 
 
 def main() -> int:

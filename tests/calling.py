@@ -10,10 +10,10 @@ from firebase_functions.https_fn import AuthData, FunctionsErrorCode, HttpsError
 from firestore_state import all_documents
 from google.cloud import firestore
 
-from agenttrader import callables
-from agenttrader.guard import Services
-from agenttrader.keystore import AlpacaKeys
-from agenttrader.pulse import run_pulse
+from agenttrader.api import callables
+from agenttrader.api.guard import Services
+from agenttrader.broker.keystore import AlpacaKeys
+from agenttrader.pulse.run import run_pulse
 from localdev.alpaca_standin import AlpacaServer
 from localdev.seed import register_alpaca_account
 

@@ -10,11 +10,11 @@ from decimal import Decimal
 import pytest
 from google.cloud import firestore
 
-from agenttrader import clients
-from agenttrader.broker import AlpacaBroker, BrokerFactory, RetryPolicy
-from agenttrader.context import Platform
-from agenttrader.guard import Services
-from agenttrader.keystore import AlpacaKeys, KeyStore
+from agenttrader.api.guard import Services
+from agenttrader.broker.alpaca import AlpacaBroker, BrokerFactory, RetryPolicy
+from agenttrader.broker.keystore import AlpacaKeys, KeyStore
+from agenttrader.context.platform import Platform
+from agenttrader.core import clients
 from localdev import ALPACA_PORT, OAUTH_CLIENT_ID, SECRETS_PORT, emulators, oauth_client_secret
 from localdev.alpaca_standin import AlpacaServer
 from localdev.secret_manager_standin import SecretManagerServer

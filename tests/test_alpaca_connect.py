@@ -18,11 +18,12 @@ from calling import Code, auth, error_of
 from firestore_state import all_documents
 from google.cloud import firestore
 
-from agenttrader import alpaca_connect, callables, paths
-from agenttrader.context import OAuthApp
-from agenttrader.guard import Services
-from agenttrader.keystore import KeyStore
-from agenttrader.pulse import run_pulse
+from agenttrader.api import alpaca_connect, callables
+from agenttrader.api.guard import Services
+from agenttrader.broker.keystore import KeyStore
+from agenttrader.context.platform import OAuthApp
+from agenttrader.pulse.run import run_pulse
+from agenttrader.store import paths
 from localdev.alpaca_standin import AlpacaServer
 
 CLIENT_ID, CLIENT_SECRET = "test-app", "test-client-secret-1"

@@ -17,14 +17,15 @@ import requests
 from calling import Code, auth, data_of, error_of
 from google.cloud import firestore
 
-from agenttrader import callables, paths, strategy_callables
-from agenttrader.broker import AlpacaBroker
-from agenttrader.context import Platform
-from agenttrader.guard import Services
-from agenttrader.keystore import AlpacaKeys
-from agenttrader.pulse import PulseSummary, list_users, run_pulse
-from agenttrader.strategies import STRATEGIES
-from agenttrader.sync import PulseSettings, sync_users
+from agenttrader.api import callables, strategy_callables
+from agenttrader.api.guard import Services
+from agenttrader.bot.strategies import STRATEGIES
+from agenttrader.broker.alpaca import AlpacaBroker
+from agenttrader.broker.keystore import AlpacaKeys
+from agenttrader.context.platform import Platform
+from agenttrader.pulse.run import PulseSummary, list_users, run_pulse
+from agenttrader.pulse.sync import PulseSettings, sync_users
+from agenttrader.store import paths
 from localdev.alpaca_standin import AlpacaServer
 from localdev.seed import register_alpaca_account
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from agenttrader.broker import AlpacaBroker, shared_connections
+from agenttrader.broker.alpaca import AlpacaBroker, shared_connections
 from localdev.alpaca_standin import AlpacaServer
 from localdev.seed import register_alpaca_account
 

@@ -18,13 +18,13 @@ import requests
 from google.cloud import firestore
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from agenttrader import paths
-from agenttrader.broker import AlpacaBroker
-from agenttrader.context import Platform
-from agenttrader.keystore import AlpacaKeys
-from agenttrader.memory import PulseMemory
-from agenttrader.pulse import run_pulse
-from agenttrader.strategies import STRATEGIES
+from agenttrader.bot.strategies import STRATEGIES
+from agenttrader.broker.alpaca import AlpacaBroker
+from agenttrader.broker.keystore import AlpacaKeys
+from agenttrader.context.memory import PulseMemory
+from agenttrader.context.platform import Platform
+from agenttrader.pulse.run import run_pulse
+from agenttrader.store import paths
 from localdev import emulators
 from localdev.alpaca_standin import AlpacaServer
 from localdev.secret_manager_standin import SecretManagerServer

@@ -15,11 +15,12 @@ from calling import auth, ready_user
 from firestore_state import all_documents
 from google.cloud import firestore
 
-from agenttrader import callables, paths, queries
-from agenttrader.context import Platform
-from agenttrader.guard import Services
-from agenttrader.keystore import KeyStore
-from agenttrader.pulse import PulseSummary, run_pulse
+from agenttrader.api import callables
+from agenttrader.api.guard import Services
+from agenttrader.broker.keystore import KeyStore
+from agenttrader.context.platform import Platform
+from agenttrader.pulse.run import PulseSummary, run_pulse
+from agenttrader.store import paths, queries
 from localdev.alpaca_standin import AlpacaServer
 from localdev.seed import open_trade, register_alpaca_account, seed_user
 

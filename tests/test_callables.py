@@ -12,10 +12,11 @@ from calling import NOW, Code, auth, data_of, error_of, freeze, ready_user
 from firestore_state import all_documents
 from google.cloud import firestore
 
-from agenttrader import callables, paths
-from agenttrader.guard import Services
-from agenttrader.keystore import KeyStore
-from agenttrader.pulse import run_pulse
+from agenttrader.api import callables
+from agenttrader.api.guard import Services
+from agenttrader.broker.keystore import KeyStore
+from agenttrader.pulse.run import run_pulse
+from agenttrader.store import paths
 from localdev.alpaca_standin import AlpacaServer, price_at
 from localdev.secret_manager_standin import SecretManagerServer
 from localdev.seed import open_trade, register_alpaca_account

@@ -16,9 +16,10 @@ from firebase_functions.https_fn import HttpsError
 from firestore_state import all_documents
 from google.cloud import firestore
 
-from agenttrader import callables, paths
-from agenttrader.guard import LIMITS, Services
-from agenttrader.keystore import KeyStore
+from agenttrader.api import callables
+from agenttrader.api.guard import LIMITS, Services
+from agenttrader.broker.keystore import KeyStore
+from agenttrader.store import paths
 from localdev import emulators
 from localdev.alpaca_standin import AlpacaServer
 from localdev.seed import open_trade, register_alpaca_account

@@ -14,11 +14,12 @@ import firebase_admin
 import requests
 from google.cloud import firestore
 
-from agenttrader import paths, runtime
-from agenttrader.context import Platform
-from agenttrader.keystore import KeyStore
-from agenttrader.pulse import run_pulse
-from agenttrader.sync import PulseSettings
+from agenttrader import runtime
+from agenttrader.broker.keystore import KeyStore
+from agenttrader.context.platform import Platform
+from agenttrader.pulse.run import run_pulse
+from agenttrader.pulse.sync import PulseSettings
+from agenttrader.store import paths
 from localdev import emulators
 from localdev.alpaca_standin import AlpacaServer
 from localdev.seed import open_trade, register_alpaca_account, seed_user

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from google.cloud import firestore
 
-from agenttrader import queries
+from agenttrader.store import queries
 
 ROOT = Path(__file__).resolve().parents[1]
 

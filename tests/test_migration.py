@@ -14,11 +14,11 @@ from firestore_state import all_documents
 from google.cloud import firestore
 from operator_scripts import run_script
 
-from agenttrader import paths
-from agenttrader.context import Platform
-from agenttrader.keystore import AlpacaKeys, KeyStore
+from agenttrader.broker.keystore import AlpacaKeys, KeyStore
+from agenttrader.context.platform import Platform
 from agenttrader.migration import migrate, rollback
-from agenttrader.pulse import run_pulse
+from agenttrader.pulse.run import run_pulse
+from agenttrader.store import paths
 from localdev.alpaca_standin import AlpacaServer
 from localdev.seed import register_alpaca_account
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from agenttrader.money import cents, decimal, percent, pnl_percent, unrealized_pnl
+from agenttrader.core.money import cents, decimal, percent, pnl_percent, unrealized_pnl
 
 
 def test_numbers_parse_exactly_as_written() -> None:

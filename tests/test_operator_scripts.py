@@ -9,7 +9,7 @@ import requests
 from google.cloud import firestore
 from operator_scripts import run_script
 
-from agenttrader import paths
+from agenttrader.store import paths
 from localdev import emulators
 
 

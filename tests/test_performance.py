@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from agenttrader.performance import Performance
+from agenttrader.bot.performance import Performance
 
 D = Decimal
 

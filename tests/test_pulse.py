@@ -12,12 +12,12 @@ import pytest
 import requests
 from google.cloud import firestore
 
-from agenttrader import paths
-from agenttrader.broker import AlpacaBroker, BrokerFactory
-from agenttrader.context import Platform
-from agenttrader.keystore import AlpacaKeys, KeyStore
-from agenttrader.pulse import run_pulse
-from agenttrader.sync import PulseSettings
+from agenttrader.broker.alpaca import AlpacaBroker, BrokerFactory
+from agenttrader.broker.keystore import AlpacaKeys, KeyStore
+from agenttrader.context.platform import Platform
+from agenttrader.pulse.run import run_pulse
+from agenttrader.pulse.sync import PulseSettings
+from agenttrader.store import paths
 from localdev.alpaca_standin import AlpacaServer, price_at
 from localdev.seed import open_trade, register_alpaca_account, seed_user
 

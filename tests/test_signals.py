@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from agenttrader.broker import Bar
-from agenttrader.models import ShadowTrade, StoredSnapshot
-from agenttrader.signals import Sized, opens_trade, shadow_trade_document, signal_document, size
-from agenttrader.strategies import Decision, MeanReversion, Momentum
+from agenttrader.bot.signals import Sized, opens_trade, shadow_trade_document, signal_document, size
+from agenttrader.bot.strategies import Decision, MeanReversion, Momentum
+from agenttrader.broker.alpaca import Bar
+from agenttrader.store.models import ShadowTrade, StoredSnapshot
 
 NOW = datetime(2026, 1, 2, 15, 0, tzinfo=UTC)
 RICH = StoredSnapshot(buying_power=Decimal("20000"), equity=Decimal(1), cash=Decimal(1))

@@ -14,9 +14,9 @@ import requests
 from firestore_state import all_documents
 from google.cloud import firestore
 
-from agenttrader import paths
-from agenttrader.keystore import KeyStore
-from agenttrader.strategy_settings import DEFAULT_LIMITS
+from agenttrader.bot.settings import DEFAULT_LIMITS
+from agenttrader.broker.keystore import KeyStore
+from agenttrader.store import paths
 from localdev import emulators
 from localdev.alpaca_standin import AlpacaServer
 from localdev.secret_manager_standin import SecretManagerServer

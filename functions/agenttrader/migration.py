@@ -22,11 +22,11 @@ from typing import Any, Literal, TypeVar
 from google.cloud import firestore
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agenttrader import paths
-from agenttrader.firestore_io import get_by_path
-from agenttrader.keystore import UID, AlpacaKeys, KeyStore
-from agenttrader.models import keys_version
-from agenttrader.money import decimal
+from agenttrader.broker.keystore import UID, AlpacaKeys, KeyStore
+from agenttrader.core.money import decimal
+from agenttrader.store import paths
+from agenttrader.store.firestore_io import get_by_path
+from agenttrader.store.models import keys_version
 
 Kind = Literal["snapshot", "signal", "trade"]
 OnConflict = Literal["skip", "overwrite", "fail"]

@@ -10,14 +10,14 @@ from typing import Any
 from firebase_admin import auth as admin_auth
 from firebase_admin import functions as admin_functions
 
-from agenttrader import clients, config
-from agenttrader.broker import broker_factory
-from agenttrader.context import OAuthApp, Platform
-from agenttrader.guard import Services
-from agenttrader.keystore import KeyStore
-from agenttrader.memory import PulseMemory
-from agenttrader.pulse import Enqueue
-from agenttrader.sync import PulseSettings
+from agenttrader.api.guard import Services
+from agenttrader.broker.alpaca import broker_factory
+from agenttrader.broker.keystore import KeyStore
+from agenttrader.context.memory import PulseMemory
+from agenttrader.context.platform import OAuthApp, Platform
+from agenttrader.core import clients, config
+from agenttrader.pulse.run import Enqueue
+from agenttrader.pulse.sync import PulseSettings
 
 SYNC_QUEUE = "syncuserbatch"
 """The task queue (and task function) that takes one slice of a fanned-out pulse."""

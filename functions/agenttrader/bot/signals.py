@@ -8,9 +8,9 @@ from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from agenttrader.models import StoredSnapshot
-from agenttrader.money import Side, cents
-from agenttrader.strategies import Action, Decision
+from agenttrader.bot.strategies import Action, Decision
+from agenttrader.core.money import Side, cents
+from agenttrader.store.models import StoredSnapshot
 
 MIN_NOTIONAL = Decimal(1)
 """No signal commits less than a dollar."""

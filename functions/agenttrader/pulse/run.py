@@ -22,13 +22,10 @@ from typing import Any
 from firebase_functions import logger
 from google.cloud import firestore
 
-from agenttrader import paths
-from agenttrader.autotrade import trading_day
-from agenttrader.cadence import PulseState, sync_due
-from agenttrader.context import Platform, halts_everyone
-from agenttrader.firestore_io import chunks, get_in_order
-from agenttrader.optimistic import Contended, retried, unchanged_since
-from agenttrader.sync import (
+from agenttrader.bot.person import trading_day
+from agenttrader.context.platform import Platform
+from agenttrader.pulse.cadence import PulseState, sync_due
+from agenttrader.pulse.sync import (
     OUTCOMES,
     PulseSettings,
     UserRef,
@@ -36,6 +33,10 @@ from agenttrader.sync import (
     user_ref,
     with_someones_keys,
 )
+from agenttrader.store import paths
+from agenttrader.store.firestore_io import chunks, get_in_order
+from agenttrader.store.optimistic import Contended, retried, unchanged_since
+from agenttrader.store.switches import halts_everyone
 
 Enqueue = Callable[[dict[str, Any]], None]
 

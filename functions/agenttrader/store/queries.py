@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from google.cloud import firestore
 
-from agenttrader import paths
+from agenttrader.store import paths
 
 Query = firestore.Query
 

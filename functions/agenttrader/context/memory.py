@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from agenttrader.models import ShadowTrade
+from agenttrader.store.models import ShadowTrade
 
 
 @dataclass(frozen=True)

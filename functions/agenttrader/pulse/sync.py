@@ -23,15 +23,18 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from pydantic import ValidationError
 
-from agenttrader import autotrade, paths, queries
-from agenttrader.autotrade import Market
-from agenttrader.broker import AlpacaBroker
-from agenttrader.context import Platform, trading_enabled
-from agenttrader.errors import AgentTraderError, ErrorCode
-from agenttrader.firestore_io import chunks, get_by_path
-from agenttrader.keystore import AlpacaKeys
-from agenttrader.models import ShadowTrade, keys_version, set_sync_error, snapshot_document
-from agenttrader.strategy_settings import bot_version
+from agenttrader.bot.orders import follow_orders
+from agenttrader.bot.person import Market, Person, bars_since
+from agenttrader.bot.run import config_of, symbols_known, trade_for
+from agenttrader.bot.settings import bot_version
+from agenttrader.broker.alpaca import AlpacaBroker
+from agenttrader.broker.keystore import AlpacaKeys
+from agenttrader.context.platform import Platform
+from agenttrader.core.errors import AgentTraderError, ErrorCode
+from agenttrader.store import paths, queries
+from agenttrader.store.firestore_io import chunks, get_by_path
+from agenttrader.store.models import ShadowTrade, keys_version, set_sync_error, snapshot_document
+from agenttrader.store.switches import trading_enabled
 
 OUTCOMES = (
     "synced",
@@ -185,7 +188,7 @@ def _shared_prices(platform: Platform, users: list[UserRef], market: Market) -> 
         if remembered is not None:
             symbols.update(trade.symbol for _, trade in remembered.trades)
         if market.day is not None and user.bot_version is not None:
-            traded.update(autotrade.symbols_known(platform, user.memory_key))
+            traded.update(symbols_known(platform, user.memory_key))
     symbols |= traded
     if not symbols:
         return {}
@@ -195,7 +198,7 @@ def _shared_prices(platform: Platform, users: list[UserRef], market: Market) -> 
         for chunk in chunks(sorted(symbols), PRICE_CHUNK):
             prices.update(broker.latest_prices(chunk))
         if traded:
-            since = autotrade.bars_since(platform.now())
+            since = bars_since(platform.now())
             for chunk in chunks(sorted(traded), PRICE_CHUNK):
                 market.bars.update(broker.daily_bars_many(chunk, since))
             market.bars.update({s: [] for s in traded - market.bars.keys()})  # not listed
@@ -360,7 +363,7 @@ def _sync_with(
     memory = platform.memory
     trading = market.day is not None and user.bot_version is not None
     config = (
-        autotrade.config_of(platform, uid, user.memory_key, user.bot_version)
+        config_of(platform, uid, user.memory_key, user.bot_version)
         if trading and user.bot_version is not None
         else None
     )
@@ -399,7 +402,7 @@ def _sync_with(
         memory.remember_trades(user.memory_key, user.trades_version, marked)
     codes: list[str] = []
     if config is not None or user.orders_pending:
-        person = autotrade.Person(
+        person = Person(
             platform,
             uid,
             user.memory_key,
@@ -411,11 +414,11 @@ def _sync_with(
             user.trades_version,
         )
         if config is not None:
-            codes = autotrade.trade_for(
+            codes = trade_for(
                 person, config, account, marked, prices, market, bool(user.orders_pending)
             )
         else:
-            autotrade.follow_orders(person)
+            follow_orders(person)
     return "synced", codes
 
 

@@ -22,11 +22,7 @@ from pydantic import (
     field_validator,
 )
 
-from agenttrader import context, paths, signals, sync
-from agenttrader.broker import BrokerError
-from agenttrader.errors import ErrorCode
-from agenttrader.firestore_io import get_in_order
-from agenttrader.guard import (
+from agenttrader.api.guard import (
     LIMITS,
     Call,
     Code,
@@ -34,15 +30,21 @@ from agenttrader.guard import (
     Limit,
     Services,
     StrictInput,
-    audit_event,
     endpoint,
     fail,
     stored,
 )
-from agenttrader.keystore import AlpacaKeys
-from agenttrader.models import ShadowTrade, StoredSnapshot, count_open_trades, keys_version
-from agenttrader.optimistic import retried, unchanged_since
-from agenttrader.strategies import DEFAULT_STRATEGY, STRATEGIES, registered
+from agenttrader.bot import signals
+from agenttrader.bot.strategies import DEFAULT_STRATEGY, STRATEGIES, registered
+from agenttrader.broker.alpaca import BrokerError
+from agenttrader.broker.keystore import AlpacaKeys
+from agenttrader.core.errors import ErrorCode
+from agenttrader.pulse import sync
+from agenttrader.store import paths, switches
+from agenttrader.store.audit import audit_event
+from agenttrader.store.firestore_io import get_in_order
+from agenttrader.store.models import ShadowTrade, StoredSnapshot, count_open_trades, keys_version
+from agenttrader.store.optimistic import retried, unchanged_since
 
 __all__ = ["LIMITS", "Services"]
 
@@ -190,9 +192,9 @@ def _trading_allowed(
     halt, switch, *found = get_in_order(
         db, [paths.global_trading(db), paths.trading_status(db, uid), *also]
     )
-    if context.halts_everyone(halt.to_dict() if halt.exists else None):
+    if switches.halts_everyone(halt.to_dict() if halt.exists else None):
         raise fail(Code.FAILED_PRECONDITION, "trading is halted for everyone by the operators")
-    if not context.switch_is_on(switch.to_dict() if switch.exists else None):
+    if not switches.switch_is_on(switch.to_dict() if switch.exists else None):
         raise fail(Code.FAILED_PRECONDITION, "trading is switched off for your account")
     return found
 
@@ -296,7 +298,7 @@ def provision_keys(call: Call[Any], keys: AlpacaKeys) -> int:
         batch.update(user_ref, update, option=unchanged_since(db, snapshot))
     else:
         batch.create(user_ref, {**update, "email": call.who.email, "created_at": now})
-        context.set_trading(batch, db, uid, False, now)
+        switches.set_trading(batch, db, uid, False, now)
     audit_event(
         batch,
         db,
@@ -342,7 +344,7 @@ def set_trading_enabled(call: Call[TradingRequest]) -> dict[str, Any]:
     db, uid, now, enabled = call.db, call.who.uid, call.now, call.request.enabled
     _ensure_profile(db, uid, call.who.email, now)
     batch = db.batch()
-    context.set_trading(batch, db, uid, enabled, now)
+    switches.set_trading(batch, db, uid, enabled, now)
     audit_event(batch, db, uid, "trading_switched", now, uid, {"enabled": enabled})
     batch.commit()
     return {"enabled": enabled}
@@ -445,7 +447,7 @@ def delete_my_account(call: Call[DeleteAccountRequest]) -> dict[str, Any]:
 def admin_set_global_trading(call: Call[GlobalTradingRequest]) -> dict[str, Any]:
     """Switch trading on or off for everyone (`ops/trading`)."""
     enabled = call.request.enabled
-    context.set_global_trading(call.db, enabled, call.now, call.who.uid, call.request.reason)
+    switches.set_global_trading(call.db, enabled, call.now, call.who.uid, call.request.reason)
     logger.warn("ops.global_trading", enabled=enabled, by=call.who.uid)
     return {"enabled": enabled}
 
@@ -468,7 +470,7 @@ def admin_disable_user_trading(call: Call[UserTradingOffRequest]) -> dict[str, A
     if not paths.user(db, uid).get().exists:
         raise fail(Code.NOT_FOUND, f"no user {uid}")
     batch = db.batch()
-    context.set_trading(batch, db, uid, False, now)
+    switches.set_trading(batch, db, uid, False, now)
     audit_event(
         batch,
         db,

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, Protocol
 
-from agenttrader.broker import Bar
-from agenttrader.money import percent
+from agenttrader.broker.alpaca import Bar
+from agenttrader.core.money import percent
 
 Action = Literal["BUY", "SELL", "HOLD"]
 

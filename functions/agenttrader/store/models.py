@@ -13,9 +13,9 @@ from typing import Any, Literal
 from google.cloud import firestore
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from agenttrader import paths
-from agenttrader.broker import MONEY_FIELDS, AccountSnapshot
-from agenttrader.money import cents, decimal, percent, pnl_percent, unrealized_pnl
+from agenttrader.broker.alpaca import MONEY_FIELDS, AccountSnapshot
+from agenttrader.core.money import cents, decimal, percent, pnl_percent, unrealized_pnl
+from agenttrader.store import paths
 
 Writer = firestore.WriteBatch | firestore.Transaction
 

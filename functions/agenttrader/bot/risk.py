@@ -10,13 +10,13 @@ from decimal import Decimal
 
 from google.cloud import firestore
 
-from agenttrader import context, paths
-from agenttrader.broker import AccountSnapshot
-from agenttrader.errors import ErrorCode
-from agenttrader.guard import audit_event
-from agenttrader.models import set_sync_error
-from agenttrader.money import cents, percent
-from agenttrader.strategy_settings import RiskLimits
+from agenttrader.bot.settings import RiskLimits
+from agenttrader.broker.alpaca import AccountSnapshot
+from agenttrader.core.errors import ErrorCode
+from agenttrader.core.money import cents, percent
+from agenttrader.store import paths, switches
+from agenttrader.store.audit import audit_event
+from agenttrader.store.models import set_sync_error
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def trip(db: firestore.Client, uid: str, breach: Breach, now: datetime, run_id: 
     """Switch the person's trading off with the limit and the reason, show it as their sync
     error, and audit it: one commit."""
     batch = db.batch()
-    context.set_trading(batch, db, uid, False, now, tripped_by=breach.limit, reason=breach.reason)
+    switches.set_trading(batch, db, uid, False, now, tripped_by=breach.limit, reason=breach.reason)
     set_sync_error(
         batch,
         db,

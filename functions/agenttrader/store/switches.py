@@ -1,53 +1,15 @@
-"""What the pulse and the callables both work with: the clients, the clock, and both
-kill-switches (read and written here only, so the rule is written once)."""
+"""Both kill-switches, read and written here only, so the rule is written once: a person's
+`users/{uid}/status/trading` and everyone's `ops/trading`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from google.cloud import firestore
 
-from agenttrader import paths
-from agenttrader.broker import BrokerFactory
-from agenttrader.keystore import KeyStore
-from agenttrader.memory import PulseMemory
-from agenttrader.models import Writer
-
-Clock = Callable[[], datetime]
-
-
-@dataclass(frozen=True)
-class Platform:
-    """The clients the product works with; the runtime, the tests and the bench each build one."""
-
-    db: firestore.Client
-    keys: KeyStore
-    brokers: BrokerFactory
-    now: Clock
-    memory: PulseMemory = field(default_factory=PulseMemory)
-    """What this instance remembers between pulses (one per instance in production)."""
-
-
-@dataclass(frozen=True)
-class OAuthApp:
-    """The app as registered with Alpaca for Connect with Alpaca. `client_secret` is read only
-    when a code is exchanged (a secret param in production)."""
-
-    client_id: str
-    client_secret: Callable[[], str]
-    redirect_url: str
-    authorize_url: str
-    token_url: str
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.client_id and self.redirect_url)
-
-
-# -- the switches ---------------------------------------------------------------------------------
+from agenttrader.store import paths
+from agenttrader.store.models import Writer
 
 
 def switch_is_on(data: dict[str, Any] | None) -> bool:

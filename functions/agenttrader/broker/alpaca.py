@@ -28,10 +28,10 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from agenttrader import config
-from agenttrader.errors import AgentTraderError, ErrorCode
-from agenttrader.keystore import AlpacaKeys
-from agenttrader.money import decimal
+from agenttrader.broker.keystore import AlpacaKeys
+from agenttrader.core import config
+from agenttrader.core.errors import AgentTraderError, ErrorCode
+from agenttrader.core.money import decimal
 
 Answer = TypeVar("Answer", bound=BaseModel)
 

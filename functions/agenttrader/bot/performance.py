@@ -18,7 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from agenttrader.money import cents, decimal, percent
+from agenttrader.core.money import cents, decimal, percent
 
 RATIO_PLACES = Decimal("0.0001")
 

@@ -16,10 +16,10 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from agenttrader import paths
-from agenttrader.context import OAuthApp, Platform
-from agenttrader.errors import AgentTraderError, callable_code
-from agenttrader.optimistic import Contended, retried, unchanged_since
+from agenttrader.context.platform import OAuthApp, Platform
+from agenttrader.core.errors import AgentTraderError, callable_code
+from agenttrader.store import paths
+from agenttrader.store.optimistic import Contended, retried, unchanged_since
 
 Code = https_fn.FunctionsErrorCode
 Model = TypeVar("Model", bound=BaseModel)
@@ -166,22 +166,6 @@ def rate_limit(db: firestore.Client, uid: str, action: str, limit: Limit, now: d
             Code.RESOURCE_EXHAUSTED,
             f"{action} is limited to {limit.calls} calls per {limit.window_s} s; try again later",
         )
-
-
-def audit_event(
-    writer: firestore.WriteBatch | firestore.Transaction,
-    db: firestore.Client,
-    uid: str,
-    action: str,
-    at: datetime,
-    actor: str,
-    details: dict[str, Any],
-) -> None:
-    """Append a security-relevant event to the user's audit trail (in the caller's batch)."""
-    writer.set(
-        paths.audit(db, uid).document(),
-        {"action": action, "at": at, "actor": actor, "details": details},
-    )
 
 
 @dataclass(frozen=True)

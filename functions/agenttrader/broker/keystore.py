@@ -20,7 +20,7 @@ from google.api_core import exceptions as gexc
 from google.cloud.secretmanager_v1 import SecretManagerServiceClient, types
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from agenttrader.errors import AgentTraderError, ErrorCode
+from agenttrader.core.errors import AgentTraderError, ErrorCode
 
 UID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 

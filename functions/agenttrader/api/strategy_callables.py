@@ -9,27 +9,27 @@ from typing import Annotated, Any, Literal
 from google.cloud import firestore
 from pydantic import AfterValidator, Field, StrictInt, field_validator
 
-from agenttrader import paths
-from agenttrader.callables import SYMBOL_PATTERN
-from agenttrader.firestore_io import get_in_order
-from agenttrader.guard import (
+from agenttrader.api.callables import SYMBOL_PATTERN
+from agenttrader.api.guard import (
     Call,
     Code,
     DocumentId,
     Limit,
     StrictInput,
-    audit_event,
     endpoint,
     fail,
 )
-from agenttrader.optimistic import retried, unchanged_since
-from agenttrader.strategies import registered
-from agenttrader.strategy_settings import (
+from agenttrader.bot.settings import (
     MAX_SYMBOLS,
     RiskLimits,
     bump_bot_version,
     read_limits,
 )
+from agenttrader.bot.strategies import registered
+from agenttrader.store import paths
+from agenttrader.store.audit import audit_event
+from agenttrader.store.firestore_io import get_in_order
+from agenttrader.store.optimistic import retried, unchanged_since
 
 MAX_STRATEGIES = 10
 """Strategies one person may keep."""

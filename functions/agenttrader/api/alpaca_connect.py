@@ -20,12 +20,12 @@ import requests
 from firebase_functions import logger
 from pydantic import Field, SecretStr, StrictBool
 
-from agenttrader import paths
-from agenttrader.callables import keep_keys, provision_keys
-from agenttrader.context import OAuthApp
-from agenttrader.guard import Call, Code, Limit, StrictInput, endpoint, fail
-from agenttrader.keystore import AlpacaKeys
-from agenttrader.optimistic import retried, unchanged_since
+from agenttrader.api.callables import keep_keys, provision_keys
+from agenttrader.api.guard import Call, Code, Limit, StrictInput, endpoint, fail
+from agenttrader.broker.keystore import AlpacaKeys
+from agenttrader.context.platform import OAuthApp
+from agenttrader.store import paths
+from agenttrader.store.optimistic import retried, unchanged_since
 
 STATE_TTL = timedelta(minutes=10)
 SCOPE = "account:write trading data"

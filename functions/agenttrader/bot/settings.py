@@ -10,9 +10,9 @@ from typing import Any, Literal
 from google.cloud import firestore
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agenttrader import paths
-from agenttrader.models import Writer
-from agenttrader.money import decimal
+from agenttrader.core.money import decimal
+from agenttrader.store import paths
+from agenttrader.store.models import Writer
 
 Mode = Literal["shadow", "paper"]
 Status = Literal["active", "paused", "error"]

@@ -1,0 +1,44 @@
+"""What the pulse and the callables both work with: the clients, the clock, and what an
+instance remembers between runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from google.cloud import firestore
+
+from agenttrader.broker.alpaca import BrokerFactory
+from agenttrader.broker.keystore import KeyStore
+from agenttrader.context.memory import PulseMemory
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The clients the product works with; the runtime, the tests and the bench each build one."""
+
+    db: firestore.Client
+    keys: KeyStore
+    brokers: BrokerFactory
+    now: Clock
+    memory: PulseMemory = field(default_factory=PulseMemory)
+    """What this instance remembers between pulses (one per instance in production)."""
+
+
+@dataclass(frozen=True)
+class OAuthApp:
+    """The app as registered with Alpaca for Connect with Alpaca. `client_secret` is read only
+    when a code is exchanged (a secret param in production)."""
+
+    client_id: str
+    client_secret: Callable[[], str]
+    redirect_url: str
+    authorize_url: str
+    token_url: str
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.client_id and self.redirect_url)
