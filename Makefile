@@ -23,7 +23,9 @@ bootstrap:
 	@dev/bootstrap.sh
 
 lint: bootstrap
-	@$(ENV) ruff check . && ruff format --check . && mypy && lint-imports --no-cache
+	@$(ENV) ruff check . && ruff format --check . && mypy && \
+	  { lint-imports --no-cache >.cache/lint-imports.log || { cat .cache/lint-imports.log; false; }; } && \
+	  echo "layers: every import runs downwards (pyproject.toml's import-linter contracts)"
 
 test: bootstrap lint
 	@$(ENV) $(EXEC) $(EMULATORS) "python -m pytest $(ARGS)"

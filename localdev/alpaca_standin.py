@@ -11,13 +11,20 @@ Control endpoints (not part of Alpaca) live under `/_standin/`:
   POST /_standin/clock     {"now": <epoch seconds> | null}  freeze or release the clock
   POST /_standin/latency   {"seconds": 0.1}  added to every Alpaca answer
   POST /_standin/fill_delay {"seconds": 1}  how long an accepted order waits to fill
+  POST /_standin/advance   {key_id, seconds}  that account's orders act as if `seconds` passed
   GET  /_standin/stats     request counts per key and per endpoint
 The market clock (/v2/clock) follows localdev/market_calendar.py and the stand-in's clock.
 Orders (POST /v2/orders, GET /v2/orders/{id}, GET /v2/orders:by_client_order_id) are accepted,
 then filled at the stand-in's price once the fill delay has passed (real time); an order the
 account cannot afford is refused with 403 "insufficient buying power", a symbol the stand-in
 does not list (any starting with ZZ) with 422, a reused client_order_id with 422. Symbols
-starting with ZZ have no trades and no bars either.
+starting with ZZ have no trades and no bars either. Fills move the account's positions (long
+and short, with their average entry price: GET /v2/positions).
+An account's `orders` plan changes how its orders go: {"fill_delay_s": s (instead of the
+market's), "partial": "0.5" (fill that share first, status partially_filled), "then":
+"cancel" | "fill" (what the rest does after another delay), "reject_closes": n (refuse the
+next n orders that reduce a position, 403 "insufficient qty available"), "shorting": false
+(the account may not sell short)}.
 An account may be given a fixed `last_equity` (yesterday's close) to simulate a day's loss.
 OAuth, as Alpaca offers it to apps: GET /oauth/authorize shows a page with an `Approve` button
 that sends the person back to the app's redirect URL with a single-use code; POST /oauth/token
@@ -109,6 +116,7 @@ class Order:
     status: str = "accepted"
     filled_avg_price: Decimal | None = None
     filled_at: float | None = None
+    filled_qty: Decimal = Decimal(0)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -120,7 +128,7 @@ class Order:
             "type": "market",
             "time_in_force": "day",
             "qty": str(self.qty),
-            "filled_qty": str(self.qty if self.status == "filled" else 0),
+            "filled_qty": str(self.filled_qty),
             "filled_avg_price": None
             if self.filled_avg_price is None
             else str(self.filled_avg_price),
@@ -145,20 +153,90 @@ class Account:
     """Yesterday's closing equity, when fixed; else computed from today's holdings."""
     orders: dict[str, Order] = field(default_factory=dict)
     """By client_order_id."""
+    plan: dict[str, Any] = field(default_factory=dict)
+    """How its orders go (see the module's docstring)."""
+    costs: dict[str, Decimal] = field(default_factory=dict)
+    """Average entry price of each position."""
+    advanced_s: float = 0.0
+    """How far its orders' timers were moved on (POST /_standin/advance)."""
+
+    def fill(self, order: Order, qty: Decimal, price: Decimal, now: float) -> None:
+        """`qty` more of `order` fills at `price`: cash, position and its average move."""
+        signed = qty if order.side == "buy" else -qty
+        held = Decimal(self.holdings.get(order.symbol, 0))
+        after = held + signed
+        if held == 0 or (held > 0) == (signed > 0):  # opening or adding
+            cost = self.costs.get(order.symbol, price)
+            self.costs[order.symbol] = (cost * abs(held) + price * qty) / abs(after)
+        elif after == 0:
+            self.costs.pop(order.symbol, None)
+        elif (after > 0) != (held > 0):  # through zero: the rest is a new position
+            self.costs[order.symbol] = price
+        self.cash -= signed * price
+        self.holdings[order.symbol] = int(after)
+        if self.holdings[order.symbol] == 0:
+            del self.holdings[order.symbol]
+        done = order.filled_qty
+        total = (order.filled_avg_price or Decimal(0)) * done + price * qty
+        order.filled_qty = done + qty
+        average = (total / order.filled_qty).quantize(Decimal("0.0001"))
+        order.filled_avg_price = price if done == 0 else average
+        order.filled_at = now
+
+    def positions(self, now: float) -> list[dict[str, Any]]:
+        rows = []
+        for symbol, qty in sorted(self.holdings.items()):
+            price = price_at(symbol, now)
+            cost = self.costs.get(symbol, price)
+            rows.append(
+                {
+                    "asset_id": str(uuid.UUID(int=_digest(symbol) << 64)),
+                    "symbol": symbol,
+                    "exchange": "NASDAQ",
+                    "asset_class": "us_equity",
+                    "qty": str(abs(qty)),
+                    "qty_available": str(abs(qty)),
+                    "side": "long" if qty > 0 else "short",
+                    "avg_entry_price": str(cost.quantize(Decimal("0.0001"))),
+                    "current_price": str(price),
+                    "market_value": str((price * qty).quantize(CENT)),
+                    "cost_basis": str((cost * qty).quantize(CENT)),
+                    "unrealized_pl": str(((price - cost) * qty).quantize(CENT)),
+                }
+            )
+        return rows
 
     def buying_power(self, now: float) -> Decimal:
         multiplier = Decimal(2) if self.equity(now) >= 2000 else Decimal(1)
         return (self.cash * multiplier).quantize(CENT)
 
     def settle(self, now: float) -> None:
-        """Fill every accepted order whose delay has passed, at the price of that moment."""
+        """Move every working order whose delay has passed: fill it at the price of that
+        moment, or (with a `partial` plan) fill part of it first, then the rest or cancel."""
+        clock = time.monotonic() + self.advanced_s
         for order in self.orders.values():
-            if order.status == "accepted" and time.monotonic() >= order.fills_at:
-                price = price_at(order.symbol, now)
-                signed = order.qty if order.side == "buy" else -order.qty
-                self.cash -= signed * price
-                self.holdings[order.symbol] = self.holdings.get(order.symbol, 0) + int(signed)
-                order.status, order.filled_avg_price, order.filled_at = "filled", price, now
+            if order.status not in ("accepted", "partially_filled") or clock < order.fills_at:
+                continue
+            price = price_at(order.symbol, now)
+            rest = order.qty - order.filled_qty
+            if order.status == "accepted" and self.plan.get("partial"):
+                part = (order.qty * Decimal(str(self.plan["partial"]))).to_integral_value()
+                part = min(max(part, Decimal(1)), rest)
+                self.fill(order, part, price, now)
+                order.status = "filled" if order.filled_qty == order.qty else "partially_filled"
+                order.fills_at = clock + self._delay()
+            elif order.status == "partially_filled" and self.plan.get("then") == "cancel":
+                order.status = "canceled"
+            else:
+                self.fill(order, rest, price, now)
+                order.status = "filled"
+
+    def _delay(self) -> float:
+        return float(self.plan.get("fill_delay_s", 1.0))
+
+    def reduces(self, symbol: str, side: str) -> bool:
+        held = self.holdings.get(symbol, 0)
+        return (side == "sell" and held > 0) or (side == "buy" and held < 0)
 
     def equity(self, now: float) -> Decimal:
         value = sum((price_at(s, now) * q for s, q in self.holdings.items()), Decimal(0))
@@ -191,7 +269,7 @@ class Account:
             "created_at": _iso(self.created_at),
             "trade_suspended_by_user": False,
             "multiplier": str(multiplier),
-            "shorting_enabled": multiplier > 1,
+            "shorting_enabled": multiplier > 1 and self.plan.get("shorting", True) is not False,
             "equity": str(equity),
             "last_equity": str(last_equity),
             "long_market_value": str(long_value),
@@ -259,6 +337,7 @@ class Market:
             fault=fault,
             deprecated_fields=bool(body.get("deprecated_fields", True)),
             last_equity=None if body.get("last_equity") is None else Decimal(body["last_equity"]),
+            plan=dict(body.get("orders") or {}),
         )
         with self.lock:
             self.accounts[account.key_id] = account
@@ -393,6 +472,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/_standin/latency":
             market.latency_s = float(body.get("seconds", 0))
             self._send(200, {"seconds": market.latency_s})
+        elif path == "/_standin/advance":
+            with market.lock:
+                known = market.accounts.get(str(body.get("key_id")))
+                if known is not None:
+                    known.advanced_s += float(body.get("seconds", 0))
+            self._send(200 if known else 404, {})
         elif path == "/_standin/fill_delay":
             market.fill_delay_s = float(body.get("seconds", 0))
             self._send(200, {"seconds": market.fill_delay_s})
@@ -501,6 +586,7 @@ _ROUTES = [
     (re.compile(r"^POST /v2/orders$"), "submit_order"),
     (re.compile(r"^GET /v2/orders:by_client_order_id$"), "order_by_client_id"),
     (re.compile(r"^GET /v2/orders/([^/]+)$"), "order"),
+    (re.compile(r"^GET /v2/positions$"), "positions"),
     (re.compile(r"^GET /v2/stocks/bars$"), "multi_bars"),
     (re.compile(r"^GET /v2/account$"), "account"),
     (re.compile(r"^GET /v2/clock$"), "clock"),
@@ -592,11 +678,27 @@ def _submit(market: Market, account: Account, body: dict[str, Any], now: float) 
     side = body.get("side")
     if side not in ("buy", "sell"):
         raise ValueError("side must be buy or sell")
-    qty = Decimal(str(body.get("qty", "0")))
+    text = str(body.get("qty", "0"))
+    if not re.fullmatch(r"\d+(\.\d+)?", text):
+        raise ValueError(f"invalid qty: {text} (a plain decimal number is expected)")
+    qty = Decimal(text)
     if qty <= 0 or qty != qty.to_integral_value():
         raise ValueError("qty must be a positive whole number of shares")
-    if qty * price_at(symbol, now) > account.buying_power(now):
+    reduces = account.reduces(symbol, side)
+    if reduces and account.plan.get("reject_closes", 0) > 0:
+        account.plan["reject_closes"] -= 1
+        held = abs(account.holdings.get(symbol, 0))
+        return 403, {
+            "code": 40310000,
+            "message": f"insufficient qty available for order (requested: {text}, available: 0 "
+            f"of {held} held)",
+        }
+    short = side == "sell" and Decimal(account.holdings.get(symbol, 0)) < qty
+    if short and account.plan.get("shorting", True) is False:
+        return 403, {"code": 40310000, "message": "account is not allowed to short"}
+    if not reduces and qty * price_at(symbol, now) > account.buying_power(now):
         return 403, {"code": 40310000, "message": "insufficient buying power"}
+    delay = float(account.plan.get("fill_delay_s", market.fill_delay_s))
     order = Order(
         id=str(uuid.uuid4()),
         client_order_id=client_order_id,
@@ -604,7 +706,7 @@ def _submit(market: Market, account: Account, body: dict[str, Any], now: float) 
         side=side,
         qty=qty,
         submitted_at=now,
-        fills_at=time.monotonic() + market.fill_delay_s,
+        fills_at=time.monotonic() + account.advanced_s + delay,
     )
     account.orders[client_order_id] = order
     account.settle(now)
@@ -629,8 +731,9 @@ def _answer(
             if wanted in (order.id, order.client_order_id):
                 return 200, order.to_json()
         return 404, {"code": 40410000, "message": "order not found"}
-    if endpoint == "account":
-        return 200, account.to_json(now)
+    reads = {"account": account.to_json, "positions": account.positions}
+    if endpoint in reads:
+        return 200, reads[endpoint](now)
     if endpoint == "clock":
         return 200, epoch_clock(now)
     if endpoint == "multi_bars":

@@ -3,6 +3,7 @@
     make bench                                          # 1,000 people, and 5,000 timed
     make bench ARGS="--users 200 --speed-users 2000"    # other populations
     make bench ARGS="--strategies 0"                    # without the run with strategies
+    make bench ARGS="--reconcile-users 0"               # without the paper-positions runs
 
 Runs under `firebase emulators:exec --only firestore` (the Makefile does that) with both
 stand-ins in this process: Alpaca answers in 100 ms, Secret Manager in 20 ms. Every user has
@@ -173,6 +174,10 @@ class RemoteAlpaca:
         answer = self._session.get(f"{self.url}/_standin/stats", timeout=30)
         return int(answer.json()["total"])
 
+    def requests_to(self, endpoint: str) -> int:
+        answer = self._session.get(f"{self.url}/_standin/stats", timeout=30)
+        return sum(by.get(endpoint, 0) for by in answer.json()["by_key"].values())
+
     def stop(self) -> None:
         self._process.terminate()
         self._process.wait(timeout=10)
@@ -214,10 +219,21 @@ def seed(
     keystore: KeyStore,
     alpaca: RemoteAlpaca,
     strategies: int = 0,
+    paper: bool = False,
 ) -> None:
+    """`n` people with keys, trading on and TRADES_PER_USER open trades each (`paper`: paper
+    trades, which their Alpaca accounts hold, so the pulse reconciles them every open run)."""
     for i in range(n):
+        holdings = {}
+        for t in range(TRADES_PER_USER if paper else 0):
+            holdings[SYMBOLS[(i + t) % len(SYMBOLS)]] = (1 + t) * (1 if t % 2 == 0 else -1)
         alpaca.add_account(
-            {"key_id": f"PKBENCH{i:05d}", "secret_key": f"bench-secret-{i}", "cash": "50000"}
+            {
+                "key_id": f"PKBENCH{i:05d}",
+                "secret_key": f"bench-secret-{i}",
+                "cash": "50000",
+                "holdings": holdings,
+            }
         )
 
     def save(i: int) -> None:
@@ -246,12 +262,12 @@ def seed(
             pending += 1
         for t in range(TRADES_PER_USER):
             symbol = SYMBOLS[(i + t) % len(SYMBOLS)]
-            batch.set(
-                paths.shadow_trades(db, uid).document(f"t{t}"),
-                shadow_trade_document(
-                    symbol, "BUY" if t % 2 == 0 else "SELL", Decimal(1 + t), Decimal("100.00"), now
-                ),
+            trade = shadow_trade_document(
+                symbol, "BUY" if t % 2 == 0 else "SELL", Decimal(1 + t), Decimal("100.00"), now
             )
+            if paper:
+                trade.update(mode="paper", state="open")
+            batch.set(paths.shadow_trades(db, uid).document(f"t{t}"), trade)
         pending += 2 + TRADES_PER_USER
         if pending >= 450:
             batch.commit()
@@ -366,9 +382,10 @@ def bench_population(
     baseline: bool = True,
     strategies: int = 0,
     report: dict[str, dict[str, float]] | None = None,
+    paper: bool = False,
 ) -> list[str]:
     """Time and count a population's pulses; with `report`, keep the per-person counts of a
-    run while open and while closed in it."""
+    run while open (and, with the baseline, while closed) in it."""
     emulators.clear_firestore()
     alpaca.reset()
     secrets.store.reset()
@@ -378,7 +395,7 @@ def bench_population(
     db = CountingClient(counter)
     sm = clients.secret_manager_client()
     project = clients.project_id()
-    seed(n, db, KeyStore(sm, project), alpaca, strategies)
+    seed(n, db, KeyStore(sm, project), alpaca, strategies, paper)
     alpaca.latency(ALPACA_LATENCY_S)
     secrets.store.latency_s = SECRETS_LATENCY_S
     clock = BenchClock(alpaca)
@@ -448,6 +465,9 @@ def bench_population(
         lines.append(
             month(n, pulse, clock, open_runs, base, len(sample), counter, alpaca, secrets, report)
         )
+    elif report is not None:
+        report["open"] = {**per_user(warm[-1], n), "seconds": warm_s}
+        report["positions"] = {"requests": float(alpaca.requests_to("positions"))}
     return lines
 
 
@@ -538,6 +558,21 @@ def strategies_line(
     )
 
 
+def reconciliation_line(
+    n: int, shadow: dict[str, dict[str, float]], paper: dict[str, dict[str, float]]
+) -> str:
+    """What reconciling paper positions adds per person per open run, against the same
+    population with the same trades as shadow trades, in the same run."""
+    added = " ".join(f"{kind}=+{paper['open'][kind] - shadow['open'][kind]:.3f}" for kind in KINDS)
+    return (
+        f"reconciliation: users={n} paper_positions_per_user={TRADES_PER_USER} "
+        f"added_per_person_per_open_run {added} "
+        f"positions_requests_shadow_only={shadow['positions']['requests']:.0f} "
+        f"pulse_s_paper={paper['open']['seconds']:.2f} "
+        f"pulse_s_shadow={shadow['open']['seconds']:.2f}"
+    )
+
+
 def table(rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
@@ -568,6 +603,12 @@ def main() -> int:
         default=[5000],
         help="populations timed for one open-market pulse only",
     )
+    parser.add_argument(
+        "--reconcile-users",
+        type=int,
+        default=1000,
+        help="people with paper positions timed against the same with shadow trades (0: skip)",
+    )
     args = parser.parse_args()
     alpaca = RemoteAlpaca()
     secrets = SecretManagerServer().start()
@@ -589,6 +630,13 @@ def main() -> int:
                 args.users[0], alpaca, secrets, strategies=args.strategies, report=with_bot
             )
             lines.append(strategies_line(args.users[0], args.strategies, without, with_bot))
+        if args.reconcile_users:
+            shadow: dict[str, dict[str, float]] = {}
+            paper: dict[str, dict[str, float]] = {}
+            n = args.reconcile_users
+            bench_population(n, alpaca, secrets, baseline=False, report=shadow)
+            bench_population(n, alpaca, secrets, baseline=False, report=paper, paper=True)
+            lines.append(reconciliation_line(n, shadow, paper))
         lines += [
             line
             for n in args.speed_users

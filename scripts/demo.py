@@ -13,19 +13,25 @@ together from the open to the close, a run every 30 minutes).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, timedelta
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
+
+from google.cloud import firestore
 
 from agenttrader import runtime
 from agenttrader.broker.keystore import AlpacaKeys
 from agenttrader.core import clients
 from agenttrader.pulse.run import run_pulse
 from agenttrader.pulse.sync import OUTCOMES
-from agenttrader.store import paths
+from agenttrader.store import paths, queries
 from localdev import ALPACA_PORT, OAUTH_CLIENT_ID, SECRETS_PORT, emulators, oauth_client_secret
 from localdev.alpaca_standin import AlpacaServer
 from localdev.market_calendar import is_trading_day, session
@@ -85,7 +91,9 @@ def provision(alpaca: AlpacaServer) -> dict[str, emulators.Person]:
                 "key_id": f"PKDEMO{person.name.upper():0<8}",
                 "secret_key": f"demo-secret-{i}",
                 "cash": str(25_000 + 5_000 * i),
-                "holdings": {"AAPL": 10, "MSFT": 5},
+                # alice's account holds only what her paper strategy buys, so its positions
+                # and her book can be shown side by side at the end of her trading day
+                "holdings": {} if person.name == "alice" else {"AAPL": 10, "MSFT": 5},
             }
             alpaca.market.add_account(account)
             saved = callable_result(
@@ -287,7 +295,8 @@ def trading_day(alpaca: AlpacaServer, alice: emulators.Person) -> None:
     print(f"\na trading day of alice's strategies, {day} ({opens:%H:%M}-{closes:%H:%M} New York):")
     while at <= closes:
         alpaca.market.frozen_now = at.timestamp()
-        summary = run_pulse(platform)
+        with pulse_log():
+            summary = run_pulse(platform)
         errors = {str(code): n for code, n in summary.errors.items()}
         print(
             f"  {at:%H:%M} pulse: market_open={summary.market_open} "
@@ -310,7 +319,7 @@ def trading_day(alpaca: AlpacaServer, alice: emulators.Person) -> None:
             continue
         print(
             f"    shadowTradeHistory/{doc.id}: {t['side']} {t['quantity']} {t['symbol']} "
-            f"@ {t['entry_price']} {t['status']} {t.get('close_reason', '')}"
+            f"@ {t['entry_price']} {t.get('state') or t['status']} {t.get('close_reason', '')}"
         )
     for doc in paths.orders(db, uid).stream():
         o = doc.to_dict() or {}
@@ -323,6 +332,44 @@ def trading_day(alpaca: AlpacaServer, alice: emulators.Person) -> None:
     print("    stats/summary: " + " ".join(f"{k}={stats.get(k)}" for k in shown))
     for doc in paths.equity_points(db, uid).stream():
         print(f"    equity/{doc.id}: {(doc.to_dict() or {}).get('equity')}")
+    show_book_beside_alpaca(alpaca, db, uid, "PKDEMOALICE000")
+
+
+def show_book_beside_alpaca(
+    alpaca: AlpacaServer, db: firestore.Client, uid: str, key_id: str
+) -> None:
+    """Alice's paper book (her open paper trades, signed) beside the stand-in's positions."""
+    book: dict[str, Decimal] = {}
+    for doc in queries.open_trades(db, uid).stream():
+        t = doc.to_dict() or {}
+        if t.get("mode") == "paper":
+            signed = Decimal(t["quantity"]) * (1 if t["side"] == "BUY" else -1)
+            book[t["symbol"]] = book.get(t["symbol"], Decimal(0)) + signed
+    held = {s: Decimal(q) for s, q in alpaca.market.accounts[key_id].holdings.items()}
+    rows = [
+        [
+            s,
+            str(book.get(s, 0)),
+            str(held.get(s, 0)),
+            "yes" if book.get(s, 0) == held.get(s, 0) else "NO",
+        ]
+        for s in sorted(book.keys() | held.keys())
+    ]
+    print("  alice's paper book beside her Alpaca positions at the close:")
+    if not rows:
+        print("    neither holds anything")
+        return
+    print("    " + table(["symbol", "book", "Alpaca", "agree"], rows).replace("\n", "\n    "))
+
+
+@contextlib.contextmanager
+def pulse_log() -> Iterator[None]:
+    """The pulse's own log lines (JSON, one per event) go to a file while the replay runs in
+    this process, so the demo prints only its story."""
+    path = Path(".cache/logs/demo-pulse.log")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        yield
 
 
 def main() -> int:

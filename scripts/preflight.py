@@ -45,6 +45,7 @@ EXPECTED_FUNCTIONS = {
     "remove_alpaca_keys",
     "set_trading_enabled",
     "close_shadow_trade",
+    "close_all_positions",
     "delete_my_account",
     "admin_set_global_trading",
     "admin_get_last_pulse",

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from bot_world import World
 from google.cloud import firestore
 
 from agenttrader.api.guard import Services
@@ -103,3 +104,9 @@ def services(platform: Platform) -> Services:
     return Services(
         platform=platform, buying_power_fraction=Decimal("0.10"), delete_auth_user=deleted.append
     )
+
+
+@pytest.fixture
+def world(services: Services, alpaca: AlpacaServer) -> World:
+    """One person with paper keys and trading on, on a Monday the market is open."""
+    return World(services, alpaca)

@@ -6,146 +6,22 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import replace
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from bot_world import World, seed_position
 from calling import Code, auth, data_of, error_of
 from google.cloud import firestore
 
 from agenttrader.api import callables, strategy_callables
 from agenttrader.api.guard import Services
-from agenttrader.bot.strategies import STRATEGIES
 from agenttrader.broker.alpaca import AlpacaBroker
-from agenttrader.broker.keystore import AlpacaKeys
-from agenttrader.context.platform import Platform
-from agenttrader.pulse.run import PulseSummary, list_users, run_pulse
+from agenttrader.pulse.run import list_users
 from agenttrader.pulse.sync import PulseSettings, sync_users
 from agenttrader.store import paths
-from localdev.alpaca_standin import AlpacaServer
 from localdev.seed import register_alpaca_account
-
-NEW_YORK = ZoneInfo("America/New_York")
-SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "GOOGL", "AMD", "NFLX", "INTC"]
-MONDAY = "2026-11-23T10:00"
-"""A Monday the market is open."""
-
-
-class World:
-    """One person with paper keys and trading on; the stand-in's clock and the pulse's move
-    together."""
-
-    def __init__(self, services: Services, alpaca: AlpacaServer, uid: str = "trader") -> None:
-        self.alpaca = alpaca
-        self.uid = uid
-        self.at = datetime.fromisoformat(MONDAY).replace(tzinfo=NEW_YORK)
-        self.set(MONDAY)
-        self.platform: Platform = replace(services.platform, now=lambda: self.at.astimezone(UTC))
-        self.services = replace(services, platform=self.platform)
-        self.db = self.platform.db
-        self.keys = self.open_account(uid)
-
-    def open_account(self, uid: str, cash: str = "100000", **extra: Any) -> AlpacaKeys:
-        key_id = f"PK{uid.upper():0<10}"
-        keys = register_alpaca_account(self.alpaca.url, key_id, "secret-key-1", cash=cash)
-        if extra:
-            body = {"key_id": key_id, "secret_key": "secret-key-1", "cash": cash, **extra}
-            requests.post(f"{self.alpaca.url}/_standin/accounts", json=body, timeout=5)
-        callables.save_alpaca_keys(
-            self.services, auth(uid), {"key_id": key_id, "secret_key": "secret-key-1"}
-        )
-        callables.set_trading_enabled(self.services, auth(uid), {"enabled": True})
-        return keys
-
-    def set(self, local: str) -> None:
-        self.at = datetime.fromisoformat(local).replace(tzinfo=NEW_YORK)
-        requests.post(
-            f"{self.alpaca.url}/_standin/clock", json={"now": self.at.timestamp()}, timeout=5
-        ).raise_for_status()
-
-    def pulse(self, local: str | None = None) -> PulseSummary:
-        if local:
-            self.set(local)
-        return run_pulse(self.platform)
-
-    def limits(self, **changes: Any) -> None:
-        """The person's risk limits through the callable: the defaults with `changes`."""
-        limits = {
-            "max_position_usd": "10000",
-            "max_daily_loss_usd": "2000",
-            "max_drawdown_pct": "20",
-            "max_trades_per_day": 10,
-            **changes,
-        }
-        strategy_callables.save_risk_limits(self.services, auth(self.uid), limits)
-
-    def strategy(self, uid: str | None = None, start: bool = True, **fields: Any) -> str:
-        who = auth(uid or self.uid)
-        request = {"strategy": "momentum_20d", "allocation_usd": "1000", "mode": "shadow"}
-        saved = strategy_callables.save_strategy(self.services, who, {**request, **fields})
-        if start:
-            strategy_callables.set_strategy_status(
-                self.services, who, {"id": saved["id"], "status": "active"}
-            )
-        return str(saved["id"])
-
-    def acting(self, count: int = 1, strategy: str = "momentum_20d") -> list[tuple[str, str]]:
-        """Symbols the strategy gives BUY or SELL for now, with the action."""
-        broker = AlpacaBroker(self.keys, trading_url=self.alpaca.url, data_url=self.alpaca.url)
-        rule = STRATEGIES[strategy]
-        found = []
-        try:
-            for symbol in SYMBOLS:
-                action = rule.decide(broker.daily_bars(symbol, rule.lookback_days)).action
-                if action != "HOLD":
-                    found.append((symbol, action))
-        finally:
-            broker.close()
-        assert len(found) >= count, f"only {found} act at {self.at}"
-        return found[:count]
-
-    def holding(self, strategy: str = "momentum_20d") -> str:
-        """A symbol the strategy holds on now."""
-        broker = AlpacaBroker(self.keys, trading_url=self.alpaca.url, data_url=self.alpaca.url)
-        rule = STRATEGIES[strategy]
-        try:
-            for symbol in SYMBOLS:
-                if rule.decide(broker.daily_bars(symbol, rule.lookback_days)).action == "HOLD":
-                    return symbol
-        finally:
-            broker.close()
-        raise AssertionError("every symbol acts")
-
-    def docs(self, collection: str, uid: str | None = None) -> dict[str, dict[str, Any]]:
-        ref = paths.user(self.db, uid or self.uid).collection(collection)
-        return {d.id: d.to_dict() or {} for d in ref.stream()}
-
-    def doc(self, path: str) -> dict[str, Any]:
-        full = f"users/{self.uid}/{path}" if path else f"users/{self.uid}"
-        return self.db.document(full).get().to_dict() or {}
-
-    def orders_at_alpaca(self) -> int:
-        stats = requests.get(f"{self.alpaca.url}/_standin/stats", timeout=5).json()
-        return sum(by.get("submit_order", 0) for by in stats["by_key"].values())
-
-    def fault(self, uid: str, fault: dict[str, Any] | None, cash: str = "100000") -> None:
-        body = {
-            "key_id": f"PK{uid.upper():0<10}",
-            "secret_key": "secret-key-1",
-            "cash": cash,
-            "fault": fault,
-        }
-        requests.post(f"{self.alpaca.url}/_standin/accounts", json=body, timeout=5)
-
-
-@pytest.fixture
-def world(services: Services, alpaca: AlpacaServer) -> World:
-    return World(services, alpaca)
-
 
 # -- entries, exits and idempotence ---------------------------------------------------------------
 
@@ -233,31 +109,6 @@ def test_on_the_day_daylight_saving_changes_the_open_is_09_30_new_york(
     assert list(world.docs("shadowTradeHistory")) == [f"{sid}-{symbol}-{day}"]
 
 
-def _seed_position(world: World, sid: str, symbol: str, side: str, entry: str) -> str:
-    trade_id = f"{sid}-{symbol}-2026-11-20"
-    batch = world.db.batch()
-    batch.set(
-        paths.shadow_trades(world.db, world.uid).document(trade_id),
-        {
-            "symbol": symbol,
-            "side": side,
-            "quantity": "3",
-            "entry_price": entry,
-            "status": "OPEN",
-            "strategy_id": sid,
-            "entry_day": "2026-11-20",
-            "created_at": datetime(2026, 11, 20, tzinfo=UTC),
-        },
-    )
-    batch.set(
-        paths.user(world.db, world.uid),
-        {"open_trades": firestore.Increment(1), "trades_version": firestore.Increment(1)},
-        merge=True,
-    )
-    batch.commit()
-    return trade_id
-
-
 @pytest.mark.parametrize(
     ("entry_factor", "reason"),
     [(Decimal("0.5"), "take-profit"), (Decimal("2"), "stop-loss")],
@@ -270,7 +121,7 @@ def test_take_profit_and_stop_loss_close_the_position(
     broker = AlpacaBroker(world.keys, trading_url=world.alpaca.url, data_url=world.alpaca.url)
     price = broker.latest_prices([symbol])[symbol]
     broker.close()
-    trade_id = _seed_position(world, sid, symbol, "BUY", str(price * entry_factor))
+    trade_id = seed_position(world, sid, symbol, "BUY", str(price * entry_factor))
     world.pulse()
     trade = world.docs("shadowTradeHistory")[trade_id]
     assert trade["status"] == "CLOSED"
@@ -286,7 +137,7 @@ def test_the_strategy_exit_closes_a_position_against_it(world: World) -> None:
     (symbol, action), *_ = world.acting()
     sid = world.strategy(symbols=[symbol])
     against = "SELL" if action == "BUY" else "BUY"
-    trade_id = _seed_position(world, sid, symbol, against, "100")
+    trade_id = seed_position(world, sid, symbol, against, "100")
     world.pulse()
     trades = world.docs("shadowTradeHistory")
     assert trades[trade_id]["status"] == "CLOSED"
@@ -358,7 +209,7 @@ def test_a_paper_exit_sends_its_order_and_takes_the_fill_as_the_exit_price(
     broker = AlpacaBroker(world.keys, trading_url=world.alpaca.url, data_url=world.alpaca.url)
     price = broker.latest_prices([symbol])[symbol]
     broker.close()
-    trade_id = _seed_position(world, sid, symbol, "BUY", str(price / 2))
+    trade_id = seed_position(world, sid, symbol, "BUY", str(price / 2), mode="paper")
     world.pulse()
     order = world.docs("orders")[f"{trade_id}-close"]
     assert (order["side"], order["qty"], order["status"]) == ("SELL", "3", "accepted")
@@ -409,7 +260,8 @@ def test_an_order_alpaca_refuses_for_buying_power_closes_the_entry_flat(world: W
     assert (order["status"], order["open"]) == ("rejected", False)
     assert "insufficient buying power" in order["reason"]
     trade = world.docs("shadowTradeHistory")[trade_id]
-    assert (trade["status"], trade["realized_pnl"]) == ("CLOSED", "0.00")
+    assert (trade["status"], trade["state"], trade["quantity"]) == ("CLOSED", "closed", "0")
+    assert "realized_pnl" not in trade  # no position was ever held: outside the statistics
     strategy = world.docs("strategies")[sid]
     assert (strategy["status"], strategy["last_error"]["code"]) == ("error", "ORDER_REJECTED")
     assert world.doc("")["orders_pending"] == 0
@@ -573,7 +425,7 @@ def test_statistics_and_the_equity_point_follow_the_trades(world: World) -> None
     broker = AlpacaBroker(world.keys, trading_url=world.alpaca.url, data_url=world.alpaca.url)
     price = broker.latest_prices([symbol])[symbol]
     broker.close()
-    _seed_position(world, sid, symbol, "BUY", str(price / 2))
+    seed_position(world, sid, symbol, "BUY", str(price / 2))
     world.pulse()
     stats = world.doc("stats/summary")
     gain = (price - price / 2) * 3

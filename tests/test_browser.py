@@ -28,7 +28,7 @@ from agenttrader.store import paths
 from localdev import emulators
 from localdev.alpaca_standin import AlpacaServer
 from localdev.secret_manager_standin import SecretManagerServer
-from localdev.seed import register_alpaca_account
+from localdev.seed import open_trade, register_alpaca_account
 
 SITE = "http://127.0.0.1:5000"
 SHOTS = Path(__file__).resolve().parents[1] / "test-output" / "screenshots"
@@ -387,3 +387,49 @@ def test_connect_with_alpaca_instead_of_pasting_keys(
     page.goto(f"{SITE}/?code=reused-code-123&state={'x' * 43}")
     expect(page.get_by_role("alert")).to_contain_text("already used or never issued")
     assert (paths.user(db, uid).get().to_dict() or {})["keys_version"] == 1
+
+
+def test_close_all_positions_and_what_each_trade_is_doing(
+    page: Page, alpaca: AlpacaServer, db: firestore.Client
+) -> None:
+    freeze(alpaca, 1_790_000_000.0)
+    keys = register_alpaca_account(alpaca.url, "PKCLOSEALL01", "closeall-secret-1")
+    create_account(page, "closeall@example.com")
+    save_keys(page, keys.key_id, "closeall-secret-1")
+    expect(page.get_by_role("region", name="Alpaca keys")).to_contain_text("Saved:")
+    uid = switch_on(page, db, "closeall@example.com")
+    now = datetime.now(UTC)
+    for symbol in ("AAPL", "MSFT"):
+        open_trade(db, uid, f"shadow-{symbol}", symbol, "BUY", "2", "100.00")
+    opening = {
+        "symbol": "NVDA", "side": "BUY", "quantity": "0", "ordered_qty": "5", "filled_qty": "0",
+        "entry_price": "150.00", "status": "OPEN", "state": "opening", "mode": "paper",
+        "created_at": now,
+    }  # fmt: skip
+    paths.shadow_trades(db, uid).document("paper-nvda").set(opening)
+    paths.reconciliation(db, uid).set(
+        {"mismatches": {"TSLA": {"symbol": "TSLA", "broker_qty": "7", "book_qty": "0",
+                                 "since": now}}}
+    )  # fmt: skip
+
+    trades = page.get_by_role("region", name="Open trades")
+    expect(trades.get_by_role("row")).to_have_count(4, timeout=LIVE_S)  # the header and three
+    paper = trades.get_by_role("row").filter(has_text="NVDA")
+    expect(paper).to_contain_text("Opening: 0 of 5 filled")
+    expect(paper.get_by_role("button", name="Close")).to_be_disabled()
+    sync = page.get_by_role("region", name="Sync status")
+    expect(sync).to_contain_text("TSLA: Alpaca holds 7, this site's trades hold 0")
+    expect(sync).not_to_contain_text("book_qty")
+    shot(page, "open-trades-states")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    trades.get_by_role("button", name="Close all positions").click()
+    expect(trades.get_by_role("row")).to_have_count(2, timeout=LIVE_S)  # its order decides
+    expect(trades.get_by_role("row").filter(has_text="NVDA")).to_have_count(1)
+    expect(page.get_by_role("alert")).to_be_empty()
+    states = {
+        d.id: (d.to_dict() or {}).get("status") for d in paths.shadow_trades(db, uid).stream()
+    }
+    assert sorted(states.values()) == ["CLOSED", "CLOSED", "OPEN"]
+    audit = [(d.to_dict() or {})["action"] for d in paths.audit(db, uid).stream()]
+    assert audit.count("shadow_trade_closed") == 2

@@ -36,6 +36,7 @@ MATRIX: dict[str, set[tuple[str, str]]] = {
     f"users/{OWNER}/status/trading": OWNER_READS | {("owner", "create"), ("owner", "update")},
     f"users/{OWNER}/status/sync": OWNER_READS,
     f"users/{OWNER}/status/last_sync_error": OWNER_READS,
+    f"users/{OWNER}/status/reconciliation": OWNER_READS,
     f"users/{OWNER}/status/other": set(),
     f"users/{OWNER}/alpacaAccounts/snapshot": OWNER_READS,
     f"users/{OWNER}/alpacaAccounts/other": set(),

@@ -23,7 +23,7 @@ from google.cloud import firestore
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agenttrader.broker.keystore import UID, AlpacaKeys, KeyStore
-from agenttrader.core.money import decimal
+from agenttrader.core.money import decimal, plain
 from agenttrader.store import paths
 from agenttrader.store.firestore_io import get_by_path
 from agenttrader.store.models import keys_version
@@ -99,7 +99,7 @@ class _Source:
         value = self.get(canonical, *aliases)
         if value is not None:
             try:
-                doc[canonical] = str(decimal(value))
+                doc[canonical] = plain(decimal(value))
             except ValueError as error:
                 raise Malformed(f"{self.where(canonical)}: {error}") from None
 
@@ -140,7 +140,7 @@ class _Legacy(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _no_floats_lost(cls, value: Any) -> Any:
-        return str(decimal(value)) if isinstance(value, float) else value
+        return plain(decimal(value)) if isinstance(value, float) else value
 
 
 _LegacyModel = TypeVar("_LegacyModel", bound=_Legacy)
@@ -179,8 +179,8 @@ def canonical_trade(data: dict[str, Any]) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "symbol": trade.symbol,
         "side": trade.side,
-        "quantity": str(trade.quantity),
-        "entry_price": str(trade.entry_price),
+        "quantity": plain(trade.quantity),
+        "entry_price": plain(trade.entry_price),
         "status": trade.status,
     }
     source.time(

@@ -35,6 +35,7 @@ export function startDashboard({ db, call }, user) {
       renderLastSync(root, seen);
     }),
     live(mine("status", "last_sync_error"), (snap) => renderSyncError(root, snap.data())),
+    live(mine("status", "reconciliation"), (snap) => renderReconciliation(root, snap.data())),
     live(mine("status", "trading"), (snap) => {
       $("#trading-enabled").checked = snap.data()?.enabled === true;
     }),
@@ -80,6 +81,31 @@ function renderSyncError(root, error) {
   line.textContent = error ? `Last error: ${error.message} (${error.code})` : "";
 }
 
+// What Alpaca holds and what the product's paper trades hold differ: said in words, per symbol.
+function renderReconciliation(root, doc) {
+  const rows = Object.values(doc?.mismatches || {});
+  const line = root.querySelector('[data-field="reconciliation"]');
+  line.hidden = rows.length === 0;
+  line.textContent = rows.length
+    ? "Your Alpaca account and this site disagree: " +
+      rows
+        .map((r) => `${r.symbol}: Alpaca holds ${r.broker_qty}, this site's trades hold ${r.book_qty} (since ${when(r.since)})`)
+        .join("; ") +
+      ". No new positions are opened in these symbols until they agree again."
+    : "";
+}
+
+const STATES = {
+  opening: (t) => `Opening: ${t.filled_qty ?? t.quantity} of ${t.ordered_qty ?? t.quantity} filled`,
+  open: () => "Open",
+  closing: () => "Closing: the closing order is working",
+};
+
+function stateText(t) {
+  const text = (STATES[t.state] || STATES.open)(t);
+  return t.last_close_error ? `${text}; the last close failed: ${t.last_close_error.reason}` : text;
+}
+
 const hasKeys = () => $('[data-field="keys_line"]').textContent.startsWith("Saved:");
 
 let keysShown = { uid: null, version: -1 };
@@ -114,6 +140,7 @@ function renderTrades(docs, call) {
         money(t.current_price),
         money(t.unrealized_pnl),
         percent(t.pnl_percent),
+        stateText(t),
       ];
       cells.forEach((text, i) => {
         const cell = document.createElement(i === 0 ? "th" : "td");
@@ -125,7 +152,8 @@ function renderTrades(docs, call) {
       const close = document.createElement("button");
       close.type = "button";
       close.textContent = "Close";
-      close.disabled = closing.has(snap.id); // a re-render while closing keeps it pressed
+      // a re-render while closing keeps it pressed; an order still working decides by itself
+      close.disabled = closing.has(snap.id) || (t.state !== undefined && t.state !== "open");
       close.addEventListener("click", () => {
         closing.add(snap.id);
         busy(close, () => call("close_shadow_trade", { trade_id: snap.id })).finally(() =>
@@ -139,6 +167,7 @@ function renderTrades(docs, call) {
     }),
   );
   $("#no-trades").hidden = docs.length > 0;
+  $("#close-all").hidden = docs.length === 0;
 }
 
 function renderSignals(docs) {
@@ -202,6 +231,14 @@ function wireActions({ db, call }, uid) {
         throw error;
       }
     });
+  });
+
+  const closeAll = $("#close-all");
+  on(closeAll, "click", () => {
+    const sure = window.confirm(
+      "Close all your open positions? Shadow trades close at the latest price; paper positions get closing orders at Alpaca.",
+    );
+    if (sure) busy(closeAll, () => call("close_all_positions", {}));
   });
 
   const signalForm = $("#signal-form");

@@ -41,6 +41,7 @@ export function startStrategies({ db, call }, uid) {
         mode: String(data.get("mode")),
         take_profit_pct: optional("take_profit_pct"),
         stop_loss_pct: optional("stop_loss_pct"),
+        allow_short: data.get("allow_short") === "on",
       });
       strategyForm.elements.symbols.value = "";
     });

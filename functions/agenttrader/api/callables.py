@@ -5,13 +5,15 @@ changes. `main.py` exposes them; the tests call them directly as (services, auth
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from firebase_functions import logger
+from firebase_functions import https_fn, logger
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from pydantic import (
@@ -35,15 +37,25 @@ from agenttrader.api.guard import (
     stored,
 )
 from agenttrader.bot import signals
+from agenttrader.bot.exits import close_position
+from agenttrader.bot.lifecycle import State, state_of
+from agenttrader.bot.person import Person, trading_day
 from agenttrader.bot.strategies import DEFAULT_STRATEGY, STRATEGIES, registered
 from agenttrader.broker.alpaca import BrokerError
 from agenttrader.broker.keystore import AlpacaKeys
 from agenttrader.core.errors import ErrorCode
 from agenttrader.pulse import sync
-from agenttrader.store import paths, switches
+from agenttrader.pulse.cadence import PulseState
+from agenttrader.store import paths, queries, switches
 from agenttrader.store.audit import audit_event
 from agenttrader.store.firestore_io import get_in_order
-from agenttrader.store.models import ShadowTrade, StoredSnapshot, count_open_trades, keys_version
+from agenttrader.store.models import (
+    ShadowTrade,
+    StoredSnapshot,
+    Writer,
+    count_open_trades,
+    keys_version,
+)
 from agenttrader.store.optimistic import retried, unchanged_since
 
 __all__ = ["LIMITS", "Services"]
@@ -219,7 +231,8 @@ def _fresh(
 
 @endpoint(Empty, Limit(3, 60))
 def request_sync(call: Call[Empty]) -> dict[str, Any]:
-    """Sync the caller's account and trades now, whatever the market's cadence."""
+    """Sync the caller's account and their trades' marks now, whatever the market's cadence.
+    No order is sent, followed or cancelled here: that is the pulse's, under its lease."""
     db, uid = call.db, call.who.uid
     (profile,) = _trading_allowed(db, uid, paths.user(db, uid))
     person = sync.user_ref(uid, profile.to_dict() if profile.exists else None, profile.create_time)
@@ -232,6 +245,7 @@ def request_sync(call: Call[Empty]) -> dict[str, Any]:
         f"request-{uuid.uuid4().hex}",
         time.monotonic() + settings.deadline_s,
         settings,
+        bot=False,  # orders are the pulse's, under its lease
     )
     if outcome == "failed":
         code = codes[0] if codes else None
@@ -360,22 +374,107 @@ def _ensure_profile(db: firestore.Client, uid: str, email: str | None, now: date
 
 @endpoint(CloseTradeRequest, Limit(20, 60))
 def close_shadow_trade(call: Call[CloseTradeRequest]) -> dict[str, Any]:
-    """Close one of the caller's open shadow trades at the latest price."""
-    db, uid = call.db, call.who.uid
-    ref = paths.shadow_trades(db, uid).document(call.request.trade_id)
+    """Close one of the caller's open trades: a shadow trade at once at the latest price; a
+    paper trade with a closing order at Alpaca (sent now while the market is open, otherwise
+    at the next open), its exit price and P&L following the order's fill."""
+    ref = paths.shadow_trades(call.db, call.who.uid).document(call.request.trade_id)
     trade = _open_trade(ref)
-    keys = call.platform.keys.load(uid, keys_version(paths.user(db, uid).get().to_dict()))
+    with _closer(call) as (person, prices):
+        return _close_one(call, person, ref.id, trade, prices([trade.symbol]))
+
+
+@endpoint(Empty, Limit(5, 60))
+def close_all_positions(call: Call[Empty]) -> dict[str, Any]:
+    """Close every open trade of the caller's (shadow trades at once, paper trades through
+    closing orders); trades still being opened or closed are left to their orders."""
+    db, uid = call.db, call.who.uid
+    trades = [(doc.id, stored(ShadowTrade, doc)) for doc in queries.open_trades(db, uid).stream()]
+    closed, left = [], []
+    with _closer(call) as (person, prices):
+        price_of = prices(sorted({t.symbol for _, t in trades})) if trades else {}
+        for trade_id, trade in trades:
+            if state_of(trade.model_dump()) is not State.OPEN:
+                left.append(trade_id)
+                continue
+            try:
+                closed.append(_close_one(call, person, trade_id, trade, price_of))
+            except https_fn.HttpsError:
+                left.append(trade_id)
+    return {"closed": closed, "left": left}
+
+
+@contextlib.contextmanager
+def _closer(
+    call: Call[Any],
+) -> Iterator[tuple[Person, Callable[[list[str]], dict[str, Decimal]]]]:
+    """The caller as the bot sees them (their keys, their broker, the market's state as the
+    pulse last read Alpaca's clock, and the global switch), and a price look-up."""
+    db, uid, now = call.db, call.who.uid, call.now
+    profile, state_doc, halt = get_in_order(
+        db, [paths.user(db, uid), paths.pulse_state(db), paths.global_trading(db)]
+    )
+    keys = call.platform.keys.load(uid, keys_version(profile.to_dict()))
     if keys is None:
         raise fail(Code.FAILED_PRECONDITION, "no Alpaca keys saved: a price is needed to close")
+    clock = PulseState.from_document(state_doc.to_dict() if state_doc.exists else None)
+    halted = switches.halts_everyone(halt.to_dict() if halt.exists else None)
+    # an order leaves only while the market is open and nobody halted trading for everyone;
+    # otherwise the pulse sends it once both are true again
+    market_open = clock.is_open is True and clock.clock_is_current(now) and not halted
     broker = call.platform.brokers(keys)
+    person = Person(
+        call.platform,
+        uid,
+        uid,
+        keys,
+        broker,
+        f"call-{uuid.uuid4().hex}",
+        now,
+        trading_day(now) if market_open else "",
+        None,
+    )
+
+    def prices(symbols: list[str]) -> dict[str, Decimal]:
+        return broker.latest_prices(symbols)
+
     try:
-        price = broker.latest_prices([trade.symbol]).get(trade.symbol)
+        yield person, prices
+    except BrokerError as error:
+        raise fail(Code.UNAVAILABLE, f"Alpaca: {error.message}") from None
     finally:
         broker.close()
+
+
+def _close_one(
+    call: Call[Any],
+    person: Person,
+    trade_id: str,
+    trade: ShadowTrade,
+    prices: dict[str, Decimal],
+) -> dict[str, Any]:
+    price = prices.get(trade.symbol)
     if price is None:
         raise fail(Code.UNAVAILABLE, f"Alpaca has no recent trade for {trade.symbol}")
-    realized = retried(lambda: _close(call, ref, price))
-    return {"trade_id": ref.id, "exit_price": str(price), "realized_pnl": str(realized)}
+    if state_of(trade.model_dump()) is not State.OPEN:
+        raise fail(
+            Code.FAILED_PRECONDITION,
+            f"your {trade.symbol} position is still being "
+            f"{'opened' if trade.state == State.OPENING else 'closed'}; its order decides",
+        )
+    db, uid, now = call.db, call.who.uid, call.now
+
+    def audited(writer: Writer, doc: dict[str, Any]) -> None:
+        audit_event(writer, db, uid, "shadow_trade_closed", now, uid, {"trade_id": trade_id})
+
+    written = close_position(person, trade_id, price, "closed by you", also=audited)
+    if written is None:
+        raise fail(Code.FAILED_PRECONDITION, f"trade {trade_id} is already closed")
+    answer = {"trade_id": trade_id, "state": written.get("state")}
+    if written.get("state") == State.CLOSED:
+        answer.update(exit_price=written["exit_price"], realized_pnl=written["realized_pnl"])
+    else:
+        answer.update(order_id=written.get("close_order_id"), sent=bool(person.day))
+    return answer
 
 
 def _open_trade(
@@ -389,31 +488,6 @@ def _open_trade(
     if trade.status != "OPEN":
         raise fail(Code.FAILED_PRECONDITION, f"shadow trade {ref.id} is already closed")
     return trade
-
-
-def _close(
-    call: Call[CloseTradeRequest], ref: firestore.DocumentReference, price: Decimal
-) -> Decimal:
-    """Close the trade at `price` and audit it, unless it changed since it was read: of
-    overlapping closes exactly one wins, the others find it closed."""
-    db, uid, now = call.db, call.who.uid, call.now
-    snapshot = ref.get()
-    trade = _open_trade(ref, snapshot)
-    closing = trade.closed(price, now)
-    batch = db.batch()
-    batch.update(ref, closing, option=unchanged_since(db, snapshot))
-    count_open_trades(batch, db, uid, -1)
-    audit_event(
-        batch,
-        db,
-        uid,
-        "shadow_trade_closed",
-        now,
-        uid,
-        {"trade_id": ref.id, "exit_price": str(price), "realized_pnl": closing["realized_pnl"]},
-    )
-    batch.commit()
-    return trade.realized_pnl(price)
 
 
 @endpoint(DeleteAccountRequest, Limit(3, 300), finishes_deletion=True)

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from google.cloud import firestore
-from pydantic import AfterValidator, Field, StrictInt, field_validator
+from pydantic import AfterValidator, Field, StrictBool, StrictInt, field_validator
 
 from agenttrader.api.callables import SYMBOL_PATTERN
 from agenttrader.api.guard import (
@@ -57,6 +57,8 @@ class StrategyRequest(StrictInput):
     mode: Literal["shadow", "paper"]
     take_profit_pct: Percent | None = None
     stop_loss_pct: Percent | None = None
+    allow_short: StrictBool = False
+    """Long-only unless on: a SELL with nothing held then opens a short position."""
 
     @field_validator("symbols")
     @classmethod
@@ -97,7 +99,10 @@ def save_strategy(call: Call[StrategyRequest]) -> dict[str, Any]:
     """Create a strategy (paused until started) or change one; a strategy in error becomes
     paused, its error cleared, for the person to start again."""
     request, db, uid = call.request, call.db, call.who.uid
-    profile, risk_doc = get_in_order(db, [paths.user(db, uid), paths.risk_settings(db, uid)])
+    profile, risk_doc, account = get_in_order(
+        db,
+        [paths.user(db, uid), paths.risk_settings(db, uid), paths.account_snapshot(db, uid)],
+    )
     limits = read_limits(risk_doc)
     if Decimal(request.allocation_usd) > limits.max_position_usd:
         raise fail(
@@ -106,6 +111,13 @@ def save_strategy(call: Call[StrategyRequest]) -> dict[str, Any]:
             f"${limits.max_position_usd} (Risk limits)",
         )
     _paper_needs_paper_keys(request.mode, profile)
+    if request.allow_short and request.mode == "paper" and account.exists:
+        if (account.to_dict() or {}).get("shorting_enabled") is False:
+            raise fail(
+                Code.FAILED_PRECONDITION,
+                "your Alpaca account cannot sell short: save this strategy without shorting, "
+                "or enable shorting at Alpaca first",
+            )
     fields: dict[str, Any] = {
         "strategy": request.strategy,
         "symbols": list(request.symbols),
@@ -113,6 +125,7 @@ def save_strategy(call: Call[StrategyRequest]) -> dict[str, Any]:
         "mode": request.mode,
         "take_profit_pct": request.take_profit_pct,
         "stop_loss_pct": request.stop_loss_pct,
+        "allow_short": request.allow_short,
         "updated_at": call.now,
     }
     collection = paths.strategies(db, uid)

@@ -13,7 +13,7 @@ from google.api_core import exceptions as gexc
 from agenttrader.bot.performance import Performance
 from agenttrader.bot.person import Person
 from agenttrader.broker.alpaca import AccountSnapshot
-from agenttrader.core.money import decimal
+from agenttrader.core.money import decimal, plain
 from agenttrader.store import paths, queries
 from agenttrader.store.models import ShadowTrade
 
@@ -28,6 +28,8 @@ class Books:
     written_at: float | None = None
     """When this instance last wrote them (monotonic); None: not since it started."""
     notes: dict[str, dict[str, str]] = field(default_factory=dict)
+    recounted: bool = False
+    """The closed trades were counted again since the last write."""
 
     @property
     def peak_equity(self) -> Decimal | None:
@@ -44,6 +46,49 @@ def books_of(person: Person) -> Books:
     return books
 
 
+def _shadow_open(trades: list[tuple[str, ShadowTrade]]) -> Decimal:
+    return sum(
+        (t.unrealized_pnl for _, t in trades if t.mode != "paper" and t.unrealized_pnl is not None),
+        Decimal(0),
+    )
+
+
+def refresh(
+    person: Person,
+    books: Books,
+    trades: list[tuple[str, ShadowTrade]],
+    equity: Decimal,
+    observe: bool = True,
+) -> Books:
+    """The books as of now: the closed trades counted again when their set changed (one
+    query), and (`observe`) the shadow book observed: its P&L is the realized P&L of its
+    closed trades plus its open trades' marks (`trades`, as they were when marked)."""
+    performance, recounted = books.performance, books.recounted
+    if person.changed or performance.closed_version != person.trades_version:
+        realized, shadow = [], Decimal(0)
+        for doc in queries.closed_trades(person.db, person.uid).stream():
+            data = doc.to_dict() or {}
+            value = data.get("realized_pnl")
+            if value is None:
+                continue  # an entry that never filled: no trade
+            realized.append(decimal(value))
+            if data.get("mode") != "paper":
+                shadow += decimal(value)
+        performance = performance.with_closed(realized, person.trades_version, shadow)
+        recounted = True
+    if observe and person.day:
+        pnl = performance.shadow_realized + _shadow_open(trades)
+        performance = performance.observe_shadow(person.day, pnl, equity)
+    refreshed = replace(books, performance=performance, recounted=recounted)
+    person.platform.memory.keep("books", person.memory_key, refreshed)
+    return refreshed
+
+
+def shadow_pnl(books: Books, trades: list[tuple[str, ShadowTrade]]) -> Decimal:
+    """The shadow book's P&L now."""
+    return books.performance.shadow_realized + _shadow_open(trades)
+
+
 def write_books(
     person: Person,
     account: AccountSnapshot,
@@ -53,25 +98,20 @@ def write_books(
 ) -> None:
     """Equity point, statistics and each strategy's last evaluation: when something happened,
     a new day began, the decisions changed, or `BOOKS_EVERY` passed."""
+    if person.changed:
+        books = refresh(person, books, trades, account.equity, observe=False)
     performance = books.performance
     due = (
         person.changed
+        or books.recounted
         or books.written_at is None
         or performance.point_day != person.day
-        or performance.closed_version != person.trades_version
         or notes != books.notes
         or time.monotonic() - books.written_at >= BOOKS_EVERY.total_seconds()
     )
     if not due:
         return
     db, uid, now = person.db, person.uid, person.now
-    if person.changed or performance.closed_version != person.trades_version:
-        realized = []
-        for doc in queries.closed_trades(db, uid).stream():
-            value = (doc.to_dict() or {}).get("realized_pnl")
-            if value is not None:
-                realized.append(decimal(value))
-        performance = performance.with_closed(realized, person.trades_version)
     unrealized = sum(
         (t.unrealized_pnl for _, t in trades if t.unrealized_pnl is not None), Decimal(0)
     )
@@ -82,7 +122,7 @@ def write_books(
     batch.set(paths.stats_summary(db, uid), performance.document(now))
     batch.set(
         paths.equity_points(db, uid).document(person.day),
-        {"equity": str(account.equity), "at": now},
+        {"equity": plain(account.equity), "at": now},
     )
     for sid, decisions in notes.items():
         if books.notes.get(sid) != decisions or person.changed or books.written_at is None:

@@ -1,6 +1,11 @@
 """Entering a position: one trade per strategy, symbol and trading day (the trade document
 `{strategy}-{symbol}-{day}`, created, never overwritten, with its signal and, in paper mode,
-its order), sized to whole shares of the allocation, within the risk limits."""
+its order), sized to whole shares of the allocation, within the risk limits.
+
+Long-only unless the strategy opts into shorting (`allow_short`): a SELL with nothing held
+opens nothing. No entry while the person's switch is off or a risk limit has tripped, and none
+in a symbol whose position differs from Alpaca's (`reconcile`) until the difference is gone.
+A paper entry is `opening` until its order fills; a shadow one is `open` at once."""
 
 from __future__ import annotations
 
@@ -11,11 +16,15 @@ from firebase_functions import logger
 from google.api_core import exceptions as gexc
 
 from agenttrader.bot import risk
+from agenttrader.bot.lifecycle import State
 from agenttrader.bot.orders import new_order, submit
-from agenttrader.bot.person import Person, Tripped
+from agenttrader.bot.person import Person, StrategyFailure
 from agenttrader.bot.settings import BotConfig, StrategyDoc
 from agenttrader.bot.signals import shadow_trade_document
 from agenttrader.bot.strategies import Decision
+from agenttrader.broker.alpaca import AccountSnapshot
+from agenttrader.core.errors import ErrorCode
+from agenttrader.core.money import plain
 from agenttrader.store import paths, queries
 from agenttrader.store.models import count_open_trades
 
@@ -23,6 +32,23 @@ from agenttrader.store.models import count_open_trades
 def entry_id(sid: str, symbol: str, day: str) -> str:
     """The trade (and signal) an entry is: one per strategy, symbol and trading day."""
     return f"{sid}-{symbol}-{day}"
+
+
+def entered_today(person: Person, trade_id: str) -> bool:
+    """Whether today's entry of this strategy and symbol exists (and maybe closed already):
+    remembered by the instance, else one read."""
+    entered: set[str] = person.platform.memory.recall("entered", person.memory_key) or set()
+    if trade_id in entered:
+        return True
+    if not paths.shadow_trades(person.db, person.uid).document(trade_id).get().exists:
+        return False
+    _remember(person, trade_id)
+    return True
+
+
+def _remember(person: Person, trade_id: str) -> None:
+    entered: set[str] = person.platform.memory.recall("entered", person.memory_key) or set()
+    person.platform.memory.keep("entered", person.memory_key, entered | {trade_id})
 
 
 def enter(
@@ -33,15 +59,29 @@ def enter(
     symbol: str,
     price: Decimal,
     decision: Decision,
+    account: AccountSnapshot,
 ) -> None:
+    """Open a position on the strategy's BUY (or, when it may short, SELL), unless nothing
+    is due: already entered today, no whole share affordable, or entries stopped."""
     db, uid, now = person.db, person.uid, person.now
+    side = decision.action
+    assert side != "HOLD"
+    if not person.entries_allowed or symbol in person.mismatched:
+        return
+    if side == "SELL" and not strategy.allow_short:
+        return  # long-only: a SELL with nothing held opens nothing (the decision is noted)
     trade_id = entry_id(sid, symbol, person.day)
-    entered: set[str] = person.platform.memory.recall("entered", person.memory_key) or set()
-    if trade_id in entered:
+    if entered_today(person, trade_id):
         return  # entered (and maybe left) earlier today
     quantity = (strategy.allocation_usd / price).to_integral_value(rounding=ROUND_DOWN)
     if quantity < 1:
         return  # the allocation buys no whole share at this price: nothing to do
+    if side == "SELL" and strategy.mode == "paper" and account.shorting_enabled is False:
+        raise StrategyFailure(
+            ErrorCode.SHORTING_NOT_ALLOWED,
+            "this strategy may sell short, but your Alpaca account cannot: switch shorting off "
+            "for it, or enable shorting at Alpaca",
+        )
     notional = quantity * price
     if person.entries_today is None:
         counting: Any = queries.entries_on(db, uid, person.day).count()
@@ -50,16 +90,21 @@ def enter(
     if breach is not None:
         risk.trip(db, uid, breach, now, person.run_id)
         logger.warn("bot.risk_tripped", uid=uid, limit=breach.limit)
-        raise Tripped()
-    side = decision.action
-    assert side != "HOLD"
+        person.entries_allowed = False  # exits go on
+        return
+    paper = strategy.mode == "paper"
     trade = {
         **shadow_trade_document(symbol, side, quantity, price, now, trade_id),
         "strategy_id": sid,
         "entry_day": person.day,
         "mode": strategy.mode,
         "reason": decision.reason,
+        "state": str(State.OPENING if paper else State.OPEN),
+        "decision_price": plain(price),
+        "ordered_qty": plain(quantity),
     }
+    if paper:
+        trade.update(quantity="0", filled_qty="0", fills={})
     batch = db.batch()
     batch.create(paths.shadow_trades(db, uid).document(trade_id), trade)
     batch.create(
@@ -67,9 +112,9 @@ def enter(
         {
             "symbol": symbol,
             "action": side,
-            "quantity": str(quantity),
-            "price": str(price),
-            "notional_usd": str(notional),
+            "quantity": plain(quantity),
+            "price": plain(price),
+            "notional_usd": plain(notional),
             "reason": decision.reason,
             "strategy_id": strategy.strategy,
             "user_strategy_id": sid,
@@ -79,19 +124,19 @@ def enter(
     )
     count_open_trades(batch, db, uid, +1)
     order_id = f"{trade_id}-open"
-    if strategy.mode == "paper":
-        new_order(batch, person, order_id, symbol, side, quantity, sid, trade_id)
+    order = {"symbol": symbol, "side": side, "qty": plain(quantity), "opening": True}
+    if paper:
+        new_order(batch, person, order_id, symbol, side, quantity, sid, trade_id, opening=True)
     try:
         batch.commit()
         won = True
     except gexc.Conflict:
         won = False  # another run entered first: exactly one entry
-    entered.add(trade_id)
-    person.platform.memory.keep("entered", person.memory_key, entered)
+    _remember(person, trade_id)
     if not won:
         return
     person.entries_today += 1
     person.changed = True
     logger.info("bot.entered", uid=uid, strategy_id=sid, symbol=symbol, side=side)
-    if strategy.mode == "paper":
-        submit(person, order_id, symbol, side, quantity, trade_id, opening=True)
+    if paper:
+        submit(person, order_id, {**order, "trade_id": trade_id})

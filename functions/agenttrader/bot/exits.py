@@ -1,59 +1,97 @@
 """Leaving a position: why it closes (take-profit, stop-loss, the strategy turning against it),
-and the close with its paper order, written with a precondition on the trade as read."""
+and the close itself: a shadow trade closes at once at the price; a paper trade moves to
+`closing` with its closing order for the quantity held, in one commit with a precondition on
+the trade as read (of racing exits one wins), and the order is sent while the market is open."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 from firebase_functions import logger
-from google.cloud import firestore
 
+from agenttrader.bot.lifecycle import Change, Event, State, move, next_close_id, state_of
 from agenttrader.bot.orders import new_order, submit
 from agenttrader.bot.person import Person
-from agenttrader.bot.positions import against, close
 from agenttrader.bot.settings import StrategyDoc
 from agenttrader.bot.strategies import Decision
-from agenttrader.store.models import ShadowTrade
+from agenttrader.core.money import decimal
+from agenttrader.store.models import ShadowTrade, Writer
 
 
 def exit_reason(
     trade: ShadowTrade, price: Decimal, decision: Decision, strategy: StrategyDoc
 ) -> str | None:
-    """Why an open position closes at `price`, or None while it stays open."""
+    """Why an open position closes at `price`, or None while it stays open (or is not open:
+    an entry still filling, a close already working)."""
+    if state_of(trade.model_dump()) is not State.OPEN or trade.quantity <= 0:
+        return None
     marks = trade.priced(price)
     pnl_pct = Decimal(marks["pnl_percent"])
     if strategy.take_profit_pct is not None and pnl_pct >= strategy.take_profit_pct:
         return f"take-profit: {pnl_pct}% reached +{strategy.take_profit_pct}%"
     if strategy.stop_loss_pct is not None and pnl_pct <= -strategy.stop_loss_pct:
         return f"stop-loss: {pnl_pct}% reached -{strategy.stop_loss_pct}%"
-    against = "SELL" if trade.side == "BUY" else "BUY"
-    if decision.action == against:
+    if decision.action == against(trade.side):
         return f"strategy exit: {decision.reason}"
     return None
 
 
-def exit_position(
+def against(side: str) -> str:
+    """The side that closes a position of `side`."""
+    return "SELL" if side == "BUY" else "BUY"
+
+
+def close_position(
     person: Person,
-    sid: str,
-    strategy: StrategyDoc,
-    held: tuple[str, ShadowTrade],
+    trade_id: str,
     price: Decimal,
     reason: str,
-) -> None:
-    ref = person.db.document(held[0])
-    order_id = f"{ref.id}-close"
+    also: Callable[[Writer, dict[str, Any]], None] | None = None,
+) -> dict[str, Any] | None:
+    """Leave the open trade `trade_id`: a shadow trade is closed at `price`; a paper trade
+    becomes `closing` with its closing order, which is sent now while the market is open
+    (`person.day`) and otherwise by the pulse's first run once it opens. `also` adds to the
+    same commit. Returns the trade as written, or None
+    when it was not open (filling, closing, closed, or another run got there first)."""
 
-    def with_order(batch: firestore.WriteBatch, trade: ShadowTrade) -> None:
-        if strategy.mode == "paper":
+    def with_order(writer: Writer, doc: dict[str, Any]) -> None:
+        if also is not None:
+            also(writer, doc)
+        if doc.get("mode") == "paper":
             new_order(
-                batch, person, order_id, trade.symbol, against(trade), trade.quantity, sid, ref.id
+                writer,
+                person,
+                next_close_id(trade_id, doc),
+                str(doc["symbol"]),
+                against(str(doc["side"])),
+                decimal(doc["quantity"]),
+                doc.get("strategy_id"),
+                trade_id,
+                opening=False,
             )
 
-    trade = close(person, ref, price, reason, with_order)
+    change = Change(Event.EXIT, reason=reason, price=price, also=with_order)
+    trade = move(person.db, person.uid, trade_id, change, person.now)
     if trade is None:
-        return
-    logger.info("bot.exited", uid=person.uid, strategy_id=sid, symbol=trade.symbol, reason=reason)
-    if strategy.mode == "paper":
-        submit(
-            person, order_id, trade.symbol, against(trade), trade.quantity, ref.id, opening=False
-        )
+        return None
+    person.changed = True
+    logger.info("bot.exited", uid=person.uid, trade_id=trade_id, reason=reason)
+    if trade.get("state") == State.CLOSING and person.day:
+        order = {
+            "symbol": trade["symbol"],
+            "side": against(str(trade["side"])),
+            "qty": trade["quantity"],
+            "opening": False,
+            "trade_id": trade_id,
+        }
+        submit(person, str(trade["close_order_id"]), order)
+    return trade
+
+
+def exit_position(
+    person: Person, held: tuple[str, ShadowTrade], price: Decimal, reason: str
+) -> None:
+    """A strategy's exit (take-profit, stop-loss or its decision)."""
+    close_position(person, person.db.document(held[0]).id, price, reason)

@@ -1,164 +1,202 @@
 """Paper orders: written `pending` with the decision that makes them, sent to Alpaca under
 their document id as `client_order_id` (Alpaca answers an id it has seen with that order, never
-a second one), and followed until Alpaca says they are done; a trade follows its orders'
-fills."""
+a second one), and followed until Alpaca says they are done. Each answer moves the order's
+trade through its lifecycle (`lifecycle`): the trade is changed first, the order closed after,
+so a crash in between is finished by the next run without changing the trade twice.
+
+Orders leave only from the pulse while the market is open; an entry still `pending` after its
+trading session is cancelled as stale (unless Alpaca has it: then it is followed like any
+other), never sent on an old decision at the next open."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from firebase_functions import logger
 from google.cloud import firestore
 
-from agenttrader.bot.person import Person, StrategyFailure
-from agenttrader.bot.positions import flatten
+from agenttrader.bot.lifecycle import ORDER_ENDED_UNFILLED, Change, Event, Fill, move
+from agenttrader.bot.person import Person, StrategyFailure, trading_day
 from agenttrader.broker.alpaca import BrokerError, OrderState
 from agenttrader.core.errors import ErrorCode
-from agenttrader.core.money import decimal
+from agenttrader.core.money import decimal, plain
 from agenttrader.store import paths, queries
-from agenttrader.store.models import ShadowTrade
-from agenttrader.store.optimistic import LOST_RACE, Contended, retried, unchanged_since
+from agenttrader.store.models import Writer
+from agenttrader.store.optimistic import LOST_RACE, unchanged_since
 
 
 def new_order(
-    batch: firestore.WriteBatch,
+    writer: Writer,
     person: Person,
     order_id: str,
     symbol: str,
     side: str,
     quantity: Decimal,
-    sid: str,
+    sid: str | None,
     trade_id: str,
+    opening: bool,
 ) -> None:
     """The order, before it is sent (`pending`): written with the decision, so a crash between
     the two leaves an order the next run sends under the same client_order_id."""
     db = person.db
-    batch.create(
+    writer.create(
         paths.orders(db, person.uid).document(order_id),
         {
             "symbol": symbol,
             "side": side,
-            "qty": str(quantity),
+            "qty": plain(quantity),
             "status": "pending",
             "open": True,
             "strategy_id": sid,
             "trade_id": trade_id,
-            "opening": order_id.endswith("-open"),
+            "opening": opening,
+            "day": person.day or trading_day(person.now),
             "created_at": person.now,
         },
     )
-    batch.set(paths.user(db, person.uid), {"orders_pending": firestore.Increment(1)}, merge=True)
+    writer.set(paths.user(db, person.uid), {"orders_pending": firestore.Increment(1)}, merge=True)
 
 
-def submit(
-    person: Person,
-    order_id: str,
-    symbol: str,
-    side: str,
-    quantity: Decimal,
-    trade_id: str,
-    opening: bool,
-) -> None:
-    """Send the order (Alpaca answers a client_order_id it has seen with that order)."""
+def submit(person: Person, order_id: str, order: dict[str, Any]) -> None:
+    """Send the order (Alpaca answers a client_order_id it has seen with that order). A
+    refusal ends the order and moves its trade (an entry: no position; a close: held again,
+    tried again next run); an entry's refusal is also its strategy's failure."""
+    symbol, side, qty = str(order["symbol"]), str(order["side"]), decimal(order["qty"])
+    opening = bool(order.get("opening"))
     try:
-        state = person.broker.submit_order(symbol, side, quantity, order_id)
+        state = person.broker.submit_order(symbol, side, qty, order_id)
     except BrokerError as error:
         if error.code != ErrorCode.ORDER_REJECTED:
             raise  # stays pending: the next run sends it again under the same id
-        _finish_order(person, order_id, {"status": "rejected", "reason": error.message})
+        _ended(person, order_id, order, "rejected", error.message, Decimal(0), None)
         if opening:
-            flatten(person, trade_id, f"order rejected: {error.message}")
-        raise StrategyFailure(ErrorCode.ORDER_REJECTED, error.message) from None
-    _order_update(person, order_id, state, trade_id, opening, submitted=True)
+            raise StrategyFailure(ErrorCode.ORDER_REJECTED, error.message) from None
+        return
+    record(person, order_id, order, state, submitted=True)
 
 
-def follow_orders(person: Person) -> None:
-    """Every paper order Alpaca may still change: send the ones never confirmed sent, ask
-    about the others, record what they became."""
-    db = person.db
-    for doc in queries.open_orders(db, person.uid).stream():
+def follow_orders(person: Person) -> set[str]:
+    """Every paper order Alpaca may still change: send the ones never confirmed sent (while
+    the market is open), cancel stale entries, ask about the others, record what they became.
+    Returns the symbols that had an order working."""
+    working = set()
+    for doc in queries.open_orders(person.db, person.uid).stream():
         order = doc.to_dict() or {}
-        trade_id = str(order.get("trade_id", ""))
-        opening = bool(order.get("opening"))
+        working.add(str(order.get("symbol")))
         try:
-            if order.get("status") == "pending":
-                submit(
-                    person,
-                    doc.id,
-                    str(order["symbol"]),
-                    str(order["side"]),
-                    decimal(order["qty"]),
-                    trade_id,
-                    opening,
-                )
-            else:
-                _order_update(person, doc.id, person.broker.order(doc.id), trade_id, opening)
+            follow(person, doc.id, order)
         except (BrokerError, StrategyFailure) as error:
             logger.warn("bot.order_not_followed", uid=person.uid, order_id=doc.id, code=error.code)
+    return working
 
 
-def _order_update(
+def follow(person: Person, order_id: str, order: dict[str, Any]) -> None:
+    if order.get("status") != "pending":
+        record(person, order_id, order, person.broker.order(order_id))
+        return
+    if not person.day:
+        return  # no order leaves while the market is closed
+    if order.get("opening") and _day_of(order) != person.day:
+        _stale(person, order_id, order)
+        return
+    submit(person, order_id, order)
+
+
+def _day_of(order: dict[str, Any]) -> str:
+    day = order.get("day")
+    if isinstance(day, str):
+        return day
+    created = order.get("created_at")
+    return trading_day(created) if isinstance(created, datetime) else ""
+
+
+def _stale(person: Person, order_id: str, order: dict[str, Any]) -> None:
+    """An entry never confirmed sent during its session: if Alpaca has it (the answer was
+    lost), follow it; otherwise cancel it here, with the reason, never sending it."""
+    found = person.broker.find_order(order_id)
+    if found is not None:
+        record(person, order_id, order, found, submitted=True)
+        return
+    reason = (
+        f"cancelled: the entry decided on {_day_of(order)} could not be sent during that "
+        "trading session, and is not sent on an old decision"
+    )
+    _ended(person, order_id, order, "canceled", reason, Decimal(0), None)
+    logger.warn("bot.order_stale", uid=person.uid, order_id=order_id)
+
+
+def record(
     person: Person,
     order_id: str,
+    order: dict[str, Any],
     state: OrderState,
-    trade_id: str,
-    opening: bool,
     submitted: bool = False,
 ) -> None:
-    """Record what Alpaca says of an order (`submitted`: it has just been sent)."""
+    """Record what Alpaca says of an order (`submitted`: it has just been sent) and move its
+    trade: fills as they come, then the end."""
     fields: dict[str, Any] = {"status": state.status, "alpaca_order_id": state.id}
     if submitted:
         fields["submitted_at"] = person.now
     if state.filled_avg_price is not None:
-        fields["filled_avg_price"] = str(state.filled_avg_price)
-        fields["filled_qty"] = str(state.filled_qty)
+        fields["filled_avg_price"] = plain(state.filled_avg_price)
+    fields["filled_qty"] = plain(state.filled_qty)
     if state.filled_at is not None:
         fields["filled_at"] = state.filled_at
     if not state.final:
+        if state.filled_qty > 0:
+            event = Event.ENTRY_FILLING if order.get("opening") else Event.EXIT_FILLING
+            _move(person, order_id, order, Change(event, fill=_fill(order_id, order, state)))
         paths.orders(person.db, person.uid).document(order_id).set(fields, merge=True)
         return
-    if not _finish_order(person, order_id, fields):
-        return  # another run recorded it
-    if state.status == "filled" and state.filled_avg_price is not None:
-        _at_fill(person, trade_id, state.filled_avg_price, opening)
-    elif opening:
-        flatten(person, trade_id, f"order {state.status} by Alpaca")
+    if state.status == "filled":
+        event = Event.ENTRY_FILLED if order.get("opening") else Event.EXIT_FILLED
+        _move(person, order_id, order, Change(event, fill=_fill(order_id, order, state)))
+        _finish(person, order_id, fields)
+        return
+    reason = f"order {state.status} by Alpaca"
+    if state.status not in ORDER_ENDED_UNFILLED:
+        logger.warn("bot.order_status_unknown", uid=person.uid, status=state.status)
+    _ended(person, order_id, order, state.status, reason, state.filled_qty, state, fields)
 
 
-def _at_fill(person: Person, trade_id: str, price: Decimal, opening: bool) -> None:
-    """A paper trade follows its fills: its entry price becomes the entry order's fill, its
-    exit price (and realized P&L) the exit order's. The set of trades changes version, so
-    every instance prices it afresh and the statistics count it again."""
-    db = person.db
-    ref = paths.shadow_trades(db, person.uid).document(trade_id)
-
-    def attempt() -> None:
-        snapshot = ref.get()
-        if not snapshot.exists:
-            return
-        stored = snapshot.to_dict() or {}
-        trade = ShadowTrade.model_validate(stored)
-        if opening and trade.status == "OPEN" and trade.entry_price != price:
-            update = {"entry_price": str(price)}
-        elif not opening and trade.status == "CLOSED" and stored.get("exit_price") != str(price):
-            update = {"exit_price": str(price), "realized_pnl": str(trade.realized_pnl(price))}
-        else:
-            return
-        batch = db.batch()
-        batch.update(ref, update, option=unchanged_since(db, snapshot))
-        batch.set(
-            paths.user(db, person.uid), {"trades_version": firestore.Increment(1)}, merge=True
-        )
-        batch.commit()
-
-    try:
-        retried(attempt)
-    except Contended:
-        logger.warn("bot.fill_not_recorded", uid=person.uid, trade_id=trade_id)
+def _fill(order_id: str, order: dict[str, Any], state: OrderState) -> tuple[str, Fill]:
+    role = "entry" if order.get("opening") else "exit"
+    return order_id, Fill(role, state.filled_qty, state.filled_avg_price)
 
 
-def _finish_order(person: Person, order_id: str, fields: dict[str, Any]) -> bool:
+def _ended(
+    person: Person,
+    order_id: str,
+    order: dict[str, Any],
+    status: str,
+    reason: str,
+    filled: Decimal,
+    state: OrderState | None,
+    fields: dict[str, Any] | None = None,
+) -> None:
+    """An order that ended without filling completely: its trade moves (an entry holds what
+    filled, or nothing; a close leaves the position held, to be tried again), then the order
+    is closed with its status and reason."""
+    role = "entry" if order.get("opening") else "exit"
+    fill = (order_id, Fill(role, filled, None if state is None else state.filled_avg_price))
+    if order.get("opening"):
+        event = Event.ENTRY_ENDED if filled > 0 else Event.ENTRY_UNFILLED
+    else:
+        event = Event.EXIT_FAILED
+        reason = f"the closing order was {status}: {reason}"
+    _move(person, order_id, order, Change(event, reason=reason, fill=fill))
+    _finish(person, order_id, {**(fields or {}), "status": status, "reason": reason})
+
+
+def _move(person: Person, order_id: str, order: dict[str, Any], change: Change) -> None:
+    trade_id = str(order.get("trade_id") or "")
+    if trade_id and move(person.db, person.uid, trade_id, change, person.now) is not None:
+        person.changed = True
+
+
+def _finish(person: Person, order_id: str, fields: dict[str, Any]) -> bool:
     """Record a final state once (precondition on the order as read); False if another run
     recorded it first."""
     db = person.db

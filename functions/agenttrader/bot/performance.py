@@ -18,7 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from agenttrader.core.money import cents, decimal, percent
+from agenttrader.core.money import cents, decimal, percent, plain
 
 RATIO_PLACES = Decimal("0.0001")
 
@@ -43,6 +43,15 @@ class Performance:
     returns_n: int = 0
     returns_sum: Decimal = Decimal(0)
     returns_sumsq: Decimal = Decimal(0)
+    shadow_realized: Decimal = Decimal(0)
+    """The shadow book (shadow trades, which Alpaca never sees): realized P&L of its closed
+    trades; its equity is `shadow_base` plus its P&L, `shadow_base` the account's equity when
+    the book was first watched."""
+    shadow_base: Decimal | None = None
+    shadow_peak: Decimal | None = None
+    shadow_day: str | None = None
+    shadow_day_start: Decimal | None = None
+    """The shadow book's P&L at the first run of `shadow_day`."""
 
     @property
     def win_rate(self) -> Decimal | None:
@@ -86,9 +95,23 @@ class Performance:
             max_drawdown_pct=max(state.max_drawdown_pct, drawdown),
         )
 
-    def with_closed(self, realized: list[Decimal], version: int | None) -> Performance:
+    def observe_shadow(self, day: str, pnl: Decimal, account_equity: Decimal) -> Performance:
+        """The shadow book's P&L now: fixes its base the first time, its P&L at the day's
+        first run, and its peak."""
+        base = account_equity if self.shadow_base is None else self.shadow_base
+        start = self.shadow_day_start if self.shadow_day == day else pnl
+        equity = base + pnl
+        peak = equity if self.shadow_peak is None else max(self.shadow_peak, equity)
+        return replace(
+            self, shadow_base=base, shadow_peak=peak, shadow_day=day, shadow_day_start=start
+        )
+
+    def with_closed(
+        self, realized: list[Decimal], version: int | None, shadow: Decimal = Decimal(0)
+    ) -> Performance:
         return replace(
             self,
+            shadow_realized=cents(shadow),
             realized_pnl=cents(sum(realized, Decimal(0))),
             trades_closed=len(realized),
             wins=sum(1 for r in realized if r > 0),
@@ -98,13 +121,13 @@ class Performance:
     def document(self, now: datetime) -> dict[str, Any]:
         doc: dict[str, Any] = {}
         for name, value in asdict(self).items():
-            doc[name] = str(value) if isinstance(value, Decimal) else value
+            doc[name] = plain(value) if isinstance(value, Decimal) else value
         win_rate, sharpe = self.win_rate, self.sharpe_daily
         doc.update(
-            realized_pnl=str(cents(self.realized_pnl)),
-            unrealized_pnl=str(cents(self.unrealized_pnl)),
-            win_rate=None if win_rate is None else str(win_rate),
-            sharpe_daily=None if sharpe is None else str(sharpe),
+            realized_pnl=plain(cents(self.realized_pnl)),
+            unrealized_pnl=plain(cents(self.unrealized_pnl)),
+            win_rate=None if win_rate is None else plain(win_rate),
+            sharpe_daily=None if sharpe is None else plain(sharpe),
             updated_at=now,
         )
         return doc
@@ -120,6 +143,9 @@ class Performance:
                 "peak_equity",
                 "point_equity",
                 "previous_close",
+                "shadow_base",
+                "shadow_peak",
+                "shadow_day_start",
             ):
                 value = None if value is None else decimal(value)
             fields[name] = value

@@ -1,5 +1,5 @@
 """One person's run of the bot: what every step of it works with (the person, their broker,
-the run's day and market), and the two ways a step stops (a strategy's failure, a risk trip)."""
+the run's day and market), and how a strategy's step fails."""
 
 from __future__ import annotations
 
@@ -52,10 +52,16 @@ class Person:
     run_id: str
     now: datetime
     day: str
+    """The trading day while the market is open; "" while it is closed (no order leaves)."""
     trades_version: int | None
     entries_today: int | None = None
     changed: bool = False
-    """An entry or an exit happened: the books are written this run."""
+    """An entry, an exit or a fill happened: the books are written this run."""
+    entries_allowed: bool = True
+    """False while the person's switch is off or a risk limit tripped: exits and orders go
+    on (take-profit and stop-loss protect what they hold), entries do not."""
+    mismatched: set[str] = field(default_factory=set)
+    """Symbols whose position differs from Alpaca's: no entry in them this run."""
 
     @property
     def db(self) -> firestore.Client:
@@ -68,7 +74,3 @@ class StrategyFailure(AgentTraderError):
     def __init__(self, code: ErrorCode, message: str, retry: bool = False) -> None:
         super().__init__(code, message)
         self.retry = retry
-
-
-class Tripped(Exception):
-    """A risk limit switched the person's trading off: nothing more this run."""

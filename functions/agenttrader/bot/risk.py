@@ -1,6 +1,9 @@
-"""Risk limits: checked before every entry (position size, trades per day) and on every pulse
-(today's loss, drawdown from the peak of the equity points). A breach switches the person's
-trading off, says why where they look, and is audited. Only they (or an admin) switch it on."""
+"""Risk limits: checked before every entry that is due (position size, trades per day) and on
+every pulse (today's loss, drawdown from the peak), on two books: the Alpaca account (what
+paper strategies and anything else in it do) and the shadow book (shadow trades, which Alpaca
+never sees). A breach switches the person's trading off, which stops entries, never the exits
+that protect what they hold; it says why where they look and is audited. Only they (or an
+admin) switch it back on."""
 
 from __future__ import annotations
 
@@ -41,6 +44,29 @@ def on_pulse(limits: RiskLimits, account: AccountSnapshot, peak: Decimal | None)
                 "max_drawdown_pct",
                 f"equity ${cents(account.equity)} is {drawdown}% below its peak ${cents(peak)}; "
                 f"your limit is {limits.max_drawdown_pct}%",
+            )
+    return None
+
+
+def on_shadow_book(
+    limits: RiskLimits, pnl: Decimal, day_start: Decimal, base: Decimal, peak: Decimal
+) -> Breach | None:
+    """The shadow book: today's loss is its P&L at the day's first run minus its P&L now; its
+    equity is `base` (the account's equity when it was first watched) plus its P&L."""
+    loss = cents(day_start - pnl)
+    if loss > limits.max_daily_loss_usd:
+        return Breach(
+            "max_daily_loss_usd",
+            f"your shadow trades lost ${loss} today, over your limit ${limits.max_daily_loss_usd}",
+        )
+    equity = base + pnl
+    if peak > 0 and equity < peak:
+        drawdown = percent((peak - equity) / peak * 100)
+        if drawdown > limits.max_drawdown_pct:
+            return Breach(
+                "max_drawdown_pct",
+                f"your shadow book (${cents(equity)}) is {drawdown}% below its peak "
+                f"${cents(peak)}; your limit is {limits.max_drawdown_pct}%",
             )
     return None
 

@@ -1,5 +1,7 @@
-"""The bot's run for one person: their active strategies decide, each symbol either enters
-(`entries`) or exits (`exits`), and their paper orders are followed (`orders`).
+"""The bot's run for one person: their paper orders are followed (`orders`), their paper book
+reconciled with Alpaca's positions (`reconcile`), then their active strategies decide and each
+symbol either enters (`entries`) or exits (`exits`); every trade moves through one lifecycle
+(`lifecycle`).
 
 For each strategy and symbol: open a position when the strategy says BUY or SELL and none is
 open for that strategy and symbol; close it on take-profit, stop-loss or the strategy's exit
@@ -8,7 +10,9 @@ open for that strategy and symbol; close it on take-profit, stop-loss or the str
 - an entry is the trade document `{strategy}-{symbol}-{day}`, created (never overwritten) with
   its signal and, in paper mode, its order: a second run, an overlapping run or a retried task
   finds it exists, so a strategy enters a symbol at most once a trading day;
-- an exit is a write with a precondition on the trade as read: of racing exits one wins;
+- an exit is a write with a precondition on the trade as read: of racing exits one wins; it is
+  considered only for a trade that is `open` (its entry filled), whatever the switches say:
+  the person's switch and a risk trip stop entries, never the exits that protect a position;
 - a paper order's document id is the `client_order_id` sent to Alpaca, and an order Alpaca
   has seen under that id is never placed again.
 
@@ -26,19 +30,22 @@ from typing import Any
 
 from firebase_functions import logger
 from google.cloud import firestore
+from pydantic import ValidationError
 
 from agenttrader.bot import risk
-from agenttrader.bot.books import books_of, write_books
+from agenttrader.bot.books import Books, books_of, refresh, shadow_pnl, write_books
 from agenttrader.bot.entries import enter
 from agenttrader.bot.exits import exit_position, exit_reason
 from agenttrader.bot.orders import follow_orders
-from agenttrader.bot.person import Market, Person, StrategyFailure, Tripped, bars_since
+from agenttrader.bot.person import Market, Person, StrategyFailure, bars_since
+from agenttrader.bot.reconcile import due as reconcile_due
+from agenttrader.bot.reconcile import reconcile
 from agenttrader.bot.settings import BotConfig, StrategyDoc, bump_bot_version, load_bot_config
 from agenttrader.bot.strategies import STRATEGIES
 from agenttrader.broker.alpaca import AccountSnapshot, Bar, BrokerError
 from agenttrader.context.platform import Platform
 from agenttrader.core.errors import ErrorCode
-from agenttrader.store import paths
+from agenttrader.store import paths, queries
 from agenttrader.store.models import ShadowTrade
 from agenttrader.store.optimistic import LOST_RACE, unchanged_since
 
@@ -65,44 +72,88 @@ def symbols_known(platform: Platform, memory_key: str) -> set[str]:
 
 def trade_for(
     person: Person,
-    config: BotConfig,
+    config: BotConfig | None,
     account: AccountSnapshot,
     trades: list[tuple[str, ShadowTrade]],
     prices: Mapping[str, Decimal],
     market: Market,
-    orders_pending: bool,
+    orders_pending: int | None,
+    recorded_mismatches: int = 0,
 ) -> list[str]:
-    """Run the person's strategies once; returns the codes of what went wrong (a trip, a
-    strategy's failure), for the run's summary. Raises only what is not a strategy's own."""
+    """One run of the person's bot while the market is open: follow their paper orders,
+    reconcile their paper book with Alpaca's positions, check the limits, then each running
+    strategy's exits (always) and entries (while `person.entries_allowed`). Returns the codes
+    of what went wrong (a trip, a difference, a strategy's failure) for the run's summary.
+    Raises only what is not a strategy's own."""
     problems: list[str] = []
+    working: set[str] = set()
     if orders_pending:
-        follow_orders(person)
-    running = config.running
-    if not running:
+        working = follow_orders(person)
+    if person.changed:
+        trades = open_trades(person.db, person.uid)  # fills moved some: as they are now
+    if reconcile_due(trades, orders_pending, recorded_mismatches):
+        if reconcile(person, trades, working, recorded_mismatches):
+            problems.append(ErrorCode.POSITION_MISMATCH)
+    running = config.running if config is not None else []
+    if config is None or not running:
         return problems
-    books = books_of(person)
-    breach = risk.on_pulse(config.limits, account, books.peak_equity)
-    if breach is not None:
-        risk.trip(person.db, person.uid, breach, person.now, person.run_id)
-        logger.warn("bot.risk_tripped", uid=person.uid, limit=breach.limit)
-        return [ErrorCode.RISK_LIMIT_TRIPPED]
+    books = refresh(person, books_of(person), trades, account.equity)
+    if person.entries_allowed:
+        breach = risk.on_pulse(config.limits, account, books.peak_equity) or _shadow_breach(
+            config, books, trades
+        )
+        if breach is not None:
+            risk.trip(person.db, person.uid, breach, person.now, person.run_id)
+            logger.warn("bot.risk_tripped", uid=person.uid, limit=breach.limit)
+            person.entries_allowed = False
+            problems.append(ErrorCode.RISK_LIMIT_TRIPPED)
     bars = _bars_for(person, running, market)
     open_by_key = {(t.strategy_id, t.symbol): (path, t) for path, t in trades if t.strategy_id}
     notes: dict[str, dict[str, str]] = {}
-    try:
-        for sid, strategy in running:
-            try:
-                notes[sid] = _run_strategy(person, config, sid, strategy, bars, prices, open_by_key)
-                if strategy.status == "error":
-                    _set_status(person, sid, "active", None)
-            except (StrategyFailure, BrokerError) as failure:
-                retry = failure.retry if isinstance(failure, StrategyFailure) else failure.may_pass
-                _record_failure(person, sid, strategy, failure.code, failure.message, retry)
-                problems.append(failure.code)
-    except Tripped:
-        return [*problems, ErrorCode.RISK_LIMIT_TRIPPED]
+    for sid, strategy in running:
+        allowed = person.entries_allowed
+        try:
+            notes[sid] = _run_strategy(
+                person, config, sid, strategy, bars, prices, open_by_key, account
+            )
+            if strategy.status == "error":
+                _set_status(person, sid, "active", None)
+        except (StrategyFailure, BrokerError) as failure:
+            retry = failure.retry if isinstance(failure, StrategyFailure) else failure.may_pass
+            _record_failure(person, sid, strategy, failure.code, failure.message, retry)
+            problems.append(failure.code)
+        if allowed and not person.entries_allowed:
+            problems.append(ErrorCode.RISK_LIMIT_TRIPPED)  # an entry's limit tripped
     write_books(person, account, trades, books, notes)
     return problems
+
+
+def _shadow_breach(
+    config: BotConfig, books: Books, trades: list[tuple[str, ShadowTrade]]
+) -> risk.Breach | None:
+    performance = books.performance
+    if performance.shadow_base is None or performance.shadow_peak is None:
+        return None
+    return risk.on_shadow_book(
+        config.limits,
+        shadow_pnl(books, trades),
+        performance.shadow_day_start or Decimal(0),
+        performance.shadow_base,
+        performance.shadow_peak,
+    )
+
+
+def open_trades(db: firestore.Client, uid: str) -> list[tuple[str, ShadowTrade]]:
+    """A person's open trades (status OPEN: opening, open or closing), read now."""
+    found = []
+    for doc in queries.open_trades(db, uid).stream():
+        try:
+            found.append((doc.reference.path, ShadowTrade.model_validate(doc.to_dict())))
+        except ValidationError as error:
+            logger.warn(
+                "pulse.trade_unreadable", uid=uid, trade_id=doc.id, errors=error.error_count()
+            )
+    return found
 
 
 def _bars_for(
@@ -132,6 +183,7 @@ def _run_strategy(
     bars: Mapping[str, list[Bar] | BrokerError],
     prices: Mapping[str, Decimal],
     open_by_key: dict[tuple[str, str], tuple[str, ShadowTrade]],
+    account: AccountSnapshot,
 ) -> dict[str, str]:
     rule = STRATEGIES.get(strategy.strategy)
     if rule is None:
@@ -161,9 +213,9 @@ def _run_strategy(
         if held is not None:
             reason = exit_reason(held[1], price, decision, strategy)
             if reason:
-                exit_position(person, sid, strategy, held, price, reason)
+                exit_position(person, held, price, reason)
         elif decision.action != "HOLD":
-            enter(person, config, sid, strategy, symbol, price, decision)
+            enter(person, config, sid, strategy, symbol, price, decision, account)
     return decisions
 
 

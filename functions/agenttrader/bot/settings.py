@@ -10,7 +10,7 @@ from typing import Any, Literal
 from google.cloud import firestore
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agenttrader.core.money import decimal
+from agenttrader.core.money import decimal, plain
 from agenttrader.store import paths
 from agenttrader.store.models import Writer
 
@@ -31,6 +31,9 @@ class StrategyDoc(BaseModel):
     status: Status
     take_profit_pct: Decimal | None = None
     stop_loss_pct: Decimal | None = None
+    allow_short: bool = False
+    """A SELL with nothing held opens a short position only when this is on (long-only by
+    default)."""
     last_error: dict[str, Any] | None = None
 
     @field_validator("allocation_usd", "take_profit_pct", "stop_loss_pct", mode="before")
@@ -68,9 +71,9 @@ class RiskLimits(BaseModel):
 
     def document(self) -> dict[str, Any]:
         return {
-            "max_position_usd": str(self.max_position_usd),
-            "max_daily_loss_usd": str(self.max_daily_loss_usd),
-            "max_drawdown_pct": str(self.max_drawdown_pct),
+            "max_position_usd": plain(self.max_position_usd),
+            "max_daily_loss_usd": plain(self.max_daily_loss_usd),
+            "max_drawdown_pct": plain(self.max_drawdown_pct),
             "max_trades_per_day": self.max_trades_per_day,
         }
 

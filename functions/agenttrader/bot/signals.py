@@ -9,7 +9,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from agenttrader.bot.strategies import Action, Decision
-from agenttrader.core.money import Side, cents
+from agenttrader.core.money import Side, cents, plain
 from agenttrader.store.models import StoredSnapshot
 
 MIN_NOTIONAL = Decimal(1)
@@ -64,12 +64,12 @@ def signal_document(
     return {
         "symbol": symbol,
         "action": sized.action,
-        "notional_usd": str(sized.notional),
-        "quantity": str(sized.quantity),
-        "price": str(price),
+        "notional_usd": plain(sized.notional),
+        "quantity": plain(sized.quantity),
+        "price": plain(price),
         "reason": sized.reason,
         "strategy_id": strategy_id,
-        "buying_power": str(buying_power),
+        "buying_power": plain(buying_power),
         "status": "SHADOW_OPENED" if opened_trade else "NEW",
         "created_at": now,
     }
@@ -87,8 +87,8 @@ def shadow_trade_document(
     doc: dict[str, Any] = {
         "symbol": symbol,
         "side": side,
-        "quantity": str(quantity),
-        "entry_price": str(entry_price),
+        "quantity": plain(quantity),
+        "entry_price": plain(entry_price),
         "status": "OPEN",
         "created_at": now,
     }

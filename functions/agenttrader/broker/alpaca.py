@@ -31,7 +31,7 @@ from tenacity import (
 from agenttrader.broker.keystore import AlpacaKeys
 from agenttrader.core import config
 from agenttrader.core.errors import AgentTraderError, ErrorCode
-from agenttrader.core.money import decimal
+from agenttrader.core.money import decimal, plain
 
 Answer = TypeVar("Answer", bound=BaseModel)
 
@@ -47,8 +47,11 @@ class BrokerError(AgentTraderError):
         transient: bool,
         retry_after: float | None = None,
         alpaca_message: str | None = None,
+        status: int | None = None,
     ) -> None:
         super().__init__(code, message)
+        self.status = status
+        """Alpaca's HTTP status, when it answered with one."""
         self.transient = transient
         self.retry_after = retry_after
         self.alpaca_message = alpaca_message
@@ -90,6 +93,8 @@ class AccountSnapshot(BaseModel):
     short_market_value: Decimal = Decimal(0)
     trading_blocked: bool
     account_blocked: bool = False
+    shorting_enabled: bool | None = None
+    """Whether the account may sell short (None: Alpaca did not say)."""
     # Deprecated by Alpaca: kept in the snapshot when present, never used in a decision.
     pattern_day_trader: bool | None = None
     daytrade_count: int | None = None
@@ -264,6 +269,10 @@ def _said(response: requests.Response) -> str | None:
     return str(message)[:200] if message else None
 
 
+ORDER_REFUSALS = ("buying power", "insufficient qty", "not allowed to short")
+"""What Alpaca's 403 says when it refuses an order (not the keys)."""
+
+
 def classify(error: Exception) -> BrokerError:
     """Turn whatever the client raised into a BrokerError."""
     if isinstance(error, BrokerError):
@@ -277,7 +286,7 @@ def classify(error: Exception) -> BrokerError:
     if response is not None:
         status = response.status_code
         said = _said(response)
-        if status == 403 and said and "buying power" in said:
+        if status == 403 and said and any(why in said for why in ORDER_REFUSALS):
             return BrokerError(
                 ErrorCode.ALPACA_REJECTED,
                 f"Alpaca refused the request (HTTP 403: {said})",
@@ -309,6 +318,7 @@ def classify(error: Exception) -> BrokerError:
             f"Alpaca refused the request (HTTP {status}{': ' + said if said else ''})",
             transient=False,
             alpaca_message=said,
+            status=status,
         )
     if isinstance(error, requests.Timeout):
         return BrokerError(
@@ -437,14 +447,15 @@ class AlpacaBroker:
         self, symbol: str, side: str, qty: Decimal, client_order_id: str
     ) -> OrderState:
         """A market day order. A `client_order_id` Alpaca has seen already answers with that
-        order (never a second one); a refusal (no buying power, an unlisted symbol) is
-        ORDER_REJECTED with Alpaca's reason."""
+        order (never a second one), once it is checked to be the same order (symbol, side,
+        quantity); a refusal (no buying power, an unlisted symbol) is ORDER_REJECTED with
+        Alpaca's reason."""
         try:
             return self._parsed(
                 OrderState,
                 lambda: self._rest.submit_order(
                     symbol,
-                    qty=str(qty),
+                    qty=plain(qty),
                     side=side.lower(),
                     type="market",
                     time_in_force="day",
@@ -455,7 +466,7 @@ class AlpacaBroker:
         except BrokerError as error:
             reason = error.alpaca_message or ""
             if "client_order_id" in reason:
-                return self.order(client_order_id)
+                return self._same_order(self.order(client_order_id), symbol, side, qty)
             if error.code in (ErrorCode.ALPACA_REJECTED, ErrorCode.ALPACA_UNAUTHORIZED) and (
                 reason
             ):
@@ -466,6 +477,19 @@ class AlpacaBroker:
                 ) from None
             raise
 
+    @staticmethod
+    def _same_order(found: OrderState, symbol: str, side: str, qty: Decimal) -> OrderState:
+        """The order Alpaca holds under an id must be the one meant; another is an error."""
+        if (found.symbol, found.side.lower(), found.qty) != (symbol, side.lower(), qty):
+            raise BrokerError(
+                ErrorCode.ORDER_REJECTED,
+                f"Alpaca already has a different order under this order's id ({found.side} "
+                f"{plain(found.qty or Decimal(0))} {found.symbol}, not {side.lower()} "
+                f"{plain(qty)} {symbol}); nothing was sent",
+                transient=False,
+            )
+        return found
+
     def order(self, client_order_id: str) -> OrderState:
         """The order sent with this `client_order_id`."""
         return self._parsed(
@@ -473,6 +497,29 @@ class AlpacaBroker:
             lambda: self._rest.get_order_by_client_order_id(client_order_id),
             "order",
         )
+
+    def find_order(self, client_order_id: str) -> OrderState | None:
+        """The order sent with this `client_order_id`, or None when Alpaca has none."""
+        try:
+            return self.order(client_order_id)
+        except BrokerError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def positions(self) -> dict[str, Decimal]:
+        """Every position the account holds: signed quantity by symbol (short < 0)."""
+        raw = self._call(self._rest.list_positions)
+        try:
+            held = {}
+            for position in list(raw):
+                qty = decimal(position["qty"])
+                if position.get("side") == "short" and qty > 0:
+                    qty = -qty
+                held[str(position["symbol"])] = qty
+            return held
+        except (ValueError, KeyError, TypeError):
+            raise classify(ValueError("positions")) from None
 
 
 BrokerFactory = Callable[[AlpacaKeys], AlpacaBroker]

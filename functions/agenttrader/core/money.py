@@ -27,6 +27,13 @@ def decimal(value: object) -> Decimal:
     return result
 
 
+def plain(value: Decimal) -> str:
+    """A number as stored and sent: a plain decimal string (`"10"`, `"2.5"`), never the
+    exponent form `str()` gives an exact division (`"1E+1"`), which Alpaca refuses."""
+    text = format(value, "f")
+    return "0" if text in ("-0", "") else text
+
+
 def cents(value: Decimal) -> Decimal:
     """Round an amount of money for storage or display: to the cent, half to even."""
     return value.quantize(CENT, rounding=ROUND_HALF_EVEN)

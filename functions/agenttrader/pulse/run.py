@@ -29,6 +29,7 @@ from agenttrader.pulse.sync import (
     OUTCOMES,
     PulseSettings,
     UserRef,
+    some_switched_on,
     sync_users,
     user_ref,
     with_someones_keys,
@@ -75,6 +76,7 @@ def list_users(db: firestore.Client) -> list[UserRef]:
         "trades_version",
         "bot_version",
         "orders_pending",
+        "position_mismatches",
     ]
     return [
         user_ref(doc.id, doc.to_dict(), doc.create_time)
@@ -191,7 +193,8 @@ def _read_clock(
 ) -> tuple[PulseState, bool]:
     """Ask Alpaca's clock once; without an answer, sync as if the market were open (fresher,
     not cheaper) and ask again next run."""
-    clock = with_someones_keys(platform, users, CLOCK_TRIES, lambda b: b.clock(), "clock")
+    askers = some_switched_on(platform, users, CLOCK_TRIES)
+    clock = with_someones_keys(platform, askers, CLOCK_TRIES, lambda b: b.clock(), "clock")
     if clock is None:
         return replace(state, is_open=None, clock_at=None), False
     return state.with_clock(clock, now), True

@@ -23,7 +23,6 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from pydantic import ValidationError
 
-from agenttrader.bot.orders import follow_orders
 from agenttrader.bot.person import Market, Person, bars_since
 from agenttrader.bot.run import config_of, symbols_known, trade_for
 from agenttrader.bot.settings import bot_version
@@ -83,6 +82,8 @@ class UserRef:
     """The version of their strategies and risk limits; None: they never set any up."""
     orders_pending: int | None = None
     """Their paper orders Alpaca may still change."""
+    position_mismatches: int = 0
+    """Differences between their paper book and Alpaca's positions on record."""
 
     @property
     def memory_key(self) -> str:
@@ -95,6 +96,7 @@ def user_ref(uid: str, profile: dict[str, Any] | None, created: Any = None) -> U
     count = data.get("open_trades")
     version = data.get("trades_version")
     pending = data.get("orders_pending")
+    mismatches = data.get("position_mismatches")
     return UserRef(
         uid,
         keys_version(data),
@@ -104,6 +106,7 @@ def user_ref(uid: str, profile: dict[str, Any] | None, created: Any = None) -> U
         "" if created is None else str(created),
         bot_version(data),
         pending if isinstance(pending, int) else None,
+        mismatches if isinstance(mismatches, int) else 0,
     )
 
 
@@ -131,7 +134,9 @@ def sync_users(
     trading_day: str | None = None,
 ) -> tuple[Counter[str], Counter[str]]:
     """Sync these people with bounded concurrency; returns outcome counts and error codes.
-    With `trading_day` (the market is open by Alpaca's clock) their strategies trade too."""
+    With `trading_day` (the market is open by Alpaca's clock) their strategies trade too.
+    A person whose switch is off is still synced while they hold something (open trades or
+    orders working): their exits and orders go on, their entries do not."""
     db = platform.db
     counts: Counter[str] = Counter()
     errors: Counter[str] = Counter()
@@ -145,7 +150,7 @@ def sync_users(
     enabled = trading_enabled(db, [u.uid for u in with_keys])
     todo = []
     for user in with_keys:
-        if enabled.get(user.uid):
+        if enabled.get(user.uid) or holds_something(user):
             todo.append(user)
         else:
             counts["skipped_disabled"] += 1
@@ -156,10 +161,19 @@ def sync_users(
     random.Random(run_id).shuffle(todo)
     _recall_snapshots(platform, todo)
     market = Market(trading_day)
-    shared = {} if market_closed else _shared_prices(platform, todo, market)
+    switched_on = [u for u in todo if enabled.get(u.uid)]
+    shared = {} if market_closed else _shared_prices(platform, switched_on, todo, market)
     results = _workers(max(1, settings.concurrency)).map(
         lambda user: sync_one_user(
-            platform, user, run_id, deadline, settings, market_closed, shared, market
+            platform,
+            user,
+            run_id,
+            deadline,
+            settings,
+            market_closed,
+            shared,
+            market,
+            entries=bool(enabled.get(user.uid)),
         ),
         todo,
     )
@@ -175,12 +189,20 @@ PRICE_TRIES = 3
 """People whose keys the shared price request is tried with."""
 
 
-def _shared_prices(platform: Platform, users: list[UserRef], market: Market) -> dict[str, Decimal]:
+def holds_something(user: UserRef) -> bool:
+    """Open trades or orders working (or not counted yet): synced whatever their switch."""
+    return (user.open_trades or 0) > 0 or bool(user.orders_pending)
+
+
+def _shared_prices(
+    platform: Platform, askers: list[UserRef], users: list[UserRef], market: Market
+) -> dict[str, Decimal]:
     """Market data is the same for every account: the latest price of every symbol this
-    instance knows people hold or their strategies trade, and (while the strategies trade)
+    instance knows `users` hold or their strategies trade, and (while the strategies trade)
     those symbols' daily bars into `market`, in a few requests for the whole run instead of
-    some per person. Whatever it lacks (a person this instance has not seen, a failed
-    request), each person's sync asks for itself."""
+    some per person, asked with the keys of one of `askers` (people whose trading is on).
+    Whatever it lacks (a person this instance has not seen, a failed request), each person's
+    sync asks for itself."""
     symbols: set[str] = set()
     traded: set[str] = set()
     for user in users:
@@ -204,7 +226,7 @@ def _shared_prices(platform: Platform, users: list[UserRef], market: Market) -> 
             market.bars.update({s: [] for s in traded - market.bars.keys()})  # not listed
         return prices
 
-    return with_someones_keys(platform, users, PRICE_TRIES, latest, "shared_prices") or {}
+    return with_someones_keys(platform, askers, PRICE_TRIES, latest, "shared_prices") or {}
 
 
 T = TypeVar("T")
@@ -219,7 +241,8 @@ def with_someones_keys(
 ) -> T | None:
     """Ask Alpaca something that is the same for every account (the market clock, prices)
     with the keys of the first of `users` they work for, trying at most `tries` people;
-    None when nobody's keys gave an answer."""
+    None when nobody's keys gave an answer. `users` are people being synced with their
+    trading switched on: nobody else's credentials are used for what is not theirs."""
     for user in [u for u in users if u.keys_version is not None][:tries]:
         try:
             keys = platform.keys.load(user.uid, user.keys_version)
@@ -233,6 +256,21 @@ def with_someones_keys(
         except AgentTraderError as error:
             logger.warn(f"pulse.{what}_unavailable", code=error.code, uid=user.uid)
     return None
+
+
+def some_switched_on(
+    platform: Platform, users: list[UserRef], want: int, chunk: int = 10, most: int = 50
+) -> list[UserRef]:
+    """Up to `want` of `users` with keys whose trading is switched on, reading their switches
+    a few at a time (at most `most` reads): whose keys may ask what is everyone's."""
+    found: list[UserRef] = []
+    candidates = [u for u in users if u.keys_version is not None][:most]
+    for part in chunks(candidates, chunk):
+        enabled = trading_enabled(platform.db, [u.uid for u in part])
+        found += [u for u in part if enabled.get(u.uid)]
+        if len(found) >= want:
+            break
+    return found[:want]
 
 
 @functools.cache
@@ -276,10 +314,15 @@ def sync_one_user(
     market_closed: bool = False,
     shared_prices: Mapping[str, Decimal] | None = None,
     market: Market | None = None,
+    *,
+    entries: bool = True,
+    bot: bool = True,
 ) -> tuple[str, list[str]]:
-    """Sync one person (and, with an open `market`, run their strategies); never raises.
-    Returns the outcome and the codes of what went wrong (the sync's failure, or a trip or a
-    strategy's failure next to a successful sync)."""
+    """Sync one person (and, with an open `market`, run their bot: entries only when
+    `entries`, their switch being on); never raises. Without `bot` (a sync the person asked
+    for) only the account and the marks: no order is sent, followed or cancelled. Returns the
+    outcome and the codes of what went wrong (the sync's failure, or a trip or a strategy's
+    failure next to a successful sync)."""
     started = time.monotonic()
     if started > deadline:
         _log_outcome(run_id, user.uid, "deferred", 0)
@@ -296,6 +339,8 @@ def sync_one_user(
             market_closed,
             shared_prices or {},
             market or Market(None),
+            entries,
+            bot,
         )
     except Exception as error:  # one person's failure must never stop the others
         code, message = _describe(error)
@@ -331,16 +376,28 @@ def _sync(
     market_closed: bool,
     shared_prices: Mapping[str, Decimal],
     market: Market,
+    entries: bool,
+    bot: bool,
 ) -> tuple[str, list[str]]:
     """Read the account (and, while the market is open, price the open trades); write only
-    what changed, in one commit; then run the person's strategies."""
+    what changed, in one commit; then run the person's bot."""
     keys = platform.keys.load(user.uid, user.keys_version)
     if keys is None:
         return "skipped_no_keys", []
     broker = platform.brokers(keys)
     try:
         return _sync_with(
-            platform, user, keys, broker, run_id, budget_end, market_closed, shared_prices, market
+            platform,
+            user,
+            keys,
+            broker,
+            run_id,
+            budget_end,
+            market_closed,
+            shared_prices,
+            market,
+            entries,
+            bot,
         )
     finally:
         broker.close()
@@ -356,12 +413,14 @@ def _sync_with(
     market_closed: bool,
     shared_prices: Mapping[str, Decimal],
     market: Market,
+    entries: bool,
+    bot: bool,
 ) -> tuple[str, list[str]]:
     db = platform.db
     uid = user.uid
     look_at_trades = not market_closed and user.open_trades != 0
     memory = platform.memory
-    trading = market.day is not None and user.bot_version is not None
+    trading = bot and market.day is not None and user.bot_version is not None
     config = (
         config_of(platform, uid, user.memory_key, user.bot_version)
         if trading and user.bot_version is not None
@@ -394,14 +453,19 @@ def _sync_with(
         marked.append((path, trade.model_copy(update=ShadowTrade.marks(marks))))
         writes += 1
     count = len(trades) if look_at_trades and user.open_trades is None else None
-    writes += _record_success(batch, db, user, run_id, now, count)
+    writes += _record_success(batch, db, user, run_id, now, count, keep_trip=not entries)
     if writes:
         batch.commit()
     memory.remember(user.memory_key, digest)
     if look_at_trades:
         memory.remember_trades(user.memory_key, user.trades_version, marked)
     codes: list[str] = []
-    if config is not None or user.orders_pending:
+    paper = any(t.mode == "paper" for _, t in marked)
+    if (
+        bot
+        and market.day is not None
+        and (config is not None or user.orders_pending or user.position_mismatches or paper)
+    ):
         person = Person(
             platform,
             uid,
@@ -410,15 +474,20 @@ def _sync_with(
             broker,
             run_id,
             now,
-            market.day or "",
+            market.day,
             user.trades_version,
+            entries_allowed=entries,
         )
-        if config is not None:
-            codes = trade_for(
-                person, config, account, marked, prices, market, bool(user.orders_pending)
-            )
-        else:
-            follow_orders(person)
+        codes = trade_for(
+            person,
+            config,
+            account,
+            marked,
+            prices,
+            market,
+            user.orders_pending,
+            user.position_mismatches,
+        )
     return "synced", codes
 
 
@@ -429,16 +498,18 @@ def _record_success(
     run_id: str,
     now: datetime,
     open_trades: int | None,
+    keep_trip: bool = False,
 ) -> int:
     """What a success changes beyond the data: the sync status and the error, only when the
     person was not already healthy, and the open-trades count the first time it is known.
-    Returns the number of writes added."""
+    With `keep_trip` (their switch is off) a risk trip's error stays until they switch back
+    on. Returns the number of writes added."""
     uid = user.uid
     writes = 0
     profile: dict[str, Any] = {}
     if open_trades is not None:
         profile["open_trades"] = open_trades  # counted once; the writers keep it from here
-    if user.sync_state != "ok":
+    if user.sync_state != "ok" and not (keep_trip and user.sync_state == "tripped"):
         profile["sync_state"] = "ok"
         batch.set(
             paths.sync_status(db, uid),

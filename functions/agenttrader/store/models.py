@@ -14,7 +14,7 @@ from google.cloud import firestore
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agenttrader.broker.alpaca import MONEY_FIELDS, AccountSnapshot
-from agenttrader.core.money import cents, decimal, percent, pnl_percent, unrealized_pnl
+from agenttrader.core.money import cents, decimal, percent, plain, pnl_percent, unrealized_pnl
 from agenttrader.store import paths
 
 Writer = firestore.WriteBatch | firestore.Transaction
@@ -60,7 +60,7 @@ def set_sync_error(
 
 def snapshot_document(account: AccountSnapshot) -> dict[str, Any]:
     """The stored form of an account snapshot, without its sync time."""
-    doc: dict[str, Any] = {name: str(cents(getattr(account, name))) for name in MONEY_FIELDS}
+    doc: dict[str, Any] = {name: plain(cents(getattr(account, name))) for name in MONEY_FIELDS}
     doc.update(
         account_number=account.account_number,
         status=account.status,
@@ -68,6 +68,8 @@ def snapshot_document(account: AccountSnapshot) -> dict[str, Any]:
         trading_blocked=account.trading_blocked,
         account_blocked=account.account_blocked,
     )
+    if account.shorting_enabled is not None:
+        doc["shorting_enabled"] = account.shorting_enabled
     for deprecated in DEPRECATED_FIELDS:  # only while Alpaca still sends them
         if getattr(account, deprecated) is not None:
             doc[deprecated] = getattr(account, deprecated)
@@ -99,9 +101,15 @@ class ShadowTrade(BaseModel):
 
     symbol: str = Field(min_length=1, max_length=12)
     side: Literal["BUY", "SELL"]
-    quantity: Decimal = Field(gt=0)
+    quantity: Decimal = Field(ge=0)
+    """What is held: for a paper trade, what has filled (0 while its entry has not)."""
     entry_price: Decimal = Field(gt=0)
     status: Literal["OPEN", "CLOSED"]
+    state: str | None = None
+    """Its place in the lifecycle (`opening`, `open`, `closing`, `closed`; see bot.lifecycle);
+    None for documents written before states existed."""
+    mode: str | None = None
+    """`paper` for a trade with orders at Alpaca; anything else is a shadow trade."""
     current_price: Decimal | None = None
     unrealized_pnl: Decimal | None = None
     pnl_percent: Decimal | None = None
@@ -119,9 +127,9 @@ class ShadowTrade(BaseModel):
         """The fields that mark this trade to `price`, in stored form."""
         pnl = unrealized_pnl(self.side, self.entry_price, self.quantity, price)
         return {
-            "current_price": str(price),
-            "unrealized_pnl": str(cents(pnl)),
-            "pnl_percent": str(percent(pnl_percent(pnl, self.entry_price, self.quantity))),
+            "current_price": plain(price),
+            "unrealized_pnl": plain(cents(pnl)),
+            "pnl_percent": plain(percent(pnl_percent(pnl, self.entry_price, self.quantity))),
         }
 
     @staticmethod
@@ -137,15 +145,15 @@ class ShadowTrade(BaseModel):
         """The fields that close this trade at `price`, in stored form."""
         return {
             "status": "CLOSED",
-            "exit_price": str(price),
-            "realized_pnl": str(self.realized_pnl(price)),
+            "exit_price": plain(price),
+            "realized_pnl": plain(self.realized_pnl(price)),
             "closed_at": now,
         }
 
     def is_priced_at(self, price: Decimal) -> bool:
         stored = {
-            "current_price": None if self.current_price is None else str(self.current_price),
-            "unrealized_pnl": None if self.unrealized_pnl is None else str(self.unrealized_pnl),
-            "pnl_percent": None if self.pnl_percent is None else str(self.pnl_percent),
+            "current_price": None if self.current_price is None else plain(self.current_price),
+            "unrealized_pnl": None if self.unrealized_pnl is None else plain(self.unrealized_pnl),
+            "pnl_percent": None if self.pnl_percent is None else plain(self.pnl_percent),
         }
         return stored == self.priced(price)

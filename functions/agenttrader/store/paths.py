@@ -91,6 +91,11 @@ def orders(db: firestore.Client, uid: str) -> firestore.CollectionReference:
     return user(db, uid).collection("orders")
 
 
+def reconciliation(db: firestore.Client, uid: str) -> firestore.DocumentReference:
+    """Differences between the person's paper book and Alpaca's positions."""
+    return user(db, uid).collection("status").document("reconciliation")
+
+
 def stats_summary(db: firestore.Client, uid: str) -> firestore.DocumentReference:
     return user(db, uid).collection("stats").document("summary")
 

@@ -1,0 +1,300 @@
+"""A position's lifecycle, written once: the states a trade moves through, the events that move
+it, and the one function (`move`) that makes each change with a precondition on the trade as
+read, so of racing changes one wins and a repeated event changes nothing.
+
+A paper trade follows its orders (freqtrade's habit): its quantity, entry price, exit price and
+realized P&L are recomputed from the fills recorded on it (`fills`, by order id), never kept as a
+separate truth. A shadow trade has no orders: it is `open` from its entry and `closed` at once.
+
+    state     event            next      what changes
+    opening   entry_filling    opening   the quantity is what has filled so far
+    opening   entry_filled     open      quantity and entry price from the entry's fills
+    opening   entry_ended      open      cancelled, expired or rejected after a partial fill:
+                                         the part that filled is held
+    opening   entry_unfilled   closed    cancelled, expired, rejected or stale with nothing
+                                         filled: no position, no P&L, outside the statistics
+    open      exit             closing   paper: a closing order for the quantity held
+    open      shadow_exit      closed    shadow (an `exit` of a shadow trade): closed at the
+                                         price of the decision
+    closing   exit_filling     closing   the quantity held shrinks as the close fills
+    closing   exit_filled      closed    exit price and realized P&L from both legs' fills
+    closing   exit_failed      open      the close was rejected, cancelled or expired: held
+                                         again with the reason, tried again by the next run
+
+Exits are considered only for `open` trades; `status` stays `OPEN` until the trade is `closed`
+(the page, the pulse and the statistics read it). A document written before states existed is
+`open` while `OPEN` and `closed` once `CLOSED`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from firebase_functions import logger
+from google.cloud import firestore
+
+from agenttrader.core.money import Side, cents, decimal, plain, unrealized_pnl
+from agenttrader.store import paths
+from agenttrader.store.models import Writer, count_open_trades
+from agenttrader.store.optimistic import Contended, retried, unchanged_since
+
+
+class State(StrEnum):
+    OPENING = "opening"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+    ERROR = "error"
+
+
+class Event(StrEnum):
+    ENTRY_FILLING = "entry_filling"
+    ENTRY_FILLED = "entry_filled"
+    ENTRY_ENDED = "entry_ended"
+    ENTRY_UNFILLED = "entry_unfilled"
+    EXIT = "exit"
+    SHADOW_EXIT = "shadow_exit"
+    EXIT_FILLING = "exit_filling"
+    EXIT_FILLED = "exit_filled"
+    EXIT_FAILED = "exit_failed"
+
+
+TRANSITIONS: dict[tuple[State, Event], State] = {
+    (State.OPENING, Event.ENTRY_FILLING): State.OPENING,
+    (State.OPENING, Event.ENTRY_FILLED): State.OPEN,
+    (State.OPENING, Event.ENTRY_ENDED): State.OPEN,
+    (State.OPENING, Event.ENTRY_UNFILLED): State.CLOSED,
+    (State.OPEN, Event.EXIT): State.CLOSING,  # paper
+    (State.OPEN, Event.SHADOW_EXIT): State.CLOSED,  # an EXIT of a shadow trade
+    (State.CLOSING, Event.EXIT_FILLING): State.CLOSING,
+    (State.CLOSING, Event.EXIT_FILLED): State.CLOSED,
+    (State.CLOSING, Event.EXIT_FAILED): State.OPEN,
+}
+"""Every change a trade may make; any other (state, event) is ignored (a repeated or late
+event), which is what makes following an order twice harmless."""
+
+ORDER_ENDED_UNFILLED = ("canceled", "expired", "rejected", "done_for_day")
+
+
+def state_of(doc: dict[str, Any]) -> State:
+    """A trade's state (documents from before states existed: by their status)."""
+    stored = doc.get("state")
+    if isinstance(stored, str) and stored in set(State):
+        return State(stored)
+    return State.CLOSED if doc.get("status") == "CLOSED" else State.OPEN
+
+
+def holds(doc: dict[str, Any]) -> bool:
+    """The product counts this trade as a position (its status is OPEN)."""
+    return state_of(doc) in (State.OPENING, State.OPEN, State.CLOSING)
+
+
+@dataclass(frozen=True)
+class Fill:
+    """What one order has filled so far, as Alpaca reports it."""
+
+    role: str
+    """`entry` or `exit`."""
+    qty: Decimal
+    price: Decimal | None
+    """The average fill price (None while nothing has filled)."""
+
+    def document(self) -> dict[str, str]:
+        return {
+            "role": self.role,
+            "qty": plain(self.qty),
+            "price": "" if self.price is None else plain(self.price),
+        }
+
+
+def fills_of(doc: dict[str, Any]) -> dict[str, Fill]:
+    fills = {}
+    for order_id, raw in (doc.get("fills") or {}).items():
+        price = raw.get("price") or None
+        fills[order_id] = Fill(
+            str(raw.get("role")), decimal(raw.get("qty", "0")), decimal(price) if price else None
+        )
+    return fills
+
+
+@dataclass(frozen=True)
+class Figures:
+    """A paper trade's figures, from its fills."""
+
+    entry_qty: Decimal
+    entry_price: Decimal | None
+    exit_qty: Decimal
+    exit_price: Decimal | None
+    realized_pnl: Decimal
+
+    @property
+    def held(self) -> Decimal:
+        return self.entry_qty - self.exit_qty
+
+
+def figures(side: str, fills: dict[str, Fill]) -> Figures:
+    """Quantity and prices of both legs, and the realized P&L of what has been closed."""
+    entries = [f for f in fills.values() if f.role == "entry" and f.qty > 0]
+    exits = [f for f in fills.values() if f.role == "exit" and f.qty > 0]
+    entry_qty = sum((f.qty for f in entries), Decimal(0))
+    exit_qty = sum((f.qty for f in exits), Decimal(0))
+    entry_price = _average(entries, entry_qty)
+    exit_price = _average(exits, exit_qty)
+    realized = Decimal(0)
+    if entry_price is not None:
+        for f in exits:
+            assert f.price is not None
+            realized += unrealized_pnl(
+                "BUY" if side == "BUY" else "SELL", entry_price, f.qty, f.price
+            )
+    return Figures(entry_qty, entry_price, exit_qty, exit_price, cents(realized))
+
+
+def _average(fills: list[Fill], qty: Decimal) -> Decimal | None:
+    if qty == 0:
+        return None
+    total = sum((f.qty * (f.price or Decimal(0)) for f in fills), Decimal(0))
+    return (total / qty).quantize(Decimal("0.0001")).normalize()
+
+
+def _with_figures(doc: dict[str, Any], fills: dict[str, Fill]) -> dict[str, Any]:
+    """The stored fields a paper trade's fills decide."""
+    numbers = figures(str(doc.get("side")), fills)
+    fields: dict[str, Any] = {
+        "fills": {order_id: f.document() for order_id, f in fills.items()},
+        "quantity": plain(numbers.held),
+        "filled_qty": plain(numbers.entry_qty),
+    }
+    if numbers.entry_price is not None:
+        fields["entry_price"] = plain(numbers.entry_price)
+    if numbers.exit_price is not None:
+        fields["exit_price"] = plain(numbers.exit_price)
+        fields["realized_pnl"] = plain(numbers.realized_pnl)
+    return fields
+
+
+@dataclass
+class Change:
+    """One event for one trade."""
+
+    event: Event
+    reason: str = ""
+    fill: tuple[str, Fill] | None = None
+    """An order's fills so far (order id, fill)."""
+    price: Decimal | None = None
+    """An exit's price: a shadow trade closes at it."""
+    fields: dict[str, Any] | None = None
+    """Anything else the change writes on the trade."""
+    also: Callable[[Writer, dict[str, Any]], None] | None = None
+    """What commits with it (a paper exit's closing order), given the trade as read."""
+
+
+def move(
+    db: firestore.Client, uid: str, trade_id: str, change: Change, now: datetime
+) -> dict[str, Any] | None:
+    """Apply `change` to the trade if the table allows it from its current state: one commit
+    with a precondition on the trade as read, retried on contention. Returns the trade as
+    written, or None when the event does not apply (unknown trade, another state, nothing new)."""
+    ref = paths.shadow_trades(db, uid).document(trade_id)
+
+    def attempt() -> dict[str, Any] | None:
+        snapshot = ref.get()
+        if not snapshot.exists:
+            return None
+        doc = snapshot.to_dict() or {}
+        before = state_of(doc)
+        event = change.event
+        if event is Event.EXIT and doc.get("mode") != "paper":
+            event = Event.SHADOW_EXIT  # a shadow trade has no order to wait for
+        after = TRANSITIONS.get((before, event))
+        if after is None:
+            return None
+        update = _update(trade_id, doc, before, after, event, change, now)
+        if update is None:
+            return None
+        batch = db.batch()
+        batch.update(ref, update, option=unchanged_since(db, snapshot))
+        if after is State.CLOSED:
+            count_open_trades(batch, db, uid, -1)
+        else:
+            batch.set(paths.user(db, uid), {"trades_version": firestore.Increment(1)}, merge=True)
+        if change.also is not None:
+            change.also(batch, doc)
+        batch.commit()
+        logger.info(
+            "bot.trade_moved",
+            uid=uid,
+            trade_id=trade_id,
+            event=str(event),
+            state=str(after),
+        )
+        return {**doc, **update}
+
+    try:
+        return retried(attempt)
+    except Contended:
+        logger.warn("bot.trade_not_moved", uid=uid, trade_id=trade_id, event=str(change.event))
+        return None
+
+
+def next_close_id(trade_id: str, doc: dict[str, Any]) -> str:
+    """The closing order's id (its client_order_id) for the trade's next close: `-close`, then
+    `-close-2`, ... after a close that failed (Alpaca never takes an id twice)."""
+    attempts = doc.get("close_attempts")
+    n = attempts if isinstance(attempts, int) else 0
+    return f"{trade_id}-close" if n == 0 else f"{trade_id}-close-{n + 1}"
+
+
+def _update(
+    trade_id: str,
+    doc: dict[str, Any],
+    before: State,
+    after: State,
+    event: Event,
+    change: Change,
+    now: datetime,
+) -> dict[str, Any] | None:
+    """The fields that make the change; None when it would change nothing."""
+    update: dict[str, Any] = {"state": str(after), **(change.fields or {})}
+    if change.fill is not None:
+        fills = fills_of(doc)
+        if "fills" not in doc and decimal(doc.get("quantity", "0")) > 0:
+            # a paper trade from before fills were kept: its entry as it was recorded
+            fills["entry"] = Fill("entry", decimal(doc["quantity"]), decimal(doc["entry_price"]))
+        order_id, fill = change.fill
+        if fills.get(order_id) == fill and before is after:
+            return None  # this fill is recorded already
+        fills[order_id] = fill
+        update.update(_with_figures(doc, fills))
+    if event is Event.EXIT:
+        attempts = doc.get("close_attempts")
+        update["close_order_id"] = next_close_id(trade_id, doc)
+        update["close_attempts"] = (attempts if isinstance(attempts, int) else 0) + 1
+    if event is Event.SHADOW_EXIT:
+        assert change.price is not None
+        side: Side = "BUY" if doc.get("side") == "BUY" else "SELL"
+        entry, qty = decimal(doc["entry_price"]), decimal(doc["quantity"])
+        update.update(
+            exit_price=plain(change.price),
+            realized_pnl=plain(cents(unrealized_pnl(side, entry, qty, change.price))),
+        )
+    if event is Event.ENTRY_UNFILLED:
+        update.update(quantity="0", filled_qty="0")
+    if event is Event.EXIT_FAILED:
+        update["last_close_error"] = {"reason": change.reason, "at": now}
+    elif event in (Event.EXIT, Event.SHADOW_EXIT):
+        update["close_reason"] = change.reason
+        update["last_close_error"] = firestore.DELETE_FIELD
+    elif change.reason:
+        update["state_reason"] = change.reason
+    if after is State.CLOSED:
+        update.update(status="CLOSED", closed_at=now)
+        if event is Event.ENTRY_UNFILLED:
+            update["close_reason"] = change.reason
+    update["state_changed_at"] = now
+    return update
