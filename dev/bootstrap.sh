@@ -110,7 +110,7 @@ fi
 
 # 5. The web client, built into web/dist (firebase.json's hosting.public) when its sources or the
 # pinned packages change.
-want=$(digest web/build.mjs web/index.html web/app.css web/src/*.js package-lock.json)
+want=$(digest web/build.mjs web/index.html web/app.css web/favicon.svg web/src/*.js package-lock.json)
 if [ "$(cat "$cache/web.sha256" 2>/dev/null)" != "$want" ] || [ ! -f web/dist/app.js ]; then
   node web/build.mjs || fail "the web client did not build: see the esbuild message above."
   echo "$want" > "$cache/web.sha256"

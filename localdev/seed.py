@@ -51,7 +51,7 @@ def seed_user(
     profile: dict[str, Any] = {"email": email or f"{uid}@example.com", "created_at": now}
     if keys is not None:
         keystore.save(uid, keys)
-        profile["keys_version"] = 1
+        profile.update(keys_version=1, **keys.shown())
     paths.user(db, uid).set(profile)
     if trading is not None:
         paths.trading_status(db, uid).set(switches.switch_document(trading, now))

@@ -106,7 +106,7 @@ def provision(alpaca: AlpacaServer) -> dict[str, emulators.Person]:
                 alpaca.market.add_account({**account, "fault": person.fault})
         elif person.keys == "bad":
             # keys that worked when saved and were revoked at Alpaca since
-            revoked = AlpacaKeys(key_id="PKREVOKED0001", secret_key="revoked-secret", paper=True)
+            revoked = AlpacaKeys(key_id="PKBADREVOKED1", secret_key="revoked-secret", paper=True)
             seed_user(db, runtime.keystore(), signed_up.uid, keys=revoked, trading=None)
         if person.trading is not None:
             callable_result("set_trading_enabled", {"enabled": person.trading}, signed_up)

@@ -50,6 +50,7 @@ EXPECTED_FUNCTIONS = {
     "admin_set_global_trading",
     "admin_get_last_pulse",
     "admin_disable_user_trading",
+    "admin_list_people",
     "request_sync",
 }
 INDEX_ORDERS = {"ASCENDING", "DESCENDING"}

@@ -14,6 +14,7 @@ from google.cloud import firestore
 
 from agenttrader.api import callables
 from agenttrader.api.guard import Services
+from agenttrader.api.messages import label
 from agenttrader.broker.keystore import KeyStore
 from agenttrader.pulse.run import run_pulse
 from agenttrader.store import paths
@@ -78,7 +79,7 @@ def test_bad_signal_input_names_the_field_and_changes_nothing(
 ) -> None:
     error = error_of(callables.generate_trading_signal, services, auth("alice"), data)
     assert error.code == Code.INVALID_ARGUMENT
-    assert error.message.startswith(field)
+    assert error.message.startswith(label(field))
     assert all_documents(db) == {}
     assert secrets.store.calls["AccessSecretVersion"] == 0
 
@@ -100,7 +101,7 @@ def test_bad_keys_input_changes_nothing(
 ) -> None:
     error = error_of(callables.save_alpaca_keys, services, auth("alice"), data)
     assert error.code == Code.INVALID_ARGUMENT
-    assert error.message.startswith(field)
+    assert error.message.startswith(label(field))
     assert all_documents(db) == {}
     assert secrets.store.calls["CreateSecret"] == 0
 
@@ -375,7 +376,8 @@ def test_request_sync_syncs_the_caller_now_or_says_why_not(
     services = replace(services, platform=replace(services.platform, now=lambda: later))
     failed = error_of(callables.request_sync, services, auth("alice"), {})
     assert failed.code == Code.FAILED_PRECONDITION
-    assert "ALPACA_UNAUTHORIZED" in failed.message
+    assert "refused these API keys" in failed.message
+    assert "ALPACA_UNAUTHORIZED" not in failed.message  # the code is for the logs, not the sentence
     assert (paths.last_sync_error(db, "alice").get().to_dict() or {})["code"] == (
         "ALPACA_UNAUTHORIZED"
     )

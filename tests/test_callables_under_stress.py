@@ -18,6 +18,7 @@ from google.cloud import firestore
 
 from agenttrader.api import callables
 from agenttrader.api.guard import LIMITS, Services
+from agenttrader.api.messages import label
 from agenttrader.broker.keystore import KeyStore
 from agenttrader.store import paths
 from localdev import emulators
@@ -145,7 +146,7 @@ def test_lax_values_are_refused_and_change_nothing(
     before = data_of(db)
     refused = error_of(call, services, auth("alice", admin=True), data)
     assert refused.code == Code.INVALID_ARGUMENT
-    assert refused.message.startswith(field)
+    assert refused.message.startswith(label(field))
     assert data_of(db) == before
 
 
@@ -158,11 +159,11 @@ def test_reserved_ids_are_refused_naming_the_field(
 ) -> None:
     closing = error_of(callables.close_shadow_trade, services, auth("alice"), {"trade_id": bad})
     assert closing.code == Code.INVALID_ARGUMENT
-    assert closing.message.startswith("trade_id")
+    assert closing.message.startswith("Trade:")
     ops = auth("ops", admin=True)
     disabling = error_of(callables.admin_disable_user_trading, services, ops, {"uid": bad})
     assert disabling.code == Code.INVALID_ARGUMENT
-    assert disabling.message.startswith("uid")
+    assert disabling.message.startswith("User ID:")
     assert data_of(db) == {}
 
 

@@ -57,6 +57,7 @@ MATRIX: dict[str, set[tuple[str, str]]] = {
     "ops/trading": {("admin", "get")},
     "ops/last_pulse": {("admin", "get")},
     "ops/freshness": {("owner", "get"), ("other", "get"), ("admin", "get")},
+    "ops/status": {("owner", "get"), ("other", "get"), ("admin", "get")},
     "ops/pulse_state": set(),
     "ops/pulse/runs/r1": set(),
     "ops/oauth/states/h1": set(),

@@ -21,5 +21,6 @@ const result = await build({
 });
 await copyFile(join(web, "index.html"), join(out, "index.html"));
 await copyFile(join(web, "app.css"), join(out, "app.css"));
+await copyFile(join(web, "favicon.svg"), join(out, "favicon.svg"));
 const bytes = Object.values(result.metafile.outputs).reduce((sum, o) => sum + o.bytes, 0);
 console.log(`web: built web/dist (app.js ${(bytes / 1024).toFixed(0)} kB)`);

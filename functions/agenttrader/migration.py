@@ -682,12 +682,15 @@ def _move_keys(
             report.add(family, "conflict", _key_conflict(move))
             continue
         user_ref = paths.user(db, move.uid)
+        shown = move.keys.shown()  # the page's keys line, true to the secret
         if decision == "unchanged":
             if keys_version(user_ref.get().to_dict()) is None:
-                user_ref.set({"keys_version": 1}, merge=True)
+                user_ref.set({"keys_version": 1, **shown}, merge=True)
+            else:
+                user_ref.set(shown, merge=True)
         else:
             keystore.save(move.uid, move.keys)
-            user_ref.set({"keys_version": firestore.Increment(1)}, merge=True)
+            user_ref.set({"keys_version": firestore.Increment(1), **shown}, merge=True)
         outcome: str = decision
         if move.source is not None:
             if not _stored_equal(keystore, move):

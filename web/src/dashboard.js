@@ -20,12 +20,17 @@ export function startDashboard({ db, call }, user) {
   const root = $("#signed-in");
   const mine = (...path) => doc(db, "users", uid, ...path);
   const live = (ref, render) => onSnapshot(ref, render, showError);
-  const seen = { sync: undefined, run: undefined };
+  const seen = { sync: undefined, run: undefined, snapshot: undefined };
 
   const stops = [
     // a missing profile read from the cache (the database not reached yet) says nothing
     live(mine(), (snap) => (snap.exists() || !snap.metadata.fromCache) && renderKeysLine(snap.data() || {}, uid)),
-    live(mine("alpacaAccounts", "snapshot"), (snap) => renderAccount(root, snap.data())),
+    live(mine("alpacaAccounts", "snapshot"), (snap) => {
+      seen.snapshot = snap.data();
+      renderAccount(root, seen.snapshot);
+      renderLastSync(root, seen);
+    }),
+    live(doc(db, "ops", "status"), (snap) => renderHalt(snap.data())),
     live(mine("status", "sync"), (snap) => {
       seen.sync = snap.data();
       renderLastSync(root, seen);
@@ -60,19 +65,37 @@ export function startDashboard({ db, call }, user) {
 }
 
 // The pulse writes a person's sync status only when it changes; while it is healthy, the last
-// run (ops/freshness) is when their data was last confirmed.
-function renderLastSync(root, { sync, run }) {
+// run (ops/freshness) is when their data was last confirmed. One time, shown the same in the
+// Account card and in Sync status.
+function renderLastSync(root, { sync, run, snapshot }) {
   let at = sync?.last_success_at;
   const healthy = at && !sync.consecutive_failures && !sync.last_error_code;
   if (healthy && run?.finished_at && run.finished_at.toMillis() > at.toMillis()) at = run.finished_at;
+  if (!at && snapshot?.synced_at) at = snapshot.synced_at;
   setField(root, "last_success_at", when(at));
+  setField(root, "synced_at", at ? when(at) : "not yet");
 }
 
 function renderAccount(root, snapshot) {
   setField(root, "equity", money(snapshot?.equity));
   setField(root, "cash", money(snapshot?.cash));
   setField(root, "buying_power", money(snapshot?.buying_power));
-  setField(root, "synced_at", snapshot ? when(snapshot.synced_at) : "not yet");
+}
+
+// Trading halted for everyone by the operators: said at once, with their reason, and the
+// person's own switch shown as overridden until the halt ends.
+function renderHalt(status) {
+  const banner = $("#halt-banner");
+  const halted = status?.halted === true;
+  banner.hidden = !halted;
+  const why = status?.reason ? ` The operators say: ${status.reason}.` : "";
+  banner.textContent = halted
+    ? `Trading is halted for everyone by the operators: nothing is bought or sold for anyone until they switch it back on.${why}`
+    : "";
+  const mine = $("#trading-enabled");
+  mine.disabled = halted;
+  if (halted) mine.setAttribute("aria-describedby", "halt-banner");
+  else mine.removeAttribute("aria-describedby");
 }
 
 function renderSyncError(root, error) {
@@ -196,6 +219,7 @@ function wireActions({ db, call }, uid) {
         paper: data.get("paper") === "on",
       });
       keysForm.elements.secret_key.value = "";
+      keysForm.elements.key_id.value = ""; // the keys line shows what was saved, masked
       // at once from the answer; the listener follows
       renderKeysLine({ key_id_masked: saved.key_id, keys_paper: saved.paper, keys_version: saved.keys_version }, uid);
       if ($("#trading-enabled").checked) requestSync(); // the account shows at once

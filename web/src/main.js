@@ -40,6 +40,10 @@ async function boot() {
   }
   const { auth, call } = backend;
   let stop = () => {};
+  // what the signed-in view looks like before anyone's data is drawn into it: put back on
+  // every change of person, before anything else can show
+  const signedIn = $("#signed-in");
+  const pristine = signedIn.innerHTML;
 
   const form = $("#auth-form");
   form.addEventListener("submit", (event) => {
@@ -55,12 +59,15 @@ async function boot() {
     );
   });
   $("#sign-out").addEventListener("click", (event) => busy(event.currentTarget, () => signOut(auth)));
-  $("#delete-account").addEventListener("click", (event) => {
+  // the signed-in view is redrawn from scratch for each person: its handlers are delegated
+  signedIn.addEventListener("click", (event) => {
+    const button = event.target.closest("#delete-account");
+    if (!button) return;
     const sure = window.confirm(
       "Delete your account? Your keys, trades, signals and history are removed for good.",
     );
     if (!sure) return;
-    busy(event.currentTarget, async () => {
+    busy(button, async () => {
       await call("delete_my_account", { confirm: true });
       await signOut(auth);
     });
@@ -69,6 +76,8 @@ async function boot() {
   onAuthStateChanged(auth, async (user) => {
     stop();
     stop = () => {};
+    signedIn.innerHTML = pristine; // nothing of the previous person survives
+    clearError();
     $("#loading").hidden = true;
     $("#signed-out").hidden = Boolean(user);
     $("#signed-in").hidden = !user;

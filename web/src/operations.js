@@ -1,11 +1,13 @@
 // The Operations region, for administrators only (custom claim admin: true): the global switch,
 // the last pulse, and switching one person's trading off.
 import { doc, onSnapshot } from "firebase/firestore";
-import { $, busy, setField, showError } from "./ui.js";
+import { $, busy, listeners, setField, showError } from "./ui.js";
 
 export function startOperations({ db, call }) {
   const region = $("#operations");
   region.hidden = false;
+  $("#signed-in").prepend(region); // an administrator comes for Operations: first
+  $("#signed-in").prepend($("#halt-banner"));
   const globalSwitch = $("#global-trading");
   const stops = [
     onSnapshot(
@@ -48,14 +50,81 @@ export function startOperations({ db, call }) {
       form.reset();
     });
   };
+  const people = peopleTable(call);
   globalSwitch.addEventListener("change", onSwitch);
   form.addEventListener("submit", onDisable);
   return () => {
     stops.forEach((stop) => stop());
+    people.off();
     globalSwitch.removeEventListener("change", onSwitch);
     form.removeEventListener("submit", onDisable);
     region.hidden = true;
   };
+}
+
+// People, a page at a time, searchable by email; one click switches a person's trading off.
+function peopleTable(call) {
+  const actions = listeners();
+  const search = $("#people-search");
+  const more = $("#people-more");
+  const body = $("#people-body");
+  let query = { search: "", after: "" };
+
+  const load = (control, append) =>
+    busy(control, async () => {
+      const page = await call("admin_list_people", query);
+      const rows = page.people.map((person) => personRow(call, person));
+      if (append) body.append(...rows);
+      else body.replaceChildren(...rows);
+      more.hidden = !page.next;
+      query = { ...query, after: page.next || "" };
+    });
+
+  actions.on(search, "submit", (event) => {
+    event.preventDefault();
+    query = { search: String(new FormData(search).get("search")).trim(), after: "" };
+    load(search.querySelector("[type=submit]"), false);
+  });
+  actions.on(more, "click", () => load(more, true));
+  load(search.querySelector("[type=submit]"), false);
+  return actions;
+}
+
+function personRow(call, person) {
+  const row = document.createElement("tr");
+  const cells = [
+    person.email ?? "—",
+    person.uid,
+    person.sync_state,
+    person.trading ? "on" : "off",
+    person.last_error ?? "—",
+  ];
+  cells.forEach((text, i) => {
+    const cell = document.createElement(i === 0 ? "th" : "td");
+    if (i === 0) cell.scope = "row";
+    cell.textContent = text;
+    row.append(cell);
+  });
+  const action = document.createElement("td");
+  if (person.trading) {
+    const off = document.createElement("button");
+    off.type = "button";
+    off.textContent = "Disable trading";
+    off.setAttribute("aria-label", `Disable trading for ${person.email ?? person.uid}`);
+    off.addEventListener("click", () =>
+      busy(off, async () => {
+        await call("admin_disable_user_trading", {
+          uid: person.uid,
+          reason: "switched off by an administrator",
+        });
+        row.cells[3].textContent = "off";
+        off.remove();
+      }),
+    );
+    action.append(off);
+  }
+  row.append(action);
+  return row;
 }
 
 function summary(run) {

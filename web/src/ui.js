@@ -1,4 +1,5 @@
-// Small DOM helpers: one alert for every failed call, buttons that cannot be pressed twice.
+// Small DOM helpers: a failed call's message beside what caused it, buttons that cannot be
+// pressed twice.
 
 export const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -20,15 +21,31 @@ export function messageOf(error) {
   const message = (error && typeof error.message === "string" && error.message) || "";
   const code = error && typeof error.code === "string" ? error.code.replace(/^functions\//, "") : "";
   const firstLine = message.split("\n")[0].replace(/^Firebase: /, "").slice(0, 500);
-  if (!firstLine) return "Something went wrong; try again.";
-  return code && !firstLine.includes(code) ? `${firstLine} (${code})` : firstLine;
+  if (code) console.warn(`call failed: ${code}`); // the code is for whoever debugs, not the sentence
+  if (!firstLine || firstLine === code || firstLine.toLowerCase() === "internal") {
+    return "Something went wrong; try again.";
+  }
+  return firstLine;
 }
 
-export function showError(error) {
-  $("#alert").textContent = messageOf(error);
+/** The alert area nearest a control: its form's or its region's own, else the page's. */
+export function alertFor(control) {
+  for (let node = control?.parentElement; node; node = node.parentElement) {
+    const area = node.querySelector(":scope > .form-alert, :scope > form > .form-alert");
+    if (area) return area;
+  }
+  return $("#alert");
 }
 
-export function clearError() {
+/** Show an error beside `control` (or at the top of the page, for a listener's failure). */
+export function showError(error, control) {
+  const area = alertFor(control);
+  area.textContent = messageOf(error);
+  if (control) area.scrollIntoView?.({ block: "nearest" }); // seen where the person is looking
+}
+
+export function clearError(control) {
+  alertFor(control).textContent = "";
   $("#alert").textContent = "";
 }
 
@@ -47,16 +64,17 @@ export function listeners() {
   };
 }
 
-/** Run `work` with `control` disabled (no double submit); a failure shows in the alert. */
+/** Run `work` with `control` disabled (no double submit); a failure shows in the alert area
+ * beside it. */
 export async function busy(control, work) {
   if (control.disabled) return undefined;
   control.disabled = true;
   control.setAttribute("aria-busy", "true");
-  clearError();
+  clearError(control);
   try {
     return await work();
   } catch (error) {
-    showError(error);
+    showError(error, control);
     return undefined;
   } finally {
     control.disabled = false;

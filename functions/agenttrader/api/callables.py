@@ -37,9 +37,11 @@ from agenttrader.api.guard import (
     stored,
 )
 from agenttrader.bot import signals
+from agenttrader.bot.books import recount_closed
 from agenttrader.bot.exits import close_position
 from agenttrader.bot.lifecycle import State, state_of
 from agenttrader.bot.person import Person, trading_day
+from agenttrader.bot.settings import read_limits
 from agenttrader.bot.strategies import DEFAULT_STRATEGY, STRATEGIES, registered
 from agenttrader.broker.alpaca import BrokerError
 from agenttrader.broker.keystore import AlpacaKeys
@@ -118,7 +120,7 @@ class UserTradingOffRequest(StrictInput):
 def generate_trading_signal(call: Call[SignalRequest]) -> dict[str, Any]:
     """Run a strategy on one symbol, size it to buying power, store it (and its shadow trade)."""
     request, now, db, uid = call.request, call.now, call.db, call.who.uid
-    snapshot, keys = _signal_inputs(call)
+    snapshot, keys, max_position = _signal_inputs(call)
     strategy = STRATEGIES[request.strategy]
     broker = call.platform.brokers(keys)
     try:
@@ -129,7 +131,7 @@ def generate_trading_signal(call: Call[SignalRequest]) -> dict[str, Any]:
     if price is None or price <= 0:
         raise fail(Code.NOT_FOUND, f"Alpaca has no recent trade for {request.symbol}")
     sized = signals.size(
-        strategy.decide(bars), snapshot, price, call.services.buying_power_fraction
+        strategy.decide(bars), snapshot, price, call.services.buying_power_fraction, max_position
     )
     opened = signals.opens_trade(sized, request.open_shadow_trade)
     signal_ref = paths.signals(db, uid).document()
@@ -167,33 +169,35 @@ def generate_trading_signal(call: Call[SignalRequest]) -> dict[str, Any]:
     }
 
 
-def _signal_inputs(call: Call[SignalRequest]) -> tuple[StoredSnapshot, AlpacaKeys]:
-    """The snapshot and keys a signal needs, or FAILED_PRECONDITION saying what is missing."""
+def _signal_inputs(call: Call[SignalRequest]) -> tuple[StoredSnapshot, AlpacaKeys, Decimal]:
+    """The snapshot, keys and position limit a signal needs, or FAILED_PRECONDITION saying
+    what is missing."""
     db, uid = call.db, call.who.uid
-    user_doc, sync_doc, snapshot_doc, freshness_doc = _trading_allowed(
+    user_doc, sync_doc, snapshot_doc, freshness_doc, risk_doc = _trading_allowed(
         db,
         uid,
         paths.user(db, uid),
         paths.sync_status(db, uid),
         paths.account_snapshot(db, uid),
         paths.freshness(db),
+        paths.risk_settings(db, uid),
     )
     if not snapshot_doc.exists:
         raise fail(
             Code.FAILED_PRECONDITION,
             "no Alpaca account snapshot yet: save your keys and wait for the next sync "
-            "(status/last_sync_error says why a sync failed)",
+            "(Sync status says why a sync failed)",
         )
     if not _fresh(sync_doc.to_dict() if sync_doc.exists else None, freshness_doc, call):
         raise fail(
             Code.FAILED_PRECONDITION,
-            "your Alpaca account snapshot is stale: check status/last_sync_error and your keys",
+            "your Alpaca account data is stale: check Sync status and your keys",
         )
     snapshot = stored(StoredSnapshot, snapshot_doc)
     keys = call.platform.keys.load(uid, keys_version(user_doc.to_dict()))
     if keys is None:
         raise fail(Code.FAILED_PRECONDITION, "no Alpaca keys saved: save them first")
-    return snapshot, keys
+    return snapshot, keys, read_limits(risk_doc).max_position_usd
 
 
 def _trading_allowed(
@@ -252,7 +256,7 @@ def request_sync(call: Call[Empty]) -> dict[str, Any]:
         error = paths.last_sync_error(db, uid).get().to_dict() or {}
         raise fail(
             Code.FAILED_PRECONDITION if code == ErrorCode.ALPACA_UNAUTHORIZED else Code.UNAVAILABLE,
-            f"{error.get('message', 'the sync failed')} [{code}]",
+            str(error.get("message", "the sync failed; it is tried again at the next pulse")),
         )
     return {"outcome": outcome}
 
@@ -303,9 +307,7 @@ def provision_keys(call: Call[Any], keys: AlpacaKeys) -> int:
     update: dict[str, Any] = {
         "keys_version": version,
         "keys_updated_at": now,
-        # what the page shows of the keys: never the key itself
-        "key_id_masked": keys.masked_key_id(),
-        "keys_paper": keys.paper,
+        **keys.shown(),  # what the page shows of the keys: never the key itself
     }
     batch = db.batch()
     if snapshot.exists:
@@ -380,7 +382,10 @@ def close_shadow_trade(call: Call[CloseTradeRequest]) -> dict[str, Any]:
     ref = paths.shadow_trades(call.db, call.who.uid).document(call.request.trade_id)
     trade = _open_trade(ref)
     with _closer(call) as (person, prices):
-        return _close_one(call, person, ref.id, trade, prices([trade.symbol]))
+        answer = _close_one(call, person, ref.id, trade, prices([trade.symbol]))
+    if answer["state"] == State.CLOSED:
+        recount_closed(call.db, call.who.uid, call.now)
+    return answer
 
 
 @endpoint(Empty, Limit(5, 60))
@@ -400,6 +405,8 @@ def close_all_positions(call: Call[Empty]) -> dict[str, Any]:
                 closed.append(_close_one(call, person, trade_id, trade, price_of))
             except https_fn.HttpsError:
                 left.append(trade_id)
+    if any(c["state"] == State.CLOSED for c in closed):
+        recount_closed(db, uid, call.now)
     return {"closed": closed, "left": left}
 
 
@@ -556,3 +563,44 @@ def admin_disable_user_trading(call: Call[UserTradingOffRequest]) -> dict[str, A
     )
     batch.commit()
     return {"uid": uid, "enabled": False}
+
+
+class PeopleRequest(StrictInput):
+    search: str = Field(default="", max_length=200)
+    """Only people whose email starts with this."""
+    after: str = Field(default="", max_length=400)
+    """The page after the one that ended with this email (the last answer's `next`)."""
+
+
+PEOPLE_PAGE = 25
+
+
+@endpoint(PeopleRequest, ADMIN_LIMIT, admin_only=True, bucket="admin")
+def admin_list_people(call: Call[PeopleRequest]) -> dict[str, Any]:
+    """A page of people by email, for the Operations view: email, user id, sync state,
+    trading on or off, and the last sync error's message. Admins only."""
+    db, request = call.db, call.request
+    profiles = list(
+        queries.people_by_email(db, request.search, request.after).limit(PEOPLE_PAGE + 1).stream()
+    )
+    more = len(profiles) > PEOPLE_PAGE
+    profiles = profiles[:PEOPLE_PAGE]
+    uids = [doc.id for doc in profiles]
+    refs = [paths.trading_status(db, uid) for uid in uids]
+    refs += [paths.last_sync_error(db, uid) for uid in uids]
+    found = get_in_order(db, refs) if refs else []
+    switch_docs, error_docs = found[: len(uids)], found[len(uids) :]
+    people = []
+    for doc, switch, error in zip(profiles, switch_docs, error_docs, strict=True):
+        profile = doc.to_dict() or {}
+        people.append(
+            {
+                "uid": doc.id,
+                "email": profile.get("email"),
+                "sync_state": profile.get("sync_state") or "never synced",
+                "trading": switches.switch_is_on(switch.to_dict() if switch.exists else None),
+                "last_error": (error.to_dict() or {}).get("message") if error.exists else None,
+            }
+        )
+    next_after = (profiles[-1].to_dict() or {}).get("email") if more else None
+    return {"people": people, "next": next_after}

@@ -16,6 +16,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from agenttrader.api.messages import sentence
 from agenttrader.context.platform import OAuthApp, Platform
 from agenttrader.core.errors import AgentTraderError, callable_code
 from agenttrader.store import paths
@@ -68,7 +69,8 @@ class StrictInput(BaseModel):
 
 
 def parse(model: type[Model], data: Any) -> Model:
-    """Validate callable input; INVALID_ARGUMENT names the first bad field."""
+    """Validate callable input; INVALID_ARGUMENT says, in a sentence, what is wrong with the
+    first bad field, named as the page labels it."""
     try:
         size = len(json.dumps(data, ensure_ascii=False).encode())
     except (TypeError, ValueError):
@@ -84,9 +86,7 @@ def parse(model: type[Model], data: Any) -> Model:
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "request"
-        raise fail(Code.INVALID_ARGUMENT, f"{field}: {first['msg']}") from None
+        raise fail(Code.INVALID_ARGUMENT, sentence(dict(error.errors()[0]))) from None
 
 
 def _not_reserved(value: str) -> str:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from google.api_core import exceptions as gexc
+from google.cloud import firestore
 
 from agenttrader.bot.performance import Performance
 from agenttrader.bot.person import Person
@@ -65,15 +66,7 @@ def refresh(
     closed trades plus its open trades' marks (`trades`, as they were when marked)."""
     performance, recounted = books.performance, books.recounted
     if person.changed or performance.closed_version != person.trades_version:
-        realized, shadow = [], Decimal(0)
-        for doc in queries.closed_trades(person.db, person.uid).stream():
-            data = doc.to_dict() or {}
-            value = data.get("realized_pnl")
-            if value is None:
-                continue  # an entry that never filled: no trade
-            realized.append(decimal(value))
-            if data.get("mode") != "paper":
-                shadow += decimal(value)
+        realized, shadow = closed_sums(person.db, person.uid)
         performance = performance.with_closed(realized, person.trades_version, shadow)
         recounted = True
     if observe and person.day:
@@ -82,6 +75,30 @@ def refresh(
     refreshed = replace(books, performance=performance, recounted=recounted)
     person.platform.memory.keep("books", person.memory_key, refreshed)
     return refreshed
+
+
+def closed_sums(db: firestore.Client, uid: str) -> tuple[list[Decimal], Decimal]:
+    """Every closed trade's realized P&L, and the shadow trades' sum of it (one query)."""
+    realized, shadow = [], Decimal(0)
+    for doc in queries.closed_trades(db, uid).stream():
+        data = doc.to_dict() or {}
+        value = data.get("realized_pnl")
+        if value is None:
+            continue  # an entry that never filled: no trade
+        realized.append(decimal(value))
+        if data.get("mode") != "paper":
+            shadow += decimal(value)
+    return realized, shadow
+
+
+def recount_closed(db: firestore.Client, uid: str, now: datetime) -> None:
+    """The statistics' closed-trade figures counted again, whoever closed the trade (the
+    person from the page, an order that filled for someone without running strategies)."""
+    ref = paths.stats_summary(db, uid)
+    doc = ref.get()
+    performance = Performance.from_document(doc.to_dict() if doc.exists else None)
+    realized, shadow = closed_sums(db, uid)
+    ref.set(performance.with_closed(realized, None, shadow).document(now), merge=True)
 
 
 def shadow_pnl(books: Books, trades: list[tuple[str, ShadowTrade]]) -> Decimal:

@@ -33,7 +33,14 @@ from google.cloud import firestore
 from pydantic import ValidationError
 
 from agenttrader.bot import risk
-from agenttrader.bot.books import Books, books_of, refresh, shadow_pnl, write_books
+from agenttrader.bot.books import (
+    Books,
+    books_of,
+    recount_closed,
+    refresh,
+    shadow_pnl,
+    write_books,
+)
 from agenttrader.bot.entries import enter
 from agenttrader.bot.exits import exit_position, exit_reason
 from agenttrader.bot.orders import follow_orders
@@ -96,6 +103,8 @@ def trade_for(
             problems.append(ErrorCode.POSITION_MISMATCH)
     running = config.running if config is not None else []
     if config is None or not running:
+        if person.changed:  # an order filled or ended: the statistics count it
+            recount_closed(person.db, person.uid, person.now)
         return problems
     books = refresh(person, books_of(person), trades, account.equity)
     if person.entries_allowed:

@@ -9,7 +9,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from agenttrader.bot.strategies import Action, Decision
-from agenttrader.core.money import Side, cents, plain
+from agenttrader.core.money import Side, cents, percent, plain
 from agenttrader.store.models import StoredSnapshot
 
 MIN_NOTIONAL = Decimal(1)
@@ -28,14 +28,23 @@ class Sized:
     notional: Decimal = Decimal(0)
 
 
-def size(decision: Decision, snapshot: StoredSnapshot, price: Decimal, fraction: Decimal) -> Sized:
-    """A BUY or SELL sized to at most `fraction` of buying power, or HOLD with the reason when
-    it cannot be afforded or the account may not trade."""
+def size(
+    decision: Decision,
+    snapshot: StoredSnapshot,
+    price: Decimal,
+    fraction: Decimal,
+    max_position: Decimal | None = None,
+) -> Sized:
+    """A BUY or SELL sized to at most `fraction` of buying power and at most the person's
+    position limit (`max_position`), or HOLD with the reason when it cannot be afforded or the
+    account may not trade."""
     if decision.action == "HOLD":
         return Sized("HOLD", decision.reason)
     if snapshot.trading_blocked or snapshot.account_blocked:
         return Sized("HOLD", f"{decision.reason}; but your Alpaca account is blocked from trading")
     budget = cents(snapshot.buying_power * fraction)
+    if max_position is not None and budget > max_position:
+        budget = max_position
     quantity = (budget / price).quantize(QUANTITY_STEP, rounding=ROUND_DOWN)
     if budget < MIN_NOTIONAL or quantity <= 0:
         return Sized(
@@ -83,7 +92,8 @@ def shadow_trade_document(
     now: datetime,
     signal_id: str | None = None,
 ) -> dict[str, Any]:
-    """The stored form of a newly opened `users/{uid}/shadowTradeHistory/{id}`."""
+    """The stored form of a newly opened `users/{uid}/shadowTradeHistory/{id}`, priced at its
+    entry (P&L 0.00) until the pulse moves it."""
     doc: dict[str, Any] = {
         "symbol": symbol,
         "side": side,
@@ -91,6 +101,11 @@ def shadow_trade_document(
         "entry_price": plain(entry_price),
         "status": "OPEN",
         "created_at": now,
+        # priced at its entry the moment it opens; the pulse moves it from there
+        "current_price": plain(entry_price),
+        "unrealized_pnl": plain(cents(Decimal(0))),
+        "pnl_percent": plain(percent(Decimal(0))),
+        "last_priced_at": now,
     }
     if signal_id is not None:
         doc["signal_id"] = signal_id

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import google_crc32c
 from firebase_functions import logger
@@ -71,6 +72,11 @@ class AlpacaKeys(BaseModel):
                 "paper": self.paper,
             }
         return json.dumps(body).encode()
+
+    def shown(self) -> dict[str, Any]:
+        """What the person's profile shows of this credential (`key_id_masked`, `keys_paper`):
+        written by every path that stores one, never the key itself."""
+        return {"key_id_masked": self.masked_key_id(), "keys_paper": self.paper}
 
     def masked_key_id(self) -> str:
         """What a person is shown of their credential: never the secret part."""

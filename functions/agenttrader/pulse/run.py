@@ -77,6 +77,7 @@ def list_users(db: firestore.Client) -> list[UserRef]:
         "bot_version",
         "orders_pending",
         "position_mismatches",
+        "key_id_masked",
     ]
     return [
         user_ref(doc.id, doc.to_dict(), doc.create_time)

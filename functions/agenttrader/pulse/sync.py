@@ -84,6 +84,8 @@ class UserRef:
     """Their paper orders Alpaca may still change."""
     position_mismatches: int = 0
     """Differences between their paper book and Alpaca's positions on record."""
+    keys_shown: bool = True
+    """Their profile shows their keys (`key_id_masked`); False: written at their next sync."""
 
     @property
     def memory_key(self) -> str:
@@ -107,6 +109,7 @@ def user_ref(uid: str, profile: dict[str, Any] | None, created: Any = None) -> U
         bot_version(data),
         pending if isinstance(pending, int) else None,
         mismatches if isinstance(mismatches, int) else 0,
+        bool(data.get("key_id_masked")),
     )
 
 
@@ -454,6 +457,9 @@ def _sync_with(
         writes += 1
     count = len(trades) if look_at_trades and user.open_trades is None else None
     writes += _record_success(batch, db, user, run_id, now, count, keep_trip=not entries)
+    if not user.keys_shown:  # keys stored before profiles showed them (a migration, a seed)
+        batch.set(paths.user(db, uid), keys.shown(), merge=True)
+        writes += 1
     if writes:
         batch.commit()
     memory.remember(user.memory_key, digest)

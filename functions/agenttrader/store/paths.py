@@ -73,6 +73,12 @@ def pulse_state(db: firestore.Client) -> firestore.DocumentReference:
     return db.collection("ops").document("pulse_state")
 
 
+def platform_status(db: firestore.Client) -> firestore.DocumentReference:
+    """What every signed-in person may know of the platform: whether trading is halted for
+    everyone, and why (`ops/trading` itself stays admin-only)."""
+    return db.collection("ops").document("status")
+
+
 def freshness(db: firestore.Client) -> firestore.DocumentReference:
     """When the last sync finished: written once per run, readable by every signed-in person."""
     return db.collection("ops").document("freshness")

@@ -63,6 +63,19 @@ def open_orders(db: firestore.Client, uid: str) -> Query:
     return paths.orders(db, uid).where(filter=firestore.FieldFilter("open", "==", True))
 
 
+def people_by_email(db: firestore.Client, prefix: str = "", after: str = "") -> Query:
+    """Operations: people ordered by email, those whose email starts with `prefix`, from
+    after `after`."""
+    query = paths.users(db).order_by("email")
+    if prefix:
+        query = query.where(filter=firestore.FieldFilter("email", ">=", prefix)).where(
+            filter=firestore.FieldFilter("email", "<", prefix + "\uf8ff")
+        )
+    if after:
+        query = query.start_after({"email": after})
+    return query
+
+
 def strategies_newest_first(db: firestore.Client, uid: str) -> Query:
     """Web client: the strategies list."""
     return paths.strategies(db, uid).order_by("created_at", direction=firestore.Query.DESCENDING)
@@ -78,4 +91,5 @@ ALL: dict[str, Callable[[firestore.Client], Query]] = {
     "entries_on": lambda db: entries_on(db, "uid", "2026-11-23"),
     "open_orders": lambda db: open_orders(db, "uid"),
     "strategies_newest_first": lambda db: strategies_newest_first(db, "uid"),
+    "people_by_email": lambda db: people_by_email(db, "al", "alice@example.com"),
 }

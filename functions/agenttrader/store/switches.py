@@ -48,4 +48,12 @@ def set_trading(
 def set_global_trading(
     db: firestore.Client, enabled: bool, now: datetime, by: str, reason: str = ""
 ) -> None:
-    paths.global_trading(db).set(switch_document(enabled, now, updated_by=by, reason=reason))
+    """The global switch, and in the same commit what every person's page shows of it
+    (`ops/status`: halted or not, the reason; never who)."""
+    batch = db.batch()
+    batch.set(paths.global_trading(db), switch_document(enabled, now, updated_by=by, reason=reason))
+    batch.set(
+        paths.platform_status(db),
+        {"halted": not enabled, "reason": "" if enabled else reason, "updated_at": now},
+    )
+    batch.commit()
