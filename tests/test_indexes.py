@@ -22,7 +22,8 @@ def needed_index(query: firestore.Query) -> tuple[str, tuple[tuple[str, str], ..
     Firestore serves one equality filter or one order-by alone from its automatic indexes.
     """
     equalities = [f.field.field_path for f in query._field_filters if f.op == 5]  # EQUAL
-    others = [f.field.field_path for f in query._field_filters if f.op != 5]
+    # a range (>= and < on one field) is one field of the index
+    others = list(dict.fromkeys(f.field.field_path for f in query._field_filters if f.op != 5))
     orders = [
         (o.field.field_path, "DESCENDING" if o.direction == 2 else "ASCENDING")
         for o in query._orders

@@ -244,6 +244,7 @@ def test_a_crash_mid_user_writes_nothing_half_done(
     user_with_account(alpaca, db, keystore, "fine")
     for uid in ("crashy", "fine"):
         open_trade(db, uid, "t1", "AAPL", "BUY", "1", "100")
+    seeded = get(paths.shadow_trades(db, "crashy").document("t1"))
 
     class CrashingBroker(AlpacaBroker):
         def latest_prices(self, symbols: list[str]) -> dict[str, Decimal]:
@@ -257,9 +258,10 @@ def test_a_crash_mid_user_writes_nothing_half_done(
     summary = run_pulse(replace(platform, brokers=make))
     assert dict(summary.errors) == {"INTERNAL": 1}
     assert get(paths.account_snapshot(db, "crashy")) is None
-    assert "current_price" not in (get(paths.shadow_trades(db, "crashy").document("t1")) or {})
+    assert get(paths.shadow_trades(db, "crashy").document("t1")) == seeded  # not marked
     assert (get(paths.last_sync_error(db, "crashy")) or {})["code"] == "INTERNAL"
-    assert "current_price" in (get(paths.shadow_trades(db, "fine").document("t1")) or {})
+    marked = get(paths.shadow_trades(db, "fine").document("t1")) or {}
+    assert marked["last_priced_at"] != (seeded or {})["last_priced_at"]
     # the next run, without the crash, finishes the job
     assert run_pulse(platform).counts["synced"] == 2
     assert get(paths.account_snapshot(db, "crashy")) is not None

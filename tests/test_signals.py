@@ -84,6 +84,11 @@ def test_documents_store_money_as_decimal_strings() -> None:
         "status": "OPEN",
         "created_at": NOW,
         "signal_id": "s1",
+        # priced at its entry the moment it opens
+        "current_price": "187.20",
+        "unrealized_pnl": "0.00",
+        "pnl_percent": "0.0000",
+        "last_priced_at": NOW,
     }
     assert ShadowTrade.model_validate(trade).status == "OPEN"
 
