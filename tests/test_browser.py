@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 from google.cloud import firestore
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from agenttrader.bot.strategies import STRATEGIES
 from agenttrader.broker.alpaca import AlpacaBroker
@@ -96,6 +96,33 @@ def save_keys(page: Page, key_id: str, secret: str) -> None:
     keys.get_by_label("Key ID").fill(key_id)
     keys.get_by_label("Secret key").fill(secret)
     keys.get_by_role("button", name="Save keys").click()
+
+
+def person_with_keys(
+    page: Page, alpaca: AlpacaServer, email: str, key_id: str, cash: str = "100000"
+) -> AlpacaKeys:
+    """Someone who signed up on the page and saved paper keys Alpaca knows (the save
+    acknowledged: the keys line shows them)."""
+    secret = f"{key_id.lower()}-secret"
+    keys = register_alpaca_account(alpaca.url, key_id, secret, cash=cash)
+    create_account(page, email)
+    save_keys(page, key_id, secret)
+    expect(page.get_by_role("region", name="Alpaca keys")).to_contain_text("Saved:")
+    return keys
+
+
+def open_shadow_trade_from_a_signal(
+    page: Page, alpaca: AlpacaServer, keys: AlpacaKeys
+) -> tuple[str, Locator]:
+    """Generate a signal that acts (BUY or SELL) with `Open shadow trade` checked; returns its
+    symbol and the Signals region."""
+    symbol, strategy = acting_symbol(alpaca, keys)
+    signals = page.get_by_role("region", name="Signals")
+    signals.get_by_label("Symbol").fill(symbol)
+    signals.get_by_label("Strategy").select_option(strategy)
+    signals.get_by_label("Open shadow trade").check()
+    signals.get_by_role("button", name="Generate signal").click()
+    return symbol, signals
 
 
 def switch_on(page: Page, db: firestore.Client, email: str) -> str:
@@ -177,12 +204,7 @@ def test_a_new_persons_whole_journey(
     expect(page.get_by_role("region", name="Sync status")).not_to_contain_text("never")
     shot(page, "dashboard-synced")
 
-    symbol, strategy = acting_symbol(alpaca, keys)
-    signals = page.get_by_role("region", name="Signals")
-    signals.get_by_label("Symbol").fill(symbol)
-    signals.get_by_label("Strategy").select_option(strategy)
-    signals.get_by_label("Open shadow trade").check()
-    signals.get_by_role("button", name="Generate signal").click()
+    symbol, signals = open_shadow_trade_from_a_signal(page, alpaca, keys)
     expect(signals.get_by_role("listitem").first).to_contain_text(symbol, timeout=LIVE_S)
     trades = page.get_by_role("region", name="Open trades")
     row = trades.get_by_role("row").filter(has_text=symbol)
@@ -270,10 +292,7 @@ def test_two_people_in_two_browsers_never_see_each_others_data(
 def test_operations_is_for_admins_and_an_admin_halts_everyone(
     page: Page, browser: Browser, alpaca: AlpacaServer, db: firestore.Client, platform: Platform
 ) -> None:
-    register_alpaca_account(alpaca.url, "PKTRADER0001", "trader-secret-1")
-    create_account(page, "trader@example.com")
-    save_keys(page, "PKTRADER0001", "trader-secret-1")
-    expect(page.get_by_role("region", name="Alpaca keys")).to_contain_text("Saved:")
+    person_with_keys(page, alpaca, "trader@example.com", "PKTRADER0001")
     switch_on(page, db, "trader@example.com")
     expect(page.get_by_role("region", name="Operations")).to_have_count(0)
 
@@ -512,10 +531,7 @@ def test_keys_stored_by_a_migration_show_on_the_page(
 def test_a_halt_shows_on_every_persons_page_with_the_reason(
     page: Page, browser: Browser, alpaca: AlpacaServer, db: firestore.Client
 ) -> None:
-    register_alpaca_account(alpaca.url, "PKHALTED0001", "halted-secret-1")
-    create_account(page, "halted@example.com")
-    save_keys(page, "PKHALTED0001", "halted-secret-1")
-    expect(page.get_by_role("region", name="Alpaca keys")).to_contain_text("Saved:")
+    person_with_keys(page, alpaca, "halted@example.com", "PKHALTED0001")
     switch_on(page, db, "halted@example.com")
     ops_page = admin_page(browser)
     operations = ops_page.get_by_role("region", name="Operations")
@@ -539,10 +555,7 @@ def test_a_halt_shows_on_every_persons_page_with_the_reason(
 def test_an_error_shows_beside_the_form_that_caused_it_in_words(
     page: Page, alpaca: AlpacaServer, db: firestore.Client
 ) -> None:
-    register_alpaca_account(alpaca.url, "PKWORDS00001", "words-secret-1")
-    create_account(page, "words@example.com")
-    save_keys(page, "PKWORDS00001", "words-secret-1")
-    expect(page.get_by_role("region", name="Alpaca keys")).to_contain_text("Saved:")
+    person_with_keys(page, alpaca, "words@example.com", "PKWORDS00001")
     strategies = page.get_by_role("region", name="Strategies")
     strategies.get_by_label("Symbols").fill("apple, 42!")
     strategies.get_by_role("button", name="Save strategy").click()
@@ -583,12 +596,7 @@ def test_the_figures_agree_from_the_moment_a_trade_opens(
     while (paths.risk_settings(db, uid).get().to_dict() or {}).get("max_position_usd") != "1000":
         assert time.monotonic() < deadline, "the limits never reached Firestore"
         time.sleep(0.1)
-    symbol, strategy = acting_symbol(alpaca, keys)
-    signals = page.get_by_role("region", name="Signals")
-    signals.get_by_label("Symbol").fill(symbol)
-    signals.get_by_label("Strategy").select_option(strategy)
-    signals.get_by_label("Open shadow trade").check()
-    signals.get_by_role("button", name="Generate signal").click()
+    symbol, _ = open_shadow_trade_from_a_signal(page, alpaca, keys)
     trades = page.get_by_role("region", name="Open trades")
     row = trades.get_by_role("row").filter(has_text=symbol)
     expect(row).to_have_count(1, timeout=LIVE_S)
@@ -613,10 +621,7 @@ def test_an_admin_finds_people_and_switches_one_off_in_one_click(
     for name in ("amy", "ben", "cat"):
         person = emulators.sign_up(f"{name}@example.com", PASSWORD)
         paths.user(db, person.uid).set({"email": f"{name}@example.com", "created_at": now})
-    register_alpaca_account(alpaca.url, "PKDAN0000001", "dan-secret-1")
-    create_account(page, "dan@example.com")
-    save_keys(page, "PKDAN0000001", "dan-secret-1")
-    expect(page.get_by_role("region", name="Alpaca keys")).to_contain_text("Saved:")
+    person_with_keys(page, alpaca, "dan@example.com", "PKDAN0000001")
     dan = switch_on(page, db, "dan@example.com")
     ops_page = admin_page(browser)
     regions = ops_page.get_by_role("region")
