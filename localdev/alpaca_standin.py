@@ -378,7 +378,7 @@ class Market:
         return 200, {
             "access_token": token,
             "token_type": "bearer",
-            "scope": "account:write trading data",
+            "scope": "trading data",
         }
 
     def account_for(self, key_id: str, secret_key: str | None) -> Account | None:

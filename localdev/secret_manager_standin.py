@@ -182,6 +182,21 @@ class SecretStore:
                 ),
             )
 
+    def list_secret_versions(
+        self, request: types.ListSecretVersionsRequest
+    ) -> types.ListSecretVersionsResponse:
+        """The secret's versions, newest first; `filter` may be `state:ENABLED` (or another
+        state), as Secret Manager's list filter takes it."""
+        wanted = request.filter.strip()
+        with self._lock:
+            secret = self._secret(request.parent)
+            found = [
+                self._version_message(secret, v)
+                for v in reversed(secret.versions)
+                if not wanted or wanted.lower() == f"state:{v.state.name}".lower()
+            ]
+            return types.ListSecretVersionsResponse(versions=found, total_size=len(found))
+
     def destroy_secret_version(
         self, request: types.DestroySecretVersionRequest
     ) -> types.SecretVersion:
@@ -215,6 +230,11 @@ class SecretStore:
                 self.access_secret_version,
                 types.AccessSecretVersionRequest,
                 types.AccessSecretVersionResponse.serialize,
+            ),
+            "ListSecretVersions": (
+                self.list_secret_versions,
+                types.ListSecretVersionsRequest,
+                types.ListSecretVersionsResponse.serialize,
             ),
             "DestroySecretVersion": (
                 self.destroy_secret_version,

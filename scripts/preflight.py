@@ -13,6 +13,7 @@ built.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import re
@@ -225,6 +226,32 @@ def check_indexes(indexes: Path) -> list[str]:
     return problems
 
 
+def check_upload(firebase_json: Path) -> list[str]:
+    """What `firebase deploy` would upload from the functions folder (its `ignore` list
+    applied): never a `.local` file (local secrets and emulator-only settings)."""
+    config = json.loads(firebase_json.read_text())
+    functions = config.get("functions") or []
+    codebases = functions if isinstance(functions, list) else [functions]
+    problems = []
+    for codebase in codebases:
+        source = ROOT / codebase.get("source", "functions")
+        ignore = list(codebase.get("ignore") or [])
+
+        def ignored(name: str, ignore: list[str] = ignore) -> bool:
+            return any(fnmatch.fnmatch(name, pattern) for pattern in ignore)
+
+        for folder, dirs, files in os.walk(source):
+            dirs[:] = sorted(d for d in dirs if not ignored(d))  # not walked, not uploaded
+            for name in sorted(files):
+                if name.endswith(".local") and not ignored(name):
+                    relative = (Path(folder) / name).relative_to(source)
+                    problems.append(
+                        f"functions: {source.name}/{relative} would be uploaded by the deploy; "
+                        'add "*.local" to the functions "ignore" list in firebase.json'
+                    )
+    return problems
+
+
 def check_web() -> list[str]:
     if not (ROOT / "web" / "dist" / "index.html").exists():
         return ["web: web/dist is not built (make bootstrap builds it)"]
@@ -239,6 +266,7 @@ def main() -> int:
     parser.add_argument("--rules-only", type=Path, metavar="RULES", help=argparse.SUPPRESS)
     parser.add_argument("--rules", type=Path, default=ROOT / "firestore.rules")
     parser.add_argument("--indexes", type=Path, default=ROOT / "firestore.indexes.json")
+    parser.add_argument("--firebase-json", type=Path, default=ROOT / "firebase.json")
     args = parser.parse_args()
     if args.rules_only:
         problems = check_rules(args.rules_only)
@@ -254,6 +282,7 @@ def main() -> int:
             lambda: check_rules(args.rules),
             lambda: check_functions(args.project),
             lambda: check_indexes(args.indexes),
+            lambda: check_upload(args.firebase_json),
             check_web,
         ):
             problems += check()

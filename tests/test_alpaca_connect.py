@@ -87,12 +87,12 @@ def test_a_person_connects_and_the_pulse_uses_the_token(
     }
     keys = keystore.load("alice", 1)
     assert keys is not None and keys.is_oauth and keys.paper
-    assert keys.scope == "account:write trading data"
+    assert keys.scope == "trading data"
     token = keys.oauth_token.get_secret_value() if keys.oauth_token else ""
     assert json.loads(keys.payload()) == {
         "oauth_token": token,
         "paper": True,
-        "scope": "account:write trading data",
+        "scope": "trading data",
     }
     profile = paths.user(db, "alice").get().to_dict() or {}
     assert profile["key_id_masked"] == "connected with Alpaca"

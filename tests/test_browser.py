@@ -415,10 +415,7 @@ def test_close_all_positions_and_what_each_trade_is_doing(
     page: Page, alpaca: AlpacaServer, db: firestore.Client
 ) -> None:
     freeze(alpaca, 1_790_000_000.0)
-    keys = register_alpaca_account(alpaca.url, "PKCLOSEALL01", "closeall-secret-1")
-    create_account(page, "closeall@example.com")
-    save_keys(page, keys.key_id, "closeall-secret-1")
-    expect(page.get_by_role("region", name="Alpaca keys")).to_contain_text("Saved:")
+    person_with_keys(page, alpaca, "closeall@example.com", "PKCLOSEALL01")
     uid = switch_on(page, db, "closeall@example.com")
     now = datetime.now(UTC)
     for symbol in ("AAPL", "MSFT"):
@@ -478,9 +475,7 @@ def admin_page(browser: Browser, email: str = "ops@example.com") -> Page:
 def test_the_next_person_on_the_same_tab_never_sees_the_previous_ones_data(
     page: Page, alpaca: AlpacaServer, db: firestore.Client, platform: Platform
 ) -> None:
-    keys = register_alpaca_account(alpaca.url, "PKALICESAME1", "alice-secret-1", cash="31337")
-    create_account(page, "alice@example.com")
-    save_keys(page, keys.key_id, "alice-secret-1")
+    person_with_keys(page, alpaca, "alice@example.com", "PKALICESAME1", cash="31337")
     switch_on(page, db, "alice@example.com")
     expect(page.get_by_role("region", name="Account")).to_contain_text("$31,337.00", timeout=LIVE_S)
     alice = ("PKAL****AME1", "31,337")
@@ -583,10 +578,7 @@ def test_the_figures_agree_from_the_moment_a_trade_opens(
 ) -> None:
     t0 = 1_790_000_000.0
     freeze(alpaca, t0)
-    keys = register_alpaca_account(alpaca.url, "PKFIGURES001", "figures-secret-1", cash="250000")
-    create_account(page, "figures@example.com")
-    save_keys(page, keys.key_id, "figures-secret-1")
-    expect(page.get_by_role("region", name="Alpaca keys")).to_contain_text("Saved:")
+    keys = person_with_keys(page, alpaca, "figures@example.com", "PKFIGURES001", cash="250000")
     uid = switch_on(page, db, "figures@example.com")
     assert run_pulse(platform).counts["synced"] == 1
     risk = page.get_by_role("region", name="Risk limits")
@@ -657,3 +649,39 @@ def test_small_things_a_person_notices(page: Page, alpaca: AlpacaServer) -> None
     expect(signals.get_by_role("alert")).to_have_text(
         "Symbol: use a ticker symbol such as AAPL or BRK.B", timeout=LIVE_S
     )
+
+
+# -- what the served page asks the browser to enforce -------------------------------------------
+
+
+def test_the_page_sends_security_headers_and_breaks_none_of_its_own_rules(
+    page: Page, alpaca: AlpacaServer, db: firestore.Client
+) -> None:
+    headers = requests.get(SITE, timeout=5).headers
+    csp = headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert "camera=()" in headers["Permissions-Policy"]
+    page.add_init_script(
+        """document.addEventListener('securitypolicyviolation', (e) =>
+             (window.__violations ||= []).push(`${e.violatedDirective} ${e.blockedURI}`));"""
+    )
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    person_with_keys(page, alpaca, "strict@example.com", "PKSTRICT0001")
+    switch_on(page, db, "strict@example.com")
+    expect(page.get_by_role("region", name="Account")).to_contain_text("$", timeout=LIVE_S)
+    assert page.evaluate("() => window.__violations || []") == []
+    assert not [m for m in console if "Content Security Policy" in m or "Permissions" in m]
+
+
+def test_the_page_refuses_to_be_framed(page: Page, site: str) -> None:
+    page.set_content(f'<iframe title="framed" src="{SITE}/" width="800" height="600"></iframe>')
+    page.wait_for_timeout(1500)
+    framed = page.frame_locator("iframe")
+    expect(framed.get_by_role("button", name="Sign in")).to_have_count(0)
+    expect(framed.get_by_label("Password")).to_have_count(0)

@@ -212,18 +212,20 @@ def test_malformed_documents_are_reported_one_by_one_and_the_rest_moves(
         {"symbol": "AAPL", "action": "BUY", "created_at": "yesterday"}
     )
     db.document("users/u9/secrets/alpaca").set({"key_id": "short"})
+    db.document("users/u8/secrets/alpaca").set({"secretKey": "only-the-secret-half"})
     report = migrate(
         db, keystore, uid="owner", tenants={"acme": "acme"}, apply=True, delete_legacy=True
     )
     assert report.counts["shadowTradeHistory"]["malformed"] == 2
     assert report.counts["shadowTradeHistory"]["copy"] == 3
     assert report.counts["tradingSignals"] == {"copy": 1, "malformed": 1, "legacy deleted": 1}
-    assert report.counts["keys (firestore)"] == {"malformed": 1}
+    assert report.counts["keys (firestore)"] == {"malformed": 2}
     problems = "\n".join(report.problems)
     assert "shadowTradeHistory/bad-missing: side" in problems
     assert "shadowTradeHistory/bad-type: quantity" in problems
     assert "tradingSignals/bad-time" in problems
     assert "users/u9/secrets/alpaca: key_id" in problems
+    assert "users/u8/secrets/alpaca: key_id missing" in problems  # named, not "  is not valid"
     assert report.verify_ok
     # malformed sources stay where they are; migrated ones were deleted after the verify
     assert db.document("shadowTradeHistory/bad-type").get().exists

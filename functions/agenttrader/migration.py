@@ -355,22 +355,23 @@ def plan_keys(db: firestore.Client, env_keys: AlpacaKeys | None, uid: str | None
         if not (len(parts) == 4 and parts[0] == "users" and parts[3] == "alpaca"):
             continue
         data = doc.to_dict() or {}
+        key_id = _first(data, "key_id", "keyId", "api_key_id", "APCA_API_KEY_ID")
+        secret_key = _first(
+            data, "secret_key", "secretKey", "api_secret_key", "APCA_API_SECRET_KEY"
+        )
         try:
             keys = AlpacaKeys(
-                key_id=_first(data, "key_id", "keyId", "api_key_id", "APCA_API_KEY_ID"),
-                secret_key=_first(
-                    data, "secret_key", "secretKey", "api_secret_key", "APCA_API_SECRET_KEY"
-                ),
-                paper=bool(data.get("paper", True)),
+                key_id=key_id, secret_key=secret_key, paper=bool(data.get("paper", True))
             )
             found.append(KeyMove(parts[1], keys, doc.reference))
         except ValidationError as error:
             where = ".".join(str(p) for p in error.errors()[0]["loc"])
-            found.append(
-                KeyMove(
-                    parts[1], None, doc.reference, f"{doc.reference.path}: {where} is not valid"
-                )
-            )
+            if where:
+                problem = f"{where} is not valid"
+            else:  # the pair as a whole: say which half is missing
+                missing = [n for n, v in (("key_id", key_id), ("secret_key", secret_key)) if not v]
+                problem = f"{' and '.join(missing) or 'key_id and secret_key'} missing"
+            found.append(KeyMove(parts[1], None, doc.reference, f"{doc.reference.path}: {problem}"))
     if env_keys is not None:
         if uid is None:
             found.append(

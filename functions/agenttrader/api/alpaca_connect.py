@@ -28,7 +28,11 @@ from agenttrader.store import paths
 from agenttrader.store.optimistic import retried, unchanged_since
 
 STATE_TTL = timedelta(minutes=10)
-SCOPE = "account:write trading data"
+SCOPE = "trading data"
+"""The least the product uses: orders, positions and the account (`trading`) and market data
+(`data`); never `account:write`."""
+TOKEN_LENGTH = (16, 512)
+"""What a usable access token's length is taken to be (the secret holds at most 512)."""
 
 
 def _hash(state: str) -> str:
@@ -133,7 +137,11 @@ def _use_state(call: Call[FinishRequest]) -> bool:
     return retried(attempt)
 
 
-def _exchange(app: OAuthApp, code: str) -> tuple[str, str]:
+def _exchange(app: OAuthApp, code: str) -> tuple[str, str | None]:
+    """The code exchanged at Alpaca's token endpoint for a token and the scope Alpaca granted
+    (None when it did not say). The form (with the client secret) goes to that URL only: a
+    redirect is a failed exchange, never followed. Any answer but the documented JSON object
+    with a well-formed bearer token is refused in words (FAILED_PRECONDITION)."""
     try:
         answer = requests.post(
             app.token_url,
@@ -145,19 +153,43 @@ def _exchange(app: OAuthApp, code: str) -> tuple[str, str]:
                 "redirect_uri": app.redirect_url,
             },
             timeout=10,
+            allow_redirects=False,
         )
     except requests.RequestException:
         raise fail(Code.UNAVAILABLE, "Alpaca could not be reached to finish connecting") from None
-    body: dict[str, Any] = {}
-    try:
-        body = answer.json()
-    except ValueError:
-        pass
-    if answer.status_code != 200 or not isinstance(body.get("access_token"), str):
-        reason = body.get("error_description") or body.get("error") or f"HTTP {answer.status_code}"
-        logger.warn("alpaca.connect_refused", status=answer.status_code, error=body.get("error"))
+    if answer.is_redirect or 300 <= answer.status_code < 400:
+        logger.warn("alpaca.connect_redirected", status=answer.status_code)
         raise fail(
             Code.FAILED_PRECONDITION,
-            f"Alpaca did not accept this approval ({reason}): connect again",
+            "Alpaca's token endpoint answered with a redirect, which is not followed (the "
+            "app's secret goes nowhere else): connect again later",
         )
-    return body["access_token"], str(body.get("scope") or SCOPE)
+    try:
+        body: Any = answer.json()
+    except ValueError:
+        body = None
+    if answer.status_code != 200:
+        said = body if isinstance(body, dict) else {}
+        reason = said.get("error_description") or said.get("error") or f"HTTP {answer.status_code}"
+        logger.warn("alpaca.connect_refused", status=answer.status_code, error=said.get("error"))
+        raise fail(
+            Code.FAILED_PRECONDITION,
+            f"Alpaca did not accept this approval ({str(reason)[:200]}): connect again",
+        )
+    token = body.get("access_token") if isinstance(body, dict) else None
+    scope = body.get("scope") if isinstance(body, dict) else None
+    kind = body.get("token_type", "bearer") if isinstance(body, dict) else None
+    if (
+        not isinstance(token, str)
+        or not TOKEN_LENGTH[0] <= len(token) <= TOKEN_LENGTH[1]
+        or not token.isprintable()
+        or not isinstance(kind, str)
+        or kind.lower() != "bearer"
+        or (scope is not None and (not isinstance(scope, str) or len(scope) > 200))
+    ):
+        logger.warn("alpaca.connect_malformed", status=answer.status_code)
+        raise fail(
+            Code.FAILED_PRECONDITION,
+            "Alpaca's answer did not hold a usable token, so nothing was saved: connect again",
+        )
+    return token, scope or None

@@ -506,6 +506,8 @@ def delete_my_account(call: Call[DeleteAccountRequest]) -> dict[str, Any]:
     record.set({"state": "deleting", "requested_at": now}, merge=True)
     secret_removed = call.platform.keys.delete(uid)
     deleted = db.recursive_delete(paths.user(db, uid))
+    for pending in queries.oauth_states_of(db, uid).stream():  # Connect with Alpaca, unused
+        pending.reference.delete()
     call.services.delete_auth_user(uid)
     db.recursive_delete(paths.rate_limits(db, uid))
     record.set(

@@ -26,6 +26,7 @@ from agenttrader.bot.settings import (
     read_limits,
 )
 from agenttrader.bot.strategies import registered
+from agenttrader.core.money import plain
 from agenttrader.store import paths
 from agenttrader.store.audit import audit_event
 from agenttrader.store.firestore_io import get_in_order
@@ -41,9 +42,25 @@ def _positive(value: str) -> str:
     return value
 
 
-Money = Annotated[str, Field(pattern=r"^\d{1,9}(\.\d{1,2})?$"), AfterValidator(_positive)]
+def _normalised(value: str) -> str:
+    """As stored: a plain decimal without leading zeros ("0100" is "100")."""
+    return plain(Decimal(value))
+
+
+# ASCII digits only ([0-9], not \d, which takes any script's digits: "１０００", "١٠٠٠")
+Money = Annotated[
+    str,
+    Field(pattern=r"^[0-9]{1,9}(\.[0-9]{1,2})?$"),
+    AfterValidator(_positive),
+    AfterValidator(_normalised),
+]
 """An amount in dollars as a decimal string ("2500", "2500.50")."""
-Percent = Annotated[str, Field(pattern=r"^\d{1,3}(\.\d{1,4})?$"), AfterValidator(_positive)]
+Percent = Annotated[
+    str,
+    Field(pattern=r"^[0-9]{1,3}(\.[0-9]{1,4})?$"),
+    AfterValidator(_positive),
+    AfterValidator(_normalised),
+]
 """A percentage as a decimal string ("5", "2.5")."""
 Symbol = Annotated[str, Field(pattern=SYMBOL_PATTERN)]
 
@@ -130,19 +147,38 @@ def save_strategy(call: Call[StrategyRequest]) -> dict[str, Any]:
     }
     collection = paths.strategies(db, uid)
     if request.id is None:
-        if len(list(collection.limit(MAX_STRATEGIES).select([]).stream())) >= MAX_STRATEGIES:
-            raise fail(
-                Code.FAILED_PRECONDITION,
-                f"you have {MAX_STRATEGIES} strategies, the most one person may keep: "
-                "delete one first",
-            )
         ref = collection.document()
         doc = {**fields, "status": "paused", "created_at": call.now}
-        batch = db.batch()
-        batch.create(ref, doc)
-        _changed(batch, call, "strategy_saved", {"strategy_id": ref.id, "created": True})
-        batch.commit()
-        return {"id": ref.id, **_shown(doc)}
+
+        def create() -> dict[str, Any]:
+            # the count and the create commit together, with a precondition on the profile
+            # as read: of racing creates, each round one wins and the others count again
+            profile_ref = paths.user(db, uid)
+            snapshot = profile_ref.get()
+            count = (snapshot.to_dict() or {}).get("strategies_count")
+            if not isinstance(count, int) or count < 0:
+                count = len(list(collection.limit(MAX_STRATEGIES + 1).select([]).stream()))
+            if count >= MAX_STRATEGIES:
+                raise fail(
+                    Code.FAILED_PRECONDITION,
+                    f"you have {MAX_STRATEGIES} strategies, the most one person may keep: "
+                    "delete one first",
+                )
+            batch = db.batch()
+            if snapshot.exists:
+                batch.update(
+                    profile_ref,
+                    {"strategies_count": count + 1},
+                    option=unchanged_since(db, snapshot),
+                )
+            else:
+                batch.create(profile_ref, {"strategies_count": count + 1})
+            batch.create(ref, doc)
+            _changed(batch, call, "strategy_saved", {"strategy_id": ref.id, "created": True})
+            batch.commit()
+            return {"id": ref.id, **_shown(doc)}
+
+        return retried(create)
     ref = collection.document(request.id)
 
     def attempt() -> dict[str, Any]:
@@ -189,14 +225,25 @@ def set_strategy_status(call: Call[StatusRequest]) -> dict[str, Any]:
 @endpoint(StrategyId, STRATEGY_LIMIT)
 def delete_strategy(call: Call[StrategyId]) -> dict[str, Any]:
     """Delete a strategy. Positions it opened stay open (close them from Open trades)."""
-    db = call.db
-    ref = paths.strategies(db, call.who.uid).document(call.request.id)
-    _existing(ref)
-    batch = db.batch()
-    batch.delete(ref)
-    _changed(batch, call, "strategy_deleted", {"strategy_id": ref.id})
-    batch.commit()
-    return {"id": ref.id, "deleted": True}
+    db, uid = call.db, call.who.uid
+    ref = paths.strategies(db, uid).document(call.request.id)
+
+    def attempt() -> dict[str, Any]:
+        snapshot = _existing(ref)
+        profile_ref = paths.user(db, uid)
+        profile = profile_ref.get()
+        batch = db.batch()
+        batch.delete(ref, option=unchanged_since(db, snapshot))
+        count = (profile.to_dict() or {}).get("strategies_count")
+        if isinstance(count, int) and count > 0:  # the count the creates check, kept true
+            batch.update(
+                profile_ref, {"strategies_count": count - 1}, option=unchanged_since(db, profile)
+            )
+        _changed(batch, call, "strategy_deleted", {"strategy_id": ref.id})
+        batch.commit()
+        return {"id": ref.id, "deleted": True}
+
+    return retried(attempt)
 
 
 @endpoint(RiskRequest, Limit(10, 60))

@@ -205,6 +205,14 @@ def _run_strategy(
             "paper mode trades only with paper keys; these are live keys (save paper keys, or "
             "use shadow mode)",
         )
+    scope = (person.keys.scope or "").split()
+    if strategy.mode == "paper" and person.keys.oauth_token is not None and scope:
+        if "trading" not in scope:
+            raise StrategyFailure(
+                ErrorCode.TOKEN_SCOPE,
+                "Connect with Alpaca did not allow trading, which paper mode needs: connect "
+                "again and allow trading, or use shadow mode",
+            )
     decisions: dict[str, str] = {}
     for symbol in strategy.symbols:
         history = bars.get(symbol)

@@ -181,8 +181,38 @@ class KeyStore:
             pass
         data = keys.payload()
         payload = types.SecretPayload(data=data, data_crc32c=google_crc32c.value(data))
-        self._client.add_secret_version(request={"parent": name, "payload": payload}, timeout=10)
+        added = self._client.add_secret_version(
+            request={"parent": name, "payload": payload}, timeout=10
+        )
         self.forget(uid)
+        self.retire_older(uid, str(added.name))
+
+    def retire_older(self, uid: str, keep: str, attempts: int = 3) -> int:
+        """Destroy every version of the person's secret but `keep` (the one just stored): one
+        live credential, and one version billed a month. Tried `attempts` times; a failure is
+        logged and left for the next save, and never touches `keep`. Returns how many went."""
+        name = self.secret_name(uid)
+        for attempt in range(attempts):
+            try:
+                retired = 0
+                listed = self._client.list_secret_versions(
+                    request={"parent": name, "filter": "state:ENABLED"}, timeout=10
+                )
+                for version in listed:
+                    if version.name != keep:
+                        self._client.destroy_secret_version(
+                            request={"name": version.name}, timeout=10
+                        )
+                        retired += 1
+                return retired
+            except gexc.GoogleAPICallError as error:
+                logger.warn(
+                    "keystore.versions_not_retired",
+                    uid=uid,
+                    attempt=attempt + 1,
+                    error=type(error).__name__,
+                )
+        return 0
 
     def delete(self, uid: str) -> bool:
         """Delete the user's secret and every version; False when there was none."""

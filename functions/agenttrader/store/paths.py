@@ -111,6 +111,11 @@ def equity_points(db: firestore.Client, uid: str) -> firestore.CollectionReferen
     return user(db, uid).collection("equity")
 
 
+def oauth_states(db: firestore.Client) -> firestore.CollectionReference:
+    """Pending Connect with Alpaca states (a TTL policy on `expires_at` removes old ones)."""
+    return db.collection("ops").document("oauth").collection("states")
+
+
 def oauth_state(db: firestore.Client, state_hash: str) -> firestore.DocumentReference:
     """A pending Connect with Alpaca, by the SHA-256 of its state (never the state itself)."""
-    return db.collection("ops").document("oauth").collection("states").document(state_hash)
+    return oauth_states(db).document(state_hash)

@@ -76,6 +76,11 @@ def people_by_email(db: firestore.Client, prefix: str = "", after: str = "") -> 
     return query
 
 
+def oauth_states_of(db: firestore.Client, uid: str) -> Query:
+    """Account deletion: the person's pending Connect with Alpaca states."""
+    return paths.oauth_states(db).where(filter=firestore.FieldFilter("uid", "==", uid))
+
+
 def strategies_newest_first(db: firestore.Client, uid: str) -> Query:
     """Web client: the strategies list."""
     return paths.strategies(db, uid).order_by("created_at", direction=firestore.Query.DESCENDING)
@@ -91,5 +96,6 @@ ALL: dict[str, Callable[[firestore.Client], Query]] = {
     "entries_on": lambda db: entries_on(db, "uid", "2026-11-23"),
     "open_orders": lambda db: open_orders(db, "uid"),
     "strategies_newest_first": lambda db: strategies_newest_first(db, "uid"),
+    "oauth_states_of": lambda db: oauth_states_of(db, "uid"),
     "people_by_email": lambda db: people_by_email(db, "al", "alice@example.com"),
 }
