@@ -4,8 +4,12 @@ test-output/screenshots/ (the path is printed)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -17,6 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 from google.cloud import firestore
+from operator_scripts import ROOT
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from agenttrader.bot.strategies import STRATEGIES
@@ -685,3 +690,65 @@ def test_the_page_refuses_to_be_framed(page: Page, site: str) -> None:
     framed = page.frame_locator("iframe")
     expect(framed.get_by_role("button", name="Sign in")).to_have_count(0)
     expect(framed.get_by_label("Password")).to_have_count(0)
+
+
+class Forwarder:
+    """A TCP port on 127.0.0.1 that forwards every connection to `target` (an emulator moved
+    to another port, as far as the page can tell)."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_the_page_finds_the_emulators_where_hosting_says_they_are(
+    page: Page, alpaca: AlpacaServer, db: firestore.Client
+) -> None:
+    config = json.loads((ROOT / "firebase.json").read_text())["emulators"]
+    moved = {name: Forwarder(config[name]["port"]) for name in ("auth", "firestore", "functions")}
+    init = requests.get(f"{SITE}/__/firebase/init.js?useEmulator=true", timeout=5).text
+    for name, forwarder in moved.items():  # as if firebase.json had put them elsewhere
+        port = config[name]["port"]
+        init = init.replace(f'"port": {port},', f'"port": {forwarder.port},')
+        init = init.replace(f"127.0.0.1:{port}", f"127.0.0.1:{forwarder.port}")
+    page.route(
+        "**/__/firebase/init.js?useEmulator=true",
+        lambda route: route.fulfill(body=init, content_type="application/javascript"),
+    )
+    try:
+        person_with_keys(page, alpaca, "moved@example.com", "PKMOVED00001")
+        switch_on(page, db, "moved@example.com")
+        expect(page.get_by_role("region", name="Account")).to_contain_text("$", timeout=LIVE_S)
+        assert all(forwarder.connections > 0 for forwarder in moved.values())
+    finally:
+        for forwarder in moved.values():
+            forwarder.close()
