@@ -27,11 +27,13 @@ from typing import Any
 from google.cloud import firestore
 
 from agenttrader import runtime
+from agenttrader.bot.reconcile import paper_book
+from agenttrader.bot.run import open_trades
 from agenttrader.broker.keystore import AlpacaKeys
 from agenttrader.core import clients
 from agenttrader.pulse.run import run_pulse
 from agenttrader.pulse.sync import OUTCOMES
-from agenttrader.store import paths, queries
+from agenttrader.store import paths
 from localdev import ALPACA_PORT, OAUTH_CLIENT_ID, SECRETS_PORT, emulators, oauth_client_secret
 from localdev.alpaca_standin import AlpacaServer
 from localdev.market_calendar import is_trading_day, session
@@ -338,13 +340,9 @@ def trading_day(alpaca: AlpacaServer, alice: emulators.Person) -> None:
 def show_book_beside_alpaca(
     alpaca: AlpacaServer, db: firestore.Client, uid: str, key_id: str
 ) -> None:
-    """Alice's paper book (her open paper trades, signed) beside the stand-in's positions."""
-    book: dict[str, Decimal] = {}
-    for doc in queries.open_trades(db, uid).stream():
-        t = doc.to_dict() or {}
-        if t.get("mode") == "paper":
-            signed = Decimal(t["quantity"]) * (1 if t["side"] == "BUY" else -1)
-            book[t["symbol"]] = book.get(t["symbol"], Decimal(0)) + signed
+    """Alice's paper book (her open paper trades, signed, as the reconciliation counts them)
+    beside the stand-in's positions."""
+    book = paper_book(open_trades(db, uid))
     held = {s: Decimal(q) for s, q in alpaca.market.accounts[key_id].holdings.items()}
     rows = [
         [

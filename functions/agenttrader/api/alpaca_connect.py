@@ -168,17 +168,16 @@ def _exchange(app: OAuthApp, code: str) -> tuple[str, str | None]:
         body: Any = answer.json()
     except ValueError:
         body = None
+    said: dict[str, Any] = body if isinstance(body, dict) else {}
     if answer.status_code != 200:
-        said = body if isinstance(body, dict) else {}
         reason = said.get("error_description") or said.get("error") or f"HTTP {answer.status_code}"
         logger.warn("alpaca.connect_refused", status=answer.status_code, error=said.get("error"))
         raise fail(
             Code.FAILED_PRECONDITION,
             f"Alpaca did not accept this approval ({str(reason)[:200]}): connect again",
         )
-    token = body.get("access_token") if isinstance(body, dict) else None
-    scope = body.get("scope") if isinstance(body, dict) else None
-    kind = body.get("token_type", "bearer") if isinstance(body, dict) else None
+    token, scope = said.get("access_token"), said.get("scope")
+    kind = said.get("token_type", "bearer")  # Alpaca's answer may leave the type out
     if (
         not isinstance(token, str)
         or not TOKEN_LENGTH[0] <= len(token) <= TOKEN_LENGTH[1]

@@ -34,6 +34,14 @@ def entry_id(sid: str, symbol: str, day: str) -> str:
     return f"{sid}-{symbol}-{day}"
 
 
+def stop_entries(person: Person, breach: risk.Breach) -> None:
+    """A limit is breached: the person's trading switches off (recorded, audited) and this run
+    makes no more entries; exits and orders go on."""
+    risk.trip(person.db, person.uid, breach, person.now, person.run_id)
+    logger.warn("bot.risk_tripped", uid=person.uid, limit=breach.limit)
+    person.entries_allowed = False
+
+
 def entered_today(person: Person, trade_id: str) -> bool:
     """Whether today's entry of this strategy and symbol exists (and maybe closed already):
     remembered by the instance, else one read."""
@@ -88,9 +96,7 @@ def enter(
         person.entries_today = int(counting.get()[0][0].value)
     breach = risk.before_entry(config.limits, symbol, notional, person.entries_today)
     if breach is not None:
-        risk.trip(db, uid, breach, now, person.run_id)
-        logger.warn("bot.risk_tripped", uid=uid, limit=breach.limit)
-        person.entries_allowed = False  # exits go on
+        stop_entries(person, breach)
         return
     paper = strategy.mode == "paper"
     trade = {

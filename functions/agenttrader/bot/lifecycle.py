@@ -38,9 +38,9 @@ from typing import Any
 from firebase_functions import logger
 from google.cloud import firestore
 
-from agenttrader.core.money import Side, cents, decimal, plain, unrealized_pnl
+from agenttrader.core.money import cents, decimal, plain, unrealized_pnl
 from agenttrader.store import paths
-from agenttrader.store.models import Writer, count_open_trades
+from agenttrader.store.models import ShadowTrade, Writer, count_open_trades
 from agenttrader.store.optimistic import Contended, retried, unchanged_since
 
 
@@ -275,14 +275,9 @@ def _update(
         attempts = doc.get("close_attempts")
         update["close_order_id"] = next_close_id(trade_id, doc)
         update["close_attempts"] = (attempts if isinstance(attempts, int) else 0) + 1
-    if event is Event.SHADOW_EXIT:
+    if event is Event.SHADOW_EXIT:  # exit price and exact P&L as the stored trade computes them
         assert change.price is not None
-        side: Side = "BUY" if doc.get("side") == "BUY" else "SELL"
-        entry, qty = decimal(doc["entry_price"]), decimal(doc["quantity"])
-        update.update(
-            exit_price=plain(change.price),
-            realized_pnl=plain(cents(unrealized_pnl(side, entry, qty, change.price))),
-        )
+        update.update(ShadowTrade.model_validate(doc).closed(change.price, now))
     if event is Event.ENTRY_UNFILLED:
         update.update(quantity="0", filled_qty="0")
     if event is Event.EXIT_FAILED:

@@ -41,7 +41,7 @@ from agenttrader.bot.books import (
     shadow_pnl,
     write_books,
 )
-from agenttrader.bot.entries import enter
+from agenttrader.bot.entries import enter, stop_entries
 from agenttrader.bot.exits import exit_position, exit_reason
 from agenttrader.bot.orders import follow_orders
 from agenttrader.bot.person import Market, Person, StrategyFailure, bars_since
@@ -112,9 +112,7 @@ def trade_for(
             config, books, trades
         )
         if breach is not None:
-            risk.trip(person.db, person.uid, breach, person.now, person.run_id)
-            logger.warn("bot.risk_tripped", uid=person.uid, limit=breach.limit)
-            person.entries_allowed = False
+            stop_entries(person, breach)
             problems.append(ErrorCode.RISK_LIMIT_TRIPPED)
     bars = _bars_for(person, running, market)
     open_by_key = {(t.strategy_id, t.symbol): (path, t) for path, t in trades if t.strategy_id}

@@ -21,16 +21,15 @@ from typing import Any, TypeVar
 from firebase_functions import logger
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
-from pydantic import ValidationError
 
 from agenttrader.bot.person import Market, Person, bars_since
-from agenttrader.bot.run import config_of, symbols_known, trade_for
+from agenttrader.bot.run import config_of, open_trades, symbols_known, trade_for
 from agenttrader.bot.settings import bot_version
 from agenttrader.broker.alpaca import AlpacaBroker
 from agenttrader.broker.keystore import AlpacaKeys
 from agenttrader.context.platform import Platform
 from agenttrader.core.errors import AgentTraderError, ErrorCode
-from agenttrader.store import paths, queries
+from agenttrader.store import paths
 from agenttrader.store.firestore_io import chunks, get_by_path
 from agenttrader.store.models import ShadowTrade, keys_version, set_sync_error, snapshot_document
 from agenttrader.store.switches import trading_enabled
@@ -333,18 +332,16 @@ def sync_one_user(
     code: ErrorCode | None = None
     codes: list[str] = []
     try:
-        budget_end = started + settings.user_timeout_s
-        outcome, codes = _sync(
-            platform,
-            user,
+        scope = SyncScope(
             run_id,
-            budget_end,
+            started + settings.user_timeout_s,
             market_closed,
             shared_prices or {},
             market or Market(None),
             entries,
             bot,
         )
+        outcome, codes = _sync(platform, user, scope)
     except Exception as error:  # one person's failure must never stop the others
         code, message = _describe(error)
         _record_failure(platform, user, run_id, code, message)
@@ -371,17 +368,23 @@ def _describe(error: Exception) -> tuple[ErrorCode, str]:
     )
 
 
-def _sync(
-    platform: Platform,
-    user: UserRef,
-    run_id: str,
-    budget_end: float,
-    market_closed: bool,
-    shared_prices: Mapping[str, Decimal],
-    market: Market,
-    entries: bool,
-    bot: bool,
-) -> tuple[str, list[str]]:
+@dataclass(frozen=True)
+class SyncScope:
+    """What one person's sync may do in this run."""
+
+    run_id: str
+    budget_end: float
+    """Monotonic time past which the sync fails with SYNC_TIMEOUT and writes nothing."""
+    market_closed: bool
+    shared_prices: Mapping[str, Decimal]
+    market: Market
+    entries: bool
+    """Their switch is on: the bot may enter (exits and orders go on regardless)."""
+    bot: bool
+    """The bot runs at all (not in a sync the person asked for)."""
+
+
+def _sync(platform: Platform, user: UserRef, scope: SyncScope) -> tuple[str, list[str]]:
     """Read the account (and, while the market is open, price the open trades); write only
     what changed, in one commit; then run the person's bot."""
     keys = platform.keys.load(user.uid, user.keys_version)
@@ -389,19 +392,7 @@ def _sync(
         return "skipped_no_keys", []
     broker = platform.brokers(keys)
     try:
-        return _sync_with(
-            platform,
-            user,
-            keys,
-            broker,
-            run_id,
-            budget_end,
-            market_closed,
-            shared_prices,
-            market,
-            entries,
-            bot,
-        )
+        return _sync_with(platform, user, keys, broker, scope)
     finally:
         broker.close()
 
@@ -411,17 +402,13 @@ def _sync_with(
     user: UserRef,
     keys: AlpacaKeys,
     broker: AlpacaBroker,
-    run_id: str,
-    budget_end: float,
-    market_closed: bool,
-    shared_prices: Mapping[str, Decimal],
-    market: Market,
-    entries: bool,
-    bot: bool,
+    scope: SyncScope,
 ) -> tuple[str, list[str]]:
     db = platform.db
+    run_id, market, entries, bot = scope.run_id, scope.market, scope.entries, scope.bot
+    shared_prices = scope.shared_prices
     uid = user.uid
-    look_at_trades = not market_closed and user.open_trades != 0
+    look_at_trades = not scope.market_closed and user.open_trades != 0
     memory = platform.memory
     trading = bot and market.day is not None and user.bot_version is not None
     config = (
@@ -435,7 +422,7 @@ def _sync_with(
     symbols = {t.symbol for _, t in trades} | traded
     prices = {s: shared_prices[s] for s in symbols if s in shared_prices}
     prices.update(broker.latest_prices(sorted(symbols - prices.keys())))
-    if time.monotonic() > budget_end:
+    if time.monotonic() > scope.budget_end:
         raise SyncTimeout()
     now = platform.now()
     batch = db.batch()
@@ -543,21 +530,7 @@ def _trades_of(platform: Platform, user: UserRef) -> list[tuple[str, ShadowTrade
     remembered = platform.memory.trades(user.memory_key, user.trades_version)
     if remembered is not None:
         return list(remembered.trades)
-    return [(ref.path, trade) for ref, trade in _open_trades(platform.db, user.uid)]
-
-
-def _open_trades(
-    db: firestore.Client, uid: str
-) -> list[tuple[firestore.DocumentReference, ShadowTrade]]:
-    trades = []
-    for doc in queries.open_trades(db, uid).stream():
-        try:
-            trades.append((doc.reference, ShadowTrade.model_validate(doc.to_dict())))
-        except ValidationError as error:
-            logger.warn(
-                "pulse.trade_unreadable", uid=uid, trade_id=doc.id, errors=error.error_count()
-            )
-    return trades
+    return open_trades(platform.db, user.uid)
 
 
 def _record_failure(
