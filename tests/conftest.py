@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from bot_world import World
 from google.cloud import firestore
+from oauth_app import CLIENT_ID, CLIENT_SECRET, REDIRECT
 
 from agenttrader.api.guard import Services
 from agenttrader.broker.alpaca import AlpacaBroker, BrokerFactory, RetryPolicy
 from agenttrader.broker.keystore import AlpacaKeys, KeyStore
-from agenttrader.context.platform import Platform
+from agenttrader.context.platform import OAuthApp, Platform
 from agenttrader.core import clients
 from localdev import ALPACA_PORT, OAUTH_CLIENT_ID, SECRETS_PORT, emulators, oauth_client_secret
 from localdev.alpaca_standin import AlpacaServer
@@ -110,3 +112,18 @@ def services(platform: Platform) -> Services:
 def world(services: Services, alpaca: AlpacaServer) -> World:
     """One person with paper keys and trading on, on a Monday the market is open."""
     return World(services, alpaca)
+
+
+@pytest.fixture
+def connecting(services: Services, alpaca: AlpacaServer) -> Services:
+    """The services with Connect with Alpaca set up: the test app, registered with the
+    stand-in's authorize page and token endpoint."""
+    alpaca.market.oauth_clients[CLIENT_ID] = CLIENT_SECRET
+    app = OAuthApp(
+        CLIENT_ID,
+        lambda: CLIENT_SECRET,
+        REDIRECT,
+        f"{alpaca.url}/oauth/authorize",
+        f"{alpaca.url}/oauth/token",
+    )
+    return replace(services, oauth=app)

@@ -17,30 +17,14 @@ import requests
 from calling import Code, auth, error_of
 from firestore_state import all_documents
 from google.cloud import firestore
+from oauth_app import REDIRECT
 
 from agenttrader.api import alpaca_connect, callables
 from agenttrader.api.guard import Services
 from agenttrader.broker.keystore import KeyStore
-from agenttrader.context.platform import OAuthApp
 from agenttrader.pulse.run import run_pulse
 from agenttrader.store import paths
 from localdev.alpaca_standin import AlpacaServer
-
-CLIENT_ID, CLIENT_SECRET = "test-app", "test-client-secret-1"
-REDIRECT = "http://127.0.0.1:5000/"
-
-
-@pytest.fixture
-def connecting(services: Services, alpaca: AlpacaServer) -> Services:
-    alpaca.market.oauth_clients[CLIENT_ID] = CLIENT_SECRET
-    app = OAuthApp(
-        CLIENT_ID,
-        lambda: CLIENT_SECRET,
-        REDIRECT,
-        f"{alpaca.url}/oauth/authorize",
-        f"{alpaca.url}/oauth/token",
-    )
-    return replace(services, oauth=app)
 
 
 def approve(url: str) -> dict[str, str]:

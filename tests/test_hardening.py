@@ -20,12 +20,11 @@ from calling import Code, auth, error_of
 from google.cloud import firestore
 from google.cloud.secretmanager_v1 import types
 from operator_scripts import ROOT, run_script
-from test_alpaca_connect import CLIENT_ID, CLIENT_SECRET, REDIRECT, start
+from test_alpaca_connect import start
 
 from agenttrader.api import alpaca_connect, callables, strategy_callables
 from agenttrader.api.guard import Services
 from agenttrader.bot.settings import StrategyDoc
-from agenttrader.context.platform import OAuthApp
 from agenttrader.store import paths
 from localdev.alpaca_standin import AlpacaServer
 from localdev.secret_manager_standin import SecretManagerServer
@@ -76,19 +75,6 @@ def endpoints() -> Iterator[tuple[TokenEndpoint, TokenEndpoint]]:
     yield first, elsewhere
     first.stop()
     elsewhere.stop()
-
-
-@pytest.fixture
-def connecting(services: Services, alpaca: AlpacaServer) -> Services:
-    alpaca.market.oauth_clients[CLIENT_ID] = CLIENT_SECRET
-    app = OAuthApp(
-        CLIENT_ID,
-        lambda: CLIENT_SECRET,
-        REDIRECT,
-        f"{alpaca.url}/oauth/authorize",
-        f"{alpaca.url}/oauth/token",
-    )
-    return replace(services, oauth=app)
 
 
 ODD_ANSWERS = [

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
@@ -41,20 +43,34 @@ def copy_of_package(tmp_path: Path) -> Path:
     return functions
 
 
-def test_a_lower_layer_importing_a_higher_one_is_refused(tmp_path: Path) -> None:
-    functions = copy_of_package(tmp_path)
-    money = functions / "agenttrader" / "core" / "money.py"
-    money.write_text(money.read_text() + "\nfrom agenttrader.api import guard  # noqa\n")
-    result = lint_imports(functions, tmp_path)
-    assert result.returncode != 0
-    assert "the package's layers import only downwards BROKEN" in result.stdout
-    assert "agenttrader.core.money -> agenttrader.api.guard" in result.stdout
+BREACHES = [
+    (
+        "core/money.py",
+        "from agenttrader.api import guard",
+        "agenttrader.core.money -> agenttrader.api.guard",
+        "the package's layers import only downwards BROKEN",
+    ),
+    (
+        "bot/orders.py",
+        "from agenttrader.bot import entries",
+        "agenttrader.bot.orders -> agenttrader.bot.entries",
+        "BROKEN",  # the bot's contract (its name wraps in the report)
+    ),
+]
 
 
-def test_the_bot_keeps_its_order_within(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("module", "upward", "reported", "broken"),
+    BREACHES,
+    ids=["a lower layer", "within the bot"],
+)
+def test_an_import_that_runs_back_up_is_refused(
+    tmp_path: Path, module: str, upward: str, reported: str, broken: str
+) -> None:
     functions = copy_of_package(tmp_path)
-    orders = functions / "agenttrader" / "bot" / "orders.py"
-    orders.write_text(orders.read_text() + "\nfrom agenttrader.bot import entries  # noqa\n")
+    source = functions / "agenttrader" / module
+    source.write_text(source.read_text() + f"\n{upward}  # noqa\n")
     result = lint_imports(functions, tmp_path)
     assert result.returncode != 0
-    assert "agenttrader.bot.orders -> agenttrader.bot.entries" in result.stdout
+    assert broken in result.stdout
+    assert reported in result.stdout
