@@ -38,5 +38,6 @@ bench: bootstrap
 
 # Deploy to a real Firebase project: a preflight that needs no cloud, then `firebase deploy`.
 deploy: bootstrap
+	@$(ENV) python scripts/page_settings.py --project $(PROJECT)
 	@$(ENV) python scripts/preflight.py --project $(PROJECT)
 	@$(ENV) firebase deploy --project $(PROJECT) --only functions,firestore,hosting

@@ -11,7 +11,7 @@ from firebase_functions import https_fn, options, scheduler_fn, tasks_fn
 
 from agenttrader import runtime
 from agenttrader.api import alpaca_connect, callables, strategy_callables
-from agenttrader.api.guard import Handler, handled
+from agenttrader.api.guard import Handler, from_the_page, handled
 from agenttrader.core import config
 from agenttrader.pulse.run import run_pulse, run_user_batch
 
@@ -52,12 +52,18 @@ def _exposed(
     handler: Handler, secrets: list[str] | None = None
 ) -> Callable[[https_fn.CallableRequest[Any]], dict[str, Any]]:
     """A declared callable as a Cloud Function, with the production services (and the secret
-    params it reads)."""
+    params it reads). App Check is enforced for every callable by `ENFORCE_APP_CHECK` (on by
+    default), read per call so an operator can switch it off: the SDK's own
+    `enforce_app_check` option is fixed when this module loads and cannot follow a param. The
+    SDK verifies any App Check token it is sent either way; `from_the_page` refuses a request
+    without a valid one, exactly as that option would."""
 
     def adapter(req: https_fn.CallableRequest[Any]) -> dict[str, Any]:
-        result: dict[str, Any] = handled(
-            handler.__name__, lambda: handler(runtime.services(), req.auth, req.data)
-        )
+        def work() -> dict[str, Any]:
+            from_the_page(req.app, config.ENFORCE_APP_CHECK.value)
+            return handler(runtime.services(), req.auth, req.data)
+
+        result: dict[str, Any] = handled(handler.__name__, work)
         return result
 
     adapter.__name__ = handler.__name__  # the function's deployed name
@@ -67,11 +73,13 @@ def _exposed(
 
 generate_trading_signal = _exposed(callables.generate_trading_signal)
 save_alpaca_keys = _exposed(callables.save_alpaca_keys)
-remove_alpaca_keys = _exposed(callables.remove_alpaca_keys)
+OAUTH_SECRET = [config.ALPACA_OAUTH_CLIENT_SECRET.name]
+"""For the callables that exchange or revoke a Connect with Alpaca token."""
+remove_alpaca_keys = _exposed(callables.remove_alpaca_keys, secrets=OAUTH_SECRET)
 set_trading_enabled = _exposed(callables.set_trading_enabled)
 close_shadow_trade = _exposed(callables.close_shadow_trade)
 close_all_positions = _exposed(callables.close_all_positions)
-delete_my_account = _exposed(callables.delete_my_account)
+delete_my_account = _exposed(callables.delete_my_account, secrets=OAUTH_SECRET)
 admin_set_global_trading = _exposed(callables.admin_set_global_trading)
 admin_get_last_pulse = _exposed(callables.admin_get_last_pulse)
 admin_disable_user_trading = _exposed(callables.admin_disable_user_trading)
@@ -82,6 +90,4 @@ set_strategy_status = _exposed(strategy_callables.set_strategy_status)
 delete_strategy = _exposed(strategy_callables.delete_strategy)
 save_risk_limits = _exposed(strategy_callables.save_risk_limits)
 start_alpaca_connect = _exposed(alpaca_connect.start_alpaca_connect)
-finish_alpaca_connect = _exposed(
-    alpaca_connect.finish_alpaca_connect, secrets=[config.ALPACA_OAUTH_CLIENT_SECRET.name]
-)
+finish_alpaca_connect = _exposed(alpaca_connect.finish_alpaca_connect, secrets=OAUTH_SECRET)

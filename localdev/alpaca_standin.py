@@ -30,6 +30,8 @@ OAuth, as Alpaca offers it to apps: GET /oauth/authorize shows a page with an `A
 that sends the person back to the app's redirect URL with a single-use code; POST /oauth/token
 exchanges the code (checking client id, client secret and redirect URL) for a token, which the
 trading and data endpoints accept as `Authorization: Bearer`, for an account of its own.
+POST /oauth/revoke takes a token back (RFC 7009: token, client id and secret, form-encoded; 200
+whether or not it was live), after which it is refused with 401 like any unknown credential.
   POST /_standin/oauth_client  {client_id, client_secret}  register an app (kept by reset)
   POST /_standin/revoke        {token}  revoke a token
 A fault is {"kind": "http", "status": 429|500|403|..., "retry_after"?: s, "times"?: n,
@@ -349,6 +351,18 @@ class Market:
             self.codes[code] = (client_id, redirect_uri)
         return code
 
+    def revoke(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """The revocation endpoint: the app's own credentials, then the token is gone."""
+        client_id = form.get("client_id", "")
+        if self.oauth_clients.get(client_id) != form.get("client_secret") or not client_id:
+            return 401, {
+                "error": "invalid_client",
+                "error_description": "client authentication failed",
+            }
+        with self.lock:
+            self.tokens.pop(form.get("token", ""), None)
+        return 200, {}
+
     def exchange(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         """The token endpoint: a code once, for the app it was given to, at its redirect URL."""
         client_id = form.get("client_id", "")
@@ -490,6 +504,8 @@ class _Handler(BaseHTTPRequestHandler):
         form = {k: v[-1] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
         if path == "/oauth/token":
             self._send(*market.exchange(form))
+        elif path == "/oauth/revoke":
+            self._send(*market.revoke(form))
         elif path == "/oauth/authorize":  # the Approve button
             if form.get("client_id") not in market.oauth_clients:
                 self._page(400, "<p>Unknown application.</p>")

@@ -7,7 +7,7 @@ Checks: the project id is a real one (not `demo-`); every param has a valid valu
 `firebase deploy` reads (functions/.env, functions/.env.<project>) or a default, and none points
 at a local stand-in; the security rules compile (on the Firestore emulator, started for the
 check when none is running); the functions load; the indexes file is valid; the web client is
-built.
+built, with an App Check site key when App Check is enforced.
 """
 
 from __future__ import annotations
@@ -114,6 +114,9 @@ def _bad_value(param: params.Param[object], value: str) -> str | None:
     if isinstance(param, params.IntParam):
         if not re.fullmatch(r"[0-9]+", value) or int(value) < 1:
             return f"{param.name}={value!r} is not a positive whole number"
+    elif isinstance(param, params.BoolParam):
+        if value not in ("true", "false"):
+            return f"{param.name}={value!r} must be true or false"
     elif param.name.endswith("_URL") and value:
         if not value.startswith("https://") or LOCAL.search(value):
             return f"{param.name}={value} is not a public https URL"
@@ -252,9 +255,30 @@ def check_upload(firebase_json: Path) -> list[str]:
     return problems
 
 
-def check_web() -> list[str]:
-    if not (ROOT / "web" / "dist" / "index.html").exists():
+def check_web(project: str) -> list[str]:
+    """The page is built, and its App Check settings agree with the functions': with App Check
+    enforced, a page without a site key would have every call refused."""
+    dist = ROOT / "web" / "dist"
+    if not (dist / "index.html").exists():
         return ["web: web/dist is not built (make bootstrap builds it)"]
+    values = env_files(project)
+    key = values.get(config.APP_CHECK_SITE_KEY.name, "")
+    enforced = values.get(config.ENFORCE_APP_CHECK.name, "true") != "false"
+    if enforced and not key:
+        return [
+            f"app check: ENFORCE_APP_CHECK is on but APP_CHECK_SITE_KEY is empty, so every "
+            f"call from the page would be refused: set the reCAPTCHA Enterprise site key in "
+            f"functions/.env.{project} (README: App Check), or ENFORCE_APP_CHECK=false"
+        ]
+    try:
+        written = json.loads((dist / "app-check.json").read_text()).get("siteKey", "")
+    except (OSError, ValueError):
+        written = None
+    if written != key:
+        return [
+            "web: web/dist/app-check.json does not hold APP_CHECK_SITE_KEY: run "
+            f"scripts/page_settings.py --project {project} (make deploy does)"
+        ]
     return []
 
 
@@ -283,7 +307,7 @@ def main() -> int:
             lambda: check_functions(args.project),
             lambda: check_indexes(args.indexes),
             lambda: check_upload(args.firebase_json),
-            check_web,
+            lambda: check_web(args.project),
         ):
             problems += check()
     for problem in problems:

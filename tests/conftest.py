@@ -117,7 +117,7 @@ def world(services: Services, alpaca: AlpacaServer) -> World:
 @pytest.fixture
 def connecting(services: Services, alpaca: AlpacaServer) -> Services:
     """The services with Connect with Alpaca set up: the test app, registered with the
-    stand-in's authorize page and token endpoint."""
+    stand-in's authorize page, token and revocation endpoints."""
     alpaca.market.oauth_clients[CLIENT_ID] = CLIENT_SECRET
     app = OAuthApp(
         CLIENT_ID,
@@ -125,5 +125,6 @@ def connecting(services: Services, alpaca: AlpacaServer) -> Services:
         REDIRECT,
         f"{alpaca.url}/oauth/authorize",
         f"{alpaca.url}/oauth/token",
+        f"{alpaca.url}/oauth/revoke",
     )
     return replace(services, oauth=app)

@@ -7,6 +7,7 @@ import hashlib
 import html
 import json
 import re
+import socket
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -237,3 +238,75 @@ def test_without_an_app_connect_is_not_offered(services: Services) -> None:
     error = error_of(alpaca_connect.start_alpaca_connect, services, auth("alice"), {})
     assert error.code == Code.FAILED_PRECONDITION
     assert "not set up" in error.message
+
+
+# -- ending a connection -------------------------------------------------------------------------
+
+
+def connected_token(services: Services, keystore: KeyStore, uid: str) -> str:
+    finish(services, uid, start(services, uid))
+    keys = keystore.load(uid, None)
+    assert keys is not None and keys.oauth_token is not None
+    return keys.oauth_token.get_secret_value()
+
+
+def alpaca_knows(alpaca: AlpacaServer, token: str) -> bool:
+    answer = requests.get(
+        f"{alpaca.url}/v2/account", headers={"Authorization": f"Bearer {token}"}, timeout=5
+    )
+    assert answer.status_code in (200, 401)
+    return answer.status_code == 200
+
+
+def removal_audited(db: firestore.Client, uid: str) -> dict[str, Any]:
+    audit = [d.to_dict() or {} for d in paths.audit(db, uid).stream()]
+    removed = [a for a in audit if a["action"] == "keys_removed"]
+    assert len(removed) == 1
+    return dict(removed[0]["details"])
+
+
+def test_removing_a_connection_revokes_its_token_at_alpaca(
+    connecting: Services, db: firestore.Client, keystore: KeyStore, alpaca: AlpacaServer
+) -> None:
+    token = connected_token(connecting, keystore, "alice")
+    assert alpaca_knows(alpaca, token)
+    result = callables.remove_alpaca_keys(connecting, auth("alice"), {})
+    assert result == {"removed": True, "connection_revoked": True}
+    assert not alpaca_knows(alpaca, token)
+    assert keystore.load("alice", None) is None
+    assert removal_audited(db, "alice") == {"had_keys": True, "connection_revoked": True}
+
+
+def test_deleting_the_account_revokes_its_token_at_alpaca(
+    connecting: Services, db: firestore.Client, keystore: KeyStore, alpaca: AlpacaServer
+) -> None:
+    token = connected_token(connecting, keystore, "alice")
+    result = callables.delete_my_account(connecting, auth("alice"), {"confirm": True})
+    assert result["secret_removed"] is True and result["connection_revoked"] is True
+    assert not alpaca_knows(alpaca, token)
+    record = paths.deleted_account(db, "alice").get().to_dict() or {}
+    assert record["state"] == "deleted" and record["connection_revoked"] is True
+
+
+@pytest.mark.parametrize("where", ["unreachable", "refused"])
+def test_a_revocation_alpaca_does_not_confirm_is_said_and_the_keys_still_go(
+    connecting: Services,
+    db: firestore.Client,
+    keystore: KeyStore,
+    alpaca: AlpacaServer,
+    where: str,
+) -> None:
+    token = connected_token(connecting, keystore, "alice")
+    assert connecting.oauth is not None
+    if where == "unreachable":
+        with socket.socket() as probe:  # a port nothing listens on
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        app = replace(connecting.oauth, revoke_url=f"http://127.0.0.1:{port}/oauth/revoke")
+    else:  # Alpaca refuses the app's credentials (401 invalid_client)
+        app = replace(connecting.oauth, client_secret=lambda: "not-the-app-secret")
+    result = callables.remove_alpaca_keys(replace(connecting, oauth=app), auth("alice"), {})
+    assert result == {"removed": True, "connection_revoked": False}
+    assert keystore.load("alice", None) is None
+    assert alpaca_knows(alpaca, token)  # still live at Alpaca: the person is told to end it
+    assert removal_audited(db, "alice") == {"had_keys": True, "connection_revoked": False}

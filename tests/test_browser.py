@@ -16,6 +16,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -393,7 +395,7 @@ def test_a_person_runs_a_strategy_within_their_risk_limits(
 
 
 def test_connect_with_alpaca_instead_of_pasting_keys(
-    page: Page, db: firestore.Client, secrets: SecretManagerServer
+    page: Page, db: firestore.Client, secrets: SecretManagerServer, alpaca: AlpacaServer
 ) -> None:
     create_account(page, "connect@example.com")
     keys = page.get_by_role("region", name="Alpaca keys")
@@ -414,6 +416,15 @@ def test_connect_with_alpaca_instead_of_pasting_keys(
     keys_alert = page.get_by_role("region", name="Alpaca keys").get_by_role("alert")
     expect(keys_alert).to_contain_text("already used or never issued")
     assert (paths.user(db, uid).get().to_dict() or {})["keys_version"] == 1
+
+    # removing the connection ends it at Alpaca too, and the page says so
+    assert len(alpaca.market.tokens) == 1
+    keys.get_by_role("button", name="Remove keys").click()
+    expect(keys.get_by_role("status")).to_have_text(
+        "Removed. Alpaca has ended this site's access to your account."
+    )
+    expect(keys).to_contain_text("No keys saved.")
+    assert alpaca.market.tokens == {}
 
 
 def test_close_all_positions_and_what_each_trade_is_doing(
@@ -752,3 +763,42 @@ def test_the_page_finds_the_emulators_where_hosting_says_they_are(
     finally:
         for forwarder in moved.values():
             forwarder.close()
+
+
+def test_every_call_carries_the_pages_app_check_token(page: Page, alpaca: AlpacaServer) -> None:
+    """With a site key, the page asks App Check for a token (on the emulators with the debug
+    token, which App Check's exchange endpoint, answered here, trades for a token) and sends
+    it with every call. That the functions refuse a call without one is tests/test_app_check."""
+    debug_token = "5e0c6a4b-0d1e-4f7a-9a53-3f2b8c1d7e90"
+    exchanged: list[dict[str, Any]] = []
+    app_check_token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJwYWdlIn0.c2lnbmVk"
+    page.route(
+        f"{SITE}/app-check.json",
+        lambda route: route.fulfill(
+            json={"siteKey": "6LcSiteKeyOfThisPage", "debugToken": debug_token}
+        ),
+    )
+
+    def exchange(route: Any) -> None:
+        exchanged.append({"url": route.request.url, "body": route.request.post_data_json})
+        route.fulfill(json={"token": app_check_token, "ttl": "3600s"})
+
+    page.route("https://content-firebaseappcheck.googleapis.com/**", exchange)
+    carried: list[str | None] = []
+    page.on(
+        "request",
+        lambda request: (
+            carried.append(request.headers.get("x-firebase-appcheck"))
+            if ":5001/" in request.url and request.method == "POST"
+            else None
+        ),
+    )
+    page.add_init_script(
+        """document.addEventListener('securitypolicyviolation', (e) =>
+             (window.__violations ||= []).push(`${e.violatedDirective} ${e.blockedURI}`));"""
+    )
+    person_with_keys(page, alpaca, "checked@example.com", "PKCHECKED001")
+    assert exchanged and exchanged[0]["body"] == {"debug_token": debug_token}
+    assert urlsplit(exchanged[0]["url"]).path.endswith(":exchangeDebugToken")
+    assert carried and all(header == app_check_token for header in carried), carried
+    assert page.evaluate("() => window.__violations || []") == []

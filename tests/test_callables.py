@@ -163,12 +163,18 @@ def test_remove_keys_deletes_the_secret_and_the_pulse_sees_it(
     services: Services, alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
 ) -> None:
     ready_user(services, alpaca, "alice")
-    assert callables.remove_alpaca_keys(services, auth("alice"), {}) == {"removed": True}
+    assert callables.remove_alpaca_keys(services, auth("alice"), {}) == {
+        "removed": True,
+        "connection_revoked": None,  # pasted keys: nothing at Alpaca to revoke
+    }
     assert keystore.load("alice", 99) is None
     assert (paths.user(db, "alice").get().to_dict() or {})["keys_version"] == 2
     summary = run_pulse(services.platform)
     assert summary.counts["skipped_no_keys"] == 1
-    assert callables.remove_alpaca_keys(services, auth("alice"), {}) == {"removed": False}
+    assert callables.remove_alpaca_keys(services, auth("alice"), {}) == {
+        "removed": False,
+        "connection_revoked": None,
+    }
 
 
 # -- signals --------------------------------------------------------------------------------------

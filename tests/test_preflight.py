@@ -3,6 +3,7 @@ problem. The rules compile on the running Firestore emulator."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,11 +18,23 @@ def preflight(*args: str) -> subprocess.CompletedProcess[str]:
     return run_script("preflight.py", *args, timeout=180)
 
 
+SITE_KEY = "6LcTestSiteKeyForThePreflight0000000000"
+
+
 @pytest.fixture
 def env_file() -> Iterator[Path]:
     path = ROOT / "functions" / f".env.{PROJECT}"
     yield path
     path.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def page_settings() -> Iterator[Path]:
+    """The served page's App Check settings, as they were before the test."""
+    path = ROOT / "web" / "dist" / "app-check.json"
+    before = path.read_text()
+    yield path
+    path.write_text(before)
 
 
 def test_a_demo_project_is_refused_in_one_line() -> None:
@@ -42,7 +55,11 @@ def test_a_demo_project_is_refused_in_one_line() -> None:
     assert "Deploying" not in refused.stdout + refused.stderr
 
 
-def test_a_ready_project_passes_every_check() -> None:
+def test_a_ready_project_passes_every_check(env_file: Path, page_settings: Path) -> None:
+    env_file.write_text(f"APP_CHECK_SITE_KEY={SITE_KEY}\n")
+    written = run_script("page_settings.py", "--project", PROJECT)
+    assert written.returncode == 0, written.stderr
+    assert json.loads(page_settings.read_text()) == {"siteKey": SITE_KEY}
     ready = preflight("--project", PROJECT)
     assert ready.returncode == 0, ready.stdout + ready.stderr
     assert ready.stdout.strip() == (
@@ -68,8 +85,9 @@ def test_each_problem_is_one_line(env_file: Path, tmp_path: Path) -> None:
     found = preflight("--project", PROJECT, "--rules", str(rules), "--indexes", str(indexes))
     assert found.returncode == 1
     lines = found.stdout.splitlines()
-    assert len(lines) == 7, lines
+    assert len(lines) == 8, lines
     text = "\n".join(lines)
+    assert "ENFORCE_APP_CHECK is on but APP_CHECK_SITE_KEY is empty" in text
     assert "SECRET_MANAGER_EMULATOR_HOST is set in the deploy env files" in text
     assert "PULSE_CONCURRENCY='lots' is not a positive whole number" in text
     assert "ALPACA_API_BASE_URL=http://127.0.0.1:9911 is not a public https URL" in text
@@ -77,3 +95,16 @@ def test_each_problem_is_one_line(env_file: Path, tmp_path: Path) -> None:
     assert "rules: firestore.rules does not compile: L" in text
     assert "order 'UP' is not valid" in text
     assert "needs fieldPath and one mode" in text
+
+
+def test_a_page_without_the_site_key_is_refused(env_file: Path, page_settings: Path) -> None:
+    env_file.write_text(f"APP_CHECK_SITE_KEY={SITE_KEY}\n")
+    page_settings.write_text('{"siteKey": ""}\n')  # built, but not written for this project
+    found = preflight("--project", PROJECT)
+    assert found.returncode == 1
+    assert found.stdout.splitlines() == [
+        "preflight: web: web/dist/app-check.json does not hold APP_CHECK_SITE_KEY: run "
+        f"scripts/page_settings.py --project {PROJECT} (make deploy does)"
+    ]
+    env_file.write_text("ENFORCE_APP_CHECK=false\n")  # switched off: no key needed
+    assert preflight("--project", PROJECT).returncode == 0

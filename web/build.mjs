@@ -1,7 +1,7 @@
 // Build the page into web/dist (firebase.json's hosting.public): one minified ES module with
 // the Firebase SDK bundled from npm, the HTML and the stylesheet. Nothing loads from a CDN.
 import { build } from "esbuild";
-import { copyFile, mkdir, rm } from "node:fs/promises";
+import { copyFile, mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -22,5 +22,7 @@ const result = await build({
 await copyFile(join(web, "index.html"), join(out, "index.html"));
 await copyFile(join(web, "app.css"), join(out, "app.css"));
 await copyFile(join(web, "favicon.svg"), join(out, "favicon.svg"));
+// App Check's public settings: none here; `make deploy` writes the APP_CHECK_SITE_KEY param in
+await writeFile(join(out, "app-check.json"), `${JSON.stringify({ siteKey: "" })}\n`);
 const bytes = Object.values(result.metafile.outputs).reduce((sum, o) => sum + o.bytes, 0);
 console.log(`web: built web/dist (app.js ${(bytes / 1024).toFixed(0)} kB)`);

@@ -92,5 +92,6 @@ def services() -> Services:
             redirect_url=config.ALPACA_OAUTH_REDIRECT_URL.value,
             authorize_url=config.ALPACA_OAUTH_AUTHORIZE_URL.value,
             token_url=config.ALPACA_OAUTH_TOKEN_URL.value,
+            revoke_url=config.ALPACA_OAUTH_REVOKE_URL.value,
         ),
     )

@@ -213,6 +213,7 @@ function wireActions({ db, call }, uid) {
     event.preventDefault();
     const data = new FormData(keysForm);
     busy(event.submitter || keysForm.querySelector("[type=submit]"), async () => {
+      $("#keys-notice").textContent = "";
       const saved = await call("save_alpaca_keys", {
         key_id: String(data.get("key_id")).trim(),
         secret_key: String(data.get("secret_key")).trim(),
@@ -238,7 +239,17 @@ function wireActions({ db, call }, uid) {
   );
 
   const remove = $("#remove-keys");
-  on(remove, "click", () => busy(remove, () => call("remove_alpaca_keys", {})));
+  on(remove, "click", () =>
+    busy(remove, async () => {
+      const { connection_revoked: revoked } = await call("remove_alpaca_keys", {});
+      $("#keys-notice").textContent = {
+        true: "Removed. Alpaca has ended this site's access to your account.",
+        false:
+          "Removed here, but Alpaca did not confirm that this site's access has ended: end it " +
+          "yourself under OAuth Apps in your Alpaca dashboard.",
+      }[revoked] ?? "Removed.";
+    }),
+  );
 
   const trading = $("#trading-enabled");
   on(trading, "change", () => {

@@ -44,7 +44,8 @@ from agenttrader.bot.person import Person, trading_day
 from agenttrader.bot.settings import read_limits
 from agenttrader.bot.strategies import DEFAULT_STRATEGY, STRATEGIES, registered
 from agenttrader.broker.alpaca import BrokerError
-from agenttrader.broker.keystore import AlpacaKeys
+from agenttrader.broker.keystore import AlpacaKeys, KeyStoreError
+from agenttrader.broker.oauth import revoke_token
 from agenttrader.core.errors import ErrorCode
 from agenttrader.pulse import sync
 from agenttrader.pulse.cadence import PulseState
@@ -330,9 +331,10 @@ def provision_keys(call: Call[Any], keys: AlpacaKeys) -> int:
 
 @endpoint(Empty, Limit(5, 300))
 def remove_alpaca_keys(call: Call[Empty]) -> dict[str, Any]:
-    """Delete the caller's secret; the pulse stops syncing them."""
+    """Delete the caller's secret (after asking Alpaca to revoke a Connect with Alpaca token
+    in it); the pulse stops syncing them."""
     db, uid, now = call.db, call.who.uid, call.now
-    removed = call.platform.keys.delete(uid)
+    removed, revoked = _forget_keys(call)
     batch = db.batch()
     user_ref = paths.user(db, uid)
     if user_ref.get().exists:
@@ -345,10 +347,44 @@ def remove_alpaca_keys(call: Call[Empty]) -> dict[str, Any]:
                 "keys_paper": firestore.DELETE_FIELD,
             },
         )
-    audit_event(batch, db, uid, "keys_removed", now, uid, {"had_keys": removed})
+    audit_event(
+        batch,
+        db,
+        uid,
+        "keys_removed",
+        now,
+        uid,
+        {"had_keys": removed, "connection_revoked": revoked},
+    )
     batch.commit()
-    logger.info("keys.removed", uid=uid, had_keys=removed)
-    return {"removed": removed}
+    logger.info("keys.removed", uid=uid, had_keys=removed, connection_revoked=revoked)
+    return {"removed": removed, "connection_revoked": revoked}
+
+
+def _forget_keys(call: Call[Any]) -> tuple[bool, bool | None]:
+    """Delete the caller's secret. When it holds a Connect with Alpaca token, Alpaca is asked to
+    revoke it first (while the product still holds it, so a failure can be told and tried
+    again by removing again). Returns whether there was a secret, and whether Alpaca revoked
+    the token (None: there was no token, as with pasted keys; False: the person must end the
+    app's access in Alpaca's dashboard)."""
+    uid, app = call.who.uid, call.services.oauth
+    try:
+        keys = call.platform.keys.load(uid, None)
+    except KeyStoreError:
+        keys = None  # unreadable: deleting it is still what was asked
+    revoked: bool | None = None
+    if keys is not None and keys.oauth_token is not None:
+        revoked = (
+            app is not None
+            and bool(app.revoke_url)
+            and revoke_token(
+                app.revoke_url,
+                app.client_id,
+                app.client_secret(),
+                keys.oauth_token.get_secret_value(),
+            )
+        )
+    return call.platform.keys.delete(uid), revoked
 
 
 # -- switches and trades -----------------------------------------------------------------------
@@ -501,7 +537,7 @@ def delete_my_account(call: Call[DeleteAccountRequest]) -> dict[str, Any]:
     record = paths.deleted_account(db, uid)
     # first: from here on every other call with this person's token is refused
     record.set({"state": "deleting", "requested_at": now}, merge=True)
-    secret_removed = call.platform.keys.delete(uid)
+    secret_removed, revoked = _forget_keys(call)
     deleted = db.recursive_delete(paths.user(db, uid))
     for pending in queries.oauth_states_of(db, uid).stream():  # Connect with Alpaca, unused
         pending.reference.delete()
@@ -513,11 +549,17 @@ def delete_my_account(call: Call[DeleteAccountRequest]) -> dict[str, Any]:
             "deleted_at": now,
             "documents_deleted": deleted,
             "secret_removed": secret_removed,
+            "connection_revoked": revoked,
         },
         merge=True,
     )
     logger.info("account.deleted", uid=uid, documents_deleted=deleted)
-    return {"deleted": True, "documents_deleted": deleted, "secret_removed": secret_removed}
+    return {
+        "deleted": True,
+        "documents_deleted": deleted,
+        "secret_removed": secret_removed,
+        "connection_revoked": revoked,
+    }
 
 
 # -- administrators ----------------------------------------------------------------------------

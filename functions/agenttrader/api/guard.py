@@ -54,6 +54,18 @@ def caller(auth: https_fn.AuthData | None) -> Caller:
     )
 
 
+def from_the_page(app: https_fn.AppCheckData | None, enforced: bool) -> None:
+    """UNAUTHENTICATED for a request that carries no valid App Check token while App Check is
+    enforced. The SDK verifies the token (signature, project, expiry) before the handler runs
+    and gives `app` only for a valid one; a script with a stolen ID token has none."""
+    if enforced and app is None:
+        raise fail(
+            Code.UNAUTHENTICATED,
+            "this request did not come from this site's page (App Check refused it): reload "
+            "the page and try again",
+        )
+
+
 def admin(auth: https_fn.AuthData | None) -> Caller:
     who = caller(auth)
     if not who.admin:

@@ -31,13 +31,15 @@ class Platform:
 @dataclass(frozen=True)
 class OAuthApp:
     """The app as registered with Alpaca for Connect with Alpaca. `client_secret` is read only
-    when a code is exchanged (a secret param in production)."""
+    when a code is exchanged or a token revoked (a secret param in production)."""
 
     client_id: str
     client_secret: Callable[[], str]
     redirect_url: str
     authorize_url: str
     token_url: str
+    revoke_url: str = ""
+    """Where a token is revoked when a person removes it (empty: not offered)."""
 
     @property
     def configured(self) -> bool:

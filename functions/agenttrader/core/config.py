@@ -55,9 +55,25 @@ ALPACA_OAUTH_TOKEN_URL = params.StringParam(
     default="https://api.alpaca.markets/oauth/token",
     description="Alpaca's OAuth token endpoint",
 )
+ALPACA_OAUTH_REVOKE_URL = params.StringParam(
+    "ALPACA_OAUTH_REVOKE_URL",
+    default="https://api.alpaca.markets/oauth/revoke",
+    description="Alpaca's OAuth token revocation endpoint (RFC 7009)",
+)
 ALPACA_OAUTH_CLIENT_SECRET = params.SecretParam(
     "ALPACA_OAUTH_CLIENT_SECRET",
     description="Connect with Alpaca: the app's OAuth client secret (in Secret Manager)",
+)
+
+ENFORCE_APP_CHECK = params.BoolParam(
+    "ENFORCE_APP_CHECK",
+    default=True,
+    description="Refuse every callable request without a valid App Check token (the page's)",
+)
+APP_CHECK_SITE_KEY = params.StringParam(
+    "APP_CHECK_SITE_KEY",
+    default="",
+    description="The reCAPTCHA Enterprise site key the page's App Check uses (public)",
 )
 
 PAPER_TRADING_URL = "https://paper-api.alpaca.markets"
