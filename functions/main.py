@@ -20,7 +20,7 @@ options.set_global_options(region="us-central1", max_instances=10)
 
 
 @scheduler_fn.on_schedule(
-    schedule="every 1 minutes", timeout_sec=120, memory=options.MemoryOption.GB_1
+    schedule="every 1 minutes", timeout_sec=120, memory=options.MemoryOption.GB_1, cpu=1
 )
 def pulse(event: scheduler_fn.ScheduledEvent) -> None:
     """Every minute: sync everyone's snapshot and P&L when the market's cadence says so."""
@@ -42,6 +42,7 @@ def _health_probe() -> bool:
     rate_limits=options.RateLimits(max_concurrent_dispatches=20, max_dispatches_per_second=50),
     timeout_sec=120,
     memory=options.MemoryOption.GB_1,
+    cpu=1,
 )
 def syncuserbatch(req: https_fn.CallableRequest[Any]) -> None:
     """One slice of a fanned-out pulse."""

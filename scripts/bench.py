@@ -341,6 +341,20 @@ PRICES = {
     / 10_000,  # Secret Manager access operation: cloud.google.com/secret-manager/pricing
     "alpaca": 0.0,  # Alpaca's trading and market-data APIs cost nothing per request
 }
+# The rest of the bill, list prices before free tiers (us-central1, tier 1):
+SECRET_VERSION_MONTH_USD = (
+    0.06  # an active secret version a month: cloud.google.com/secret-manager/pricing
+)
+VCPU_SECOND_USD = (
+    0.000024  # Cloud Run functions (2nd gen), request-based: cloud.google.com/run/pricing
+)
+GIB_SECOND_USD = 0.0000025  # memory, a GiB-second: same page
+INVOCATION_USD = 0.40 / 1_000_000  # a request (invocation): same page
+TASK_OPERATION_USD = (
+    0.40 / 1_000_000
+)  # a Cloud Tasks billable operation: cloud.google.com/tasks/pricing
+PULSE_VCPU, PULSE_GIB = 1, 1  # what functions/main.py declares for pulse and syncuserbatch
+FANOUT_BATCH = 100  # PULSE_FANOUT_BATCH's default: people per task once the pulse fans out
 MONTH_MINUTES = 30 * 24 * 60
 OPEN_MINUTES = 21 * 6.5 * 60  # 21 sessions of 6.5 hours: every minute syncs
 CLOSED_SYNCS = (MONTH_MINUTES - OPEN_MINUTES) / (CLOSED_EVERY.total_seconds() / 60)
@@ -528,6 +542,20 @@ def month(
         "  prices: Firestore $0.03 per 100,000 reads and $0.09 per 100,000 writes (us-central1), "
         "Secret Manager $0.03 per 10,000 accesses, Alpaca $0"
     )
+    if report is not None:
+        report["month"] = month_pulse
+        report["month_seq"] = month_seq
+        # the function's billed time: every run of the month, at what each kind took here
+        report["compute"] = {
+            "pulse_s": (
+                statistics.mean(r["seconds"] for r in open_runs[1:]) * OPEN_MINUTES
+                + closed["seconds"] * CLOSED_SYNCS
+                + idle["seconds"] * IDLE_TICKS
+            )
+            / n,
+            "sequential_s": base["seconds"] / sampled * MONTH_MINUTES,
+            "syncing_runs": OPEN_MINUTES + CLOSED_SYNCS,
+        }
     ratio = usd(month_pulse) / usd(month_seq)
     print(
         f"  sequential ${usd(month_seq):.4f}, pulse ${usd(month_pulse):.4f} per person a month; "
@@ -537,6 +565,43 @@ def month(
     return (
         f"cost: pulse_usd_per_user_month={usd(month_pulse):.4f} "
         f"sequential_usd_per_user_month={usd(month_seq):.4f} ratio={ratio:.3f}"
+    )
+
+
+def all_in(
+    counts: dict[str, float], compute_s: float, invocations: float, tasks: float
+) -> dict[str, float]:
+    """A person's month at list prices, every part of the bill."""
+    parts = {
+        "firestore": counts["reads"] * PRICES["reads"] + counts["writes"] * PRICES["writes"],
+        "secret_versions": SECRET_VERSION_MONTH_USD,  # one live version (older ones destroyed)
+        "secret_access": counts["secrets"] * PRICES["secrets"],
+        "compute": compute_s * (PULSE_VCPU * VCPU_SECOND_USD + PULSE_GIB * GIB_SECOND_USD),
+        "invocations": invocations * INVOCATION_USD,
+        "tasks": tasks * TASK_OPERATION_USD,
+    }
+    return {"total": sum(parts.values()), **parts}
+
+
+def all_in_line(n: int, strategies: int, report: dict[str, dict[str, float]]) -> str:
+    """The reference person's whole month (3 open trades, `strategies` active strategies), as
+    measured with `n` people: Firestore and Secret Manager from the counts, compute from the
+    runs' time at the declared size, one pulse invocation a minute shared by everyone, and,
+    as if the pulse fanned out, one task (and its invocation) per FANOUT_BATCH people per
+    syncing run; against the sequential loop, which ran every minute for each person."""
+    compute = report["compute"]
+    fanned = compute["syncing_runs"] / FANOUT_BATCH
+    pulse = all_in(report["month"], compute["pulse_s"], MONTH_MINUTES / n + fanned, fanned)
+    sequential = all_in(report["month_seq"], compute["sequential_s"], MONTH_MINUTES / n, 0)
+    parts = " ".join(f"{k}={v:.4f}" for k, v in pulse.items() if k != "total")
+    print(
+        f"\n  all in, a person a month ({TRADES_PER_USER} open trades, {strategies} strategies, "
+        f"{n} people): ${pulse['total']:.4f} ({parts}); the sequential loop "
+        f"${sequential['total']:.4f}"
+    )
+    return (
+        f"cost: all_in_usd_per_user_month={pulse['total']:.4f} {parts} "
+        f"ratio={pulse['total'] / sequential['total']:.3f}"
     )
 
 
@@ -630,6 +695,7 @@ def main() -> int:
                 args.users[0], alpaca, secrets, strategies=args.strategies, report=with_bot
             )
             lines.append(strategies_line(args.users[0], args.strategies, without, with_bot))
+            lines.append(all_in_line(args.users[0], args.strategies, with_bot))
         if args.reconcile_users:
             shadow: dict[str, dict[str, float]] = {}
             paper: dict[str, dict[str, float]] = {}

@@ -152,7 +152,11 @@ def row(person: DemoPerson, uid: str) -> list[str]:
     sync = paths.sync_status(db, uid).get().to_dict() or {}
     error = paths.last_sync_error(db, uid).get().to_dict()
     snapshot = paths.account_snapshot(db, uid).get().to_dict()
-    trades = [d.to_dict() or {} for d in paths.shadow_trades(db, uid).stream()]
+    marks = (paths.marks(db, uid).get().to_dict() or {}).get("trades", {})
+    trades = [
+        {**(d.to_dict() or {}), **marks.get(d.id, {})}
+        for d in paths.shadow_trades(db, uid).stream()
+    ]
     if error:
         outcome = f"failed: {error['code']}"
     elif snapshot:

@@ -389,3 +389,51 @@ def test_request_sync_syncs_the_caller_now_or_says_why_not(
     )
     codes = [error_of(callables.request_sync, services, auth("alice"), {}).code for _ in "abc"]
     assert codes == [Code.FAILED_PRECONDITION] * 2 + [Code.RESOURCE_EXHAUSTED]  # three a minute
+
+
+def test_statistics_add_each_close_without_reading_the_history_again(
+    services: Services, alpaca: AlpacaServer, db: firestore.Client
+) -> None:
+    """Closed trades from before (a migration) are counted once; from then on each close adds
+    itself, in the commit that closes it, and nothing reads the history again."""
+    freeze(alpaca)
+    ready_user(services, alpaca, "alice")
+    history = paths.shadow_trades(db, "alice")
+    for i, pnl in enumerate(["12.50", "-2.25", "0.00"]):
+        history.document(f"old{i}").set(
+            {
+                "symbol": "AAPL",
+                "side": "BUY",
+                "quantity": "1",
+                "entry_price": "100",
+                "status": "CLOSED",
+                "realized_pnl": pnl,
+                "created_at": datetime.now(UTC),
+            }
+        )
+    for trade_id in ("t1", "t2"):
+        open_trade(db, "alice", trade_id, "AAPL", "BUY", "2", "100")
+    first = callables.close_shadow_trade(services, auth("alice"), {"trade_id": "t1"})
+    stats = paths.stats_summary(db, "alice").get().to_dict() or {}
+    gain = Decimal(first["realized_pnl"])
+    assert stats["trades_closed"] == 4
+    assert Decimal(stats["realized_pnl"]) == Decimal("10.25") + gain
+    totals = paths.closed_totals(db, "alice").get().to_dict() or {}
+    assert totals["complete"] is True and totals["count"] == 4
+
+    # the history changes behind the product's back: a re-read would see it, an increment not
+    history.document("old0").update({"realized_pnl": "1000.00"})
+    second = callables.close_shadow_trade(services, auth("alice"), {"trade_id": "t2"})
+    stats = paths.stats_summary(db, "alice").get().to_dict() or {}
+    assert stats["trades_closed"] == 5
+    assert Decimal(stats["realized_pnl"]) == Decimal("10.25") + gain + Decimal(
+        second["realized_pnl"]
+    )
+    wins = 1 + (gain > 0) + (Decimal(second["realized_pnl"]) > 0)
+    assert stats["win_rate"] == str((Decimal(wins) / 5 * 100).quantize(Decimal("0.0001")))
+    # a second close of the same trade is refused and counts nothing
+    assert (
+        error_of(callables.close_shadow_trade, services, auth("alice"), {"trade_id": "t2"}).code
+        == Code.FAILED_PRECONDITION
+    )
+    assert (paths.closed_totals(db, "alice").get().to_dict() or {})["count"] == 5

@@ -72,8 +72,8 @@ def test_scheduled_pulse_runs_in_the_functions_emulator(
     wait_for(synced(db, uids))
     last = paths.last_pulse(db).get().to_dict() or {}
     assert (last["mode"], last["synced"]) == ("in_process", 3)
-    trade = paths.shadow_trades(db, "user000").document("t1").get().to_dict() or {}
-    assert trade["current_price"]
+    marks = paths.marks(db, "user000").get().to_dict() or {}
+    assert marks["trades"]["t1"]["current_price"]  # priced while the market is open
 
 
 def test_fanout_through_the_task_queue(

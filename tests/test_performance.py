@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from agenttrader.bot.performance import Performance
+from agenttrader.store.totals import ClosedTotals
 
 D = Decimal
 
@@ -55,7 +56,8 @@ def test_no_sharpe_before_two_returns_or_when_they_do_not_vary() -> None:
 
 
 def test_win_rate_and_realized_from_closed_trades_and_the_stored_form() -> None:
-    p = Performance().with_closed([D("10.50"), D("-3.25"), D("0"), D("4")], 7)
+    # closed trades of 10.50, -3.25, 0 and 4
+    p = Performance().with_closed(ClosedTotals(count=4, wins=2, realized=D("11.25")), 7)
     assert (p.realized_pnl, p.trades_closed, p.wins, p.win_rate) == (
         D("11.25"),
         4,

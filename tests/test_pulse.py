@@ -122,18 +122,19 @@ def test_exact_pnl_for_long_and_short_trades(
     run_pulse(platform)
 
     aapl, msft = price_at("AAPL", NOW), price_at("MSFT", NOW)
-    long = get(paths.shadow_trades(db, "trader").document("long")) or {}
+    marks = get(paths.marks(db, "trader")) or {}
+    assert marks["priced_at"] is not None
+    assert set(marks["trades"]) == {"long", "short", "long2"}  # open trades only
+    long = marks["trades"]["long"]
     assert long["current_price"] == str(aapl)
     pnl = (aapl - Decimal("100.10")) * 3
     assert long["unrealized_pnl"] == str(pnl.quantize(Decimal("0.01")))
     expected_pct = (pnl / (Decimal("100.10") * 3) * 100).quantize(Decimal("0.0001"))
     assert long["pnl_percent"] == str(expected_pct)
-    short = get(paths.shadow_trades(db, "trader").document("short")) or {}
+    short = marks["trades"]["short"]
     short_pnl = (Decimal("400.20") - msft) * Decimal("0.5")
     assert short["unrealized_pnl"] == str(short_pnl.quantize(Decimal("0.01")))
-    assert short["last_priced_at"] is not None
-    closed = get(paths.shadow_trades(db, "trader").document("closed")) or {}
-    assert "current_price" not in closed
+    assert short["current_price"] == str(msft)
     # prices for all symbols came in one request
     stats = requests.get(f"{alpaca.url}/_standin/stats", timeout=5).json()
     assert stats["by_key"]["PKTRADER0000"]["latest_trades"] == 1
@@ -145,22 +146,28 @@ def test_unchanged_data_is_not_rewritten_and_changes_are(
     freeze(alpaca)
     user_with_account(alpaca, db, keystore, "trader")
     open_trade(db, "trader", "t1", "AAPL", "BUY", "1", "100")
+    open_trade(db, "trader", "t2", "AAPL", "BUY", "2", "101")
+    open_trade(db, "trader", "t3", "MSFT", "SELL", "1", "400")
     run_pulse(platform)
     first_snapshot = get(paths.account_snapshot(db, "trader")) or {}
-    first_trade = get(paths.shadow_trades(db, "trader").document("t1")) or {}
+    first_marks = get(paths.marks(db, "trader")) or {}
+    trades = paths.shadow_trades(db, "trader")
+    written_at = {t: trades.document(t).get().update_time for t in ("t1", "t2", "t3")}
 
     run_pulse(platform)
     assert (get(paths.account_snapshot(db, "trader")) or {})["synced_at"] == first_snapshot[
         "synced_at"
     ]
-    trade = get(paths.shadow_trades(db, "trader").document("t1")) or {}
-    assert trade["last_priced_at"] == first_trade["last_priced_at"]
+    assert (get(paths.marks(db, "trader")) or {})["priced_at"] == first_marks["priced_at"]
 
     freeze(alpaca, NOW + 600)
     run_pulse(platform)
-    trade = get(paths.shadow_trades(db, "trader").document("t1")) or {}
-    assert trade["current_price"] == str(price_at("AAPL", NOW + 600))
-    assert trade["last_priced_at"] > first_trade["last_priced_at"]
+    marks = get(paths.marks(db, "trader")) or {}
+    assert marks["trades"]["t1"]["current_price"] == str(price_at("AAPL", NOW + 600))
+    assert marks["trades"]["t3"]["current_price"] == str(price_at("MSFT", NOW + 600))
+    assert marks["priced_at"] > first_marks["priced_at"]
+    # three trades' marks moved: one document written for them, the trades left alone
+    assert {t: trades.document(t).get().update_time for t in written_at} == written_at
 
 
 def test_429_then_success_is_retried_within_the_run(
@@ -258,10 +265,10 @@ def test_a_crash_mid_user_writes_nothing_half_done(
     summary = run_pulse(replace(platform, brokers=make))
     assert dict(summary.errors) == {"INTERNAL": 1}
     assert get(paths.account_snapshot(db, "crashy")) is None
-    assert get(paths.shadow_trades(db, "crashy").document("t1")) == seeded  # not marked
+    assert get(paths.shadow_trades(db, "crashy").document("t1")) == seeded
+    assert get(paths.marks(db, "crashy")) is None  # not marked
     assert (get(paths.last_sync_error(db, "crashy")) or {})["code"] == "INTERNAL"
-    marked = get(paths.shadow_trades(db, "fine").document("t1")) or {}
-    assert marked["last_priced_at"] != (seeded or {})["last_priced_at"]
+    assert "t1" in (get(paths.marks(db, "fine")) or {})["trades"]
     # the next run, without the crash, finishes the job
     assert run_pulse(platform).counts["synced"] == 2
     assert get(paths.account_snapshot(db, "crashy")) is not None

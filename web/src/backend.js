@@ -14,13 +14,14 @@ export async function connect() {
   if (!answer.ok) throw new Error("this page is not served by Firebase Hosting");
   const config = await answer.json();
   const emulated = config.projectId.startsWith("demo-");
+  // known before Auth starts: Auth must be pointed at its emulator before its first request
+  const emulators = emulated ? await emulatorAddresses() : null;
   const app = initializeApp(emulated ? { appId: EMULATED_APP_ID, ...config } : config);
   if (appCheck.siteKey) protect(app, appCheck, emulated);
   const auth = getAuth(app);
   const db = getFirestore(app);
   const functions = getFunctions(app, REGION);
-  if (emulated) {
-    const emulators = await emulatorAddresses();
+  if (emulators) {
     connectAuthEmulator(auth, `http://${emulators.auth.host}:${emulators.auth.port}`, { disableWarnings: true });
     connectFirestoreEmulator(db, emulators.firestore.host, emulators.firestore.port);
     connectFunctionsEmulator(functions, emulators.functions.host, emulators.functions.port);

@@ -21,6 +21,8 @@ export function startDashboard({ db, call }, user) {
   const mine = (...path) => doc(db, "users", uid, ...path);
   const live = (ref, render) => onSnapshot(ref, render, showError);
   const seen = { sync: undefined, run: undefined, snapshot: undefined };
+  const book = { trades: [], marks: {} }; // the open trades, and their live marks (status/marks)
+  const drawTrades = () => renderTrades(book, call);
 
   const stops = [
     // a missing profile read from the cache (the database not reached yet) says nothing
@@ -50,8 +52,15 @@ export function startDashboard({ db, call }, user) {
         where("status", "==", "OPEN"),
         orderBy("created_at", "desc"),
       ),
-      (snap) => renderTrades(snap.docs, call),
+      (snap) => {
+        book.trades = snap.docs;
+        drawTrades();
+      },
     ),
+    live(mine("status", "marks"), (snap) => {
+      book.marks = snap.data()?.trades || {};
+      drawTrades();
+    }),
     live(
       query(collection(db, "users", uid, "signals"), orderBy("created_at", "desc"), limit(RECENT_SIGNALS)),
       (snap) => renderSignals(snap.docs),
@@ -148,11 +157,13 @@ export function renderKeysLine(profile, uid) {
   }
 }
 
-function renderTrades(docs, call) {
+// A trade's figures are as of when it opened; while it is open the pulse keeps all of a
+// person's marks in one document, which wins over them.
+function renderTrades({ trades: docs, marks }, call) {
   const body = $("#trades-body");
   body.replaceChildren(
     ...docs.map((snap) => {
-      const t = snap.data();
+      const t = { ...snap.data(), ...marks[snap.id] };
       const row = document.createElement("tr");
       row.dataset.tradeId = snap.id;
       const cells = [

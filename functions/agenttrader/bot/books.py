@@ -14,9 +14,10 @@ from google.cloud import firestore
 from agenttrader.bot.performance import Performance
 from agenttrader.bot.person import Person
 from agenttrader.broker.alpaca import AccountSnapshot
-from agenttrader.core.money import decimal, plain
-from agenttrader.store import paths, queries
+from agenttrader.core.money import plain
+from agenttrader.store import paths
 from agenttrader.store.models import ShadowTrade
+from agenttrader.store.totals import closed_totals
 
 BOOKS_EVERY = timedelta(minutes=15)
 """How often a person's equity point, statistics and strategies' evaluation notes are
@@ -61,13 +62,13 @@ def refresh(
     equity: Decimal,
     observe: bool = True,
 ) -> Books:
-    """The books as of now: the closed trades counted again when their set changed (one
-    query), and (`observe`) the shadow book observed: its P&L is the realized P&L of its
+    """The books as of now: the closed-trade totals read again when the set of trades changed
+    (one document), and (`observe`) the shadow book observed: its P&L is the realized P&L of its
     closed trades plus its open trades' marks (`trades`, as they were when marked)."""
     performance, recounted = books.performance, books.recounted
     if person.changed or performance.closed_version != person.trades_version:
-        realized, shadow = closed_sums(person.db, person.uid)
-        performance = performance.with_closed(realized, person.trades_version, shadow)
+        totals = closed_totals(person.db, person.uid)
+        performance = performance.with_closed(totals, person.trades_version)
         recounted = True
     if observe and person.day:
         pnl = performance.shadow_realized + _shadow_open(trades)
@@ -77,28 +78,13 @@ def refresh(
     return refreshed
 
 
-def closed_sums(db: firestore.Client, uid: str) -> tuple[list[Decimal], Decimal]:
-    """Every closed trade's realized P&L, and the shadow trades' sum of it (one query)."""
-    realized, shadow = [], Decimal(0)
-    for doc in queries.closed_trades(db, uid).stream():
-        data = doc.to_dict() or {}
-        value = data.get("realized_pnl")
-        if value is None:
-            continue  # an entry that never filled: no trade
-        realized.append(decimal(value))
-        if data.get("mode") != "paper":
-            shadow += decimal(value)
-    return realized, shadow
-
-
 def recount_closed(db: firestore.Client, uid: str, now: datetime) -> None:
-    """The statistics' closed-trade figures counted again, whoever closed the trade (the
+    """The statistics' closed-trade figures brought up to date, whoever closed the trade (the
     person from the page, an order that filled for someone without running strategies)."""
     ref = paths.stats_summary(db, uid)
     doc = ref.get()
     performance = Performance.from_document(doc.to_dict() if doc.exists else None)
-    realized, shadow = closed_sums(db, uid)
-    ref.set(performance.with_closed(realized, None, shadow).document(now), merge=True)
+    ref.set(performance.with_closed(closed_totals(db, uid), None).document(now), merge=True)
 
 
 def shadow_pnl(books: Books, trades: list[tuple[str, ShadowTrade]]) -> Decimal:

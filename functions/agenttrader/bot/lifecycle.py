@@ -42,6 +42,7 @@ from agenttrader.core.money import cents, decimal, plain, unrealized_pnl
 from agenttrader.store import paths
 from agenttrader.store.models import ShadowTrade, Writer, count_open_trades
 from agenttrader.store.optimistic import Contended, retried, unchanged_since
+from agenttrader.store.totals import count_close
 
 
 class State(StrEnum):
@@ -221,6 +222,7 @@ def move(
         batch.update(ref, update, option=unchanged_since(db, snapshot))
         if after is State.CLOSED:
             count_open_trades(batch, db, uid, -1)
+            count_close(batch, db, uid, {**doc, **update})
         else:
             batch.set(paths.user(db, uid), {"trades_version": firestore.Increment(1)}, merge=True)
         if change.also is not None:

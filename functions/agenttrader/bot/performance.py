@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from agenttrader.core.money import cents, decimal, percent, plain
+from agenttrader.store.totals import ClosedTotals
 
 RATIO_PLACES = Decimal("0.0001")
 
@@ -106,15 +107,13 @@ class Performance:
             self, shadow_base=base, shadow_peak=peak, shadow_day=day, shadow_day_start=start
         )
 
-    def with_closed(
-        self, realized: list[Decimal], version: int | None, shadow: Decimal = Decimal(0)
-    ) -> Performance:
+    def with_closed(self, totals: ClosedTotals, version: int | None) -> Performance:
         return replace(
             self,
-            shadow_realized=cents(shadow),
-            realized_pnl=cents(sum(realized, Decimal(0))),
-            trades_closed=len(realized),
-            wins=sum(1 for r in realized if r > 0),
+            shadow_realized=cents(totals.shadow),
+            realized_pnl=cents(totals.realized),
+            trades_closed=totals.count,
+            wins=totals.wins,
             closed_version=version,
         )
 

@@ -384,6 +384,30 @@ class SyncScope:
     """The bot runs at all (not in a sync the person asked for)."""
 
 
+def _mark(
+    trades: list[tuple[str, ShadowTrade]], prices: dict[str, Decimal]
+) -> list[tuple[str, ShadowTrade]]:
+    """The open trades marked to `prices` (a trade without a price keeps its marks)."""
+    return [
+        (path, trade)
+        if price is None or trade.is_priced_at(price)
+        else (path, trade.model_copy(update=ShadowTrade.marks(trade.priced(price))))
+        for path, trade in trades
+        for price in [prices.get(trade.symbol)]
+    ]
+
+
+def _marks_of(marked: list[tuple[str, ShadowTrade]]) -> dict[str, dict[str, Any]]:
+    """`status/marks`'s `trades`: each open trade's current price, unrealized P&L and P&L %,
+    by trade id. The page shows these over a trade's own figures (which are as of when it
+    opened)."""
+    return {
+        path.rsplit("/", 1)[1]: trade.priced(trade.current_price)
+        for path, trade in marked
+        if trade.current_price is not None
+    }
+
+
 def _sync(platform: Platform, user: UserRef, scope: SyncScope) -> tuple[str, list[str]]:
     """Read the account (and, while the market is open, price the open trades); write only
     what changed, in one commit; then run the person's bot."""
@@ -432,15 +456,11 @@ def _sync_with(
     if memory.snapshot(user.memory_key) != digest:
         batch.set(paths.account_snapshot(db, uid), {**snapshot, "synced_at": now})
         writes += 1
-    marked = []
-    for path, trade in trades:
-        price = prices.get(trade.symbol)
-        if price is None or trade.is_priced_at(price):
-            marked.append((path, trade))
-            continue
-        marks = trade.priced(price)
-        batch.update(db.document(path), {**marks, "last_priced_at": now})
-        marked.append((path, trade.model_copy(update=ShadowTrade.marks(marks))))
+    marked = _mark(trades, prices)
+    marks = _marks_of(marked)
+    if trades and memory.recall("marks", user.memory_key) != marks:
+        # one write for all of a person's trades, however many moved
+        batch.set(paths.marks(db, uid), {"trades": marks, "priced_at": now})
         writes += 1
     count = len(trades) if look_at_trades and user.open_trades is None else None
     writes += _record_success(batch, db, user, run_id, now, count, keep_trip=not entries)
@@ -450,6 +470,8 @@ def _sync_with(
     if writes:
         batch.commit()
     memory.remember(user.memory_key, digest)
+    if trades:
+        memory.keep("marks", user.memory_key, marks)
     if look_at_trades:
         memory.remember_trades(user.memory_key, user.trades_version, marked)
     codes: list[str] = []

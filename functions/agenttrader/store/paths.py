@@ -28,6 +28,11 @@ def sync_status(db: firestore.Client, uid: str) -> firestore.DocumentReference:
     return user(db, uid).collection("status").document("sync")
 
 
+def marks(db: firestore.Client, uid: str) -> firestore.DocumentReference:
+    """The live marks of a person's open trades, one document for all of them."""
+    return user(db, uid).collection("status").document("marks")
+
+
 def account_snapshot(db: firestore.Client, uid: str) -> firestore.DocumentReference:
     return user(db, uid).collection("alpacaAccounts").document("snapshot")
 
@@ -100,6 +105,10 @@ def orders(db: firestore.Client, uid: str) -> firestore.CollectionReference:
 def reconciliation(db: firestore.Client, uid: str) -> firestore.DocumentReference:
     """Differences between the person's paper book and Alpaca's positions."""
     return user(db, uid).collection("status").document("reconciliation")
+
+
+def closed_totals(db: firestore.Client, uid: str) -> firestore.DocumentReference:
+    return user(db, uid).collection("stats").document("closed")
 
 
 def stats_summary(db: firestore.Client, uid: str) -> firestore.DocumentReference:

@@ -1,0 +1,85 @@
+"""A person's closed-trade totals (`stats/closed`): how many trades closed, how many won, and
+their realized P&L (all, and the shadow book's), in whole cents. Each close adds itself with
+increments in the commit that closes the trade (which has a precondition on the trade), so it
+counts exactly once; the statistics read this one document instead of the person's history.
+
+A person whose closed trades were written some other way (a migration, a seed, a product
+version before this one) has no complete totals yet: they are counted once, from every closed
+trade, in a transaction (so a close committing meanwhile makes it count again), and marked
+`complete`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from google.cloud import firestore
+
+from agenttrader.core.money import cents, decimal
+from agenttrader.store import paths, queries
+from agenttrader.store.models import Writer
+
+
+@dataclass(frozen=True)
+class ClosedTotals:
+    count: int = 0
+    wins: int = 0
+    realized: Decimal = Decimal(0)
+    shadow: Decimal = Decimal(0)
+    """The realized P&L of the closed shadow trades (the shadow book)."""
+
+
+def _cents(value: Any) -> int:
+    return int(cents(decimal(value)) * 100)
+
+
+def count_close(writer: Writer, db: firestore.Client, uid: str, doc: dict[str, Any]) -> None:
+    """Add a trade that closes in `writer`'s commit (`doc` as written) to the totals. An entry
+    that never filled closes without a realized P&L: no trade, not counted."""
+    if doc.get("realized_pnl") is None:
+        return
+    pnl = _cents(doc["realized_pnl"])
+    writer.set(
+        paths.closed_totals(db, uid),
+        {
+            "count": firestore.Increment(1),
+            "wins": firestore.Increment(1 if pnl > 0 else 0),
+            "realized_cents": firestore.Increment(pnl),
+            "shadow_cents": firestore.Increment(0 if doc.get("mode") == "paper" else pnl),
+        },
+        merge=True,
+    )
+
+
+def closed_totals(db: firestore.Client, uid: str) -> ClosedTotals:
+    """The totals: one read, or (the first time for a person) one count of their history."""
+    doc = paths.closed_totals(db, uid).get()
+    data = doc.to_dict() or {}
+    if not data.get("complete"):
+        data = _count_history(db.transaction(), db, uid)
+    return ClosedTotals(
+        count=int(data.get("count", 0)),
+        wins=int(data.get("wins", 0)),
+        realized=Decimal(int(data.get("realized_cents", 0))) / 100,
+        shadow=Decimal(int(data.get("shadow_cents", 0))) / 100,
+    )
+
+
+@firestore.transactional
+def _count_history(
+    transaction: firestore.Transaction, db: firestore.Client, uid: str
+) -> dict[str, Any]:
+    totals = {"count": 0, "wins": 0, "realized_cents": 0, "shadow_cents": 0, "complete": True}
+    for snapshot in queries.closed_trades(db, uid).stream(transaction=transaction):
+        trade = snapshot.to_dict() or {}
+        if trade.get("realized_pnl") is None:
+            continue
+        pnl = _cents(trade["realized_pnl"])
+        totals["count"] += 1
+        totals["wins"] += 1 if pnl > 0 else 0
+        totals["realized_cents"] += pnl
+        totals["shadow_cents"] += 0 if trade.get("mode") == "paper" else pnl
+    transaction.set(paths.closed_totals(db, uid), totals)
+    return totals
