@@ -34,7 +34,7 @@ demo: bootstrap
 	@$(ENV) $(EXEC) $(EMULATORS) "python scripts/demo.py $(ARGS)"
 
 bench: bootstrap
-	@$(ENV) $(EXEC) firestore "python scripts/bench.py $(ARGS)"
+	@$(ENV) $(EXEC) firestore,functions,pubsub,tasks "python scripts/bench.py $(ARGS)"
 
 # Deploy to a real Firebase project: a preflight that needs no cloud, then `firebase deploy`.
 deploy: bootstrap

@@ -4,11 +4,14 @@
     make bench ARGS="--users 200 --speed-users 2000"    # other populations
     make bench ARGS="--strategies 0"                    # without the run with strategies
     make bench ARGS="--reconcile-users 0"               # without the paper-positions runs
+    make bench ARGS="--fanout-users 0"                  # without the fan-out at 10,000
 
-Runs under `firebase emulators:exec --only firestore` (the Makefile does that) with both
-stand-ins in this process: Alpaca answers in 100 ms, Secret Manager in 20 ms. Every user has
-a few open shadow trades. Firestore reads and writes are counted on the client's gRPC channel
-(documents returned by gets and queries, an empty query counting one; writes in commits).
+Runs under `firebase emulators:exec` with Firestore, Functions, Pub/Sub and Tasks (the
+Makefile does that; the fan-out's tasks run in the Functions emulator) with both stand-ins at
+the addresses functions/.env.demo-agenttrader gives: Alpaca answers in 100 ms, Secret Manager
+in 20 ms. Every user has a few open shadow trades. Firestore reads and writes are counted on
+the client's gRPC channel (documents returned by gets and queries, an empty query counting one;
+writes in commits).
 """
 
 from __future__ import annotations
@@ -31,11 +34,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import alpaca_trade_api as tradeapi
+import firebase_admin
 import grpc
 import requests
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
 
+from agenttrader import runtime
 from agenttrader.bot.signals import shadow_trade_document
 from agenttrader.broker.alpaca import AlpacaBroker, shared_connections
 from agenttrader.broker.keystore import KEY_CACHE_S, AlpacaKeys, KeyStore
@@ -45,7 +50,7 @@ from agenttrader.pulse.cadence import CLOSED_EVERY
 from agenttrader.pulse.run import PulseSummary, run_pulse
 from agenttrader.pulse.sync import PulseSettings
 from agenttrader.store import paths, switches
-from localdev import emulators
+from localdev import ALPACA_PORT, SECRETS_PORT, emulators
 from localdev.secret_manager_standin import SecretManagerServer
 
 ALPACA_LATENCY_S = 0.100
@@ -140,13 +145,13 @@ class RemoteAlpaca:
     """The Alpaca stand-in in a process of its own, as Alpaca is remote: in this process its
     threads would compete with the pulse's for the interpreter. Driven through /_standin/*."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = ALPACA_PORT) -> None:
         self._process = subprocess.Popen(
             [
                 sys.executable,
                 "-c",
                 "import sys; from localdev.alpaca_standin import AlpacaServer; "
-                "s = AlpacaServer(0); print(s.url, flush=True); s.serve_forever()",
+                f"s = AlpacaServer({port}); print(s.url, flush=True); s.serve_forever()",
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -173,6 +178,11 @@ class RemoteAlpaca:
     def requests_total(self) -> int:
         answer = self._session.get(f"{self.url}/_standin/stats", timeout=30)
         return int(answer.json()["total"])
+
+    def by_key(self, endpoint: str) -> dict[str, int]:
+        """Requests to `endpoint`, by account."""
+        answer = self._session.get(f"{self.url}/_standin/stats", timeout=30)
+        return {k: v.get(endpoint, 0) for k, v in answer.json()["by_key"].items()}
 
     def requests_to(self, endpoint: str) -> int:
         answer = self._session.get(f"{self.url}/_standin/stats", timeout=30)
@@ -445,9 +455,12 @@ def bench_population(
 
     # the market is open: a pulse a minute, prices moving between them
     open_runs = []
+    cold_synced = 0
     for minute in range(PULSES if baseline else WARM_UP_RUNS):
         clock.move(OPEN_AT + timedelta(minutes=minute))
         open_runs.append(measure("open", pulse, counter, alpaca, secrets))
+        if minute == 0:  # a new instance's first run: how many it synced within its minute
+            cold_synced = last["run"].counts["synced"]
         if not baseline and minute >= 2 and last["run"].counts["synced"] == n:
             break  # steady: a run that synced everyone on a warm instance
     first = open_runs[0]
@@ -460,7 +473,7 @@ def bench_population(
     bound_s = n * per_sync * ALPACA_LATENCY_S / concurrency
     lines = [
         f"bench: users={n} strategies_per_user={strategies} pulse_s={warm_s:.2f} "
-        f"cold_pulse_s={first['seconds']:.2f} "
+        f"cold_pulse_s={first['seconds']:.2f} cold_synced={cold_synced} "
         f"latency_bound_s={bound_s:.2f} share_of_bound={bound_s / warm_s:.2f} "
         f"concurrency={concurrency} synced={last['run'].counts['synced']} "
         f"runs_to_warm={len(open_runs)}"
@@ -638,6 +651,74 @@ def reconciliation_line(
     )
 
 
+def bench_fanout(n: int, alpaca: RemoteAlpaca, secrets: SecretManagerServer) -> str:
+    """The plan past one instance, measured: `n` people synced once in this process and once
+    fanned out through the syncuserbatch task queue (the Tasks emulator dispatching to the
+    Functions emulator's syncuserbatch, `PULSE_FANOUT_BATCH` people a task), each run on an
+    instance that knows nobody. Reports both times, the fan-out's overhead, and that each
+    person's account was read exactly once in the fanned-out run."""
+    emulators.clear_firestore()
+    alpaca.reset()
+    secrets.store.reset()
+    alpaca.latency(0)
+    secrets.store.latency_s = 0
+    db = firestore.Client(project=clients.project_id(), credentials=AnonymousCredentials())
+    sm = clients.secret_manager_client()
+    seed(n, db, KeyStore(sm, clients.project_id()), alpaca)
+    alpaca.latency(ALPACA_LATENCY_S)
+    secrets.store.latency_s = SECRETS_LATENCY_S
+    alpaca.freeze(OPEN_AT.timestamp())  # Alpaca's clock says open; the functions use real time
+    connections = shared_connections()
+
+    def platform() -> Platform:  # a new instance
+        return Platform(
+            db=db,
+            keys=KeyStore(sm, clients.project_id()),
+            brokers=lambda keys: AlpacaBroker(
+                keys, trading_url=alpaca.url, data_url=alpaca.url, connections=connections
+            ),
+            now=lambda: datetime.now(UTC),
+        )
+
+    concurrency = int(os.environ.get("PULSE_CONCURRENCY", str(DEFAULT_CONCURRENCY)))
+    started = time.perf_counter()
+    inline = run_pulse(platform(), PulseSettings(concurrency=concurrency, fanout_threshold=n))
+    inline_s = time.perf_counter() - started
+
+    alpaca.freeze(OPEN_AT.timestamp() + 60)
+    before = alpaca.by_key("account")
+    settings = PulseSettings(concurrency=concurrency, fanout_threshold=n - 1)
+    started = time.perf_counter()
+    fanned = run_pulse(platform(), settings, enqueue=runtime.sync_queue())
+    deadline = started + 300
+    reads: dict[str, int] = {}
+    while time.perf_counter() < deadline:
+        after = alpaca.by_key("account")
+        reads = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+        if sum(reads.values()) >= n:
+            break
+        time.sleep(0.5)
+    fanout_s = time.perf_counter() - started
+    time.sleep(3)  # late tasks would read an account twice: give them the time to
+    after = alpaca.by_key("account")
+    reads = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    record = paths.pulse_run(db, fanned.run_id).get().to_dict() or {}
+    once = sum(1 for v in reads.values() if v == 1)
+    twice = sum(1 for v in reads.values() if v > 1)
+    print(
+        f"\nfan-out, {n} people on new instances: in process {inline_s:.2f} s "
+        f"({inline.counts['synced']} synced); through {fanned.tasks_enqueued} tasks of "
+        f"{settings.fanout_batch} {fanout_s:.2f} s ({record.get('synced', 0)} synced by the "
+        f"tasks' count; {once} accounts read once, {twice} more than once)"
+    )
+    return (
+        f"fanout: users={n} tasks={fanned.tasks_enqueued} inprocess_s={inline_s:.2f} "
+        f"inprocess_synced={inline.counts['synced']} fanout_s={fanout_s:.2f} "
+        f"overhead={fanout_s / inline_s:.2f} synced={record.get('synced', 0)} "
+        f"synced_once={once} synced_twice={twice}"
+    )
+
+
 def table(rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
@@ -674,9 +755,15 @@ def main() -> int:
         default=1000,
         help="people with paper positions timed against the same with shadow trades (0: skip)",
     )
+    parser.add_argument(
+        "--fanout-users",
+        type=int,
+        default=10_000,
+        help="people synced in process and fanned out through the task queue (0: skip)",
+    )
     args = parser.parse_args()
     alpaca = RemoteAlpaca()
-    secrets = SecretManagerServer().start()
+    secrets = SecretManagerServer(SECRETS_PORT).start()
     os.environ["SECRET_MANAGER_EMULATOR_HOST"] = secrets.host
     print(
         f"machine: {os.cpu_count()} cores; "
@@ -708,6 +795,10 @@ def main() -> int:
             for n in args.speed_users
             for line in bench_population(n, alpaca, secrets, baseline=False)
         ]
+        if args.fanout_users:
+            if not firebase_admin._apps:
+                firebase_admin.initialize_app(options={"projectId": clients.project_id()})
+            lines.append(bench_fanout(args.fanout_users, alpaca, secrets))
     finally:
         alpaca.stop()
         secrets.stop()

@@ -53,6 +53,37 @@ def test_each_query_is_covered_and_runs(db: firestore.Client, name: str) -> None
     list(query.stream())
 
 
+def collection_group_fields() -> set[tuple[str, str]]:
+    """The fields whose single-field index is enabled for collection-group queries (Firestore
+    keeps none by default)."""
+    spec: dict[str, Any] = json.loads((ROOT / "firestore.indexes.json").read_text())
+    return {
+        (o["collectionGroup"], o["fieldPath"])
+        for o in spec.get("fieldOverrides", [])
+        if any(i.get("queryScope") == "COLLECTION_GROUP" for i in o["indexes"])
+    }
+
+
+def test_each_collection_group_query_has_its_index(db: firestore.Client) -> None:
+    grouped = [(n, b(db)) for n, b in queries.ALL.items() if b(db)._all_descendants]
+    assert {n for n, _ in grouped} == {"everyones_open_trades", "everyones_strategies"}
+    for name, query in grouped:
+        for f in query._field_filters:
+            assert (query._parent.id, f.field.field_path) in collection_group_fields(), name
+
+
+def test_an_override_keeps_the_automatic_collection_indexes() -> None:
+    """An override replaces the automatic indexes of its field: the ones queries on a single
+    collection use are declared again beside the collection-group one."""
+    spec: dict[str, Any] = json.loads((ROOT / "firestore.indexes.json").read_text())
+    for o in spec["fieldOverrides"]:
+        if o["indexes"]:
+            scopes = {
+                (i.get("order") or i.get("arrayConfig"), i["queryScope"]) for i in o["indexes"]
+            }
+            assert {("ASCENDING", "COLLECTION"), ("DESCENDING", "COLLECTION")} <= scopes
+
+
 def test_no_index_is_declared_that_no_query_needs(db: firestore.Client) -> None:
     used = {needed_index(build(db)) for build in queries.ALL.values()}
     assert declared() <= used

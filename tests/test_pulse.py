@@ -15,6 +15,7 @@ from google.cloud import firestore
 from agenttrader.broker.alpaca import AlpacaBroker, BrokerFactory
 from agenttrader.broker.keystore import AlpacaKeys, KeyStore
 from agenttrader.context.platform import Platform
+from agenttrader.pulse.prime import PRIME_MIN
 from agenttrader.pulse.run import run_pulse
 from agenttrader.pulse.sync import PulseSettings
 from agenttrader.store import paths
@@ -364,3 +365,23 @@ def test_the_snapshot_does_not_need_fields_alpaca_deprecated(
     assert "pattern_day_trader" not in modern and "daytrade_count" not in modern
     assert (legacy["pattern_day_trader"], legacy["daytrade_count"]) == (False, 0)
     assert modern["equity"] == legacy["equity"]
+
+
+def test_a_new_instance_learns_everyones_trades_at_once(
+    platform: Platform, alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
+) -> None:
+    """A new instance knows nobody: it reads every open trade in one collection-group query,
+    so one shared request prices everyone's symbols and nobody asks Alpaca for their own."""
+    freeze(alpaca)
+    people = [f"p{i:02d}" for i in range(PRIME_MIN + 10)]
+    for i, uid in enumerate(people):
+        user_with_account(alpaca, db, keystore, uid)
+        open_trade(db, uid, "t1", ["AAPL", "MSFT", "NVDA"][i % 3], "BUY", "1", "100")
+    summary = run_pulse(platform)
+    assert summary.counts["synced"] == len(people)
+    stats = requests.get(f"{alpaca.url}/_standin/stats", timeout=5).json()["by_key"]
+    assert sum(k.get("latest_trades", 0) for k in stats.values()) == 1
+    for i, uid in enumerate(people):
+        symbol = ["AAPL", "MSFT", "NVDA"][i % 3]
+        marks = (get(paths.marks(db, uid)) or {})["trades"]
+        assert marks["t1"]["current_price"] == str(price_at(symbol, NOW))

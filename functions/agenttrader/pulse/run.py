@@ -152,6 +152,7 @@ def run_pulse(
             settings,
             market_closed=closed,
             trading_day=day,
+            everyone=True,
         )
         summary.counts.update(counts)
         summary.errors.update(errors)

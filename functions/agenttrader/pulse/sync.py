@@ -29,6 +29,7 @@ from agenttrader.broker.alpaca import AlpacaBroker
 from agenttrader.broker.keystore import AlpacaKeys
 from agenttrader.context.platform import Platform
 from agenttrader.core.errors import AgentTraderError, ErrorCode
+from agenttrader.pulse.prime import prime
 from agenttrader.store import paths
 from agenttrader.store.firestore_io import chunks, get_by_path
 from agenttrader.store.models import ShadowTrade, keys_version, set_sync_error, snapshot_document
@@ -134,11 +135,14 @@ def sync_users(
     *,
     market_closed: bool = False,
     trading_day: str | None = None,
+    everyone: bool = False,
 ) -> tuple[Counter[str], Counter[str]]:
     """Sync these people with bounded concurrency; returns outcome counts and error codes.
     With `trading_day` (the market is open by Alpaca's clock) their strategies trade too.
     A person whose switch is off is still synced while they hold something (open trades or
-    orders working): their exits and orders go on, their entries do not."""
+    orders working): their exits and orders go on, their entries do not. With `everyone`
+    (these are the whole population), what this instance does not know of them yet is read
+    for all of them at once first (`prime`)."""
     db = platform.db
     counts: Counter[str] = Counter()
     errors: Counter[str] = Counter()
@@ -163,6 +167,8 @@ def sync_users(
     random.Random(run_id).shuffle(todo)
     _recall_snapshots(platform, todo)
     market = Market(trading_day)
+    if everyone and not market_closed:
+        prime(platform, todo, trades=True, bots=trading_day is not None)
     switched_on = [u for u in todo if enabled.get(u.uid)]
     shared = {} if market_closed else _shared_prices(platform, switched_on, todo, market)
     results = _workers(max(1, settings.concurrency)).map(

@@ -17,6 +17,25 @@ def open_trades(db: firestore.Client, uid: str) -> Query:
     return paths.shadow_trades(db, uid).where(filter=firestore.FieldFilter("status", "==", "OPEN"))
 
 
+def everyones_open_trades(db: firestore.Client) -> Query:
+    """A new instance's first run: every person's open trades, in one collection-group query
+    (its index: `firestore.indexes.json` `fieldOverrides`)."""
+    return db.collection_group("shadowTradeHistory").where(
+        filter=firestore.FieldFilter("status", "==", "OPEN")
+    )
+
+
+STRATEGY_STATUSES = ["active", "paused", "error"]
+"""Every status a strategy has (`bot.settings.Status`): the filter only selects the index."""
+
+
+def everyones_strategies(db: firestore.Client) -> Query:
+    """A new instance's first run: every person's strategies, in one collection-group query."""
+    return db.collection_group("strategies").where(
+        filter=firestore.FieldFilter("status", "in", STRATEGY_STATUSES)
+    )
+
+
 def open_trades_newest_first(db: firestore.Client, uid: str) -> Query:
     """Web client: the open-positions list."""
     return open_trades(db, uid).order_by("created_at", direction=firestore.Query.DESCENDING)
@@ -98,4 +117,6 @@ ALL: dict[str, Callable[[firestore.Client], Query]] = {
     "strategies_newest_first": lambda db: strategies_newest_first(db, "uid"),
     "oauth_states_of": lambda db: oauth_states_of(db, "uid"),
     "people_by_email": lambda db: people_by_email(db, "al", "alice@example.com"),
+    "everyones_open_trades": everyones_open_trades,
+    "everyones_strategies": everyones_strategies,
 }
