@@ -58,7 +58,9 @@ def closed_totals(db: firestore.Client, uid: str) -> ClosedTotals:
     doc = paths.closed_totals(db, uid).get()
     data = doc.to_dict() or {}
     if not data.get("complete"):
-        data = _count_history(db.transaction(), db, uid)
+        # a transactional wrapper per call: the wrapper keeps the attempt's state, so one
+        # shared by threads (the pulse syncs people at once) would mix their attempts
+        data = firestore.transactional(_count_history)(db.transaction(), db, uid)
     return ClosedTotals(
         count=int(data.get("count", 0)),
         wins=int(data.get("wins", 0)),
@@ -67,7 +69,6 @@ def closed_totals(db: firestore.Client, uid: str) -> ClosedTotals:
     )
 
 
-@firestore.transactional
 def _count_history(
     transaction: firestore.Transaction, db: firestore.Client, uid: str
 ) -> dict[str, Any]:
