@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -12,12 +12,13 @@ import pytest
 import requests
 from google.cloud import firestore
 
+from agenttrader.bot.settings import load_bot_config
 from agenttrader.broker.alpaca import AlpacaBroker, BrokerFactory
 from agenttrader.broker.keystore import AlpacaKeys, KeyStore
 from agenttrader.context.platform import Platform
-from agenttrader.pulse.prime import PRIME_MIN
+from agenttrader.pulse.prime import PRIME_MIN, prime
 from agenttrader.pulse.run import run_pulse
-from agenttrader.pulse.sync import PulseSettings
+from agenttrader.pulse.sync import PulseSettings, UserRef
 from agenttrader.store import paths
 from localdev.alpaca_standin import AlpacaServer, price_at
 from localdev.seed import open_trade, register_alpaca_account, seed_user
@@ -385,3 +386,42 @@ def test_a_new_instance_learns_everyones_trades_at_once(
         symbol = ["AAPL", "MSFT", "NVDA"][i % 3]
         marks = (get(paths.marks(db, uid)) or {})["trades"]
         assert marks["t1"]["current_price"] == str(price_at(symbol, NOW))
+
+
+def test_a_new_instance_learns_everyones_strategies_as_each_would_read_them(
+    platform: Platform, db: firestore.Client
+) -> None:
+    """The strategies and limits learned for everyone at once are what each person's own read
+    gives: the same strategies (an unreadable one set aside) and the same limits."""
+    now = datetime.now(UTC)
+    people = [UserRef(f"s{i:02d}", 1, open_trades=0, bot_version=3) for i in range(PRIME_MIN)]
+    for i, person in enumerate(people):
+        for k in range(2):
+            paths.strategies(db, person.uid).document(f"st{k}").set(
+                {
+                    "strategy": "momentum_20d",
+                    "symbols": ["AAPL", ["MSFT", "NVDA"][i % 2]],
+                    "allocation_usd": "1000",
+                    "mode": "shadow",
+                    "status": ["active", "paused"][k],
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        if i % 3 == 0:
+            paths.risk_settings(db, person.uid).set(
+                {
+                    "max_position_usd": str(500 + i),
+                    "max_daily_loss_usd": "100",
+                    "max_drawdown_pct": "10",
+                    "max_trades_per_day": 5,
+                }
+            )
+    paths.strategies(db, "s01").document("broken").set(
+        {"strategy": "momentum_20d", "status": "active"}  # no symbols, no allocation
+    )
+    assert prime(platform, people, trades=False, bots=True) == len(people)
+    for person in people:
+        learned = platform.memory.recall("bot", person.memory_key)
+        assert learned == load_bot_config(db, person.uid, 3), person.uid
+    assert platform.memory.recall("bot", people[1].memory_key).unreadable == ("broken",)

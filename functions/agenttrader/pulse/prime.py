@@ -90,6 +90,8 @@ def _learn_trades(platform: Platform, users: dict[str, Listed]) -> None:
 
 
 def _learn_bots(platform: Platform, users: dict[str, Listed]) -> None:
+    """Their strategies (a document without a status, which no query by status finds, is one
+    that would not parse anyway: it never runs) and their risk limits, in batched reads."""
     db = platform.db
     strategies: dict[str, list[tuple[str, StrategyDoc]]] = defaultdict(list)
     unreadable: dict[str, list[str]] = defaultdict(list)
