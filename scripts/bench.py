@@ -652,8 +652,8 @@ def reconciliation_line(
 
 
 FANOUT_WAIT_S = 600.0
-"""How long the fan-out bench waits for everyone (the Functions emulator runs tasks one after
-another, unlike Cloud Functions' instances)."""
+"""How long the fan-out bench waits for everyone (the Functions emulator's workers share this
+machine's cores, unlike Cloud Functions' instances)."""
 
 
 def bench_fanout(n: int, alpaca: RemoteAlpaca, secrets: SecretManagerServer) -> str:
