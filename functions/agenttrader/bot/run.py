@@ -57,10 +57,16 @@ from agenttrader.store.models import ShadowTrade
 from agenttrader.store.optimistic import LOST_RACE, unchanged_since
 
 
+def known_config(platform: Platform, memory_key: str, version: int) -> BotConfig | None:
+    """The person's settings as this instance read them for this version, if it did."""
+    kept = platform.memory.recall("bot", memory_key)
+    return kept if isinstance(kept, BotConfig) and kept.version == version else None
+
+
 def config_of(platform: Platform, uid: str, memory_key: str, version: int) -> BotConfig:
     """The person's strategies and limits: as this instance read them for this version."""
-    kept = platform.memory.recall("bot", memory_key)
-    if isinstance(kept, BotConfig) and kept.version == version:
+    kept = known_config(platform, memory_key, version)
+    if kept is not None:
         return kept
     config = load_bot_config(platform.db, uid, version)
     for sid in config.unreadable:

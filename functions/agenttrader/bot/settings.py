@@ -3,6 +3,7 @@ to read them again (`bot_version` in the profile, bumped by every change to eith
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -115,14 +116,24 @@ def read_limits(doc: firestore.DocumentSnapshot[Any]) -> RiskLimits:
         return DEFAULT_LIMITS
 
 
-def load_bot_config(db: firestore.Client, uid: str, version: int) -> BotConfig:
-    """Read a person's strategies and limits (one query and one read)."""
+def bot_config(
+    version: int,
+    strategy_docs: Iterable[firestore.DocumentSnapshot[Any]],
+    limits_doc: firestore.DocumentSnapshot[Any],
+) -> BotConfig:
+    """A person's settings from their strategy documents and their risk limits document."""
     strategies = []
     unreadable = []
-    for doc in paths.strategies(db, uid).stream():
+    for doc in strategy_docs:
         try:
             strategies.append((doc.id, StrategyDoc.model_validate(doc.to_dict() or {})))
         except ValidationError:
             unreadable.append(doc.id)
-    limits = read_limits(paths.risk_settings(db, uid).get())
-    return BotConfig(version, tuple(sorted(strategies)), limits, tuple(unreadable))
+    return BotConfig(version, tuple(sorted(strategies)), read_limits(limits_doc), tuple(unreadable))
+
+
+def load_bot_config(db: firestore.Client, uid: str, version: int) -> BotConfig:
+    """Read a person's strategies and limits (one query and one read)."""
+    return bot_config(
+        version, paths.strategies(db, uid).stream(), paths.risk_settings(db, uid).get()
+    )

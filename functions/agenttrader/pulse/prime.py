@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from firebase_functions import logger
+from google.cloud import firestore
 from pydantic import ValidationError
 
-from agenttrader.bot.settings import BotConfig, StrategyDoc, read_limits
+from agenttrader.bot.run import known_config
+from agenttrader.bot.settings import bot_config
 from agenttrader.context.platform import Platform
 from agenttrader.store import paths, queries
 from agenttrader.store.firestore_io import get_by_path
@@ -57,7 +59,11 @@ def prime(platform: Platform, users: Sequence[Listed], trades: bool, bots: bool)
         and memory.trades(u.memory_key, u.trades_version) is None
     }
     need_bots = {
-        u.uid: u for u in users if bots and u.bot_version is not None and not _known(platform, u)
+        u.uid: u
+        for u in users
+        if bots
+        and u.bot_version is not None
+        and known_config(platform, u.memory_key, u.bot_version) is None
     }
     if len(need_trades) + len(need_bots) < PRIME_MIN:
         return 0
@@ -67,11 +73,6 @@ def prime(platform: Platform, users: Sequence[Listed], trades: bool, bots: bool)
         _learn_bots(platform, need_bots)
     logger.info("pulse.primed", trades=len(need_trades), bots=len(need_bots))
     return len(need_trades.keys() | need_bots.keys())
-
-
-def _known(platform: Platform, user: Listed) -> bool:
-    kept = platform.memory.recall("bot", user.memory_key)
-    return isinstance(kept, BotConfig) and kept.version == user.bot_version
 
 
 def _learn_trades(platform: Platform, users: dict[str, Listed]) -> None:
@@ -93,25 +94,14 @@ def _learn_bots(platform: Platform, users: dict[str, Listed]) -> None:
     """Their strategies (a document without a status, which no query by status finds, is one
     that would not parse anyway: it never runs) and their risk limits, in batched reads."""
     db = platform.db
-    strategies: dict[str, list[tuple[str, StrategyDoc]]] = defaultdict(list)
-    unreadable: dict[str, list[str]] = defaultdict(list)
+    strategies: dict[str, list[firestore.DocumentSnapshot[Any]]] = defaultdict(list)
     for doc in queries.everyones_strategies(db).stream():
         uid = doc.reference.parent.parent.id if doc.reference.parent.parent else ""
-        if uid not in users:
-            continue
-        try:
-            strategies[uid].append((doc.id, StrategyDoc.model_validate(doc.to_dict() or {})))
-        except ValidationError:
-            unreadable[uid].append(doc.id)
+        if uid in users:
+            strategies[uid].append(doc)
     limits = get_by_path(db, [paths.risk_settings(db, uid) for uid in users])
     for uid, user in users.items():
-        version = user.bot_version
-        if version is None:
-            continue
-        config = BotConfig(
-            version,
-            tuple(sorted(strategies[uid])),
-            read_limits(limits[paths.risk_settings(db, uid).path]),
-            tuple(unreadable[uid]),
-        )
-        platform.memory.keep("bot", user.memory_key, config)
+        if user.bot_version is not None:
+            limits_doc = limits[paths.risk_settings(db, uid).path]
+            config = bot_config(user.bot_version, strategies[uid], limits_doc)
+            platform.memory.keep("bot", user.memory_key, config)

@@ -31,26 +31,26 @@ class ClosedTotals:
     """The realized P&L of the closed shadow trades (the shadow book)."""
 
 
-def _cents(value: Any) -> int:
-    return int(cents(decimal(value)) * 100)
+def _added_by(trade: dict[str, Any]) -> dict[str, int] | None:
+    """What a closed trade adds to the totals; None for an entry that never filled (it closes
+    without a realized P&L: no trade)."""
+    if trade.get("realized_pnl") is None:
+        return None
+    pnl = int(cents(decimal(trade["realized_pnl"])) * 100)
+    return {
+        "count": 1,
+        "wins": 1 if pnl > 0 else 0,
+        "realized_cents": pnl,
+        "shadow_cents": 0 if trade.get("mode") == "paper" else pnl,
+    }
 
 
 def count_close(writer: Writer, db: firestore.Client, uid: str, doc: dict[str, Any]) -> None:
-    """Add a trade that closes in `writer`'s commit (`doc` as written) to the totals. An entry
-    that never filled closes without a realized P&L: no trade, not counted."""
-    if doc.get("realized_pnl") is None:
-        return
-    pnl = _cents(doc["realized_pnl"])
-    writer.set(
-        paths.closed_totals(db, uid),
-        {
-            "count": firestore.Increment(1),
-            "wins": firestore.Increment(1 if pnl > 0 else 0),
-            "realized_cents": firestore.Increment(pnl),
-            "shadow_cents": firestore.Increment(0 if doc.get("mode") == "paper" else pnl),
-        },
-        merge=True,
-    )
+    """Add a trade that closes in `writer`'s commit (`doc` as written) to the totals."""
+    added = _added_by(doc)
+    if added is not None:
+        increments = {k: firestore.Increment(v) for k, v in added.items()}
+        writer.set(paths.closed_totals(db, uid), increments, merge=True)
 
 
 def closed_totals(db: firestore.Client, uid: str) -> ClosedTotals:
@@ -72,15 +72,10 @@ def closed_totals(db: firestore.Client, uid: str) -> ClosedTotals:
 def _count_history(
     transaction: firestore.Transaction, db: firestore.Client, uid: str
 ) -> dict[str, Any]:
-    totals = {"count": 0, "wins": 0, "realized_cents": 0, "shadow_cents": 0, "complete": True}
+    totals: dict[str, Any] = {"count": 0, "wins": 0, "realized_cents": 0, "shadow_cents": 0}
     for snapshot in queries.closed_trades(db, uid).stream(transaction=transaction):
-        trade = snapshot.to_dict() or {}
-        if trade.get("realized_pnl") is None:
-            continue
-        pnl = _cents(trade["realized_pnl"])
-        totals["count"] += 1
-        totals["wins"] += 1 if pnl > 0 else 0
-        totals["realized_cents"] += pnl
-        totals["shadow_cents"] += 0 if trade.get("mode") == "paper" else pnl
+        for key, value in (_added_by(snapshot.to_dict() or {}) or {}).items():
+            totals[key] += value
+    totals["complete"] = True
     transaction.set(paths.closed_totals(db, uid), totals)
     return totals
