@@ -51,7 +51,6 @@ from agenttrader.pulse.run import PulseSummary, run_pulse
 from agenttrader.pulse.sync import PulseSettings
 from agenttrader.store import paths, switches
 from localdev import ALPACA_PORT, SECRETS_PORT, emulators
-from localdev.secret_manager_standin import SecretManagerServer
 
 ALPACA_LATENCY_S = 0.100
 SECRETS_LATENCY_S = 0.020
@@ -193,6 +192,56 @@ class RemoteAlpaca:
         self._process.wait(timeout=10)
 
 
+class RemoteSecrets:
+    """The Secret Manager stand-in in a process of its own, for the same reason as Alpaca's:
+    Secret Manager is remote, and its server's threads here would compete with the pulse's.
+    Driven by one command a line on its standard input, answered on its standard output."""
+
+    def __init__(self, port: int = SECRETS_PORT) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", _SECRETS_PROCESS, str(port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.host = self._ask("host")
+
+    def _ask(self, *command: object) -> str:
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._process.stdin.write(" ".join(map(str, command)) + "\n")
+        self._process.stdin.flush()
+        return self._process.stdout.readline().strip()
+
+    def reset(self) -> None:
+        self._ask("reset")
+
+    def latency(self, seconds: float) -> None:
+        self._ask("latency", seconds)
+
+    def accesses(self) -> int:
+        """AccessSecretVersion calls answered since the last reset."""
+        return int(self._ask("accesses"))
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=10)
+
+
+_SECRETS_PROCESS = """
+import sys
+from localdev.secret_manager_standin import SecretManagerServer
+server = SecretManagerServer(int(sys.argv[1])).start()
+for line in sys.stdin:
+    command, *args = line.split()
+    if command == "reset":
+        server.store.reset()
+    elif command == "latency":
+        server.store.latency_s = float(args[0])
+    answer = {"host": server.host, "accesses": server.store.calls["AccessSecretVersion"]}
+    print(answer.get(command, "ok"), flush=True)
+"""
+
+
 # -- population ---------------------------------------------------------------------------------
 
 
@@ -323,11 +372,11 @@ def measure(
     run: Callable[[], Any],
     counter: OpCounter,
     alpaca: RemoteAlpaca,
-    secrets: SecretManagerServer,
+    secrets: RemoteSecrets,
 ) -> dict[str, float]:
     reads0, writes0 = counter.snapshot()
     alpaca0 = alpaca.requests_total()
-    secrets0 = secrets.store.calls["AccessSecretVersion"]
+    secrets0 = secrets.accesses()
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         run()
@@ -338,7 +387,7 @@ def measure(
         "reads": reads1 - reads0,
         "writes": writes1 - writes0,
         "alpaca": alpaca.requests_total() - alpaca0,
-        "secrets": secrets.store.calls["AccessSecretVersion"] - secrets0,
+        "secrets": secrets.accesses() - secrets0,
     }
 
 
@@ -399,10 +448,36 @@ def usd(counts: dict[str, float]) -> float:
     return sum(counts[k] * PRICES[k] for k in KINDS)
 
 
+def seeded(
+    n: int,
+    db: firestore.Client,
+    alpaca: RemoteAlpaca,
+    secrets: RemoteSecrets,
+    strategies: int = 0,
+    paper: bool = False,
+) -> None:
+    """Empty emulators and stand-ins, `n` people seeded at once, then the stand-ins' latency."""
+    emulators.clear_firestore()
+    alpaca.reset()
+    secrets.reset()
+    alpaca.latency(0)
+    secrets.latency(0)
+    seed(
+        n,
+        db,
+        KeyStore(clients.secret_manager_client(), clients.project_id()),
+        alpaca,
+        strategies,
+        paper,
+    )
+    alpaca.latency(ALPACA_LATENCY_S)
+    secrets.latency(SECRETS_LATENCY_S)
+
+
 def bench_population(
     n: int,
     alpaca: RemoteAlpaca,
-    secrets: SecretManagerServer,
+    secrets: RemoteSecrets,
     baseline: bool = True,
     strategies: int = 0,
     report: dict[str, dict[str, float]] | None = None,
@@ -410,18 +485,11 @@ def bench_population(
 ) -> list[str]:
     """Time and count a population's pulses; with `report`, keep the per-person counts of a
     run while open (and, with the baseline, while closed) in it."""
-    emulators.clear_firestore()
-    alpaca.reset()
-    secrets.store.reset()
-    alpaca.latency(0)
-    secrets.store.latency_s = 0
     counter = OpCounter()
     db = CountingClient(counter)
     sm = clients.secret_manager_client()
     project = clients.project_id()
-    seed(n, db, KeyStore(sm, project), alpaca, strategies, paper)
-    alpaca.latency(ALPACA_LATENCY_S)
-    secrets.store.latency_s = SECRETS_LATENCY_S
+    seeded(n, db, alpaca, secrets, strategies, paper)
     clock = BenchClock(alpaca)
     clock.move(OPEN_AT)
 
@@ -435,7 +503,6 @@ def bench_population(
             alpaca,
             secrets,
         )
-    keystore = KeyStore(sm, project)
 
     connections = shared_connections()
 
@@ -444,23 +511,28 @@ def bench_population(
             keys, trading_url=alpaca.url, data_url=alpaca.url, connections=connections
         )
 
-    platform = Platform(db=db, keys=keystore, brokers=broker, now=clock.now)
+    def new_instance() -> Platform:
+        """An instance that knows nobody: what a deploy or a scale-up starts."""
+        return Platform(db=db, keys=KeyStore(sm, project), brokers=broker, now=clock.now)
+
+    instance = {"platform": new_instance()}
     concurrency = int(os.environ.get("PULSE_CONCURRENCY", str(DEFAULT_CONCURRENCY)))
     settings = PulseSettings(concurrency=concurrency)
 
     last: dict[str, PulseSummary] = {}
 
     def pulse() -> None:
-        last["run"] = run_pulse(platform, settings, cadence=True)
+        last["run"] = run_pulse(instance["platform"], settings, cadence=True)
 
     # the market is open: a pulse a minute, prices moving between them
     open_runs = []
-    cold_synced = 0
+    first_synced = 0
+    minute = 0
     for minute in range(PULSES if baseline else WARM_UP_RUNS):
         clock.move(OPEN_AT + timedelta(minutes=minute))
         open_runs.append(measure("open", pulse, counter, alpaca, secrets))
-        if minute == 0:  # a new instance's first run: how many it synced within its minute
-            cold_synced = last["run"].counts["synced"]
+        if minute == 0:  # everyone's first sync ever: how many it reached within its minute
+            first_synced = last["run"].counts["synced"]
         if not baseline and minute >= 2 and last["run"].counts["synced"] == n:
             break  # steady: a run that synced everyone on a warm instance
     first = open_runs[0]
@@ -469,11 +541,20 @@ def bench_population(
     # order, so nobody is always the one left)
     warm = open_runs[-1:] if not baseline else open_runs[1:]
     warm_s = statistics.mean(r["seconds"] for r in warm)
+    # a new instance's first run, over people synced before (every deploy and every scale-up
+    # starts one), then a run that warms it again
+    instance["platform"] = new_instance()
+    clock.move(OPEN_AT + timedelta(minutes=minute + 1))
+    cold = measure("open", pulse, counter, alpaca, secrets)
+    cold_synced = last["run"].counts["synced"]
+    clock.move(OPEN_AT + timedelta(minutes=minute + 2))
+    measure("open", pulse, counter, alpaca, secrets)
     per_sync = statistics.mean(r["alpaca"] for r in warm) / n  # Alpaca requests per person
     bound_s = n * per_sync * ALPACA_LATENCY_S / concurrency
     lines = [
         f"bench: users={n} strategies_per_user={strategies} pulse_s={warm_s:.2f} "
-        f"cold_pulse_s={first['seconds']:.2f} cold_synced={cold_synced} "
+        f"cold_pulse_s={cold['seconds']:.2f} cold_synced={cold_synced} "
+        f"first_sync_s={first['seconds']:.2f} first_synced={first_synced} "
         f"latency_bound_s={bound_s:.2f} share_of_bound={bound_s / warm_s:.2f} "
         f"concurrency={concurrency} synced={last['run'].counts['synced']} "
         f"runs_to_warm={len(open_runs)}"
@@ -484,9 +565,11 @@ def bench_population(
         f"ms, Secret Manager {SECRETS_LATENCY_S * 1000:.0f} ms, concurrency {concurrency}"
     )
     print(
-        f"  pulse while open: {warm_s:.2f} s a minute on a warm instance (the first, with cold "
-        f"caches, {first['seconds']:.2f} s); latency-bound limit {bound_s:.2f} s (people x "
-        f"{per_sync:.2f} Alpaca requests a sync x {ALPACA_LATENCY_S * 1000:.0f} ms / concurrency)"
+        f"  pulse while open: {warm_s:.2f} s a minute on a warm instance; a new instance's first "
+        f"run {cold['seconds']:.2f} s ({cold_synced} synced); everyone's first sync ever "
+        f"{first['seconds']:.2f} s ({first_synced} synced); latency-bound limit {bound_s:.2f} s "
+        f"(people x {per_sync:.2f} Alpaca requests a sync x {ALPACA_LATENCY_S * 1000:.0f} ms / "
+        "concurrency)"
     )
     if baseline:
         lines.append(
@@ -507,7 +590,7 @@ def month(
     sampled: int,
     counter: OpCounter,
     alpaca: RemoteAlpaca,
-    secrets: SecretManagerServer,
+    secrets: RemoteSecrets,
     report: dict[str, dict[str, float]] | None = None,
 ) -> str:
     """The reference month for one person, both designs, in counts and at list prices."""
@@ -656,22 +739,15 @@ FANOUT_WAIT_S = 600.0
 machine's cores, unlike Cloud Functions' instances)."""
 
 
-def bench_fanout(n: int, alpaca: RemoteAlpaca, secrets: SecretManagerServer) -> str:
+def bench_fanout(n: int, alpaca: RemoteAlpaca, secrets: RemoteSecrets) -> str:
     """The plan past one instance, measured: `n` people synced once in this process and once
     fanned out through the syncuserbatch task queue (the Tasks emulator dispatching to the
     Functions emulator's syncuserbatch, `PULSE_FANOUT_BATCH` people a task), each run on an
     instance that knows nobody. Reports both times, the fan-out's overhead, and that each
     person's account was read exactly once in the fanned-out run."""
-    emulators.clear_firestore()
-    alpaca.reset()
-    secrets.store.reset()
-    alpaca.latency(0)
-    secrets.store.latency_s = 0
     db = firestore.Client(project=clients.project_id(), credentials=AnonymousCredentials())
     sm = clients.secret_manager_client()
-    seed(n, db, KeyStore(sm, clients.project_id()), alpaca)
-    alpaca.latency(ALPACA_LATENCY_S)
-    secrets.store.latency_s = SECRETS_LATENCY_S
+    seeded(n, db, alpaca, secrets)
     alpaca.freeze(OPEN_AT.timestamp())  # Alpaca's clock says open; the functions use real time
     connections = shared_connections()
 
@@ -771,7 +847,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     alpaca = RemoteAlpaca()
-    secrets = SecretManagerServer(SECRETS_PORT).start()
+    secrets = RemoteSecrets(SECRETS_PORT)
     os.environ["SECRET_MANAGER_EMULATOR_HOST"] = secrets.host
     print(
         f"machine: {os.cpu_count()} cores; "

@@ -3,16 +3,18 @@ written when something happened and otherwise at most every `BOOKS_EVERY`."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from agenttrader.bot.performance import Performance
 from agenttrader.bot.person import Person
+from agenttrader.bot.settings import StrategyDoc
 from agenttrader.broker.alpaca import AccountSnapshot
 from agenttrader.core.money import plain
 from agenttrader.store import paths
@@ -27,9 +29,10 @@ written while nothing else changes (a write a minute per person is a bill of its
 @dataclass
 class Books:
     performance: Performance
-    written_at: float | None = None
-    """When this instance last wrote them (monotonic); None: not since it started."""
+    written_at: datetime | None = None
+    """When they were last written (the statistics' `updated_at`); None: never."""
     notes: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Each running strategy's last evaluation, as written."""
     recounted: bool = False
     """The closed trades were counted again since the last write."""
 
@@ -38,12 +41,26 @@ class Books:
         return self.performance.peak_equity
 
 
-def books_of(person: Person) -> Books:
+def stored_books(
+    summary: firestore.DocumentSnapshot[Any], running: Sequence[tuple[str, StrategyDoc]]
+) -> Books:
+    """The books as last written: the statistics (`stats/summary`) and, from the strategies'
+    documents, their last evaluations. An instance that starts from these writes only what
+    changes, as one that wrote them would."""
+    data = summary.to_dict() if summary.exists else None
+    written_at = (data or {}).get("updated_at")
+    return Books(
+        Performance.from_document(data),
+        written_at if isinstance(written_at, datetime) else None,
+        {sid: dict(s.last_decisions) for sid, s in running if s.last_decisions is not None},
+    )
+
+
+def books_of(person: Person, running: Sequence[tuple[str, StrategyDoc]]) -> Books:
     kept = person.platform.memory.recall("books", person.memory_key)
     if isinstance(kept, Books):
         return kept
-    doc = paths.stats_summary(person.db, person.uid).get()
-    books = Books(Performance.from_document(doc.to_dict() if doc.exists else None))
+    books = stored_books(paths.stats_summary(person.db, person.uid).get(), running)
     person.platform.memory.keep("books", person.memory_key, books)
     return books
 
@@ -104,13 +121,14 @@ def write_books(
     if person.changed:
         books = refresh(person, books, trades, account.equity, observe=False)
     performance = books.performance
+    written_at = books.written_at
     due = (
         person.changed
         or books.recounted
-        or books.written_at is None
+        or written_at is None
         or performance.point_day != person.day
         or notes != books.notes
-        or time.monotonic() - books.written_at >= BOOKS_EVERY.total_seconds()
+        or not written_at <= person.now < written_at + BOOKS_EVERY
     )
     if not due:
         return
@@ -128,7 +146,7 @@ def write_books(
         {"equity": plain(account.equity), "at": now},
     )
     for sid, decisions in notes.items():
-        if books.notes.get(sid) != decisions or person.changed or books.written_at is None:
+        if books.notes.get(sid) != decisions or person.changed or written_at is None:
             batch.update(
                 paths.strategies(db, uid).document(sid),
                 {"last_evaluated_at": now, "last_decisions": decisions},
@@ -137,6 +155,4 @@ def write_books(
         batch.commit()
     except gexc.NotFound:  # a strategy deleted meanwhile: the rest next run
         return
-    person.platform.memory.keep(
-        "books", person.memory_key, Books(performance, time.monotonic(), notes)
-    )
+    person.platform.memory.keep("books", person.memory_key, Books(performance, now, notes))

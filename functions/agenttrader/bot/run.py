@@ -112,7 +112,7 @@ def trade_for(
         if person.changed:  # an order filled or ended: the statistics count it
             recount_closed(person.db, person.uid, person.now)
         return problems
-    books = refresh(person, books_of(person), trades, account.equity)
+    books = refresh(person, books_of(person, running), trades, account.equity)
     if person.entries_allowed:
         breach = risk.on_pulse(config.limits, account, books.peak_equity) or _shadow_breach(
             config, books, trades

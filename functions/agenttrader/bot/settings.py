@@ -36,6 +36,8 @@ class StrategyDoc(BaseModel):
     """A SELL with nothing held opens a short position only when this is on (long-only by
     default)."""
     last_error: dict[str, Any] | None = None
+    last_decisions: dict[str, str] | None = None
+    """Its last evaluation as the statistics' writer left it: each symbol's decision."""
 
     @field_validator("allocation_usd", "take_profit_pct", "stop_loss_pct", mode="before")
     @classmethod

@@ -17,10 +17,11 @@ from typing import Any, Protocol
 
 from firebase_functions import logger
 from google.cloud import firestore
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from agenttrader.bot.books import stored_books
 from agenttrader.bot.run import known_config
-from agenttrader.bot.settings import bot_config
+from agenttrader.bot.settings import StrategyDoc, bot_config
 from agenttrader.context.platform import Platform
 from agenttrader.store import paths, queries
 from agenttrader.store.firestore_io import get_by_path
@@ -75,9 +76,15 @@ def prime(platform: Platform, users: Sequence[Listed], trades: bool, bots: bool)
     return len(need_trades.keys() | need_bots.keys())
 
 
+def _fields(model: type[BaseModel]) -> list[str]:
+    """Only what the model reads (timestamps and the like are most of a document's decoding,
+    and the models ignore them): what each person's own read would give it, for less."""
+    return list(model.model_fields)
+
+
 def _learn_trades(platform: Platform, users: dict[str, Listed]) -> None:
     found: dict[str, list[tuple[str, ShadowTrade]]] = defaultdict(list)
-    for doc in queries.everyones_open_trades(platform.db).stream():
+    for doc in queries.everyones_open_trades(platform.db).select(_fields(ShadowTrade)).stream():
         uid = doc.reference.parent.parent.id if doc.reference.parent.parent else ""
         if uid not in users:
             continue
@@ -92,16 +99,26 @@ def _learn_trades(platform: Platform, users: dict[str, Listed]) -> None:
 
 def _learn_bots(platform: Platform, users: dict[str, Listed]) -> None:
     """Their strategies (a document without a status, which no query by status finds, is one
-    that would not parse anyway: it never runs) and their risk limits, in batched reads."""
+    that would not parse anyway: it never runs), their risk limits and their books as last
+    written (so a new instance rewrites none that did not change), in batched reads."""
     db = platform.db
     strategies: dict[str, list[firestore.DocumentSnapshot[Any]]] = defaultdict(list)
-    for doc in queries.everyones_strategies(db).stream():
+    for doc in queries.everyones_strategies(db).select(_fields(StrategyDoc)).stream():
         uid = doc.reference.parent.parent.id if doc.reference.parent.parent else ""
         if uid in users:
             strategies[uid].append(doc)
-    limits = get_by_path(db, [paths.risk_settings(db, uid) for uid in users])
+    memory = platform.memory
+    unbooked = [uid for uid, u in users.items() if memory.recall("books", u.memory_key) is None]
+    found = get_by_path(
+        db,
+        [paths.risk_settings(db, uid) for uid in users]
+        + [paths.stats_summary(db, uid) for uid in unbooked],
+    )
     for uid, user in users.items():
         if user.bot_version is not None:
-            limits_doc = limits[paths.risk_settings(db, uid).path]
+            limits_doc = found[paths.risk_settings(db, uid).path]
             config = bot_config(user.bot_version, strategies[uid], limits_doc)
-            platform.memory.keep("bot", user.memory_key, config)
+            memory.keep("bot", user.memory_key, config)
+            summary = found.get(paths.stats_summary(db, uid).path)
+            if summary is not None:
+                memory.keep("books", user.memory_key, stored_books(summary, config.running))

@@ -165,10 +165,13 @@ def sync_users(
         return counts, errors
     # a new order each run: when a run reaches its deadline, it is never the same people left
     random.Random(run_id).shuffle(todo)
-    _recall_snapshots(platform, todo)
     market = Market(trading_day)
-    if everyone and not market_closed:
-        prime(platform, todo, trades=True, bots=trading_day is not None)
+    with ThreadPoolExecutor(2, thread_name_prefix="pulse-learn") as learning:
+        # what this instance does not know of them: the two reads overlap
+        recalled = learning.submit(_recall_snapshots, platform, todo)
+        if everyone and not market_closed:
+            prime(platform, todo, trades=True, bots=trading_day is not None)
+        recalled.result()
     switched_on = [u for u in todo if enabled.get(u.uid)]
     shared = {} if market_closed else _shared_prices(platform, switched_on, todo, market)
     results = _workers(max(1, settings.concurrency)).map(
