@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +19,7 @@ from google.cloud import firestore
 from agenttrader.api import callables, strategy_callables
 from agenttrader.api.guard import Services
 from agenttrader.broker.alpaca import AlpacaBroker
+from agenttrader.context.memory import PulseMemory
 from agenttrader.pulse.run import list_users
 from agenttrader.pulse.sync import PulseSettings, sync_users
 from agenttrader.store import paths
@@ -437,6 +439,36 @@ def test_statistics_and_the_equity_point_follow_the_trades(world: World) -> None
     assert point["equity"] == world.doc("alpacaAccounts/snapshot")["equity"]
     world.pulse("2026-11-24T10:00")
     assert set(world.docs("equity")) == {"2026-11-23", "2026-11-24"}
+
+
+def test_a_new_instance_rewrites_no_books_that_did_not_change(world: World) -> None:
+    """Instances come and go (every deploy, every scale-up): one that starts knowing nobody
+    takes the statistics, the equity point and the evaluations as last written, and writes
+    them again only when they change or `BOOKS_EVERY` has passed, as the instance before would
+    have."""
+    symbol = world.holding()
+    sid = world.strategy(symbols=[symbol])
+    world.pulse()
+    books = ("stats/summary", "equity/2026-11-23", f"strategies/{sid}")
+
+    def written() -> dict[str, Any]:
+        return {
+            path: world.db.document(f"users/{world.uid}/{path}").get().update_time for path in books
+        }
+
+    before = written()
+    assert world.doc(f"strategies/{sid}")["last_decisions"] == {symbol: "HOLD"}
+    world.platform = replace(world.platform, memory=PulseMemory())  # a new instance
+    world.pulse("2026-11-23T10:05")
+    assert written() == before
+    assert world.doc("alpacaAccounts/snapshot")  # it did sync them
+
+    world.platform = replace(world.platform, memory=PulseMemory())
+    world.pulse("2026-11-23T10:16")  # BOOKS_EVERY after they were written
+    after = written()
+    assert after["stats/summary"] > before["stats/summary"]
+    assert after["equity/2026-11-23"] > before["equity/2026-11-23"]
+    assert after[f"strategies/{sid}"] == before[f"strategies/{sid}"]  # its evaluation is the same
 
 
 # -- the callables ---------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ import pytest
 import requests
 from google.cloud import firestore
 
+from agenttrader.bot.books import stored_books
+from agenttrader.bot.performance import Performance
 from agenttrader.bot.settings import load_bot_config
 from agenttrader.broker.alpaca import AlpacaBroker, BrokerFactory
 from agenttrader.broker.keystore import AlpacaKeys, KeyStore
@@ -406,8 +408,12 @@ def test_a_new_instance_learns_everyones_strategies_as_each_would_read_them(
                     "status": ["active", "paused"][k],
                     "created_at": now,
                     "updated_at": now,
+                    **({"last_decisions": {"AAPL": "HOLD"}} if i % 2 else {}),
                 }
             )
+        if i % 4 == 0:
+            summary = Performance(trades_closed=i, peak_equity=Decimal("1000.50"), point_day="d")
+            paths.stats_summary(db, person.uid).set(summary.document(now))
         if i % 3 == 0:
             paths.risk_settings(db, person.uid).set(
                 {
@@ -424,4 +430,10 @@ def test_a_new_instance_learns_everyones_strategies_as_each_would_read_them(
     for person in people:
         learned = platform.memory.recall("bot", person.memory_key)
         assert learned == load_bot_config(db, person.uid, 3), person.uid
+        # and the books as last written, as each person's own read finds them
+        summary_doc = paths.stats_summary(db, person.uid).get()
+        books = platform.memory.recall("books", person.memory_key)
+        assert books == stored_books(summary_doc, learned.running), person.uid
+    assert platform.memory.recall("books", people[4].memory_key).performance.trades_closed == 4
+    assert platform.memory.recall("books", people[1].memory_key).notes == {"st0": {"AAPL": "HOLD"}}
     assert platform.memory.recall("bot", people[1].memory_key).unreadable == ("broken",)
