@@ -124,6 +124,12 @@ class KeyStore:
             raise ValueError(f"not a valid uid: {uid!r}")
         return f"projects/{self._project}/secrets/alpaca-keys-{uid}"
 
+    def knows(self, uid: str, keys_version: int | None) -> bool:
+        """Whether `load` would answer from the cache."""
+        with self._lock:
+            hit = self._cache.get(uid)
+            return bool(hit and hit.version == keys_version and hit.expires_at > self._clock())
+
     def load(self, uid: str, keys_version: int | None) -> AlpacaKeys | None:
         """The user's keys, or None when they have none. Cached while keys_version is the same."""
         now = self._clock()

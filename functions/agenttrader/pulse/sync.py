@@ -166,15 +166,20 @@ def sync_users(
     # a new order each run: when a run reaches its deadline, it is never the same people left
     random.Random(run_id).shuffle(todo)
     market = Market(trading_day)
-    with ThreadPoolExecutor(2, thread_name_prefix="pulse-learn") as learning:
-        # what this instance does not know of them: the two reads overlap
+    workers = _workers(max(1, settings.concurrency))
+    # what this instance does not know of them, read at once: their keys by the sync threads
+    # (which wait for nothing else yet), their stored snapshots beside what `prime` reads
+    for user in todo:
+        if not platform.keys.knows(user.uid, user.keys_version):
+            workers.submit(_fetch_keys, platform, user)
+    with ThreadPoolExecutor(1, thread_name_prefix="pulse-learn") as learning:
         recalled = learning.submit(_recall_snapshots, platform, todo)
         if everyone and not market_closed:
             prime(platform, todo, trades=True, bots=trading_day is not None)
         recalled.result()
     switched_on = [u for u in todo if enabled.get(u.uid)]
     shared = {} if market_closed else _shared_prices(platform, switched_on, todo, market)
-    results = _workers(max(1, settings.concurrency)).map(
+    results = workers.map(
         lambda user: sync_one_user(
             platform,
             user,
@@ -289,6 +294,15 @@ def _workers(size: int) -> ThreadPoolExecutor:
     """The instance's pool of sync threads, kept between runs (starting dozens of threads a
     minute is time a run does not have)."""
     return ThreadPoolExecutor(max_workers=size, thread_name_prefix="pulse")
+
+
+def _fetch_keys(platform: Platform, user: UserRef) -> None:
+    """A person's keys into the key store's cache ahead of their sync; a failure is left for
+    the sync, which reads them again and records it."""
+    try:
+        platform.keys.load(user.uid, user.keys_version)
+    except AgentTraderError:
+        pass
 
 
 def _recall_snapshots(platform: Platform, users: list[UserRef]) -> None:

@@ -27,9 +27,9 @@ def trading_enabled(db: firestore.Client, uids: list[str]) -> dict[str, bool]:
     if not uids:
         return {}
     refs = [paths.trading_status(db, uid) for uid in uids]
-    return {
+    return {  # only the field the rule reads
         doc.reference.parent.parent.id: switch_is_on(doc.to_dict() if doc.exists else None)
-        for doc in db.get_all(refs)
+        for doc in db.get_all(refs, field_paths=["enabled"])
     }
 
 
