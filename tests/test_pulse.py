@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -23,6 +24,7 @@ from agenttrader.pulse.run import run_pulse
 from agenttrader.pulse.sync import PulseSettings, UserRef
 from agenttrader.store import paths
 from localdev.alpaca_standin import AlpacaServer, price_at
+from localdev.secret_manager_standin import SecretManagerServer
 from localdev.seed import open_trade, register_alpaca_account, seed_user
 
 NOW = 1_790_000_000.0
@@ -328,6 +330,29 @@ def test_secrets_are_cached_and_refreshed_when_keys_change(
     run_pulse(platform)
     assert keystore.accesses == 5
     assert (get(paths.account_snapshot(db, "user0")) or {})["cash"] == "777.00"
+
+
+def test_keys_loaded_at_once_are_read_once(
+    secrets: SecretManagerServer, keystore: KeyStore, alpaca: AlpacaServer
+) -> None:
+    """A new instance fetches keys ahead of the syncs, and a sync may ask for the same keys
+    while that fetch is under way: they share one access and its answer (keys, or none)."""
+    keys = register_alpaca_account(alpaca.url, "PKONCE0000", "secret-key-1")
+    keystore.save("once", keys)
+    secrets.store.latency_s = 0.2
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            loaded = list(pool.map(lambda _: keystore.load("once", 1), range(8)))
+        assert keystore.accesses == 1
+        assert {k.key_id if k else None for k in loaded} == {"PKONCE0000"}
+        assert keystore.load("once", 2) is not None and keystore.accesses == 2  # a new version
+
+        keystore.delete("once")
+        with ThreadPoolExecutor(4) as pool:
+            missing = list(pool.map(lambda _: keystore.load("once", 3), range(4)))
+        assert missing == [None] * 4 and keystore.accesses == 3
+    finally:
+        secrets.store.latency_s = 0
 
 
 def test_deadline_defers_users_not_started(

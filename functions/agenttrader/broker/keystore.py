@@ -12,6 +12,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,6 +118,7 @@ class KeyStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._cache: dict[str, _Cached] = {}
+        self._loading: dict[str, tuple[int | None, Future[AlpacaKeys | None]]] = {}
         self.accesses = 0
 
     def secret_name(self, uid: str) -> str:
@@ -131,16 +133,37 @@ class KeyStore:
             return bool(hit and hit.version == keys_version and hit.expires_at > self._clock())
 
     def load(self, uid: str, keys_version: int | None) -> AlpacaKeys | None:
-        """The user's keys, or None when they have none. Cached while keys_version is the same."""
+        """The user's keys, or None when they have none. Cached while keys_version is the same;
+        loads of the same keys at once (a fetch ahead of a sync, and the sync) share one
+        access and its outcome."""
         now = self._clock()
         with self._lock:
             hit = self._cache.get(uid)
             if hit and hit.version == keys_version and hit.expires_at > now:
                 return hit.keys
-        keys = self._access(uid)
-        with self._lock:
-            self._cache[uid] = _Cached(keys_version, keys, now + self._ttl_s)
-        return keys
+            loading = self._loading.get(uid)
+            mine = loading is None or loading[0] != keys_version
+            if mine:
+                loading = (keys_version, Future())
+                self._loading[uid] = loading
+        assert loading is not None
+        answer: Future[AlpacaKeys | None] = loading[1]
+        if not mine:
+            return answer.result()
+        try:
+            keys = self._access(uid)
+        except BaseException as error:
+            answer.set_exception(error)
+            raise
+        else:
+            with self._lock:
+                self._cache[uid] = _Cached(keys_version, keys, now + self._ttl_s)
+            answer.set_result(keys)
+            return keys
+        finally:
+            with self._lock:
+                if self._loading.get(uid) is loading:
+                    del self._loading[uid]
 
     def _access(self, uid: str) -> AlpacaKeys | None:
         name = f"{self.secret_name(uid)}/versions/latest"
