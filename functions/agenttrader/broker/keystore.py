@@ -126,11 +126,15 @@ class KeyStore:
             raise ValueError(f"not a valid uid: {uid!r}")
         return f"projects/{self._project}/secrets/alpaca-keys-{uid}"
 
+    def _hit(self, uid: str, keys_version: int | None, now: float) -> _Cached | None:
+        """The cached keys of this version, while they last (call with the lock held)."""
+        hit = self._cache.get(uid)
+        return hit if hit and hit.version == keys_version and hit.expires_at > now else None
+
     def knows(self, uid: str, keys_version: int | None) -> bool:
         """Whether `load` would answer from the cache."""
         with self._lock:
-            hit = self._cache.get(uid)
-            return bool(hit and hit.version == keys_version and hit.expires_at > self._clock())
+            return self._hit(uid, keys_version, self._clock()) is not None
 
     def load(self, uid: str, keys_version: int | None) -> AlpacaKeys | None:
         """The user's keys, or None when they have none. Cached while keys_version is the same;
@@ -138,8 +142,8 @@ class KeyStore:
         access and its outcome."""
         now = self._clock()
         with self._lock:
-            hit = self._cache.get(uid)
-            if hit and hit.version == keys_version and hit.expires_at > now:
+            hit = self._hit(uid, keys_version, now)
+            if hit is not None:
                 return hit.keys
             loading = self._loading.get(uid)
             mine = loading is None or loading[0] != keys_version

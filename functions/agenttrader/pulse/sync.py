@@ -167,16 +167,15 @@ def sync_users(
     random.Random(run_id).shuffle(todo)
     market = Market(trading_day)
     workers = _workers(max(1, settings.concurrency))
-    # what this instance does not know of them, read at once: their keys by the sync threads
-    # (which wait for nothing else yet), their stored snapshots beside what `prime` reads
+    # what this instance does not know of them, read at once by the sync threads (which wait
+    # for nothing else yet): their stored snapshots beside what `prime` reads, and their keys
+    recalled = workers.submit(_recall_snapshots, platform, todo)
     for user in todo:
         if not platform.keys.knows(user.uid, user.keys_version):
             workers.submit(_fetch_keys, platform, user)
-    with ThreadPoolExecutor(1, thread_name_prefix="pulse-learn") as learning:
-        recalled = learning.submit(_recall_snapshots, platform, todo)
-        if everyone and not market_closed:
-            prime(platform, todo, trades=True, bots=trading_day is not None)
-        recalled.result()
+    if everyone and not market_closed:
+        prime(platform, todo, trades=True, bots=trading_day is not None)
+    recalled.result()
     switched_on = [u for u in todo if enabled.get(u.uid)]
     shared = {} if market_closed else _shared_prices(platform, switched_on, todo, market)
     results = workers.map(
