@@ -3,6 +3,7 @@ daylight saving included), and what a run costs when nothing changed."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from agenttrader.broker.keystore import KeyStore
 from agenttrader.context.platform import Platform
 from agenttrader.pulse.run import PulseSummary, run_pulse
 from agenttrader.store import paths, queries
+from agenttrader.store.totals import count_open_trades_once
 from localdev.alpaca_standin import AlpacaServer
 from localdev.seed import open_trade, register_alpaca_account, seed_user
 
@@ -174,6 +176,37 @@ def test_the_profile_counts_open_trades_as_they_open_and_close(
     assert count() == 1
     callables.delete_my_account(services, auth("alice"), {"confirm": True})
     assert run_pulse(services.platform).users_total == 0
+
+
+def test_entries_racing_a_first_count_are_all_counted(db: firestore.Client) -> None:
+    """A profile without a count (a migration, an older product) is counted in a transaction
+    before each entry; entries from overlapping syncs, each adding one, are never overwritten
+    by another sync's count."""
+    paths.user(db, "alice").set({"email": "alice@example.com"})
+    open_trade(db, "alice", "t-0", "AAPL", "BUY", "1", "100")
+    open_trade(db, "alice", "t-1", "MSFT", "BUY", "1", "100")
+    paths.user(db, "alice").update({"open_trades": firestore.DELETE_FIELD})
+    barrier = threading.Barrier(6)
+    failed: list[BaseException] = []
+
+    def enter(n: int) -> None:
+        barrier.wait()
+        try:
+            count_open_trades_once(db, "alice")
+            open_trade(db, "alice", f"e-{n}", "NVDA", "BUY", "1", "100")
+        except Exception as error:  # noqa: BLE001 - shown by the assertion below
+            failed.append(error)
+
+    threads = [threading.Thread(target=enter, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failed == []
+    assert len(list(queries.open_trades(db, "alice").stream())) == 8
+    assert (paths.user(db, "alice").get().to_dict() or {})["open_trades"] == 8
+    # a count already there is the writers' to keep: counting again reads it, changes nothing
+    assert count_open_trades_once(db, "alice") == 8
 
 
 def test_freshness_is_written_once_per_run(market: Market, db: firestore.Client) -> None:

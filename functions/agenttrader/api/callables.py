@@ -58,8 +58,10 @@ from agenttrader.store.models import (
     Writer,
     count_open_trades,
     keys_version,
+    open_trades_count,
 )
 from agenttrader.store.optimistic import retried, unchanged_since
+from agenttrader.store.totals import count_open_trades_once
 
 __all__ = ["LIMITS", "Services"]
 
@@ -121,7 +123,7 @@ class UserTradingOffRequest(StrictInput):
 def generate_trading_signal(call: Call[SignalRequest]) -> dict[str, Any]:
     """Run a strategy on one symbol, size it to buying power, store it (and its shadow trade)."""
     request, now, db, uid = call.request, call.now, call.db, call.who.uid
-    snapshot, keys, max_position = _signal_inputs(call)
+    snapshot, keys, max_position, counted = _signal_inputs(call)
     strategy = STRATEGIES[request.strategy]
     broker = call.platform.brokers(keys)
     try:
@@ -143,6 +145,8 @@ def generate_trading_signal(call: Call[SignalRequest]) -> dict[str, Any]:
     batch.set(signal_ref, signal)
     trade_id = None
     if opened and sized.action != "HOLD":
+        if not counted:
+            count_open_trades_once(db, uid)  # the entry adds to a count, so count first
         trade_id = signal_ref.id
         batch.set(
             paths.shadow_trades(db, uid).document(trade_id),
@@ -170,9 +174,11 @@ def generate_trading_signal(call: Call[SignalRequest]) -> dict[str, Any]:
     }
 
 
-def _signal_inputs(call: Call[SignalRequest]) -> tuple[StoredSnapshot, AlpacaKeys, Decimal]:
-    """The snapshot, keys and position limit a signal needs, or FAILED_PRECONDITION saying
-    what is missing."""
+def _signal_inputs(
+    call: Call[SignalRequest],
+) -> tuple[StoredSnapshot, AlpacaKeys, Decimal, bool]:
+    """The snapshot, keys and position limit a signal needs, and whether the person's open
+    trades are counted in their profile; or FAILED_PRECONDITION saying what is missing."""
     db, uid = call.db, call.who.uid
     user_doc, sync_doc, snapshot_doc, freshness_doc, risk_doc = _trading_allowed(
         db,
@@ -195,10 +201,12 @@ def _signal_inputs(call: Call[SignalRequest]) -> tuple[StoredSnapshot, AlpacaKey
             "your Alpaca account data is stale: check Sync status and your keys",
         )
     snapshot = stored(StoredSnapshot, snapshot_doc)
-    keys = call.platform.keys.load(uid, keys_version(user_doc.to_dict()))
+    profile = user_doc.to_dict() or {}
+    keys = call.platform.keys.load(uid, keys_version(profile))
     if keys is None:
         raise fail(Code.FAILED_PRECONDITION, "no Alpaca keys saved: save them first")
-    return snapshot, keys, read_limits(risk_doc).max_position_usd
+    counted = open_trades_count(profile) is not None
+    return snapshot, keys, read_limits(risk_doc).max_position_usd, counted
 
 
 def _trading_allowed(

@@ -32,8 +32,15 @@ from agenttrader.core.errors import AgentTraderError, ErrorCode
 from agenttrader.pulse.prime import prime
 from agenttrader.store import paths
 from agenttrader.store.firestore_io import chunks, get_by_path
-from agenttrader.store.models import ShadowTrade, keys_version, set_sync_error, snapshot_document
+from agenttrader.store.models import (
+    ShadowTrade,
+    keys_version,
+    open_trades_count,
+    set_sync_error,
+    snapshot_document,
+)
 from agenttrader.store.switches import trading_enabled
+from agenttrader.store.totals import count_open_trades_once
 
 OUTCOMES = (
     "synced",
@@ -95,14 +102,13 @@ class UserRef:
 def user_ref(uid: str, profile: dict[str, Any] | None, created: Any = None) -> UserRef:
     """A person as their profile lists them (`created`: the profile's creation time)."""
     data = profile or {}
-    count = data.get("open_trades")
     version = data.get("trades_version")
     pending = data.get("orders_pending")
     mismatches = data.get("position_mismatches")
     return UserRef(
         uid,
         keys_version(data),
-        count if isinstance(count, int) and count >= 0 else None,
+        open_trades_count(data),
         data.get("sync_state"),
         version if isinstance(version, int) else None,
         "" if created is None else str(created),
@@ -484,13 +490,14 @@ def _sync_with(
         # one write for all of a person's trades, however many moved
         batch.set(paths.marks(db, uid), {"trades": marks, "priced_at": now})
         writes += 1
-    count = len(trades) if look_at_trades and user.open_trades is None else None
-    writes += _record_success(batch, db, user, run_id, now, count, keep_trip=not entries)
+    writes += _record_success(batch, db, user, run_id, now, keep_trip=not entries)
     if not user.keys_shown:  # keys stored before profiles showed them (a migration, a seed)
         batch.set(paths.user(db, uid), keys.shown(), merge=True)
         writes += 1
     if writes:
         batch.commit()
+    if look_at_trades and user.open_trades is None:
+        count_open_trades_once(db, uid)  # before any entry: each entry adds to a count
     memory.remember(user.memory_key, digest)
     if trades:
         memory.keep("marks", user.memory_key, marks)
@@ -534,38 +541,30 @@ def _record_success(
     user: UserRef,
     run_id: str,
     now: datetime,
-    open_trades: int | None,
     keep_trip: bool = False,
 ) -> int:
-    """What a success changes beyond the data: the sync status and the error, only when the
-    person was not already healthy, and the open-trades count the first time it is known.
-    With `keep_trip` (their switch is off) a risk trip's error stays until they switch back
-    on. Returns the number of writes added."""
+    """What a success changes beyond the data: the sync status, the error and the profile's
+    sync state, only when the person was not already healthy. With `keep_trip` (their switch
+    is off) a risk trip's error stays until they switch back on. Returns the number of writes
+    added."""
     uid = user.uid
-    writes = 0
-    profile: dict[str, Any] = {}
-    if open_trades is not None:
-        profile["open_trades"] = open_trades  # counted once; the writers keep it from here
-    if user.sync_state != "ok" and not (keep_trip and user.sync_state == "tripped"):
-        profile["sync_state"] = "ok"
-        batch.set(
-            paths.sync_status(db, uid),
-            {
-                "last_success_at": now,
-                "last_attempt_at": now,
-                "consecutive_failures": 0,
-                "last_run_id": run_id,
-                "last_error_code": firestore.DELETE_FIELD,
-                "lease": firestore.DELETE_FIELD,
-            },
-            merge=True,
-        )
-        batch.delete(paths.last_sync_error(db, uid))
-        writes += 2
-    if profile:
-        batch.set(paths.user(db, uid), profile, merge=True)
-        writes += 1
-    return writes
+    if user.sync_state == "ok" or (keep_trip and user.sync_state == "tripped"):
+        return 0
+    batch.set(
+        paths.sync_status(db, uid),
+        {
+            "last_success_at": now,
+            "last_attempt_at": now,
+            "consecutive_failures": 0,
+            "last_run_id": run_id,
+            "last_error_code": firestore.DELETE_FIELD,
+            "lease": firestore.DELETE_FIELD,
+        },
+        merge=True,
+    )
+    batch.delete(paths.last_sync_error(db, uid))
+    batch.set(paths.user(db, uid), {"sync_state": "ok"}, merge=True)
+    return 3
 
 
 def _trades_of(platform: Platform, user: UserRef) -> list[tuple[str, ShadowTrade]]:

@@ -30,6 +30,13 @@ DEPRECATED_FIELDS = ("pattern_day_trader", "daytrade_count")
 """Account fields Alpaca has deprecated: stored when sent, never relied on."""
 
 
+def open_trades_count(profile: dict[str, Any] | None) -> int | None:
+    """The profile's count of open trades; None when it has none to trust (never counted, or
+    a count gone wrong), which the next look at the person's trades counts afresh."""
+    count = (profile or {}).get("open_trades")
+    return count if isinstance(count, int) and count >= 0 else None
+
+
 def count_open_trades(writer: Writer, db: firestore.Client, uid: str, delta: int) -> None:
     """Keep the profile's count of open shadow trades (which spares the pulse a query for a
     person with none) and the version of their set of open trades (which lets an instance

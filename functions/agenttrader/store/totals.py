@@ -1,12 +1,14 @@
-"""A person's closed-trade totals (`stats/closed`): how many trades closed, how many won, and
-their realized P&L (all, and the shadow book's), in whole cents. Each close adds itself with
+"""A person's counts: their open trades (the profile's `open_trades`), and their closed-trade
+totals (`stats/closed`): how many trades closed, how many won, and their realized P&L (all,
+and the shadow book's), in whole cents. Each close adds itself with
 increments in the commit that closes the trade (which has a precondition on the trade), so it
 counts exactly once; the statistics read this one document instead of the person's history.
 
 A person whose closed trades were written some other way (a migration, a seed, a product
 version before this one) has no complete totals yet: they are counted once, from every closed
 trade, in a transaction (so a close committing meanwhile makes it count again), and marked
-`complete`.
+`complete`. A profile without an open-trades count is counted once too, and written only if
+no entry or close changed the profile meanwhile.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from google.cloud import firestore
 
 from agenttrader.core.money import cents, decimal
 from agenttrader.store import paths, queries
-from agenttrader.store.models import Writer
+from agenttrader.store.models import Writer, open_trades_count
+from agenttrader.store.optimistic import retried, unchanged_since
 
 
 @dataclass(frozen=True)
@@ -79,3 +82,27 @@ def _count_history(
     totals["complete"] = True
     transaction.set(paths.closed_totals(db, uid), totals)
     return totals
+
+
+def count_open_trades_once(db: firestore.Client, uid: str) -> int:
+    """Count a person's open trades into their profile if it has no count to trust (a profile
+    from before the count, a migration), and return the count. Written on the condition that
+    the profile is as it was read before counting: every entry and close changes the profile in
+    its commit, so one committing meanwhile makes it count again instead of being overwritten;
+    a count already there is left to the writers."""
+
+    def attempt() -> int:
+        ref = paths.user(db, uid)
+        profile = ref.get()
+        known = open_trades_count(profile.to_dict())
+        if known is not None:
+            return known
+        count = sum(1 for _ in queries.open_trades(db, uid).select([]).stream())
+        if profile.exists:
+            option = unchanged_since(db, profile)
+            ref.update({"open_trades": count}, option=option)
+        else:
+            ref.create({"open_trades": count})
+        return count
+
+    return retried(attempt)
