@@ -40,7 +40,7 @@ def _health_probe() -> bool:
 @tasks_fn.on_task_dispatched(
     retry_config=options.RetryConfig(max_attempts=3, min_backoff_seconds=10),
     rate_limits=options.RateLimits(max_concurrent_dispatches=20, max_dispatches_per_second=50),
-    timeout_sec=120,
+    timeout_sec=runtime.SYNC_TASK_TIMEOUT_S,
     memory=options.MemoryOption.GB_1,
     cpu=1,
 )

@@ -82,12 +82,15 @@ def test_fanout_through_the_task_queue(
     assert os.environ.get("CLOUD_TASKS_EMULATOR_HOST"), "the tasks emulator must be running"
     if not firebase_admin._apps:
         firebase_admin.initialize_app(options={"projectId": os.environ["GCLOUD_PROJECT"]})
+    market_open(alpaca)
     uids = seed(alpaca, db, keystore, 7)
     to_queue = runtime.sync_queue()
     enqueued: list[dict[str, Any]] = []
 
     def enqueue(task: dict[str, Any]) -> None:
+        """The queue delivers each task twice, as Cloud Tasks may (at least once)."""
         enqueued.append(task)
+        to_queue(task)
         to_queue(task)
 
     settings = PulseSettings(fanout_threshold=5, fanout_batch=3)
@@ -99,9 +102,26 @@ def test_fanout_through_the_task_queue(
     wait_for(synced(db, uids))
     run = paths.pulse_run(db, summary.run_id)
     wait_for(lambda: (run.get().to_dict() or {}).get("synced") == 7)
+    claimed = {doc.id for doc in run.collection("batches").stream()}
+    assert claimed == {"0", "1", "2"}
+    wait_for(lambda: set(requests_by_account(alpaca, "account")) == set(uids))
+    time.sleep(3)  # a second delivery's sync would land by now
+    # each person synced once: one account read each, counted once in the run's record
+    assert requests_by_account(alpaca, "account") == dict.fromkeys(uids, 1)
+    assert (run.get().to_dict() or {})["synced"] == 7
     last = paths.last_pulse(db).get().to_dict() or {}
     assert last["run_id"] == summary.run_id
     assert last["synced"] == 7
+
+
+def requests_by_account(alpaca: AlpacaServer, endpoint: str) -> dict[str, int]:
+    """Requests to `endpoint` by the person whose keys made them (their uid)."""
+    stats = requests.get(f"{alpaca.url}/_standin/stats", timeout=5).json()["by_key"]
+    return {
+        f"user{key[-3:]}": counts[endpoint]
+        for key, counts in stats.items()
+        if key.startswith("PKFANOUT") and counts.get(endpoint)
+    }
 
 
 def test_one_trigger_is_one_pulse_even_on_fresh_workers(

@@ -62,6 +62,7 @@ MATRIX: dict[str, set[tuple[str, str]]] = {
     "ops/status": {("owner", "get"), ("other", "get"), ("admin", "get")},
     "ops/pulse_state": set(),
     "ops/pulse/runs/r1": set(),
+    "ops/pulse/runs/r1/batches/0": set(),
     "ops/oauth/states/h1": set(),
     f"ops/rate_limits/{OWNER}/save_alpaca_keys": set(),
     "alpacaAccounts/snapshot": ADMIN_READS,

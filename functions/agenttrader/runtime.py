@@ -21,6 +21,10 @@ from agenttrader.pulse.sync import PulseSettings
 
 SYNC_QUEUE = "syncuserbatch"
 """The task queue (and task function) that takes one slice of a fanned-out pulse."""
+SYNC_TASK_TIMEOUT_S = 120
+"""The task function's timeout, and each task's dispatch deadline: the queue waits for a slice
+as long as the function may run, instead of giving up on one still running (Cloud Tasks' own
+default for a function is shorter in the emulator, 60 s) and dispatching it again."""
 
 
 def utcnow() -> datetime:
@@ -63,7 +67,10 @@ def sync_queue() -> Enqueue:
     queue = admin_functions.task_queue(SYNC_QUEUE)
 
     def enqueue(task: dict[str, Any]) -> None:
-        queue.enqueue({"data": task})
+        queue.enqueue(
+            {"data": task},
+            admin_functions.TaskOptions(dispatch_deadline_seconds=SYNC_TASK_TIMEOUT_S),
+        )
 
     return enqueue
 

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from firebase_functions import logger
+from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from agenttrader.bot.person import trading_day
@@ -246,10 +247,11 @@ def _fan_out(
     # recorded before the first task runs, so every task finds the run to add its counts to
     _record(db, summary, started)
     deadline = summary.started_at + timedelta(seconds=settings.deadline_s)
-    for batch in batches:
+    for number, batch in enumerate(batches):
         enqueue(
             {
                 "run_id": summary.run_id,
+                "batch": number,
                 "deadline": deadline.isoformat(),
                 "market_closed": closed,
                 "trading_day": day,
@@ -284,9 +286,18 @@ def _record(db: firestore.Client, summary: PulseSummary, started: float) -> None
 def run_user_batch(
     platform: Platform, payload: dict[str, Any], settings: PulseSettings | None = None
 ) -> Counter[str]:
-    """One fan-out task: sync its people and add their outcomes to the run's record."""
+    """One fan-out task: sync its people and add their outcomes to the run's record, once.
+    The task queue delivers a task at least once (again after a dispatch deadline or a lost
+    answer, while the first delivery may still be running), so the first delivery claims the
+    run's slice and every later one returns at once: each person is synced once per run. A
+    slice whose task died after claiming it is synced by the next run, as is anyone a run's
+    deadline left out."""
     settings = settings or PulseSettings()
     run_id = str(payload["run_id"])
+    number = payload.get("batch")
+    if number is not None and not _claim(platform, run_id, int(number)):
+        logger.info("pulse.batch_already_claimed", run_id=run_id, batch=number)
+        return Counter()
     users = [UserRef(str(row[0]), *row[1:]) for row in payload["users"]]
     budget = settings.deadline_s
     if payload.get("deadline"):
@@ -310,6 +321,22 @@ def run_user_batch(
     paths.pulse_run(db, run_id).update(increments)
     _update_if_run(db, paths.last_pulse(db), run_id, increments)
     return counts
+
+
+CLAIMS_KEPT = timedelta(days=1)
+"""How long a slice's claim is kept (`expires_at`, a TTL field): long after any redelivery."""
+
+
+def _claim(platform: Platform, run_id: str, number: int) -> bool:
+    """Claim slice `number` of run `run_id`; False when a delivery claimed it before."""
+    now = platform.now()
+    try:
+        paths.pulse_batch(platform.db, run_id, number).create(
+            {"claimed_at": now, "expires_at": now + CLAIMS_KEPT}
+        )
+    except gexc.AlreadyExists:
+        return False
+    return True
 
 
 def _update_if_run(

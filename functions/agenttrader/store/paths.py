@@ -73,6 +73,11 @@ def pulse_run(db: firestore.Client, run_id: str) -> firestore.DocumentReference:
     return db.collection("ops").document("pulse").collection("runs").document(run_id)
 
 
+def pulse_batch(db: firestore.Client, run_id: str, batch: int) -> firestore.DocumentReference:
+    """A fanned-out run's slice `batch`, claimed by the first task to take it."""
+    return pulse_run(db, run_id).collection("batches").document(str(batch))
+
+
 def pulse_state(db: firestore.Client) -> firestore.DocumentReference:
     """The market clock as last read, the last sync and the run lease."""
     return db.collection("ops").document("pulse_state")
