@@ -14,6 +14,9 @@ Control endpoints (not part of Alpaca) live under `/_standin/`:
   POST /_standin/advance   {key_id, seconds}  that account's orders act as if `seconds` passed
   GET  /_standin/stats     request counts per key and per endpoint
 The market clock (/v2/clock) follows localdev/market_calendar.py and the stand-in's clock.
+Daily bars are one per trading day of that calendar, as far back as asked (years of them),
+with a 10-for-1 split of NVDA on 2024-06-10 that `adjustment` (raw, split, dividend, all)
+shows or adjusts away; other timeframes are every interval, round the clock.
 Orders (POST /v2/orders, GET /v2/orders/{id}, GET /v2/orders:by_client_order_id) are accepted,
 then filled at the stand-in's price once the fill delay has passed (real time); an order the
 account cannot afford is refused with 403 "insufficient buying power", a symbol the stand-in
@@ -52,13 +55,13 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from localdev.market_calendar import epoch_clock
+from localdev.market_calendar import NEW_YORK, epoch_clock, is_trading_day, session
 
 CENT = Decimal("0.01")
 SYMBOL = re.compile(r"^[A-Z]{1,5}(\.[A-Z])?$")
@@ -655,9 +658,74 @@ def _multi_bars(query: dict[str, str], now: float) -> dict[str, Any]:
     return {"bars": grouped, "next_page_token": str(start + limit) if more else None}
 
 
+SPLITS: dict[str, tuple[date, int]] = {"NVDA": (date(2024, 6, 10), 10)}
+"""Stock splits the stand-in's history has: before the day, each share traded at `ratio` times
+the price (a 10-for-1 split). Daily bars with `adjustment` split or all are divided back, as
+Alpaca adjusts them; raw bars show the jump. No dividends are modelled, so `all` is `split`."""
+
+
+def _split_factor(symbol: str, day: date, adjustment: str) -> int:
+    split = SPLITS.get(symbol)
+    if split is None or adjustment in ("split", "all") or day >= split[0]:
+        return 1
+    return split[1]
+
+
+def _daily_bars(symbol: str, query: dict[str, str], now: float) -> list[dict[str, Any]]:
+    """A bar per trading day (the New York session, stamped at midnight New York as Alpaca
+    stamps daily bars) that has opened by `now`, today's up to now: the last `limit` before
+    `end` (or now), from `start` if given."""
+    adjustment = query.get("adjustment") or "raw"
+    if adjustment not in ("raw", "split", "dividend", "all"):
+        raise ValueError(f"invalid adjustment: {adjustment}")
+    limit = min(int(query.get("limit") or 1000), 10_000)
+    last = datetime.fromtimestamp(now, NEW_YORK).date()
+    if query.get("end"):
+        last = min(last, _day_of(query["end"]))
+    first = _day_of(query["start"]) if query.get("start") else None
+    days: list[date] = []
+    day = last
+    while len(days) < limit and (first is None or day >= first) and day.year >= 1990:
+        if is_trading_day(day) and session(day)[0].timestamp() <= now:
+            days.append(day)
+        day -= timedelta(days=1)
+    bars = []
+    for day in reversed(days):
+        opens, closes = (t.timestamp() for t in session(day))
+        closes = min(closes, now)
+        factor = _split_factor(symbol, day, adjustment)
+        samples = [
+            price_at(symbol, opens + (closes - opens) * f) * factor for f in (0, 0.25, 0.5, 0.75, 1)
+        ]
+        midnight = datetime.combine(day, datetime.min.time(), tzinfo=NEW_YORK).timestamp()
+        bars.append(
+            {
+                "t": _iso(midnight),
+                "o": float(samples[0]),
+                "h": float(max(samples)),
+                "l": float(min(samples)),
+                "c": float(samples[-1]),
+                "v": (1_000_000 + _digest(f"{symbol}{day}") % 500_000) // factor,
+                "n": 5_000,
+                "vw": float(sum(samples) / len(samples)),
+            }
+        )
+    return bars
+
+
+def _day_of(text: str) -> date:
+    """The New York date of an RFC 3339 time or a plain date, as Alpaca reads start and end."""
+    if len(text) == 10:
+        return date.fromisoformat(text)
+    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return at.astimezone(NEW_YORK).date() if at.tzinfo else at.date()
+
+
 def _bars(symbol: str, query: dict[str, str], now: float) -> list[dict[str, Any]]:
     timeframe = query.get("timeframe", "1Day")
-    step = {"1Day": 86_400, "1Hour": 3_600, "15Min": 900, "5Min": 300, "1Min": 60}.get(timeframe)
+    if timeframe == "1Day":
+        return _daily_bars(symbol, query, now)
+    step = {"1Hour": 3_600, "15Min": 900, "5Min": 300, "1Min": 60}.get(timeframe)
     if step is None:
         raise ValueError(f"invalid timeframe: {timeframe}")
     limit = min(int(query.get("limit") or 1000), 10_000)

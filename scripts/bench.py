@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,11 +37,16 @@ import alpaca_trade_api as tradeapi
 import firebase_admin
 import grpc
 import requests
+from firebase_functions.https_fn import AuthData
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
 
 from agenttrader import runtime
+from agenttrader.api.backtest_callables import WARM_UP, BacktestRequest, run_backtest
+from agenttrader.api.guard import Services
+from agenttrader.backtest import engine as backtest_engine
 from agenttrader.bot.signals import shadow_trade_document
+from agenttrader.bot.strategies import STRATEGIES
 from agenttrader.broker.alpaca import AlpacaBroker, shared_connections
 from agenttrader.broker.keystore import KEY_CACHE_S, AlpacaKeys, KeyStore
 from agenttrader.context.platform import Platform
@@ -803,6 +808,88 @@ def bench_fanout(n: int, alpaca: RemoteAlpaca, secrets: RemoteSecrets) -> str:
     )
 
 
+BACKTEST_SYMBOLS = [
+    "AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "GOOG", "AMD", "NFLX", "INTC",
+    "ORCL", "CRM", "ADBE", "QCOM", "TXN", "AVGO", "CSCO", "IBM", "PEP", "KO",
+]  # fmt: skip
+BACKTEST_RUNS = 5
+
+
+def bench_backtest(alpaca: RemoteAlpaca, secrets: RemoteSecrets) -> str:
+    """A five-year backtest of 20 symbols: the engine alone on bars already fetched (the best
+    of BACKTEST_RUNS, after one to warm up), against its baseline in the same run, the live
+    decision functions alone on the same symbol-days (what any replay must do); and the
+    callable's whole time (the bars fetched from the Alpaca stand-in with its latency, the
+    replay, the document stored)."""
+    db = firestore.Client(project=clients.project_id(), credentials=AnonymousCredentials())
+    seeded(1, db, alpaca, secrets)
+    end = date(2026, 10, 30)
+    start = date(2021, 11, 1)
+    request = {
+        "strategy": "momentum_20d",
+        "symbols": BACKTEST_SYMBOLS,
+        "allocation_usd": "5000",
+        "take_profit_pct": "8",
+        "stop_loss_pct": "5",
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+    }
+    platform = Platform(
+        db=db,
+        keys=KeyStore(clients.secret_manager_client(), clients.project_id()),
+        brokers=lambda keys: AlpacaBroker(keys, trading_url=alpaca.url, data_url=alpaca.url),
+        now=lambda: datetime(2026, 11, 23, 15, 0, tzinfo=UTC),
+    )
+    services = Services(
+        platform=platform, buying_power_fraction=Decimal("0.1"), delete_auth_user=lambda uid: None
+    )
+    who = AuthData(uid=uid_of(0), token={"email": "bench@example.com"})
+    started = time.perf_counter()
+    answer = run_backtest(services, who, request)
+    callable_s = time.perf_counter() - started
+    keys = AlpacaKeys(key_id="PKBENCH00000", secret_key="bench-secret-0", paper=True)
+    broker = AlpacaBroker(keys, trading_url=alpaca.url, data_url=alpaca.url)
+    try:
+        bars = broker.daily_bars_many(
+            BACKTEST_SYMBOLS,
+            datetime.combine(start, datetime.min.time(), tzinfo=UTC) - WARM_UP,
+            datetime.combine(end, datetime.max.time(), tzinfo=UTC),
+        )
+    finally:
+        broker.close()
+    strategy = BacktestRequest.model_validate(request).strategy_doc()
+    rule = STRATEGIES[strategy.strategy]
+
+    def decisions_alone() -> None:
+        for history in bars.values():
+            for i in range(len(history)):
+                if start <= history[i].t.date() <= end:
+                    rule.decide(list(history[max(0, i + 1 - rule.lookback_days) : i + 1]))
+
+    def best(work: Callable[[], object]) -> float:
+        work()
+        times = []
+        for _ in range(BACKTEST_RUNS):
+            began = time.perf_counter()
+            work()
+            times.append(time.perf_counter() - began)
+        return min(times)
+
+    engine_s = best(lambda: backtest_engine.run(strategy, bars, start, end))
+    baseline_s = best(decisions_alone)
+    n = sum(len(b) for b in bars.values())
+    print(
+        f"\nbacktest, 5 years of {len(bars)} symbols ({n} bars): engine {engine_s:.3f} s, the "
+        f"decisions alone {baseline_s:.3f} s; the callable {callable_s:.2f} s with "
+        f"{answer['trades_total']} trades"
+    )
+    return (
+        f"backtest: years=5 symbols={len(bars)} seconds={engine_s:.3f} bars={n} "
+        f"decisions_s={baseline_s:.3f} ratio={engine_s / baseline_s:.2f} "
+        f"callable_s={callable_s:.2f} trades={answer['trades_total']}"
+    )
+
+
 def table(rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
@@ -845,6 +932,12 @@ def main() -> int:
         default=10_000,
         help="people synced in process and fanned out through the task queue (0: skip)",
     )
+    parser.add_argument(
+        "--backtest",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="time a five-year backtest of 20 symbols (--no-backtest: skip)",
+    )
     args = parser.parse_args()
     alpaca = RemoteAlpaca()
     secrets = RemoteSecrets(SECRETS_PORT)
@@ -879,6 +972,8 @@ def main() -> int:
             for n in args.speed_users
             for line in bench_population(n, alpaca, secrets, baseline=False)
         ]
+        if args.backtest:
+            lines.append(bench_backtest(alpaca, secrets))
         if args.fanout_users:
             if not firebase_admin._apps:
                 firebase_admin.initialize_app(options={"projectId": clients.project_id()})

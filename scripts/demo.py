@@ -341,6 +341,43 @@ def trading_day(alpaca: AlpacaServer, alice: emulators.Person) -> None:
     show_book_beside_alpaca(alpaca, db, uid, "PKDEMOALICE000")
 
 
+BACKTEST_FIGURES = [
+    ("total return %", "total_return_pct"),
+    ("CAGR %", "cagr_pct"),
+    ("max drawdown %", "max_drawdown_pct"),
+    ("daily Sharpe", "sharpe_daily"),
+    ("win rate %", "win_rate_pct"),
+    ("time in the market %", "exposure_pct"),
+    ("trades closed", "trades"),
+    ("final equity", "final_equity"),
+]
+
+
+def show_backtest(alice: emulators.Person) -> None:
+    """One backtest of alice's kind of strategy through the run_backtest callable, beside
+    buy-and-hold of the same symbols."""
+    request = {
+        "strategy": "momentum_20d",
+        "symbols": ["AAPL", "MSFT", "NVDA"],
+        "allocation_usd": "5000",
+        "take_profit_pct": "8",
+        "stop_loss_pct": "5",
+        "start": "2024-01-02",
+        "end": "2025-12-31",
+    }
+    answer = callable_result("run_backtest", request, alice)
+    print(
+        f"\nalice's backtest {answer['id']}: momentum_20d on AAPL, MSFT, NVDA (NVDA split "
+        f"10-for-1 on 2024-06-10), 2024-01-02 to 2025-12-31, {answer['days']} trading days, "
+        f"${answer['initial_equity']} to start"
+    )
+    rows = [
+        [label, str(answer["statistics"][key]), str(answer["buy_and_hold"][key])]
+        for label, key in BACKTEST_FIGURES
+    ]
+    print("  " + table(["", "the strategy", "buy and hold"], rows).replace("\n", "\n  "))
+
+
 def show_book_beside_alpaca(
     alpaca: AlpacaServer, db: firestore.Client, uid: str, key_id: str
 ) -> None:
@@ -440,6 +477,7 @@ def main() -> int:
         print("demo: a security-rules check did not answer as expected")
         return 1
     trading_day(alpaca, people["alice"])
+    show_backtest(people["alice"])
     if args.serve:
         serve(people)
     alpaca.stop()

@@ -25,7 +25,10 @@ from localdev.alpaca_standin import AlpacaServer
 from localdev.seed import register_alpaca_account
 
 NEW_YORK = ZoneInfo("America/New_York")
-SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "GOOGL", "AMD", "NFLX", "INTC"]
+SYMBOLS = [
+    "AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "GOOGL", "AMD", "NFLX", "INTC",
+    "ORCL", "CRM", "QCOM", "TXN", "KO", "JPM", "PYPL", "IBM", "PEP", "DIS",
+]  # fmt: skip
 MONDAY = "2026-11-23T10:00"
 """A Monday the market is open."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +21,8 @@ from calling import Code, auth, error_of
 from agenttrader.api import callables, strategy_callables
 from agenttrader.broker.alpaca import AlpacaBroker
 from agenttrader.store import paths
+from localdev.alpaca_standin import price_at
+from localdev.market_calendar import NEW_YORK
 
 DAY = "2026-11-23"
 
@@ -42,6 +45,12 @@ def assert_books_agree(world: World) -> dict[str, Decimal]:
     return book
 
 
+def moves(symbol: str, before: str, after: str) -> bool:
+    """The stand-in's price of `symbol` differs at the two New York times."""
+    at = [datetime.fromisoformat(t).replace(tzinfo=NEW_YORK).timestamp() for t in (before, after)]
+    return price_at(symbol, at[0]) != price_at(symbol, at[1])
+
+
 def slow_fills(world: World, **plan: Any) -> None:
     """The person's orders fill only when the test says (`world.advance`)."""
     world.account(orders={"fill_delay_s": 600, **plan})
@@ -51,7 +60,8 @@ def slow_fills(world: World, **plan: Any) -> None:
 
 
 def test_no_exit_while_the_entry_is_unfilled_and_pnl_comes_from_the_fills(world: World) -> None:
-    symbol = world.acting()[0][0]
+    # a symbol whose price moves between the fill (10:03) and the next run (10:04)
+    symbol = next(s for s, _ in world.acting(3) if moves(s, f"{DAY}T10:03", f"{DAY}T10:04"))
     slow_fills(world)
     sid = world.strategy(
         symbols=[symbol], mode="paper", take_profit_pct="0.0001", stop_loss_pct="0.0001"

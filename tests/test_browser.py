@@ -5,6 +5,7 @@ test-output/screenshots/ (the path is printed)."""
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import re
@@ -54,7 +55,10 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "GOOGL", "AMD", "NFLX", "INTC"]
+SYMBOLS = [
+    "AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "GOOGL", "AMD", "NFLX", "INTC",
+    "ORCL", "CRM", "QCOM", "TXN", "KO", "JPM", "PYPL", "IBM", "PEP", "DIS",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -152,14 +156,17 @@ def freeze(alpaca: AlpacaServer, at: float) -> None:
     requests.post(f"{alpaca.url}/_standin/clock", json={"now": at}, timeout=5).raise_for_status()
 
 
-def acting_symbol(alpaca: AlpacaServer, keys: AlpacaKeys) -> tuple[str, str]:
-    """A symbol and strategy that give BUY or SELL at the stand-in's frozen time."""
+def acting_symbol(
+    alpaca: AlpacaServer, keys: AlpacaKeys, sides: tuple[str, ...] = ("BUY", "SELL")
+) -> tuple[str, str]:
+    """A symbol and strategy that give one of `sides` at the stand-in's frozen time (BUY: what
+    a long-only strategy enters on)."""
     broker = AlpacaBroker(keys, trading_url=alpaca.url, data_url=alpaca.url)
     try:
         for strategy in STRATEGIES.values():
             for symbol in SYMBOLS:
                 bars = broker.daily_bars(symbol, strategy.lookback_days)
-                if strategy.decide(bars).action != "HOLD":
+                if strategy.decide(bars).action in sides:
                     return symbol, strategy.id
     finally:
         broker.close()
@@ -344,7 +351,7 @@ def test_a_person_runs_a_strategy_within_their_risk_limits(
     expect(page.get_by_role("region", name="Alpaca keys")).to_contain_text("Saved:")
     uid = switch_on(page, db, "bot@example.com")
 
-    symbol, strategy = acting_symbol(alpaca, keys)
+    symbol, strategy = acting_symbol(alpaca, keys, sides=("BUY",))
     region = page.get_by_role("region", name="Strategies")
     expect(region).to_contain_text("No strategies yet.")
     region.get_by_label("Strategy").select_option(strategy)
@@ -802,3 +809,124 @@ def test_every_call_carries_the_pages_app_check_token(page: Page, alpaca: Alpaca
     assert urlsplit(exchanged[0]["url"]).path.endswith(":exchangeDebugToken")
     assert carried and all(header == app_check_token for header in carried), carried
     assert page.evaluate("() => window.__violations || []") == []
+
+
+def test_a_backtest_its_strategy_and_the_history_exported(
+    page: Page, alpaca: AlpacaServer, db: firestore.Client
+) -> None:
+    monday = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("America/New_York"))
+    freeze(alpaca, monday.timestamp())
+    person_with_keys(page, alpaca, "quant@example.com", "PKBACKTEST02")
+    uid = uid_of(db, "quant@example.com")
+
+    region = page.get_by_role("region", name="Backtest")
+    region.get_by_label("Symbols").fill("aapl, nvda")
+    region.get_by_label("Allocation per position (USD)").fill("5000")
+    region.get_by_label("Take profit %").fill("8")
+    region.get_by_label("Stop loss %").fill("5")
+    region.get_by_label("From", exact=True).fill("2025-01-02")
+    region.get_by_label("To", exact=True).fill("2025-12-31")
+    region.get_by_role("button", name="Run backtest").click()
+    figure = region.get_by_role("figure")
+    expect(figure).to_contain_text("This strategy's equity went from $10,000.00 on 2025-01-02")
+    expect(figure.locator("canvas").first).to_be_visible()  # drawn by the chart library
+    [stored] = [d.to_dict() or {} for d in paths.backtests(db, uid).stream()]
+    stats = region.get_by_role("table", name="Backtest statistics")
+    trades_row = stats.get_by_role("row").filter(has_text="Trades closed")
+    expect(trades_row.get_by_role("cell").nth(0)).to_have_text(str(stored["statistics"]["trades"]))
+    final_row = stats.get_by_role("row").filter(has_text="Final equity")
+    hold_final = Decimal(stored["buy_and_hold"]["final_equity"])
+    expect(final_row.get_by_role("cell").nth(1)).to_have_text(f"${hold_final:,.2f}")
+    expect(figure).to_contain_text(f"to ${Decimal(stored['curve']['buy_and_hold'][-1]):,.2f}")
+    shot(page, "backtest")
+
+    region.get_by_role("button", name="Start this strategy").click()
+    expect(region).to_contain_text("Started")
+    strategies = page.get_by_role("region", name="Strategies")
+    row = strategies.get_by_role("row").filter(has_text="AAPL, NVDA")
+    expect(row).to_contain_text("active")
+    [strategy] = [d.to_dict() or {} for d in paths.strategies(db, uid).stream()]
+    assert (strategy["allocation_usd"], strategy["take_profit_pct"], strategy["stop_loss_pct"]) == (
+        "5000",
+        "8",
+        "5",
+    )
+
+    # the person's own history, written as the bot writes it (whole seconds: the page's times
+    # are to the millisecond)
+    now = datetime.now(UTC).replace(microsecond=0)
+    for i in range(23):
+        paths.shadow_trades(db, uid).document(f"t{i:02d}").set(
+            {
+                "symbol": "AAPL",
+                "side": "BUY",
+                "quantity": "3",
+                "entry_price": "100",
+                "exit_price": "95.5",
+                "realized_pnl": f"-{i}.50",
+                "status": "CLOSED",
+                "state": "closed",
+                "created_at": now,
+                "closed_at": datetime.fromtimestamp(now.timestamp() - 3600 * (23 - i), UTC),
+                "close_reason": "=HYPERLINK(1)" if i == 0 else "stop-loss: -4.5% reached -4%",
+            }
+        )
+    paths.signals(db, uid).document("s1").set(
+        {
+            "symbol": "MSFT",
+            "action": "BUY",
+            "quantity": "2",
+            "price": "410.5",
+            "notional_usd": "821",
+            "reason": 'a "quoted", reason',
+            "strategy_id": "momentum_20d",
+            "status": "NEW",
+            "created_at": now,
+        }
+    )
+    for day, equity in (
+        ("2026-11-18", "100000"),
+        ("2026-11-19", "100250.5"),
+        ("2026-11-20", "99800"),
+    ):
+        paths.equity_points(db, uid).document(day).set(
+            {"equity": equity, "at": datetime.fromisoformat(f"{day}T21:00:00+00:00")}
+        )
+
+    history = page.get_by_role("region", name="Trade history")
+    rows = history.get_by_role("row").filter(has_text="AAPL")
+    expect(rows).to_have_count(20)
+    expect(rows.first).to_contain_text("-$22.50")  # newest first
+    history.get_by_role("button", name="More trades").click()
+    expect(rows).to_have_count(23)
+    expect(history.get_by_role("button", name="More trades")).to_be_hidden()
+    performance = page.locator("#performance-figure")
+    expect(performance).to_contain_text(
+        "each of 3 trading days went from $100,000.00 on 2026-11-18 to $99,800.00 on 2026-11-20"
+    )
+    expect(performance.locator("canvas").first).to_be_visible()
+    performance.scroll_into_view_if_needed()
+    shot(page, "performance-and-history")
+
+    with page.expect_download() as trades_file:
+        history.get_by_role("button", name="Export trades (CSV)").click()
+    exported = list(csv.DictReader(Path(trades_file.value.path()).read_text().splitlines()))
+    docs = {d.id: d.to_dict() or {} for d in paths.shadow_trades(db, uid).stream()}
+    assert [r["trade_id"] for r in exported] == sorted(docs, reverse=True)
+    for r in exported:
+        doc = docs[r["trade_id"]]
+        assert (r["realized_pnl"], r["quantity"], r["exit_price"]) == (
+            doc["realized_pnl"],
+            doc["quantity"],
+            doc["exit_price"],
+        )
+        assert r["closed_at"] == doc["closed_at"].isoformat().replace("+00:00", ".000Z")
+    assert exported[-1]["close_reason"] == "'=HYPERLINK(1)"  # never run as a formula
+    with page.expect_download() as signals_file:
+        history.get_by_role("button", name="Export signals (CSV)").click()
+    [signal] = list(csv.DictReader(Path(signals_file.value.path()).read_text().splitlines()))
+    assert (signal["signal_id"], signal["notional_usd"], signal["reason"]) == (
+        "s1",
+        "821",
+        'a "quoted", reason',
+    )

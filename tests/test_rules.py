@@ -45,6 +45,7 @@ MATRIX: dict[str, set[tuple[str, str]]] = {
     f"users/{OWNER}/signals/s1": OWNER_LISTS,
     f"users/{OWNER}/audit/e1": OWNER_LISTS,
     f"users/{OWNER}/strategies/st1": OWNER_LISTS,
+    f"users/{OWNER}/backtests/b1": OWNER_LISTS,
     f"users/{OWNER}/settings/risk": OWNER_READS,
     f"users/{OWNER}/settings/other": set(),
     f"users/{OWNER}/orders/o1": OWNER_LISTS,

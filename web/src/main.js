@@ -7,7 +7,9 @@ import {
   signOut,
 } from "firebase/auth";
 import { connect } from "./backend.js";
+import { startBacktest } from "./backtest.js";
 import { renderKeysLine, startDashboard } from "./dashboard.js";
+import { startHistory } from "./history.js";
 import { startOperations } from "./operations.js";
 import { startStrategies } from "./strategies.js";
 import { $, busy, clearError, showError } from "./ui.js";
@@ -92,6 +94,8 @@ async function boot() {
     const stopDashboard = startDashboard(backend, user);
     if (connecting) busy($("#connect-alpaca"), () => finishConnect(backend));
     const stopStrategies = startStrategies(backend, user.uid);
+    const stopBacktest = startBacktest(backend, user.uid);
+    const stopHistory = startHistory(backend, user.uid);
     let stopOperations = () => {};
     try {
       const token = await user.getIdTokenResult();
@@ -102,6 +106,8 @@ async function boot() {
     stop = () => {
       stopDashboard();
       stopStrategies();
+      stopBacktest();
+      stopHistory();
       stopOperations();
     };
   });

@@ -2,6 +2,7 @@
 // risk limits and, when a limit switched trading off, which one and why. Changes go through
 // the callables.
 import { collection, doc, onSnapshot, orderBy, query } from "firebase/firestore";
+import { drawEquity, span } from "./charts.js";
 import { $, busy, listeners, money, percent, setField, showError } from "./ui.js";
 
 // The product's defaults (README, "Risk limits"), shown until the person saves their own.
@@ -15,6 +16,7 @@ const NAMES = { momentum_20d: "Momentum (20 days)", mean_reversion_20d: "Mean re
 
 export function startStrategies({ db, call }, uid) {
   const mine = (...path) => doc(db, "users", uid, ...path);
+  let removeChart = () => {};
   const live = (ref, render) => onSnapshot(ref, render, showError);
   const stops = [
     live(query(collection(db, "users", uid, "strategies"), orderBy("created_at", "desc")), (snap) =>
@@ -23,6 +25,10 @@ export function startStrategies({ db, call }, uid) {
     live(mine("stats", "summary"), (snap) => renderPerformance(snap.data())),
     live(mine("settings", "risk"), (snap) => fillLimits(snap.data() || DEFAULT_LIMITS)),
     live(mine("status", "trading"), (snap) => renderTrip(snap.data())),
+    live(query(collection(db, "users", uid, "equity"), orderBy("at")), (snap) => {
+      removeChart();
+      removeChart = renderEquity(snap.docs);
+    }),
   ];
   const { on, off } = listeners();
   const strategyForm = $("#strategy-form");
@@ -61,8 +67,27 @@ export function startStrategies({ db, call }, uid) {
   });
   return () => {
     stops.forEach((stop) => stop());
+    removeChart();
     off();
   };
+}
+
+/** The Performance chart: one point a trading day (`equity/{day}`), from the first day the
+ * bot kept its books. */
+function renderEquity(docs) {
+  const figure = $("#performance-figure");
+  const days = docs.map((d) => d.id);
+  const values = docs.map((d) => d.data().equity);
+  $("#no-equity").hidden = docs.length > 0;
+  if (!docs.length) {
+    figure.hidden = true;
+    return () => {};
+  }
+  return drawEquity(
+    figure,
+    [{ title: "Equity", days, values }],
+    `Your account's equity at the end of each of ${days.length} trading days went ${span(days, values)}.`,
+  );
 }
 
 function renderStrategies(docs, call) {

@@ -37,6 +37,9 @@ LABELS = {
     "state": "The state from Alpaca",
     "search": "Search people by email",
     "after": "Next page",
+    "start": "From",
+    "end": "To",
+    "slippage_bps": "Slippage (basis points)",
 }
 """Each callable field as the page labels it."""
 
@@ -54,6 +57,9 @@ HINTS = {
     "uid": "use a user ID as the People table shows it",
     "id": "choose one of your strategies",
     "trade_id": "choose one of your open trades",
+    "start": "use a date such as 2024-01-31",
+    "end": "use a date such as 2024-12-31",
+    "slippage_bps": "use a whole number from 0 to 500",
 }
 """What a valid value looks like, for the fields whose rule is a pattern or a range."""
 

@@ -24,7 +24,7 @@ from agenttrader.bot.signals import shadow_trade_document
 from agenttrader.bot.strategies import Decision
 from agenttrader.broker.alpaca import AccountSnapshot
 from agenttrader.core.errors import ErrorCode
-from agenttrader.core.money import plain
+from agenttrader.core.money import Side, plain
 from agenttrader.store import paths, queries
 from agenttrader.store.models import count_open_trades
 
@@ -32,6 +32,19 @@ from agenttrader.store.models import count_open_trades
 def entry_id(sid: str, symbol: str, day: str) -> str:
     """The trade (and signal) an entry is: one per strategy, symbol and trading day."""
     return f"{sid}-{symbol}-{day}"
+
+
+def entry_side(decision: Decision, strategy: StrategyDoc) -> Side | None:
+    """The side a decision enters on: BUY, or SELL when the strategy may short (long-only: a
+    SELL with nothing held opens nothing); None for a HOLD."""
+    if decision.action == "HOLD" or (decision.action == "SELL" and not strategy.allow_short):
+        return None
+    return decision.action
+
+
+def entry_quantity(allocation: Decimal, price: Decimal) -> Decimal:
+    """Whole shares of the allocation at `price` (0: it buys no whole share)."""
+    return (allocation / price).to_integral_value(rounding=ROUND_DOWN)
 
 
 def stop_entries(person: Person, breach: risk.Breach) -> None:
@@ -72,16 +85,13 @@ def enter(
     """Open a position on the strategy's BUY (or, when it may short, SELL), unless nothing
     is due: already entered today, no whole share affordable, or entries stopped."""
     db, uid, now = person.db, person.uid, person.now
-    side = decision.action
-    assert side != "HOLD"
-    if not person.entries_allowed or symbol in person.mismatched:
+    side = entry_side(decision, strategy)
+    if side is None or not person.entries_allowed or symbol in person.mismatched:
         return
-    if side == "SELL" and not strategy.allow_short:
-        return  # long-only: a SELL with nothing held opens nothing (the decision is noted)
     trade_id = entry_id(sid, symbol, person.day)
     if entered_today(person, trade_id):
         return  # entered (and maybe left) earlier today
-    quantity = (strategy.allocation_usd / price).to_integral_value(rounding=ROUND_DOWN)
+    quantity = entry_quantity(strategy.allocation_usd, price)
     if quantity < 1:
         return  # the allocation buys no whole share at this price: nothing to do
     if side == "SELL" and strategy.mode == "paper" and account.shorting_enabled is False:

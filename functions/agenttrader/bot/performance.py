@@ -75,17 +75,8 @@ class Performance:
         """Today's equity: moves today's point, or closes the last day's and starts a new one
         (folding the finished day's return into the sums), and updates peak and drawdown."""
         state = self
-        if state.point_day is not None and day > state.point_day and state.point_equity:
-            finished = state.point_equity
-            if state.previous_close:
-                r = finished / state.previous_close - 1
-                state = replace(
-                    state,
-                    returns_n=state.returns_n + 1,
-                    returns_sum=state.returns_sum + r,
-                    returns_sumsq=state.returns_sumsq + r * r,
-                )
-            state = replace(state, previous_close=finished)
+        if state.point_day is not None and day > state.point_day:
+            state = state.end_of_day()
         peak = equity if state.peak_equity is None else max(state.peak_equity, equity)
         drawdown = percent((peak - equity) / peak * 100) if peak > 0 else Decimal(0)
         return replace(
@@ -95,6 +86,23 @@ class Performance:
             peak_equity=peak,
             max_drawdown_pct=max(state.max_drawdown_pct, drawdown),
         )
+
+    def end_of_day(self) -> Performance:
+        """The latest point as a finished day: its return (over the day before) folded into
+        the sums, and it becomes the previous close."""
+        finished = self.point_equity
+        if not finished:
+            return self
+        state = self
+        if state.previous_close:
+            r = finished / state.previous_close - 1
+            state = replace(
+                state,
+                returns_n=state.returns_n + 1,
+                returns_sum=state.returns_sum + r,
+                returns_sumsq=state.returns_sumsq + r * r,
+            )
+        return replace(state, previous_close=finished)
 
     def observe_shadow(self, day: str, pnl: Decimal, account_equity: Decimal) -> Performance:
         """The shadow book's P&L now: fixes its base the first time, its P&L at the day's

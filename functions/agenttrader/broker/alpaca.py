@@ -105,6 +105,11 @@ class AccountSnapshot(BaseModel):
         return decimal(value)
 
 
+ADJUSTED = "all"
+"""Daily bars as Alpaca adjusts them for splits and dividends: a split is not a crash to a
+strategy, live or in a backtest."""
+
+
 class Bar(BaseModel):
     """One OHLCV bar."""
 
@@ -414,24 +419,37 @@ class AlpacaBroker:
 
     def daily_bars(self, symbol: str, limit: int) -> list[Bar]:
         raw = self._call(
-            lambda: list(self._rest.get_bars_iter(symbol, TimeFrame.Day, limit=limit, raw=True))
+            lambda: list(
+                self._rest.get_bars_iter(
+                    symbol, TimeFrame.Day, limit=limit, adjustment=ADJUSTED, raw=True
+                )
+            )
         )
         try:
             return [Bar.from_alpaca(bar) for bar in raw]
         except (ValueError, KeyError, TypeError):
             raise classify(ValueError("bars")) from None
 
-    def daily_bars_many(self, symbols: list[str], since: datetime) -> dict[str, list[Bar]]:
-        """Daily bars since `since` of every symbol, grouped by symbol, in as few requests as
-        Alpaca's paging allows (one for a few symbols and weeks). A symbol Alpaca does not
-        list is missing from the answer."""
+    def daily_bars_many(
+        self, symbols: list[str], since: datetime, until: datetime | None = None
+    ) -> dict[str, list[Bar]]:
+        """Daily bars since `since` (and up to `until`) of every symbol, grouped by symbol, in
+        as few requests as Alpaca's paging allows (one for a few symbols and weeks, a page of
+        10,000 bars for years). A symbol Alpaca does not list is missing from the answer."""
         if not symbols:
             return {}
         start = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+        end = until.strftime("%Y-%m-%dT%H:%M:%SZ") if until is not None else None
         raw = self._call(
             lambda: list(
                 self._rest.get_bars_iter(
-                    sorted(set(symbols)), TimeFrame.Day, start=start, limit=None, raw=True
+                    sorted(set(symbols)),
+                    TimeFrame.Day,
+                    start=start,
+                    end=end,
+                    limit=None,
+                    adjustment=ADJUSTED,
+                    raw=True,
                 )
             )
         )

@@ -98,6 +98,10 @@ def strategies(db: firestore.Client, uid: str) -> firestore.CollectionReference:
     return user(db, uid).collection("strategies")
 
 
+def backtests(db: firestore.Client, uid: str) -> firestore.CollectionReference:
+    return user(db, uid).collection("backtests")
+
+
 def risk_settings(db: firestore.Client, uid: str) -> firestore.DocumentReference:
     return user(db, uid).collection("settings").document("risk")
 

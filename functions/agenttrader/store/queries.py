@@ -72,6 +72,30 @@ def closed_trades(db: firestore.Client, uid: str) -> Query:
     )
 
 
+def closed_trades_newest_first(db: firestore.Client, uid: str, limit: int = 21) -> Query:
+    """Web client: the Trade history region (a page and one more, to know if there is a next)
+    and the trades export (pages of 500)."""
+    return (
+        closed_trades(db, uid)
+        .order_by("closed_at", direction=firestore.Query.DESCENDING)
+        .limit(limit)
+    )
+
+
+def signals_newest_first(db: firestore.Client, uid: str, limit: int = 500) -> Query:
+    """Web client: the signals export, a page at a time."""
+    return (
+        paths.signals(db, uid)
+        .order_by("created_at", direction=firestore.Query.DESCENDING)
+        .limit(limit)
+    )
+
+
+def equity_curve(db: firestore.Client, uid: str) -> Query:
+    """Web client: the Performance chart, one point a trading day."""
+    return paths.equity_points(db, uid).order_by("at")
+
+
 def entries_on(db: firestore.Client, uid: str, day: str) -> Query:
     """Risk limits: the strategies' entries of one trading day (counted, not read)."""
     return paths.shadow_trades(db, uid).where(filter=firestore.FieldFilter("entry_day", "==", day))
@@ -112,6 +136,9 @@ ALL: dict[str, Callable[[firestore.Client], Query]] = {
     "signals_for_symbol": lambda db: signals_for_symbol(db, "uid", "AAPL"),
     "recent_audit": lambda db: recent_audit(db, "uid"),
     "closed_trades": lambda db: closed_trades(db, "uid"),
+    "closed_trades_newest_first": lambda db: closed_trades_newest_first(db, "uid"),
+    "signals_newest_first": lambda db: signals_newest_first(db, "uid"),
+    "equity_curve": lambda db: equity_curve(db, "uid"),
     "entries_on": lambda db: entries_on(db, "uid", "2026-11-23"),
     "open_orders": lambda db: open_orders(db, "uid"),
     "strategies_newest_first": lambda db: strategies_newest_first(db, "uid"),

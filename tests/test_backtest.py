@@ -1,0 +1,262 @@
+"""Backtests: the live rules replayed on the stand-in's years of daily bars, checked against an
+independent engine (backtesting.py) and independent formulas (empyrical), and the callable
+that runs, stores and answers them."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import empyrical
+import pandas as pd
+import pytest
+import requests
+from backtesting import Backtest
+from backtesting import Strategy as OracleStrategy
+from calling import Code, auth, data_of, error_of, ready_user
+from google.cloud import firestore
+
+from agenttrader.api.backtest_callables import WARM_UP, run_backtest
+from agenttrader.api.guard import Services
+from agenttrader.backtest import engine
+from agenttrader.bot.settings import StrategyDoc
+from agenttrader.broker.alpaca import AlpacaBroker, Bar
+from agenttrader.store import paths
+from localdev.alpaca_standin import AlpacaServer
+from localdev.seed import register_alpaca_account
+
+START, END = date(2022, 1, 3), date(2024, 12, 31)
+ALLOCATION = Decimal(10_000)
+
+
+def history(alpaca: AlpacaServer, symbols: list[str], start: date, end: date) -> dict[str, Any]:
+    keys = register_alpaca_account(alpaca.url, "PKBACKTEST01", "secret-key-1")
+    broker = AlpacaBroker(keys, trading_url=alpaca.url, data_url=alpaca.url)
+    try:
+        return broker.daily_bars_many(
+            symbols,
+            datetime(start.year, start.month, start.day, tzinfo=UTC) - WARM_UP,
+            datetime(end.year, end.month, end.day, 23, 59, tzinfo=UTC),
+        )
+    finally:
+        broker.close()
+
+
+def momentum(**rules: Any) -> StrategyDoc:
+    return StrategyDoc.model_validate(
+        {
+            "strategy": "momentum_20d",
+            "symbols": rules.pop("symbols", ["AAPL"]),
+            "allocation_usd": str(ALLOCATION),
+            "mode": "shadow",
+            "status": "active",
+            **rules,
+        }
+    )
+
+
+class Momentum(OracleStrategy):  # type: ignore[misc]
+    """The momentum rule written again for backtesting.py, in floats: buy after a rise of 3%
+    or more over 20 days, leave on a fall of 3% or more, at +take_profit% or -stop_loss%
+    (on the close), long only, whole shares of the allocation at the close."""
+
+    start = START
+    take_profit = 6.0
+    stop_loss = 4.0
+
+    def init(self) -> None:
+        pass  # no indicators: the rule reads the closes itself
+
+    def next(self) -> None:
+        if self.data.index[-1].date() < self.start:
+            return
+        closes = self.data.Close
+        if len(closes) < 21:
+            return
+        change = (closes[-1] - closes[-21]) / closes[-21] * 100
+        if self.position:
+            trade = self.trades[0]
+            pnl_pct = (closes[-1] - trade.entry_price) / trade.entry_price * 100
+            if pnl_pct >= self.take_profit or pnl_pct <= -self.stop_loss or change <= -3:
+                self.position.close()
+        elif change >= 3:
+            self.buy(size=int(float(ALLOCATION) // closes[-1]))
+
+
+def frame(bars: list[Bar]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "Open": [float(b.o) for b in bars],
+            "High": [float(b.h) for b in bars],
+            "Low": [float(b.low) for b in bars],
+            "Close": [float(b.c) for b in bars],
+            "Volume": [b.v for b in bars],
+        },
+        index=pd.DatetimeIndex([b.t.replace(tzinfo=None) for b in bars]),
+    )
+
+
+@pytest.mark.parametrize("symbol", ["AAPL", "NVDA", "MSFT"])
+def test_the_same_rule_in_backtesting_py_makes_the_same_trades_and_equity(
+    alpaca: AlpacaServer, symbol: str
+) -> None:
+    bars = history(alpaca, [symbol], START, END)[symbol]
+    ours = engine.run(
+        momentum(symbols=[symbol], take_profit_pct="6", stop_loss_pct="4"),
+        {symbol: bars},
+        START,
+        END,
+    )
+    cash = 1_000_000  # the oracle refuses an order its cash cannot cover: never here
+    oracle = Backtest(frame(bars), Momentum, cash=cash, commission=0, finalize_trades=False).run()
+
+    closed = [t for t in ours.trades if t.exit_day is not None]
+    theirs = oracle._trades
+    assert len(closed) >= 5, "too few trades to compare"
+    assert [
+        (t.entry_day, t.entry_price, t.exit_day, t.exit_price, t.quantity, t.realized_pnl)
+        for t in closed
+    ] == [
+        (
+            row.EntryTime.date(),
+            Decimal(repr(float(row.EntryPrice))),
+            row.ExitTime.date(),
+            Decimal(repr(float(row.ExitPrice))),
+            Decimal(int(row.Size)),
+            Decimal(f"{float(row.PnL):.2f}"),
+        )
+        for row in theirs.itertuples()
+    ]
+    # the same P&L to the cent: both start from their own cash (ours: the allocation)
+    ours_pnl = ours.statistics.final_equity - ours.initial_equity
+    theirs_pnl = Decimal(f"{float(oracle['Equity Final [$]']) - cash:.2f}")
+    assert ours_pnl == theirs_pnl
+
+
+def test_sharpe_and_drawdown_are_empyricals_on_the_same_curve(alpaca: AlpacaServer) -> None:
+    symbols = ["AAPL", "MSFT", "NVDA", "AMZN"]
+    result = engine.run(momentum(symbols=symbols), history(alpaca, symbols, START, END), START, END)
+    curve = pd.Series([float(v) for v in result.equity])
+    # empyrical's curve starts at the first return; the day before is the first peak too
+    returns = pd.concat([pd.Series([0.0]), curve.pct_change().dropna()], ignore_index=True)
+    stats = result.statistics
+    assert stats.sharpe_daily is not None
+    expected_sharpe = empyrical.sharpe_ratio(returns.iloc[1:], risk_free=0, annualization=1)
+    assert float(stats.sharpe_daily) == pytest.approx(expected_sharpe, abs=0.00005)
+    expected_drawdown = -empyrical.max_drawdown(returns) * 100
+    assert float(stats.max_drawdown_pct) == pytest.approx(expected_drawdown, abs=0.00005)
+    assert expected_drawdown > 0
+    hold = pd.Series([float(v) for v in result.buy_and_hold])
+    assert float(result.buy_and_hold_statistics.total_return_pct) == pytest.approx(
+        (hold.iloc[-1] / float(result.initial_equity) - 1) * 100, abs=0.00005
+    )
+    years = (result.days[-1] - result.days[0]).days / 365.25
+    assert float(stats.cagr_pct) == pytest.approx(
+        ((float(stats.final_equity) / float(result.initial_equity)) ** (1 / years) - 1) * 100,
+        abs=0.001,
+    )
+
+
+def test_the_split_is_adjusted_away_and_raw_bars_show_it(alpaca: AlpacaServer) -> None:
+    """NVDA split 10-for-1 on 2024-06-10 at the stand-in: adjusted bars (what the bot and the
+    backtests read) move as usual; raw ones fall by 90%."""
+    around = history(alpaca, ["NVDA"], date(2024, 6, 3), date(2024, 6, 14))["NVDA"]
+    before = next(b for b in around if b.t.date() == date(2024, 6, 7))
+    after = next(b for b in around if b.t.date() == date(2024, 6, 10))
+    assert abs(after.o / before.c - 1) < Decimal("0.1")
+    raw = requests.get(
+        f"{alpaca.url}/v2/stocks/NVDA/bars",
+        params={"timeframe": "1Day", "start": "2024-06-07", "end": "2024-06-10", "limit": 10},
+        headers={"APCA-API-KEY-ID": "PKBACKTEST01", "APCA-API-SECRET-KEY": "secret-key-1"},
+        timeout=10,
+    ).json()["bars"]
+    assert [b["t"][:10] for b in raw] == ["2024-06-07", "2024-06-10"]
+    assert raw[0]["c"] == pytest.approx(float(before.c) * 10, rel=1e-9)
+    assert raw[1]["o"] == pytest.approx(float(after.o), rel=1e-9)
+
+
+def test_a_backtest_is_stored_for_its_owner_and_answered(
+    services: Services, alpaca: AlpacaServer, db: firestore.Client
+) -> None:
+    ready_user(services, alpaca, "alice")
+    request = {
+        "strategy": "momentum_20d",
+        "symbols": ["AAPL", "NVDA"],
+        "allocation_usd": "5000",
+        "take_profit_pct": "8",
+        "stop_loss_pct": "5",
+        "start": "2024-01-02",
+        "end": "2024-12-31",
+    }
+    answer = run_backtest(services, auth("alice"), request)
+    stored = paths.backtests(db, "alice").document(answer["id"]).get().to_dict() or {}
+    assert stored["parameters"] == {**request, "allow_short": False, "slippage_bps": 0}
+    assert stored["statistics"] == answer["statistics"]
+    assert stored["buy_and_hold"] == answer["buy_and_hold"]
+    days = stored["curve"]["days"]
+    assert days[0] == "2024-01-02" and days[-1] == "2024-12-31"
+    assert len(days) == len(stored["curve"]["equity"]) == len(stored["curve"]["buy_and_hold"])
+    assert stored["initial_equity"] == "10000"
+    assert stored["trades"] and answer["trades_total"] == len(stored["trades"])
+    for trade in stored["trades"]:
+        assert trade["symbol"] in ("AAPL", "NVDA")
+        assert "E" not in trade["quantity"] and "E" not in trade["entry_price"]
+        if trade["exit_day"] is not None:
+            assert trade["entry_day"] < trade["exit_day"]
+    # the split inside the range is adjusted: holding NVDA through it lost no 90%
+    assert Decimal(stored["buy_and_hold"]["final_equity"]) > Decimal(5000)
+    audit = [d.to_dict() for d in paths.audit(db, "alice").stream()]
+    assert any(
+        a["action"] == "backtest_run" and a["details"]["backtest_id"] == answer["id"] for a in audit
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "says"),
+    [
+        ({"symbols": ["AAPL", "ZZZZ"]}, Code.INVALID_ARGUMENT, "ZZZZ"),
+        ({"start": "2025-12-27", "end": "2025-12-28"}, Code.FAILED_PRECONDITION, "AAPL"),
+        ({"start": "2019-01-02", "end": "2024-06-30"}, Code.INVALID_ARGUMENT, "5 years"),
+        ({"start": "2024-06-30", "end": "2024-01-02"}, Code.INVALID_ARGUMENT, "To must be after"),
+        ({"start": "2024-02-30"}, Code.INVALID_ARGUMENT, "From"),
+        ({"slippage_bps": 501}, Code.INVALID_ARGUMENT, "Slippage"),
+        ({"start": "2099-01-02", "end": "2099-02-02"}, Code.INVALID_ARGUMENT, "before today"),
+    ],
+)
+def test_a_bad_backtest_is_refused_and_changes_nothing(
+    services: Services,
+    alpaca: AlpacaServer,
+    db: firestore.Client,
+    change: dict[str, Any],
+    code: Any,
+    says: str,
+) -> None:
+    ready_user(services, alpaca, "alice")
+    before = data_of(db)
+    request = {
+        "strategy": "momentum_20d",
+        "symbols": ["AAPL"],
+        "allocation_usd": "5000",
+        "start": "2024-01-02",
+        "end": "2024-06-28",
+        **change,
+    }
+    error = error_of(run_backtest, services, auth("alice"), request)
+    assert error.code == code
+    assert says in error.message
+    assert data_of(db) == before
+
+
+def test_a_backtest_needs_keys(services: Services, db: firestore.Client) -> None:
+    request = {
+        "strategy": "momentum_20d",
+        "symbols": ["AAPL"],
+        "allocation_usd": "5000",
+        "start": "2024-01-02",
+        "end": "2024-06-28",
+    }
+    error = error_of(run_backtest, services, auth("bob"), request)
+    assert error.code == Code.FAILED_PRECONDITION
+    assert "keys" in error.message
+    assert list(paths.backtests(db, "bob").stream()) == []
