@@ -45,6 +45,7 @@ many requests fault; without it every request does.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import json
@@ -78,11 +79,16 @@ def _digest(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 
+@functools.cache
+def _shape(symbol: str) -> tuple[float, float]:
+    """A symbol's base price and phase, from its name."""
+    h = _digest(symbol)
+    return 20 + (h % 48_000) / 100, (h >> 20) % 1000 / 1000 * 2 * math.pi
+
+
 def price_at(symbol: str, epoch_s: float) -> Decimal:
     """Simulated last-trade price of `symbol` at a moment: a daily trend plus an intraday wave."""
-    h = _digest(symbol)
-    base = 20 + (h % 48_000) / 100
-    phase = (h >> 20) % 1000 / 1000 * 2 * math.pi
+    base, phase = _shape(symbol)
     days = epoch_s / 86_400
     trend = 0.08 * math.sin(2 * math.pi * days / 23 + phase)
     wave = 0.005 * math.sin(2 * math.pi * epoch_s / 1_800 + phase)
@@ -692,25 +698,29 @@ def _daily_bars(symbol: str, query: dict[str, str], now: float) -> list[dict[str
     bars = []
     for day in reversed(days):
         opens, closes = (t.timestamp() for t in session(day))
-        closes = min(closes, now)
-        factor = _split_factor(symbol, day, adjustment)
-        samples = [
-            price_at(symbol, opens + (closes - opens) * f) * factor for f in (0, 0.25, 0.5, 0.75, 1)
-        ]
-        midnight = datetime.combine(day, datetime.min.time(), tzinfo=NEW_YORK).timestamp()
         bars.append(
-            {
-                "t": _iso(midnight),
-                "o": float(samples[0]),
-                "h": float(max(samples)),
-                "l": float(min(samples)),
-                "c": float(samples[-1]),
-                "v": (1_000_000 + _digest(f"{symbol}{day}") % 500_000) // factor,
-                "n": 5_000,
-                "vw": float(sum(samples) / len(samples)),
-            }
+            _day_bar(symbol, day, opens, min(closes, now), _split_factor(symbol, day, adjustment))
         )
     return bars
+
+
+@functools.lru_cache(maxsize=200_000)
+def _day_bar(symbol: str, day: date, opens: float, closes: float, factor: int) -> dict[str, Any]:
+    """One session's bar (kept: years of history are asked for a page at a time)."""
+    samples = [
+        price_at(symbol, opens + (closes - opens) * f) * factor for f in (0, 0.25, 0.5, 0.75, 1)
+    ]
+    midnight = datetime.combine(day, datetime.min.time(), tzinfo=NEW_YORK).timestamp()
+    return {
+        "t": _iso(midnight),
+        "o": float(samples[0]),
+        "h": float(max(samples)),
+        "l": float(min(samples)),
+        "c": float(samples[-1]),
+        "v": (1_000_000 + _digest(f"{symbol}{day}") % 500_000) // factor,
+        "n": 5_000,
+        "vw": float(sum(samples) / len(samples)),
+    }
 
 
 def _day_of(text: str) -> date:

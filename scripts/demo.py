@@ -353,6 +353,10 @@ BACKTEST_FIGURES = [
 ]
 
 
+def shown(value: Any) -> str:
+    return "—" if value is None else str(value)
+
+
 def show_backtest(alice: emulators.Person) -> None:
     """One backtest of alice's kind of strategy through the run_backtest callable, beside
     buy-and-hold of the same symbols."""
@@ -372,7 +376,7 @@ def show_backtest(alice: emulators.Person) -> None:
         f"${answer['initial_equity']} to start"
     )
     rows = [
-        [label, str(answer["statistics"][key]), str(answer["buy_and_hold"][key])]
+        [label, shown(answer["statistics"][key]), shown(answer["buy_and_hold"][key])]
         for label, key in BACKTEST_FIGURES
     ]
     print("  " + table(["", "the strategy", "buy and hold"], rows).replace("\n", "\n  "))

@@ -839,6 +839,8 @@ def test_a_backtest_its_strategy_and_the_history_exported(
     expect(final_row.get_by_role("cell").nth(1)).to_have_text(f"${hold_final:,.2f}")
     expect(figure).to_contain_text(f"to ${Decimal(stored['curve']['buy_and_hold'][-1]):,.2f}")
     shot(page, "backtest")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    region.locator("#backtest-result").screenshot(path=str(SHOTS / "backtest-result.png"))
 
     region.get_by_role("button", name="Start this strategy").click()
     expect(region).to_contain_text("Started")
@@ -907,6 +909,7 @@ def test_a_backtest_its_strategy_and_the_history_exported(
     expect(performance.locator("canvas").first).to_be_visible()
     performance.scroll_into_view_if_needed()
     shot(page, "performance-and-history")
+    performance.screenshot(path=str(SHOTS / "performance-chart.png"))
 
     with page.expect_download() as trades_file:
         history.get_by_role("button", name="Export trades (CSV)").click()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -440,6 +440,10 @@ class AlpacaBroker:
             return {}
         start = since.strftime("%Y-%m-%dT%H:%M:%SZ")
         end = until.strftime("%Y-%m-%dT%H:%M:%SZ") if until is not None else None
+        # at most a bar a calendar day a symbol: given as the limit, it makes the client ask
+        # for Alpaca's largest pages (10,000 bars) instead of its default (1,000)
+        days = ((until or datetime.now(UTC)) - since).days + 2
+        most = max(days, 1) * len(set(symbols))
         raw = self._call(
             lambda: list(
                 self._rest.get_bars_iter(
@@ -447,7 +451,7 @@ class AlpacaBroker:
                     TimeFrame.Day,
                     start=start,
                     end=end,
-                    limit=None,
+                    limit=most,
                     adjustment=ADJUSTED,
                     raw=True,
                 )
