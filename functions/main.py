@@ -10,7 +10,13 @@ import flask
 from firebase_functions import https_fn, options, scheduler_fn, tasks_fn
 
 from agenttrader import runtime
-from agenttrader.api import alpaca_connect, backtest_callables, callables, strategy_callables
+from agenttrader.api import (
+    alpaca_connect,
+    backtest_callables,
+    callables,
+    portfolio_callables,
+    strategy_callables,
+)
 from agenttrader.api.guard import Handler, from_the_page, handled
 from agenttrader.core import config
 from agenttrader.pulse.run import run_pulse, run_user_batch
@@ -93,3 +99,4 @@ save_risk_limits = _exposed(strategy_callables.save_risk_limits)
 start_alpaca_connect = _exposed(alpaca_connect.start_alpaca_connect)
 finish_alpaca_connect = _exposed(alpaca_connect.finish_alpaca_connect, secrets=OAUTH_SECRET)
 run_backtest = _exposed(backtest_callables.run_backtest)
+portfolio_history = _exposed(portfolio_callables.portfolio_history)

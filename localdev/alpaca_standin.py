@@ -614,6 +614,7 @@ _ROUTES = [
     (re.compile(r"^GET /v2/positions$"), "positions"),
     (re.compile(r"^GET /v2/stocks/bars$"), "multi_bars"),
     (re.compile(r"^GET /v2/account$"), "account"),
+    (re.compile(r"^GET /v2/account/portfolio/history$"), "portfolio_history"),
     (re.compile(r"^GET /v2/clock$"), "clock"),
     (re.compile(r"^GET /v2/stocks/trades/latest$"), "latest_trades"),
     (re.compile(r"^GET /v2/stocks/([^/]+)/trades/latest$"), "latest_trade"),
@@ -762,6 +763,45 @@ def _bars(symbol: str, query: dict[str, str], now: float) -> list[dict[str, Any]
     return bars
 
 
+PERIOD_DAYS = {"D": 1, "W": 7, "M": 30, "A": 365}
+
+
+def _portfolio_history(account: Account, query: dict[str, str], now: float) -> dict[str, Any]:
+    """GET /v2/account/portfolio/history at timeframe 1D: the account's equity at each
+    session's close over `period` (1M when absent), stamped at midnight New York as Alpaca
+    stamps daily points. The stand-in's history: what it holds now, valued at each close, with
+    its cash moving by a slow deterministic wave (so a chart has something to show)."""
+    if (query.get("timeframe") or "1D") != "1D":
+        raise ValueError("the stand-in's portfolio history has timeframe 1D only")
+    period = query.get("period") or "1M"
+    match = re.fullmatch(r"([0-9]+)([DWMA])", period)
+    if match is None:
+        raise ValueError(f"invalid period: {period}")
+    last = datetime.fromtimestamp(now, NEW_YORK).date()
+    first = last - timedelta(days=int(match.group(1)) * PERIOD_DAYS[match.group(2)])
+    phase = _digest(account.key_id) % 1000 / 1000 * 2 * math.pi
+    stamps: list[int] = []
+    equity: list[float] = []
+    day = first
+    while day < last:  # today's session is not over
+        if is_trading_day(day):
+            closes = session(day)[1].timestamp()
+            wave = Decimal(repr(0.03 * math.sin(closes / 86_400 / 41 + phase)))
+            value = account.cash * (1 + wave) + account.equity(closes) - account.cash
+            stamps.append(int(datetime.combine(day, datetime.min.time(), NEW_YORK).timestamp()))
+            equity.append(float(value.quantize(CENT)))
+        day += timedelta(days=1)
+    base = equity[0] if equity else float(account.cash)
+    return {
+        "timestamp": stamps,
+        "equity": equity,
+        "profit_loss": [round(e - base, 2) for e in equity],
+        "profit_loss_pct": [round((e - base) / base, 6) if base else 0 for e in equity],
+        "base_value": base,
+        "timeframe": "1D",
+    }
+
+
 def _submit(market: Market, account: Account, body: dict[str, Any], now: float) -> tuple[int, Any]:
     symbol = str(body.get("symbol", ""))
     client_order_id = str(body.get("client_order_id") or uuid.uuid4())
@@ -825,7 +865,11 @@ def _answer(
             if wanted in (order.id, order.client_order_id):
                 return 200, order.to_json()
         return 404, {"code": 40410000, "message": "order not found"}
-    reads = {"account": account.to_json, "positions": account.positions}
+    reads = {
+        "account": account.to_json,
+        "positions": account.positions,
+        "portfolio_history": lambda at: _portfolio_history(account, query, at),
+    }
     if endpoint in reads:
         return 200, reads[endpoint](now)
     if endpoint == "clock":

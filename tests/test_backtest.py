@@ -4,6 +4,7 @@ that runs, stores and answers them."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -17,8 +18,10 @@ from backtesting import Strategy as OracleStrategy
 from calling import Code, auth, data_of, error_of, ready_user
 from google.cloud import firestore
 
+from agenttrader.api import callables
 from agenttrader.api.backtest_callables import WARM_UP, run_backtest
 from agenttrader.api.guard import Services
+from agenttrader.api.portfolio_callables import portfolio_history
 from agenttrader.backtest import engine
 from agenttrader.bot.settings import StrategyDoc
 from agenttrader.broker.alpaca import AlpacaBroker, Bar
@@ -260,3 +263,37 @@ def test_a_backtest_needs_keys(services: Services, db: firestore.Client) -> None
     assert error.code == Code.FAILED_PRECONDITION
     assert "keys" in error.message
     assert list(paths.backtests(db, "bob").stream()) == []
+
+
+def test_alpacas_history_fills_the_days_before_the_products_own(
+    services: Services, alpaca: AlpacaServer, db: firestore.Client
+) -> None:
+    ready_user(services, alpaca, "alice")  # paper keys
+    whole = portfolio_history(services, auth("alice"), {})
+    days = whole["days"]
+    assert 240 <= len(days) <= 260  # a year of trading days
+    assert days == sorted(days) and days[-1] < datetime.now(UTC).date().isoformat()
+    assert all(date.fromisoformat(d).weekday() < 5 for d in days)
+    assert all(re.fullmatch(r"[0-9]+\.[0-9]{1,2}", e) for e in whole["equity"])
+    # from the first day the product recorded, its own points are the record
+    paths.equity_points(db, "alice").document(days[100]).set(
+        {"equity": "1", "at": datetime.fromisoformat(f"{days[100]}T21:00:00+00:00")}
+    )
+    assert portfolio_history(services, auth("alice"), {}) == {
+        "days": days[:100],
+        "equity": whole["equity"][:100],
+    }
+
+
+def test_alpacas_history_is_for_paper_accounts(
+    services: Services, alpaca: AlpacaServer, db: firestore.Client
+) -> None:
+    register_alpaca_account(alpaca.url, "PKLIVE000002", "secret-key-1")
+    callables.save_alpaca_keys(
+        services,
+        auth("carol"),
+        {"key_id": "PKLIVE000002", "secret_key": "secret-key-1", "paper": False},
+    )
+    error = error_of(portfolio_history, services, auth("carol"), {})
+    assert error.code == Code.FAILED_PRECONDITION
+    assert "paper" in error.message

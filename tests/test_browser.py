@@ -81,10 +81,14 @@ def site(db: firestore.Client, alpaca: AlpacaServer, secrets: SecretManagerServe
 
 @pytest.fixture
 def page(browser: Browser, site: str) -> Iterator[Page]:
+    """A fresh tab; an exception the page's script did not catch fails the test."""
     context = browser.new_context()
     opened = context.new_page()
+    uncaught: list[str] = []
+    opened.on("pageerror", lambda error: uncaught.append(str(error)))
     yield opened
     context.close()
+    assert uncaught == [], f"the page's script failed: {uncaught}"
 
 
 def shot(page: Page, name: str) -> None:
@@ -906,6 +910,8 @@ def test_a_backtest_its_strategy_and_the_history_exported(
     expect(performance).to_contain_text(
         "each of 3 trading days went from $100,000.00 on 2026-11-18 to $99,800.00 on 2026-11-20"
     )
+    # a paper account: Alpaca's record of the year before the product's first point
+    expect(performance).to_contain_text("Before that, Alpaca's record of your paper account over")
     expect(performance.locator("canvas").first).to_be_visible()
     performance.scroll_into_view_if_needed()
     shot(page, "performance-and-history")

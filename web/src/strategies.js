@@ -17,6 +17,12 @@ const NAMES = { momentum_20d: "Momentum (20 days)", mean_reversion_20d: "Mean re
 export function startStrategies({ db, call }, uid) {
   const mine = (...path) => doc(db, "users", uid, ...path);
   let removeChart = () => {};
+  let points = [];
+  let earlier = { days: [], equity: [] };
+  const redraw = () => {
+    removeChart();
+    removeChart = renderEquity(points, earlier);
+  };
   const live = (ref, render) => onSnapshot(ref, render, showError);
   const stops = [
     live(query(collection(db, "users", uid, "strategies"), orderBy("created_at", "desc")), (snap) =>
@@ -26,10 +32,32 @@ export function startStrategies({ db, call }, uid) {
     live(mine("settings", "risk"), (snap) => fillLimits(snap.data() || DEFAULT_LIMITS)),
     live(mine("status", "trading"), (snap) => renderTrip(snap.data())),
     live(query(collection(db, "users", uid, "equity"), orderBy("at")), (snap) => {
-      removeChart();
-      removeChart = renderEquity(snap.docs);
+      points = snap.docs;
+      redraw();
     }),
   ];
+  // a paper account's history from before the product kept its own: asked once a sign-in
+  // and again whenever the person's keys change
+  let keysVersion;
+  stops.push(
+    live(mine(), (snap) => {
+      const version = snap.data()?.keys_version ?? null;
+      if (version === keysVersion) return;
+      keysVersion = version;
+      earlier = { days: [], equity: [] };
+      redraw();
+      if (version === null || snap.data()?.keys_paper !== true) return;
+      call("portfolio_history", {})
+        .then((answer) => {
+          if (version !== keysVersion) return;
+          earlier = answer;
+          redraw();
+        })
+        .catch((error) => {
+          if (error?.code !== "functions/failed-precondition") showError(error, $("#performance"));
+        });
+    }),
+  );
   const { on, off } = listeners();
   const strategyForm = $("#strategy-form");
   on(strategyForm, "submit", (event) => {
@@ -73,21 +101,33 @@ export function startStrategies({ db, call }, uid) {
 }
 
 /** The Performance chart: one point a trading day (`equity/{day}`), from the first day the
- * bot kept its books. */
-function renderEquity(docs) {
+ * bot kept its books; before it, for a paper account, Alpaca's own record of the account. */
+function renderEquity(docs, alpaca) {
   const figure = $("#performance-figure");
   const days = docs.map((d) => d.id);
   const values = docs.map((d) => d.data().equity);
-  $("#no-equity").hidden = docs.length > 0;
-  if (!docs.length) {
+  // only what the product did not record itself
+  const before = alpaca.days.map((day, i) => [day, alpaca.equity[i]]).filter(([day]) => !days.length || day < days[0]);
+  const earlier = { days: before.map(([day]) => day), equity: before.map(([, value]) => value) };
+  const shown = docs.length + earlier.days.length > 0;
+  $("#no-equity").hidden = shown;
+  if (!shown) {
     figure.hidden = true;
     return () => {};
   }
-  return drawEquity(
-    figure,
-    [{ title: "Equity", days, values }],
-    `Your account's equity at the end of each of ${days.length} trading days went ${span(days, values)}.`,
-  );
+  const lines = [];
+  const words = [];
+  if (docs.length) {
+    lines.push({ title: "Equity", days, values });
+    words.push(`Your account's equity at the end of each of ${days.length} trading days went ${span(days, values)}.`);
+  }
+  if (earlier.days.length) {
+    lines.push({ title: "Alpaca's record", days: earlier.days, values: earlier.equity });
+    words.push(
+      `${docs.length ? "Before that, " : ""}Alpaca's record of your paper account over ${earlier.days.length} trading days went ${span(earlier.days, earlier.equity)}.`,
+    );
+  }
+  return drawEquity(figure, lines, words.join(" "));
 }
 
 function renderStrategies(docs, call) {

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import alpaca_trade_api as tradeapi
 import requests
@@ -105,6 +106,7 @@ class AccountSnapshot(BaseModel):
         return decimal(value)
 
 
+NEW_YORK = ZoneInfo("America/New_York")
 ADJUSTED = "all"
 """Daily bars as Alpaca adjusts them for splits and dividends: a split is not a crash to a
 strategy, live or in a backtest."""
@@ -403,6 +405,20 @@ class AlpacaBroker:
 
     def account(self) -> AccountSnapshot:
         return self._parsed(AccountSnapshot, self._rest.get_account, "account")
+
+    def portfolio_history(self, period: str = "1A") -> list[tuple[date, Decimal]]:
+        """The account's daily equity as Alpaca keeps it over `period` (1A: a year), by New
+        York date, days without a value (before the account existed) left out."""
+        raw = self._call(lambda: self._rest.get_portfolio_history(period=period, timeframe="1D"))
+        try:
+            points = zip(raw["timestamp"], raw["equity"], strict=True)
+            return [
+                (datetime.fromtimestamp(int(t), NEW_YORK).date(), decimal(e))
+                for t, e in points
+                if e is not None
+            ]
+        except (ValueError, KeyError, TypeError):
+            raise classify(ValueError("portfolio history")) from None
 
     def clock(self) -> MarketClock:
         return self._parsed(MarketClock, self._rest.get_clock, "clock")
