@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -96,6 +96,22 @@ def test_no_exit_while_the_entry_is_unfilled_and_pnl_comes_from_the_fills(world:
     assert Decimal(closed["realized_pnl"]) == expected.quantize(Decimal("0.01"))
     assert closed["exit_price"] == exit_order["filled_avg_price"]
     assert assert_books_agree(world) == {}
+    # the person heard of each fill once, in words, with the figures
+    told = world.docs("notifications")
+    assert set(told) == {f"entry-filled-{trade_id}", f"exit-filled-{trade_id}"}
+    entered, left = told[f"entry-filled-{trade_id}"], told[f"exit-filled-{trade_id}"]
+    assert (entered["kind"], entered["quantity"], entered["price"]) == (
+        "entry_filled",
+        held["quantity"],
+        held["entry_price"],
+    )
+    assert entered["message"].startswith(f"Your paper trade bought {held['quantity']} {symbol}")
+    assert (left["kind"], left["realized_pnl"], left["quantity"]) == (
+        "exit_filled",
+        closed["realized_pnl"],
+        held["quantity"],
+    )
+    assert "realized P&L" in left["message"] and left["read_at"] is None
 
 
 def test_an_entry_never_sent_has_no_exit(world: World) -> None:
@@ -161,6 +177,9 @@ def test_a_refused_close_stays_open_and_is_tried_again_once(world: World) -> Non
     world.pulse(f"{DAY}T10:02")
     assert world.orders_at_alpaca() == 2
     assert assert_books_agree(world) == {}
+    told = world.docs("notifications")
+    assert set(told) == {f"exit-failed-{trade_id}-1", f"exit-filled-{trade_id}"}
+    assert "insufficient qty" in told[f"exit-failed-{trade_id}-1"]["message"]
 
 
 # -- 5: the day's limit counts entries, only when one is due --------------------------------------
@@ -173,10 +192,18 @@ def test_a_later_run_after_an_exit_does_not_trip_the_days_limit(world: World) ->
     world.pulse()
     world.pulse(f"{DAY}T10:01")  # the price moved: it exits
     assert [t["status"] for t in world.docs("shadowTradeHistory").values()] == ["CLOSED"]
+    [trade_id] = world.docs("shadowTradeHistory")
+    told = paths.notifications(world.db, world.uid)
+    told.document(f"entry-filled-{trade_id}").update({"read_at": datetime.now(UTC)})
     for minute in ("10:02", "10:03"):  # the strategy still says BUY: today's entry was made
         world.pulse(f"{DAY}T{minute}")
     assert world.doc("status/trading")["enabled"] is True
     assert len(world.docs("shadowTradeHistory")) == 1
+    # one notification per event, whatever the runs after it: what was read stays read
+    notes = world.docs("notifications")
+    assert set(notes) == {f"entry-filled-{trade_id}", f"exit-filled-{trade_id}"}
+    assert notes[f"entry-filled-{trade_id}"]["read_at"] is not None
+    assert notes[f"entry-filled-{trade_id}"]["message"].startswith("Your shadow trade bought")
 
 
 # -- 6: switches stop entries, not stops ----------------------------------------------------------
@@ -188,8 +215,11 @@ def test_a_risk_trip_keeps_the_stops_of_what_is_held(world: World) -> None:
     price = price_of(world, symbol)
     trade_id = seed_position(world, sid, symbol, "BUY", str(price), mode="paper")
     world.account(holdings={symbol: 3}, last_equity="200000", orders={"fill_delay_s": 0})
-    world.pulse()  # today's loss trips the limits; the position is held, its stop armed
+    run = world.pulse()  # today's loss trips the limits; the position is held, its stop armed
     assert world.doc("status/trading")["tripped_by"] == "max_daily_loss_usd"
+    tripped = world.docs("notifications")[f"risk-tripped-{run.run_id}"]
+    assert tripped["kind"] == "risk_tripped" and tripped["limit"] == "max_daily_loss_usd"
+    assert tripped["message"].startswith("Your max daily loss limit switched your trading off")
     assert trade(world, trade_id)["state"] == "open"
     paths.shadow_trades(world.db, world.uid).document(trade_id).update(
         {"entry_price": str(price * 2)}  # as if the price had halved since the entry
@@ -314,6 +344,9 @@ def test_an_entry_not_sent_in_its_session_is_cancelled_as_stale(world: World) ->
     assert (stale["state"], stale["quantity"]) == ("closed", "0")
     assert world.orders_at_alpaca() == sent
     assert_books_agree(world)
+    ended = world.docs("notifications")[f"order-ended-{trade_id}-open"]
+    assert ended["kind"] == "order_ended"
+    assert "ended with nothing filled" in ended["message"]
 
 
 def test_a_stale_entry_alpaca_has_after_a_lost_answer_is_followed(world: World) -> None:

@@ -376,6 +376,15 @@ def test_a_person_runs_a_strategy_within_their_risk_limits(
     performance = region.get_by_role("definition")
     expect(performance.nth(0)).to_have_text("$0.00")  # realized: nothing closed yet
     shot(page, "strategies-running")
+    # the bot's entry is in the feed, live, unread until the person says otherwise
+    feed = page.get_by_role("region", name="Notifications")
+    expect(feed.get_by_role("listitem").first).to_contain_text("Your shadow trade bought")
+    expect(feed.get_by_role("listitem").first).to_contain_text(symbol)
+    expect(feed.get_by_role("status")).to_have_text("1 unread.")
+    feed.get_by_role("button", name="Mark all read").click()
+    expect(feed.get_by_role("status")).to_have_text("Nothing unread.")
+    [note] = [d.to_dict() or {} for d in paths.notifications(db, uid).stream()]
+    assert note["read_at"] is not None and note["kind"] == "entry_filled"
 
     row.get_by_role("button", name="Pause").click()
     expect(row).to_contain_text("paused")
@@ -396,6 +405,10 @@ def test_a_person_runs_a_strategy_within_their_risk_limits(
     restarted = replace(at_monday, memory=PulseMemory())  # what a new instance knows
     run_pulse(restarted)
     expect(risk).to_contain_text("max_drawdown_pct limit")
+    expect(feed.get_by_role("listitem").first).to_contain_text(
+        "Your max drawdown limit switched your trading off"
+    )
+    expect(feed.get_by_role("status")).to_have_text("1 unread.")
     expect(page.get_by_role("switch", name="Trading enabled")).not_to_be_checked()
     expect(page.get_by_role("region", name="Sync status")).to_contain_text("RISK_LIMIT_TRIPPED")
     shot(page, "risk-limit-tripped")
@@ -907,13 +920,13 @@ def test_a_backtest_its_strategy_and_the_history_exported(
     expect(rows).to_have_count(23)
     expect(history.get_by_role("button", name="More trades")).to_be_hidden()
     performance = page.locator("#performance-figure")
+    page.locator("#performance").scroll_into_view_if_needed()  # Alpaca's record is asked now
     expect(performance).to_contain_text(
         "each of 3 trading days went from $100,000.00 on 2026-11-18 to $99,800.00 on 2026-11-20"
     )
     # a paper account: Alpaca's record of the year before the product's first point
     expect(performance).to_contain_text("Before that, Alpaca's record of your paper account over")
     expect(performance.locator("canvas").first).to_be_visible()
-    performance.scroll_into_view_if_needed()
     shot(page, "performance-and-history")
     performance.screenshot(path=str(SHOTS / "performance-chart.png"))
 

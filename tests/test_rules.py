@@ -46,6 +46,7 @@ MATRIX: dict[str, set[tuple[str, str]]] = {
     f"users/{OWNER}/audit/e1": OWNER_LISTS,
     f"users/{OWNER}/strategies/st1": OWNER_LISTS,
     f"users/{OWNER}/backtests/b1": OWNER_LISTS,
+    f"users/{OWNER}/notifications/n1": OWNER_LISTS | {("owner", "update")},
     f"users/{OWNER}/settings/risk": OWNER_READS,
     f"users/{OWNER}/settings/other": set(),
     f"users/{OWNER}/orders/o1": OWNER_LISTS,
@@ -88,9 +89,11 @@ def attempt(role: str, operation: str, path: str) -> int:
         return client.list(path.rsplit("/", 1)[0]).status_code
     if operation == "delete":
         return client.delete(path).status_code
-    if path.endswith("status/trading"):  # the one valid shape for the one writable document
+    if path.endswith("status/trading"):  # the one valid shape for each writable document
         fields: dict[str, Any] = {"enabled": False}
         server_time: tuple[str, ...] = ("updated_at",)
+    elif "/notifications/" in path:
+        fields, server_time = {}, ("read_at",)
     else:
         fields, server_time = {"seeded": False}, ()
     if operation == "create":
@@ -161,6 +164,31 @@ def test_kill_switch_with_a_client_clock_is_refused(db: firestore.Client) -> Non
     valid = owner.write(KILL_SWITCH, {"enabled": True}, server_time=("updated_at",), merge=False)
     assert valid.status_code == 200
     assert (db.document(KILL_SWITCH).get().to_dict() or {})["enabled"] is True
+
+
+NOTIFICATION = f"users/{OWNER}/notifications/n1"
+
+
+@pytest.mark.parametrize(
+    ("fields", "server_time"),
+    [
+        ({"message": "changed"}, ("read_at",)),  # anything beside read_at
+        ({"read_at": "2026-11-23T00:00:00Z"}, ()),  # a time the client chose
+        ({"kind": "entry_filled"}, ()),
+    ],
+)
+def test_a_notification_takes_only_the_time_it_was_read(
+    db: firestore.Client, fields: dict[str, Any], server_time: tuple[str, ...]
+) -> None:
+    db.document(NOTIFICATION).set(
+        {"kind": "risk_tripped", "message": "m", "at": datetime.now(UTC), "read_at": None}
+    )
+    owner = emulators.FirestoreAs(ROLES["owner"])
+    assert (
+        owner.write(NOTIFICATION, fields, server_time=server_time, exists=True).status_code == 403
+    )
+    assert owner.write(NOTIFICATION, {}, server_time=("read_at",), exists=True).status_code == 200
+    assert (db.document(NOTIFICATION).get().to_dict() or {})["message"] == "m"
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 // trades, and a button that starts the strategy with the same settings.
 import { doc, getDoc } from "firebase/firestore";
 import { drawEquity, span } from "./charts.js";
-import { $, busy, listeners, money, percent } from "./ui.js";
+import { $, busy, listeners, money, percent, symbolsOf } from "./ui.js";
 
 const ROWS = [
   ["Total return", "total_return_pct", percent],
@@ -57,10 +57,7 @@ function requestOf(form) {
   const optional = (name) => String(data.get(name)).trim() || null;
   return {
     strategy: String(data.get("strategy")),
-    symbols: String(data.get("symbols"))
-      .split(/[\s,]+/)
-      .map((s) => s.trim().toUpperCase())
-      .filter(Boolean),
+    symbols: symbolsOf(data.get("symbols")),
     allocation_usd: String(data.get("allocation_usd")).trim(),
     take_profit_pct: optional("take_profit_pct"),
     stop_loss_pct: optional("stop_loss_pct"),

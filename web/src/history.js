@@ -11,11 +11,11 @@ import {
   startAfter,
   where,
 } from "firebase/firestore";
+import { NAMES } from "./strategies.js";
 import { $, busy, listeners, money, showError, when } from "./ui.js";
 
 const PAGE = 20;
 const EXPORT_PAGE = 500;
-const NAMES = { momentum_20d: "Momentum (20 days)", mean_reversion_20d: "Mean reversion (20 days)" };
 
 export const TRADE_COLUMNS = [
   "trade_id", "symbol", "side", "quantity", "entry_price", "exit_price", "realized_pnl",

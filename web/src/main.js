@@ -10,6 +10,7 @@ import { connect } from "./backend.js";
 import { startBacktest } from "./backtest.js";
 import { renderKeysLine, startDashboard } from "./dashboard.js";
 import { startHistory } from "./history.js";
+import { startNotifications } from "./notifications.js";
 import { startOperations } from "./operations.js";
 import { startStrategies } from "./strategies.js";
 import { $, busy, clearError, showError } from "./ui.js";
@@ -96,6 +97,7 @@ async function boot() {
     const stopStrategies = startStrategies(backend, user.uid);
     const stopBacktest = startBacktest(backend, user.uid);
     const stopHistory = startHistory(backend, user.uid);
+    const stopNotifications = startNotifications(backend, user.uid);
     let stopOperations = () => {};
     try {
       const token = await user.getIdTokenResult();
@@ -108,6 +110,7 @@ async function boot() {
       stopStrategies();
       stopBacktest();
       stopHistory();
+      stopNotifications();
       stopOperations();
     };
   });

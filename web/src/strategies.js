@@ -3,7 +3,7 @@
 // the callables.
 import { collection, doc, onSnapshot, orderBy, query } from "firebase/firestore";
 import { drawEquity, span } from "./charts.js";
-import { $, busy, listeners, money, percent, setField, showError } from "./ui.js";
+import { $, busy, listeners, money, percent, setField, showError, symbolsOf } from "./ui.js";
 
 // The product's defaults (README, "Risk limits"), shown until the person saves their own.
 export const DEFAULT_LIMITS = {
@@ -12,7 +12,7 @@ export const DEFAULT_LIMITS = {
   max_drawdown_pct: "20",
   max_trades_per_day: 10,
 };
-const NAMES = { momentum_20d: "Momentum (20 days)", mean_reversion_20d: "Mean reversion (20 days)" };
+export const NAMES = { momentum_20d: "Momentum (20 days)", mean_reversion_20d: "Mean reversion (20 days)" };
 
 export function startStrategies({ db, call }, uid) {
   const mine = (...path) => doc(db, "users", uid, ...path);
@@ -36,26 +36,41 @@ export function startStrategies({ db, call }, uid) {
       redraw();
     }),
   ];
-  // a paper account's history from before the product kept its own: asked once a sign-in
-  // and again whenever the person's keys change
+  // a paper account's history from before the product kept its own: asked when the person
+  // first looks at the Performance region, and again when their keys change
   let keysVersion;
+  let paper = false;
+  let asked = null;
+  let inView = false;
+  const ask = () => {
+    if (!inView || !paper || asked === keysVersion) return;
+    const version = keysVersion;
+    asked = version;
+    call("portfolio_history", {})
+      .then((answer) => {
+        if (version !== keysVersion) return;
+        earlier = answer;
+        redraw();
+      })
+      .catch((error) => {
+        if (error?.code !== "functions/failed-precondition") showError(error, $("#performance"));
+      });
+  };
+  const watcher = new IntersectionObserver((entries) => {
+    inView = entries.some((entry) => entry.isIntersecting);
+    ask();
+  });
+  watcher.observe($("#performance"));
+  stops.push(() => watcher.disconnect());
   stops.push(
     live(mine(), (snap) => {
       const version = snap.data()?.keys_version ?? null;
       if (version === keysVersion) return;
       keysVersion = version;
+      paper = version !== null && snap.data()?.keys_paper === true;
       earlier = { days: [], equity: [] };
       redraw();
-      if (version === null || snap.data()?.keys_paper !== true) return;
-      call("portfolio_history", {})
-        .then((answer) => {
-          if (version !== keysVersion) return;
-          earlier = answer;
-          redraw();
-        })
-        .catch((error) => {
-          if (error?.code !== "functions/failed-precondition") showError(error, $("#performance"));
-        });
+      ask();
     }),
   );
   const { on, off } = listeners();
@@ -67,10 +82,7 @@ export function startStrategies({ db, call }, uid) {
     busy(strategyForm.querySelector("[type=submit]"), async () => {
       await call("save_strategy", {
         strategy: String(data.get("strategy")),
-        symbols: String(data.get("symbols"))
-          .split(/[\s,]+/)
-          .map((s) => s.trim().toUpperCase())
-          .filter(Boolean),
+        symbols: symbolsOf(data.get("symbols")),
         allocation_usd: String(data.get("allocation_usd")).trim(),
         mode: String(data.get("mode")),
         take_profit_pct: optional("take_profit_pct"),

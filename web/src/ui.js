@@ -115,3 +115,11 @@ export function sign(node, value) {
   node.classList.toggle("gain", Number(value) > 0);
   node.classList.toggle("loss", Number(value) < 0);
 }
+
+/** "aapl, msft nvda" -> ["AAPL", "MSFT", "NVDA"]: what a Symbols field means. */
+export function symbolsOf(text) {
+  return String(text)
+    .split(/[\s,]+/)
+    .map((s) => s.trim().toUpperCase())
+    .filter(Boolean);
+}

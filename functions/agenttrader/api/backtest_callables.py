@@ -8,13 +8,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, StrictBool, StrictInt, field_validator, model_validator
+from pydantic import AfterValidator, Field, StrictBool, StrictInt, model_validator
 
 from agenttrader.api.guard import Call, Code, Limit, StrictInput, endpoint, fail
-from agenttrader.api.strategy_callables import Money, Percent, Symbol
+from agenttrader.api.strategy_callables import Money, Percent, Symbols
 from agenttrader.backtest import engine
 from agenttrader.backtest.document import backtest_document, shown
-from agenttrader.bot.settings import MAX_SYMBOLS, StrategyDoc
+from agenttrader.bot.settings import StrategyDoc
 from agenttrader.bot.strategies import registered
 from agenttrader.store import paths
 from agenttrader.store.audit import audit_event
@@ -40,7 +40,7 @@ Day = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), AfterValida
 
 class BacktestRequest(StrictInput):
     strategy: Annotated[str, Field(max_length=40), AfterValidator(registered)]
-    symbols: list[Symbol] = Field(min_length=1, max_length=MAX_SYMBOLS)
+    symbols: Symbols
     allocation_usd: Money
     take_profit_pct: Percent | None = None
     stop_loss_pct: Percent | None = None
@@ -48,13 +48,6 @@ class BacktestRequest(StrictInput):
     start: Day
     end: Day
     slippage_bps: StrictInt = Field(default=0, ge=0, le=500)
-
-    @field_validator("symbols")
-    @classmethod
-    def _distinct(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("a symbol is listed twice")
-        return value
 
     @model_validator(mode="after")
     def _range(self) -> BacktestRequest:

@@ -65,24 +65,29 @@ Percent = Annotated[
 Symbol = Annotated[str, Field(pattern=SYMBOL_PATTERN)]
 
 
+def _distinct(value: list[str]) -> list[str]:
+    if len(set(value)) != len(value):
+        raise ValueError("a symbol is listed twice")
+    return value
+
+
+Symbols = Annotated[
+    list[Symbol], Field(min_length=1, max_length=MAX_SYMBOLS), AfterValidator(_distinct)
+]
+"""The symbols a strategy trades: 1 to 20, each once."""
+
+
 class StrategyRequest(StrictInput):
     id: DocumentId | None = None
     """The strategy to change; none: create one."""
     strategy: Annotated[str, Field(max_length=40), AfterValidator(registered)]
-    symbols: list[Symbol] = Field(min_length=1, max_length=MAX_SYMBOLS)
+    symbols: Symbols
     allocation_usd: Money
     mode: Literal["shadow", "paper"]
     take_profit_pct: Percent | None = None
     stop_loss_pct: Percent | None = None
     allow_short: StrictBool = False
     """Long-only unless on: a SELL with nothing held then opens a short position."""
-
-    @field_validator("symbols")
-    @classmethod
-    def _distinct(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("a symbol is listed twice")
-        return value
 
 
 class StatusRequest(StrictInput):

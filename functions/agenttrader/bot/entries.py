@@ -15,7 +15,7 @@ from typing import Any
 from firebase_functions import logger
 from google.api_core import exceptions as gexc
 
-from agenttrader.bot import risk
+from agenttrader.bot import notices, risk
 from agenttrader.bot.lifecycle import State
 from agenttrader.bot.orders import new_order, submit
 from agenttrader.bot.person import Person, StrategyFailure
@@ -139,6 +139,8 @@ def enter(
         },
     )
     count_open_trades(batch, db, uid, +1)
+    if not paper:  # a shadow entry is held at once; a paper one is told of when it fills
+        notices.trade_moved(batch, db, uid, trade_id, trade, "entry_filled", decision.reason, now)
     order_id = f"{trade_id}-open"
     order = {"symbol": symbol, "side": side, "qty": plain(quantity), "opening": True}
     if paper:

@@ -38,6 +38,7 @@ from typing import Any
 from firebase_functions import logger
 from google.cloud import firestore
 
+from agenttrader.bot import notices
 from agenttrader.core.money import cents, decimal, plain, unrealized_pnl
 from agenttrader.store import paths
 from agenttrader.store.models import ShadowTrade, Writer, count_open_trades
@@ -227,6 +228,9 @@ def move(
             batch.set(paths.user(db, uid), {"trades_version": firestore.Increment(1)}, merge=True)
         if change.also is not None:
             change.also(batch, doc)
+        notices.trade_moved(
+            batch, db, uid, trade_id, {**doc, **update}, str(event), change.reason, now
+        )
         batch.commit()
         logger.info(
             "bot.trade_moved",

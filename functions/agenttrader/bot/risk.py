@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from google.cloud import firestore
 
+from agenttrader.bot import notices
 from agenttrader.bot.settings import RiskLimits
 from agenttrader.broker.alpaca import AccountSnapshot
 from agenttrader.core.errors import ErrorCode
@@ -114,4 +115,5 @@ def trip(db: firestore.Client, uid: str, breach: Breach, now: datetime, run_id: 
         "pulse",
         {"limit": breach.limit, "reason": breach.reason, "run_id": run_id},
     )
+    notices.risk_tripped(batch, db, uid, breach.limit, breach.reason, run_id, now)
     batch.commit()

@@ -98,6 +98,11 @@ def strategies(db: firestore.Client, uid: str) -> firestore.CollectionReference:
     return user(db, uid).collection("strategies")
 
 
+def notifications(db: firestore.Client, uid: str) -> firestore.CollectionReference:
+    """The person's feed: one notification per event, by an id derived from the event."""
+    return user(db, uid).collection("notifications")
+
+
 def backtests(db: firestore.Client, uid: str) -> firestore.CollectionReference:
     return user(db, uid).collection("backtests")
 

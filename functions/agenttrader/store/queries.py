@@ -96,6 +96,15 @@ def equity_curve(db: firestore.Client, uid: str) -> Query:
     return paths.equity_points(db, uid).order_by("at")
 
 
+def notifications_newest_first(db: firestore.Client, uid: str, limit: int = 30) -> Query:
+    """Web client: the Notifications region."""
+    return (
+        paths.notifications(db, uid)
+        .order_by("at", direction=firestore.Query.DESCENDING)
+        .limit(limit)
+    )
+
+
 def entries_on(db: firestore.Client, uid: str, day: str) -> Query:
     """Risk limits: the strategies' entries of one trading day (counted, not read)."""
     return paths.shadow_trades(db, uid).where(filter=firestore.FieldFilter("entry_day", "==", day))
@@ -139,6 +148,7 @@ ALL: dict[str, Callable[[firestore.Client], Query]] = {
     "closed_trades_newest_first": lambda db: closed_trades_newest_first(db, "uid"),
     "signals_newest_first": lambda db: signals_newest_first(db, "uid"),
     "equity_curve": lambda db: equity_curve(db, "uid"),
+    "notifications_newest_first": lambda db: notifications_newest_first(db, "uid"),
     "entries_on": lambda db: entries_on(db, "uid", "2026-11-23"),
     "open_orders": lambda db: open_orders(db, "uid"),
     "strategies_newest_first": lambda db: strategies_newest_first(db, "uid"),

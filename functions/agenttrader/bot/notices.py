@@ -1,0 +1,168 @@
+"""What the bot tells a person, as one notification per event at
+`users/{uid}/notifications/{event_id}` (the in-page feed). The id is derived from the event (the
+trade and what happened to it, the run that tripped a limit), and each notification is written
+in the same commit as the change it reports: a retried or overlapping run, which cannot make
+the change twice, cannot notify twice either.
+
+A notification: `kind`, `message` (one plain sentence), `at`, `read_at` (None until the person
+marks it read; the rules let them set that field only) and the figures it is about.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from google.cloud import firestore
+
+from agenttrader.core.money import decimal
+from agenttrader.store import paths
+from agenttrader.store.models import Writer
+
+ENTRY_FILLED = "entry_filled"
+EXIT_FILLED = "exit_filled"
+ORDER_ENDED = "order_ended"
+EXIT_FAILED = "exit_failed"
+RISK_TRIPPED = "risk_tripped"
+KINDS = (ENTRY_FILLED, EXIT_FILLED, ORDER_ENDED, EXIT_FAILED, RISK_TRIPPED)
+
+LIMIT_NAMES = {
+    "max_position_usd": "max position",
+    "max_daily_loss_usd": "max daily loss",
+    "max_drawdown_pct": "max drawdown",
+    "max_trades_per_day": "max trades per day",
+}
+"""The risk limits as the page names them."""
+
+
+def notify(
+    writer: Writer,
+    db: firestore.Client,
+    uid: str,
+    event_id: str,
+    kind: str,
+    message: str,
+    at: datetime,
+    **figures: Any,
+) -> None:
+    """Add the notification of one event to `writer`'s commit."""
+    writer.set(
+        paths.notifications(db, uid).document(event_id),
+        {"kind": kind, "message": message, "at": at, "read_at": None, **figures},
+    )
+
+
+def money(value: Any) -> str:
+    """ "-1234.5" -> "-$1,234.50" for a sentence."""
+    amount = decimal(value)
+    sign = "-" if amount < 0 else ""
+    return f"{sign}${abs(amount):,.2f}"
+
+
+def _bought(side: str, closing: bool = False) -> str:
+    buys = side == "BUY"
+    if closing:
+        buys = not buys
+    return "bought" if buys else "sold"
+
+
+def trade_moved(
+    writer: Writer,
+    db: firestore.Client,
+    uid: str,
+    trade_id: str,
+    trade: dict[str, Any],
+    event: str,
+    reason: str,
+    at: datetime,
+) -> None:
+    """The notification of a trade's change (`trade` as written), if it is one a person hears
+    about: an entry or an exit filled, an order that ended with nothing done, a close that
+    failed."""
+    symbol, side = str(trade.get("symbol")), str(trade.get("side"))
+    mode = "paper" if trade.get("mode") == "paper" else "shadow"
+    about = {"trade_id": trade_id, "symbol": symbol, "mode": mode}
+    if event in ("entry_filled", "entry_ended"):
+        quantity, price = trade.get("quantity"), trade.get("entry_price")
+        notify(
+            writer,
+            db,
+            uid,
+            f"entry-filled-{trade_id}",
+            ENTRY_FILLED,
+            f"Your {mode} trade {_bought(side)} {quantity} {symbol} at {money(price)}.",
+            at,
+            quantity=quantity,
+            price=price,
+            **about,
+        )
+    elif event in ("exit_filled", "shadow_exit"):
+        pnl = trade.get("realized_pnl")
+        # a paper trade holds 0 once closed: what closed is what its entry filled
+        closed = trade.get("filled_qty") if mode == "paper" else trade.get("quantity")
+        notify(
+            writer,
+            db,
+            uid,
+            f"exit-filled-{trade_id}",
+            EXIT_FILLED,
+            f"Your {mode} trade {_bought(side, closing=True)} {closed} {symbol} at "
+            f"{money(trade.get('exit_price'))}, closing the position: realized P&L "
+            f"{money(pnl)}. Why: {reason}."
+            if reason
+            else f"Your {mode} trade {_bought(side, closing=True)} {closed} {symbol} at "
+            f"{money(trade.get('exit_price'))}, closing the position: realized P&L {money(pnl)}.",
+            at,
+            quantity=closed,
+            price=trade.get("exit_price"),
+            realized_pnl=pnl,
+            **about,
+        )
+    elif event == "entry_unfilled":
+        notify(
+            writer,
+            db,
+            uid,
+            f"order-ended-{trade_id}-open",
+            ORDER_ENDED,
+            f"Your order to {'buy' if side == 'BUY' else 'sell'} {trade.get('ordered_qty')} "
+            f"{symbol} ended with nothing filled: {reason}",
+            at,
+            **about,
+        )
+    elif event == "exit_failed":
+        attempt = trade.get("close_attempts") or 1
+        notify(
+            writer,
+            db,
+            uid,
+            f"exit-failed-{trade_id}-{attempt}",
+            EXIT_FAILED,
+            f"Closing your {symbol} position failed: {reason}. It is tried again at the next "
+            "run while the market is open.",
+            at,
+            **about,
+        )
+
+
+def risk_tripped(
+    writer: Writer,
+    db: firestore.Client,
+    uid: str,
+    limit: str,
+    reason: str,
+    run_id: str,
+    at: datetime,
+) -> None:
+    name = LIMIT_NAMES.get(limit, "risk")
+    notify(
+        writer,
+        db,
+        uid,
+        f"risk-tripped-{run_id}",
+        RISK_TRIPPED,
+        f"Your {name} limit switched your trading off: {reason}. Positions you hold keep their "
+        "exits; switch Trading enabled back on when you are ready.",
+        at,
+        limit=limit,
+    )
