@@ -46,6 +46,9 @@ if ! grep -q '^ALPACA_OAUTH_CLIENT_SECRET=' "$secret_local" 2>/dev/null; then
   say "writing functions/.secret.local"
   echo "ALPACA_OAUTH_CLIENT_SECRET=$("$venv/bin/python" -c 'import secrets; print(secrets.token_urlsafe(24))')" >> "$secret_local"
 fi
+if ! grep -q '^WEBHOOK_SIGNING_KEY=' "$secret_local" 2>/dev/null; then
+  echo "WEBHOOK_SIGNING_KEY=$("$venv/bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))')" >> "$secret_local"
+fi
 
 # 2. firebase-tools, pinned in package.json / package-lock.json.
 want=$(digest package.json package-lock.json)

@@ -14,6 +14,7 @@ from agenttrader.api import (
     alpaca_connect,
     backtest_callables,
     callables,
+    notify_callables,
     portfolio_callables,
     strategy_callables,
 )
@@ -100,3 +101,8 @@ start_alpaca_connect = _exposed(alpaca_connect.start_alpaca_connect)
 finish_alpaca_connect = _exposed(alpaca_connect.finish_alpaca_connect, secrets=OAUTH_SECRET)
 run_backtest = _exposed(backtest_callables.run_backtest)
 portfolio_history = _exposed(portfolio_callables.portfolio_history)
+WEBHOOK_KEY = [config.WEBHOOK_SIGNING_KEY.name]
+"""For the callables that sign a webhook or show its signing secret."""
+save_notification_settings = _exposed(notify_callables.save_notification_settings, WEBHOOK_KEY)
+rotate_webhook_secret = _exposed(notify_callables.rotate_webhook_secret, WEBHOOK_KEY)
+send_test_notification = _exposed(notify_callables.send_test_notification, WEBHOOK_KEY)

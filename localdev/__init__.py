@@ -35,11 +35,21 @@ OAUTH_CLIENT_ID = _ENV["ALPACA_OAUTH_CLIENT_ID"]
 OAUTH_REDIRECT_URL = _ENV["ALPACA_OAUTH_REDIRECT_URL"]
 
 
+def _secret_local(wanted: str) -> str:
+    for line in SECRET_LOCAL.read_text().splitlines():
+        name, _, value = line.partition("=")
+        if name.strip() == wanted:
+            return value.strip()
+    raise RuntimeError(f"{SECRET_LOCAL} has no {wanted}: run dev/bootstrap.sh")
+
+
 def oauth_client_secret() -> str:
     """The app's client secret as the Functions emulator has it (ALPACA_OAUTH_CLIENT_SECRET in
     functions/.secret.local), so the stand-in knows the same one."""
-    for line in SECRET_LOCAL.read_text().splitlines():
-        name, _, value = line.partition("=")
-        if name.strip() == "ALPACA_OAUTH_CLIENT_SECRET":
-            return value.strip()
-    raise RuntimeError(f"{SECRET_LOCAL} has no ALPACA_OAUTH_CLIENT_SECRET: run dev/bootstrap.sh")
+    return _secret_local("ALPACA_OAUTH_CLIENT_SECRET")
+
+
+def webhook_signing_key() -> str:
+    """The app key webhook signatures derive from, as the Functions emulator has it
+    (WEBHOOK_SIGNING_KEY in functions/.secret.local), so a local receiver can check them."""
+    return _secret_local("WEBHOOK_SIGNING_KEY")

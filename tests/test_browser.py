@@ -32,12 +32,14 @@ from agenttrader.broker.alpaca import AlpacaBroker
 from agenttrader.broker.keystore import AlpacaKeys, KeyStore
 from agenttrader.context.memory import PulseMemory
 from agenttrader.context.platform import Platform
+from agenttrader.notify.webhook import signing_secret
 from agenttrader.pulse.run import run_pulse
 from agenttrader.store import paths
-from localdev import emulators
+from localdev import emulators, webhook_signing_key
 from localdev.alpaca_standin import AlpacaServer
 from localdev.secret_manager_standin import SecretManagerServer
 from localdev.seed import open_trade, register_alpaca_account
+from localdev.webhook_receiver import Behaviour, WebhookReceiver
 
 SITE = "http://127.0.0.1:5000"
 SHOTS = Path(__file__).resolve().parents[1] / "test-output" / "screenshots"
@@ -952,3 +954,35 @@ def test_a_backtest_its_strategy_and_the_history_exported(
         "821",
         'a "quoted", reason',
     )
+
+
+def test_notification_settings_and_a_test_notification_to_the_webhook(
+    page: Page, alpaca: AlpacaServer, db: firestore.Client
+) -> None:
+    person_with_keys(page, alpaca, "hear@example.com", "PKNOTIFY01")
+    uid = uid_of(db, "hear@example.com")
+    secret = signing_secret(webhook_signing_key(), uid)
+    receiver = WebhookReceiver(secret)
+    try:
+        region = page.get_by_role("region", name="Notification settings")
+        region.get_by_label("A close was refused").uncheck()
+        region.get_by_label("Webhook URL").fill(receiver.url)
+        region.get_by_label("Email me").check()
+        region.get_by_role("button", name="Save notification settings").click()
+        expect(region.get_by_role("status")).to_have_text("Saved.")
+        expect(region).to_contain_text(secret)
+        stored = paths.notification_settings(db, uid).get().to_dict() or {}
+        assert stored["events"] == ["entry_filled", "exit_filled", "order_ended", "risk_tripped"]
+        assert (stored["webhook_url"], stored["email"]) == (receiver.url, True)
+
+        region.get_by_role("button", name="Send a test notification").click()
+        expect(region.get_by_role("status")).to_contain_text("your webhook accepted")
+        [got] = receiver.state.received
+        assert got.signature_valid and got.body["event"]["kind"] == "test"
+
+        receiver.state.behaviour = Behaviour(status=500)
+        region.get_by_role("button", name="Send a test notification").click()
+        expect(region.get_by_role("alert")).to_contain_text("did not take the notification")
+        shot(page, "notification-settings")
+    finally:
+        receiver.stop()

@@ -101,4 +101,6 @@ def services() -> Services:
             token_url=config.ALPACA_OAUTH_TOKEN_URL.value,
             revoke_url=config.ALPACA_OAUTH_REVOKE_URL.value,
         ),
+        webhook_key=lambda: config.WEBHOOK_SIGNING_KEY.value,
+        webhook_loopback_http=config.NOTIFY_LOOPBACK_HTTP.value,
     )

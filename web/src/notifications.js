@@ -1,13 +1,28 @@
 // The Notifications region: what the bot did while the person was away (fills, exits, orders
 // that ended, risk trips), newest first and live, with the unread count; `Mark all read` sets
 // each unread one's read_at, the one field the rules let the person write there.
-import { collection, limit, onSnapshot, orderBy, query, serverTimestamp, writeBatch } from "firebase/firestore";
+import {
+  collection,
+  doc,
+  limit,
+  onSnapshot,
+  orderBy,
+  query,
+  serverTimestamp,
+  writeBatch,
+} from "firebase/firestore";
 import { $, busy, listeners, showError, when } from "./ui.js";
 
 const SHOWN = 30;
 
-export function startNotifications({ db }, uid) {
+export function startNotifications({ db, call }, uid) {
   let unread = [];
+  const form = $("#notify-form");
+  const stopSettings = onSnapshot(
+    doc(db, "users", uid, "settings", "notifications"),
+    (snap) => fillSettings(form, snap.data()),
+    showError,
+  );
   const stop = onSnapshot(
     query(collection(db, "users", uid, "notifications"), orderBy("at", "desc"), limit(SHOWN)),
     (snap) => {
@@ -26,10 +41,56 @@ export function startNotifications({ db }, uid) {
       await batch.commit();
     }),
   );
+  on(form, "submit", (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    busy(form.querySelector("[type=submit]"), async () => {
+      const answer = await call("save_notification_settings", {
+        events: data.getAll("events").map(String),
+        webhook_url: String(data.get("webhook_url")).trim() || null,
+        email: data.get("email") === "on",
+      });
+      $("#notify-status").textContent = "Saved.";
+      showSecret(answer.signing_secret);
+    });
+  });
+  const test = $("#send-test");
+  on(test, "click", () =>
+    busy(test, async () => {
+      $("#notify-status").textContent = "";
+      await call("send_test_notification", {});
+      $("#notify-status").textContent = "Sent: your webhook accepted the test notification.";
+    }),
+  );
+  const rotate = $("#rotate-secret");
+  on(rotate, "click", () =>
+    busy(rotate, async () => {
+      const answer = await call("rotate_webhook_secret", {});
+      showSecret(answer.signing_secret);
+      $("#notify-status").textContent = "A new signing secret: the old one no longer verifies.";
+    }),
+  );
   return () => {
     stop();
+    stopSettings();
     off();
   };
+}
+
+function fillSettings(form, settings) {
+  if (!settings || form.contains(document.activeElement)) return;
+  const chosen = new Set(settings.events || []);
+  form.querySelectorAll('input[name="events"]').forEach((box) => {
+    box.checked = chosen.has(box.value);
+  });
+  form.elements.webhook_url.value = settings.webhook_url || "";
+  form.elements.email.checked = settings.email === true;
+}
+
+function showSecret(secret) {
+  const line = $("#signing-secret");
+  line.querySelector("code").textContent = secret;
+  line.hidden = false;
 }
 
 function render(docs, unreadCount) {

@@ -193,6 +193,10 @@ class Services:
     """A signal is refused when the last successful sync is older than this."""
     oauth: OAuthApp | None = None
     """The app for Connect with Alpaca; None: not offered."""
+    webhook_key: Callable[[], str] | None = None
+    """The app key each person's webhook signing secret derives from; None: no webhooks."""
+    webhook_loopback_http: bool = False
+    """Plain http to a loopback webhook (the local demo only)."""
 
 
 @dataclass(frozen=True)

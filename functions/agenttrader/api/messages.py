@@ -40,6 +40,9 @@ LABELS = {
     "start": "From",
     "end": "To",
     "slippage_bps": "Slippage (basis points)",
+    "events": "Events",
+    "webhook_url": "Webhook URL",
+    "email": "Email me",
 }
 """Each callable field as the page labels it."""
 

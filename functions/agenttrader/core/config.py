@@ -65,6 +65,16 @@ ALPACA_OAUTH_CLIENT_SECRET = params.SecretParam(
     description="Connect with Alpaca: the app's OAuth client secret (in Secret Manager)",
 )
 
+WEBHOOK_SIGNING_KEY = params.SecretParam(
+    "WEBHOOK_SIGNING_KEY",
+    description="Notifications: the app key each person's webhook signing secret is derived from",
+)
+NOTIFY_LOOPBACK_HTTP = params.BoolParam(
+    "NOTIFY_LOOPBACK_HTTP",
+    default=False,
+    description="Let webhooks use plain http to a loopback address (the local demo only)",
+)
+
 ENFORCE_APP_CHECK = params.BoolParam(
     "ENFORCE_APP_CHECK",
     default=True,

@@ -98,6 +98,10 @@ def strategies(db: firestore.Client, uid: str) -> firestore.CollectionReference:
     return user(db, uid).collection("strategies")
 
 
+def notification_settings(db: firestore.Client, uid: str) -> firestore.DocumentReference:
+    return user(db, uid).collection("settings").document("notifications")
+
+
 def notifications(db: firestore.Client, uid: str) -> firestore.CollectionReference:
     """The person's feed: one notification per event, by an id derived from the event."""
     return user(db, uid).collection("notifications")

@@ -1,0 +1,160 @@
+"""A person's notification settings (`settings/notifications`: which events, their webhook,
+email on or off), their webhook signing secret (shown, and rotated, never stored: it derives
+from the app's key and their uid), and a test notification sent to their webhook now."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, StrictBool
+
+from agenttrader.api.callables import Empty
+from agenttrader.api.guard import Call, Code, Limit, StrictInput, endpoint, fail
+from agenttrader.bot.notices import KINDS
+from agenttrader.notify import webhook
+from agenttrader.store import paths
+from agenttrader.store.audit import audit_event
+from agenttrader.store.optimistic import retried, unchanged_since
+
+Kind = Literal["entry_filled", "exit_filled", "order_ended", "exit_failed", "risk_tripped"]
+assert set(Kind.__args__) == set(KINDS)  # type: ignore[attr-defined]
+
+
+def _distinct(value: list[str]) -> list[str]:
+    if len(set(value)) != len(value):
+        raise ValueError("an event is listed twice")
+    return value
+
+
+class SettingsRequest(StrictInput):
+    events: Annotated[list[Kind], Field(max_length=len(KINDS)), AfterValidator(_distinct)]
+    webhook_url: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
+    email: StrictBool = False
+
+
+def _secret(call: Call[Any], version: int) -> str:
+    if call.services.webhook_key is None:
+        raise fail(Code.FAILED_PRECONDITION, "webhooks are not set up on this deployment")
+    return webhook.signing_secret(call.services.webhook_key(), call.who.uid, version)
+
+
+def _version(settings: dict[str, Any]) -> int:
+    version = settings.get("webhook_secret_version")
+    return version if isinstance(version, int) else 0
+
+
+@endpoint(SettingsRequest, Limit(10, 60))
+def save_notification_settings(call: Call[SettingsRequest]) -> dict[str, Any]:
+    """Save which events the person hears of and where; answers their signing secret."""
+    request, db, uid = call.request, call.db, call.who.uid
+    ref = paths.notification_settings(db, uid)
+    _secret(call, 0)  # refused before anything changes when webhooks are not set up
+    if request.webhook_url is not None:
+        try:
+            webhook.check_url(
+                request.webhook_url, allow_loopback_http=call.services.webhook_loopback_http
+            )
+        except webhook.Refused as refused:
+            raise fail(Code.INVALID_ARGUMENT, f"Webhook URL: {refused}") from None
+    fields = {
+        "events": list(request.events),
+        "webhook_url": request.webhook_url,
+        "email": request.email,
+        "updated_at": call.now,
+    }
+    snapshot = ref.get()
+    batch = db.batch()
+    batch.set(ref, fields, merge=True)
+    audit_event(
+        batch,
+        db,
+        uid,
+        "notification_settings_saved",
+        call.now,
+        uid,
+        {"events": len(request.events), "webhook": request.webhook_url is not None},
+    )
+    batch.commit()
+    version = _version(snapshot.to_dict() or {})
+    return {
+        "events": fields["events"],
+        "webhook_url": request.webhook_url,
+        "email": request.email,
+        "signing_secret": _secret(call, version),
+    }
+
+
+@endpoint(Empty, Limit(5, 60))
+def rotate_webhook_secret(call: Call[Empty]) -> dict[str, Any]:
+    """A new signing secret: the old one stops verifying at once."""
+    db, uid = call.db, call.who.uid
+    ref = paths.notification_settings(db, uid)
+    _secret(call, 0)  # refused before anything changes when webhooks are not set up
+
+    def attempt() -> int:
+        snapshot = ref.get()
+        version = _version(snapshot.to_dict() or {}) + 1
+        batch = db.batch()
+        if snapshot.exists:
+            batch.update(
+                ref, {"webhook_secret_version": version}, option=unchanged_since(db, snapshot)
+            )
+        else:
+            batch.create(ref, {"webhook_secret_version": version, "events": [], "email": False})
+        audit_event(batch, db, uid, "webhook_secret_rotated", call.now, uid, {})
+        batch.commit()
+        return version
+
+    return {"signing_secret": _secret(call, retried(attempt))}
+
+
+@endpoint(Empty, Limit(3, 60))
+def send_test_notification(call: Call[Empty]) -> dict[str, Any]:
+    """Send a test notification to the person's webhook now; answers the receiver's status."""
+    db, uid = call.db, call.who.uid
+    settings = paths.notification_settings(db, uid).get().to_dict() or {}
+    url = settings.get("webhook_url")
+    if not isinstance(url, str) or not url:
+        raise fail(Code.FAILED_PRECONDITION, "add a Webhook URL and save it first")
+    message = "This is a test notification from AgentTrader: your webhook works."
+    body = json.dumps(
+        {
+            "text": message,
+            "content": message,
+            "event": {"id": "test", "kind": "test", "message": message, "at": call.now.isoformat()},
+        }
+    ).encode()
+    try:
+        delivery = webhook.send(
+            url,
+            body,
+            _secret(call, _version(settings)),
+            allow_loopback_http=call.services.webhook_loopback_http,
+        )
+    except webhook.Refused as refused:
+        raise fail(Code.FAILED_PRECONDITION, f"not sent: {refused}") from None
+    except OSError:
+        raise fail(
+            Code.UNAVAILABLE,
+            "your webhook could not be reached within 5 seconds: check the URL and that it "
+            "accepts POST requests",
+        ) from None
+    batch = db.batch()
+    audit_event(
+        batch, db, uid, "test_notification_sent", call.now, uid, {"status": delivery.status}
+    )
+    batch.commit()
+    if 300 <= delivery.status < 400:
+        raise fail(
+            Code.FAILED_PRECONDITION,
+            "your webhook answered with a redirect, which is never followed: use the address "
+            "it redirects to",
+        )
+    if not delivery.delivered:
+        raise fail(
+            Code.FAILED_PRECONDITION,
+            "your webhook answered that it did not take the notification: check the URL and "
+            "the receiving service",
+        )
+    return {"delivered": True, "status": delivery.status}

@@ -1,0 +1,2 @@
+"""Telling people what the bot did beyond the page: their webhook, signed and sent only to
+public addresses (`webhook`)."""
