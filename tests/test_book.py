@@ -506,6 +506,12 @@ def test_a_difference_with_alpaca_is_recorded_and_blocks_entries_in_that_symbol(
     world.pulse(f"{DAY}T10:01")  # still there: recorded once, since the first time
     assert world.doc("status/reconciliation")["mismatches"][bought]["since"] == since
     assert len([e for e in world.docs("audit").values() if e["action"] == "position_mismatch"]) == 1
+    told = {k: v for k, v in world.docs("notifications").items() if k.startswith("mismatch-")}
+    assert list(told) == [f"mismatch-{bought}-{DAY}"]  # once, however many runs see it
+    assert told[f"mismatch-{bought}-{DAY}"]["message"] == (
+        f"Your Alpaca account holds 7 {bought} but this site's trades hold 0: no new positions "
+        f"are opened in {bought} until they agree again."
+    )
     assert world.orders_at_alpaca() == 0  # never "repaired" by an order
     world.account(holdings={held: 3}, orders={"fill_delay_s": 0})  # the person sold them
     world.pulse(f"{DAY}T10:02")

@@ -972,7 +972,13 @@ def test_notification_settings_and_a_test_notification_to_the_webhook(
         expect(region.get_by_role("status")).to_have_text("Saved.")
         expect(region).to_contain_text(secret)
         stored = paths.notification_settings(db, uid).get().to_dict() or {}
-        assert stored["events"] == ["entry_filled", "exit_filled", "order_ended", "risk_tripped"]
+        assert stored["events"] == [
+            "entry_filled",
+            "exit_filled",
+            "order_ended",
+            "risk_tripped",
+            "position_mismatch",
+        ]
         assert (stored["webhook_url"], stored["email"]) == (receiver.url, True)
 
         region.get_by_role("button", name="Send a test notification").click()

@@ -17,7 +17,9 @@ from agenttrader.store import paths
 from agenttrader.store.audit import audit_event
 from agenttrader.store.optimistic import retried, unchanged_since
 
-Kind = Literal["entry_filled", "exit_filled", "order_ended", "exit_failed", "risk_tripped"]
+Kind = Literal[
+    "entry_filled", "exit_filled", "order_ended", "exit_failed", "risk_tripped", "position_mismatch"
+]
 assert set(Kind.__args__) == set(KINDS)  # type: ignore[attr-defined]
 
 

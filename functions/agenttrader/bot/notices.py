@@ -24,7 +24,8 @@ EXIT_FILLED = "exit_filled"
 ORDER_ENDED = "order_ended"
 EXIT_FAILED = "exit_failed"
 RISK_TRIPPED = "risk_tripped"
-KINDS = (ENTRY_FILLED, EXIT_FILLED, ORDER_ENDED, EXIT_FAILED, RISK_TRIPPED)
+POSITION_MISMATCH = "position_mismatch"
+KINDS = (ENTRY_FILLED, EXIT_FILLED, ORDER_ENDED, EXIT_FAILED, RISK_TRIPPED, POSITION_MISMATCH)
 
 LIMIT_NAMES = {
     "max_position_usd": "max position",
@@ -165,4 +166,31 @@ def risk_tripped(
         "exits; switch Trading enabled back on when you are ready.",
         at,
         limit=limit,
+    )
+
+
+def position_mismatch(
+    writer: Writer,
+    db: firestore.Client,
+    uid: str,
+    symbol: str,
+    broker_qty: str,
+    book_qty: str,
+    day: str,
+    at: datetime,
+) -> None:
+    """A new difference between what Alpaca holds and what the person's paper trades hold
+    (one a symbol and trading day)."""
+    notify(
+        writer,
+        db,
+        uid,
+        f"mismatch-{symbol}-{day}",
+        POSITION_MISMATCH,
+        f"Your Alpaca account holds {broker_qty} {symbol} but this site's trades hold "
+        f"{book_qty}: no new positions are opened in {symbol} until they agree again.",
+        at,
+        symbol=symbol,
+        broker_qty=broker_qty,
+        book_qty=book_qty,
     )

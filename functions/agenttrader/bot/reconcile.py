@@ -17,6 +17,7 @@ from typing import Any
 
 from firebase_functions import logger
 
+from agenttrader.bot import notices
 from agenttrader.bot.lifecycle import holds
 from agenttrader.bot.person import Person
 from agenttrader.core.money import plain
@@ -96,6 +97,9 @@ def _record(
             now,
             "pulse",
             {"symbol": symbol, "broker_qty": row["broker_qty"], "book_qty": row["book_qty"]},
+        )
+        notices.position_mismatch(
+            batch, db, uid, symbol, row["broker_qty"], row["book_qty"], person.day, now
         )
         logger.warn("bot.position_mismatch", uid=uid, symbol=symbol)
     batch.commit()
