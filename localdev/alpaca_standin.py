@@ -711,9 +711,8 @@ def _day_bar(symbol: str, day: date, opens: float, closes: float, factor: int) -
     samples = [
         price_at(symbol, opens + (closes - opens) * f) * factor for f in (0, 0.25, 0.5, 0.75, 1)
     ]
-    midnight = datetime.combine(day, datetime.min.time(), tzinfo=NEW_YORK).timestamp()
     return {
-        "t": _iso(midnight),
+        "t": _iso(_midnight(day)),
         "o": float(samples[0]),
         "h": float(max(samples)),
         "l": float(min(samples)),
@@ -722,6 +721,11 @@ def _day_bar(symbol: str, day: date, opens: float, closes: float, factor: int) -
         "n": 5_000,
         "vw": float(sum(samples) / len(samples)),
     }
+
+
+def _midnight(day: date) -> float:
+    """The moment a New York day begins: how Alpaca stamps daily bars and daily equity."""
+    return datetime.combine(day, datetime.min.time(), tzinfo=NEW_YORK).timestamp()
 
 
 def _day_of(text: str) -> date:
@@ -788,7 +792,7 @@ def _portfolio_history(account: Account, query: dict[str, str], now: float) -> d
             closes = session(day)[1].timestamp()
             wave = Decimal(repr(0.03 * math.sin(closes / 86_400 / 41 + phase)))
             value = account.cash * (1 + wave) + account.equity(closes) - account.cash
-            stamps.append(int(datetime.combine(day, datetime.min.time(), NEW_YORK).timestamp()))
+            stamps.append(int(_midnight(day)))
             equity.append(float(value.quantize(CENT)))
         day += timedelta(days=1)
     base = equity[0] if equity else float(account.cash)

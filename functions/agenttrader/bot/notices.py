@@ -101,18 +101,17 @@ def trade_moved(
         pnl = trade.get("realized_pnl")
         # a paper trade holds 0 once closed: what closed is what its entry filled
         closed = trade.get("filled_qty") if mode == "paper" else trade.get("quantity")
+        message = (
+            f"Your {mode} trade {_bought(side, closing=True)} {closed} {symbol} at "
+            f"{money(trade.get('exit_price'))}, closing the position: realized P&L {money(pnl)}."
+        )
         notify(
             writer,
             db,
             uid,
             f"exit-filled-{trade_id}",
             EXIT_FILLED,
-            f"Your {mode} trade {_bought(side, closing=True)} {closed} {symbol} at "
-            f"{money(trade.get('exit_price'))}, closing the position: realized P&L "
-            f"{money(pnl)}. Why: {reason}."
-            if reason
-            else f"Your {mode} trade {_bought(side, closing=True)} {closed} {symbol} at "
-            f"{money(trade.get('exit_price'))}, closing the position: realized P&L {money(pnl)}.",
+            f"{message} Why: {reason}." if reason else message,
             at,
             quantity=closed,
             price=trade.get("exit_price"),
