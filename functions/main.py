@@ -7,7 +7,7 @@ from typing import Any
 
 import firebase_admin
 import flask
-from firebase_functions import https_fn, options, scheduler_fn, tasks_fn
+from firebase_functions import firestore_fn, https_fn, options, scheduler_fn, tasks_fn
 
 from agenttrader import runtime
 from agenttrader.api import (
@@ -19,7 +19,9 @@ from agenttrader.api import (
     strategy_callables,
 )
 from agenttrader.api.guard import Handler, from_the_page, handled
-from agenttrader.core import config
+from agenttrader.core import clients, config
+from agenttrader.notify.delivery import route
+from agenttrader.notify.tasks import RETRY, enqueue_delivery, run_delivery
 from agenttrader.pulse.run import run_pulse, run_user_batch
 
 firebase_admin.initialize_app()
@@ -106,3 +108,27 @@ WEBHOOK_KEY = [config.WEBHOOK_SIGNING_KEY.name]
 save_notification_settings = _exposed(notify_callables.save_notification_settings, WEBHOOK_KEY)
 rotate_webhook_secret = _exposed(notify_callables.rotate_webhook_secret, WEBHOOK_KEY)
 send_test_notification = _exposed(notify_callables.send_test_notification, WEBHOOK_KEY)
+
+
+@firestore_fn.on_document_created(document="users/{uid}/notifications/{event_id}")
+def notificationcreated(event: firestore_fn.Event[Any]) -> None:
+    """A new notification: a delivery task for each channel the person chose for it."""
+    notification = event.data.to_dict() if event.data is not None else None
+    route(
+        clients.firestore_client(),
+        event.params["uid"],
+        event.params["event_id"],
+        notification or {},
+        enqueue_delivery(runtime.delivery_queue()),
+    )
+
+
+@tasks_fn.on_task_dispatched(
+    retry_config=options.RetryConfig(**RETRY),
+    rate_limits=options.RateLimits(max_concurrent_dispatches=20),
+    timeout_sec=60,
+    secrets=WEBHOOK_KEY,
+)
+def delivernotification(req: https_fn.CallableRequest[Any]) -> None:
+    """One attempt at delivering a notification on one channel."""
+    run_delivery(clients.firestore_client(), runtime.senders(), runtime.utcnow(), req.data)

@@ -49,6 +49,14 @@ def clear_firestore() -> None:
     _SESSION.delete(url, timeout=30).raise_for_status()
 
 
+def background_triggers(on: bool) -> None:
+    """Let the Functions emulator run Firestore triggers, or not (a test that plays the
+    trigger's part itself)."""
+    hub = _host("FIREBASE_EMULATOR_HUB")
+    path = "enableBackgroundTriggers" if on else "disableBackgroundTriggers"
+    _SESSION.put(f"{hub}/functions/{path}", timeout=30).raise_for_status()
+
+
 def clear_auth() -> None:
     _SESSION.delete(
         f"{auth_url()}/emulator/v1/projects/{project()}/accounts", timeout=30

@@ -67,6 +67,7 @@ MATRIX: dict[str, set[tuple[str, str]]] = {
     "ops/pulse/runs/r1": set(),
     "ops/pulse/runs/r1/batches/0": set(),
     "ops/oauth/states/h1": set(),
+    f"mail/{OWNER}-n1": set(),
     f"ops/rate_limits/{OWNER}/save_alpaca_keys": set(),
     "alpacaAccounts/snapshot": ADMIN_READS,
     "tradingSignals/s1": ADMIN_READS,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import os
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from firebase_admin import auth as admin_auth
+from firebase_admin import exceptions as firebase_exceptions
 from firebase_admin import functions as admin_functions
 
 from agenttrader.api.guard import Services
@@ -16,6 +18,8 @@ from agenttrader.broker.keystore import KeyStore
 from agenttrader.context.memory import PulseMemory
 from agenttrader.context.platform import OAuthApp, Platform
 from agenttrader.core import clients, config
+from agenttrader.notify.delivery import Senders
+from agenttrader.notify.tasks import DELIVERY_QUEUE, TaskEnqueue
 from agenttrader.pulse.run import Enqueue
 from agenttrader.pulse.sync import PulseSettings
 
@@ -73,6 +77,31 @@ def sync_queue() -> Enqueue:
         )
 
     return enqueue
+
+
+def delivery_queue() -> TaskEnqueue:
+    """Enqueue a notification's delivery under its task id; one already enqueued stays."""
+    queue = admin_functions.task_queue(DELIVERY_QUEUE)
+
+    def enqueue(data: dict[str, Any], task_id: str) -> None:
+        try:
+            queue.enqueue({"data": data}, admin_functions.TaskOptions(task_id=task_id))
+        except (firebase_exceptions.AlreadyExistsError, firebase_exceptions.ConflictError):
+            pass  # the trigger ran twice: the first enqueue stands
+        except ValueError:
+            # the Admin SDK cannot read back the name the Tasks emulator answers for a task
+            # enqueued under an id (it drops the name's first character); it is enqueued
+            if not os.environ.get("CLOUD_TASKS_EMULATOR_HOST"):
+                raise
+
+    return enqueue
+
+
+def senders() -> Senders:
+    return Senders(
+        webhook_key=lambda: config.WEBHOOK_SIGNING_KEY.value,
+        loopback_http=config.NOTIFY_LOOPBACK_HTTP.value,
+    )
 
 
 def delete_auth_user(uid: str) -> None:

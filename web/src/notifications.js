@@ -1,6 +1,7 @@
 // The Notifications region: what the bot did while the person was away (fills, exits, orders
-// that ended, risk trips), newest first and live, with the unread count; `Mark all read` sets
-// each unread one's read_at, the one field the rules let the person write there.
+// that ended, risk trips, failing syncs, each day's summary), newest first and live, with the
+// unread count and where each was sent; `Mark all read` sets each unread one's read_at, the one
+// field the rules let the person write there.
 import {
   collection,
   doc,
@@ -78,6 +79,12 @@ export function startNotifications({ db, call }, uid) {
 }
 
 function fillSettings(form, settings) {
+  const off = $("#webhook-off");
+  off.hidden = !settings?.webhook_off_at;
+  off.textContent = settings?.webhook_off_at
+    ? `Your webhook was switched off on ${when(settings.webhook_off_at)}: ${settings.webhook_off_reason}. ` +
+      "Check it, then save your notification settings to switch it on again."
+    : "";
   if (!settings || form.contains(document.activeElement)) return;
   const chosen = new Set(settings.events || []);
   form.querySelectorAll('input[name="events"]').forEach((box) => {
@@ -115,7 +122,29 @@ function render(docs, unreadCount) {
         item.append(mark);
       }
       item.append(time, " ", text);
+      const sent = delivered(n.deliveries);
+      if (sent) {
+        const note = document.createElement("small");
+        note.textContent = sent;
+        item.append(" ", note);
+      }
       return item;
     }),
   );
+}
+
+const SENT = {
+  delivered: "Sent to your webhook.",
+  failed: "Your webhook did not take it yet; it is tried again later.",
+  gave_up: "Your webhook did not take it.",
+  uncertain: "It may not have reached your webhook.",
+};
+
+// Where a notification went beyond this page, in words.
+function delivered(deliveries) {
+  const said = [];
+  const hook = deliveries?.webhook?.state;
+  if (SENT[hook]) said.push(SENT[hook]);
+  if (deliveries?.email?.state === "queued") said.push("Queued for email.");
+  return said.join(" ");
 }

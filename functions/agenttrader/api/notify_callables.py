@@ -4,21 +4,28 @@ from the app's key and their uid), and a test notification sent to their webhook
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
+from google.cloud import firestore
 from pydantic import AfterValidator, Field, StrictBool
 
 from agenttrader.api.callables import Empty
 from agenttrader.api.guard import Call, Code, Limit, StrictInput, endpoint, fail
 from agenttrader.bot.notices import KINDS
-from agenttrader.notify import webhook
+from agenttrader.notify import message, webhook
 from agenttrader.store import paths
 from agenttrader.store.audit import audit_event
 from agenttrader.store.optimistic import retried, unchanged_since
 
 Kind = Literal[
-    "entry_filled", "exit_filled", "order_ended", "exit_failed", "risk_tripped", "position_mismatch"
+    "entry_filled",
+    "exit_filled",
+    "order_ended",
+    "exit_failed",
+    "risk_tripped",
+    "position_mismatch",
+    "sync_failing",
+    "daily_summary",
 ]
 assert set(Kind.__args__) == set(KINDS)  # type: ignore[attr-defined]
 
@@ -64,6 +71,9 @@ def save_notification_settings(call: Call[SettingsRequest]) -> dict[str, Any]:
         "webhook_url": request.webhook_url,
         "email": request.email,
         "updated_at": call.now,
+        # saved again: a webhook switched off for failing is on again
+        "webhook_off_at": firestore.DELETE_FIELD,
+        "webhook_off_reason": firestore.DELETE_FIELD,
     }
     snapshot = ref.get()
     batch = db.batch()
@@ -119,14 +129,10 @@ def send_test_notification(call: Call[Empty]) -> dict[str, Any]:
     url = settings.get("webhook_url")
     if not isinstance(url, str) or not url:
         raise fail(Code.FAILED_PRECONDITION, "add a Webhook URL and save it first")
-    message = "This is a test notification from AgentTrader: your webhook works."
-    body = json.dumps(
-        {
-            "text": message,
-            "content": message,
-            "event": {"id": "test", "kind": "test", "message": message, "at": call.now.isoformat()},
-        }
-    ).encode()
+    text = "This is a test notification from AgentTrader: your webhook works."
+    body = message.webhook_body(
+        message.event("test", {"kind": "test", "message": text, "at": call.now})
+    )
     try:
         delivery = webhook.send(
             url,

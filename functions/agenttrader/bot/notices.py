@@ -10,7 +10,7 @@ marks it read; the rules let them set that field only) and the figures it is abo
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from google.cloud import firestore
@@ -25,7 +25,24 @@ ORDER_ENDED = "order_ended"
 EXIT_FAILED = "exit_failed"
 RISK_TRIPPED = "risk_tripped"
 POSITION_MISMATCH = "position_mismatch"
-KINDS = (ENTRY_FILLED, EXIT_FILLED, ORDER_ENDED, EXIT_FAILED, RISK_TRIPPED, POSITION_MISMATCH)
+SYNC_FAILING = "sync_failing"
+DAILY_SUMMARY = "daily_summary"
+KINDS = (
+    ENTRY_FILLED,
+    EXIT_FILLED,
+    ORDER_ENDED,
+    EXIT_FAILED,
+    RISK_TRIPPED,
+    POSITION_MISMATCH,
+    SYNC_FAILING,
+    DAILY_SUMMARY,
+)
+"""The events a person chooses to hear of by webhook and email (the feed shows every one)."""
+WEBHOOK_OFF = "webhook_off"
+"""Their webhook was switched off: in the feed and by email, never to the webhook itself."""
+
+FAILING_TOLD_AFTER = timedelta(minutes=15)
+"""Syncs failing this long are a notification (once, until a sync works again)."""
 
 LIMIT_NAMES = {
     "max_position_usd": "max position",
@@ -193,3 +210,80 @@ def position_mismatch(
         broker_qty=broker_qty,
         book_qty=book_qty,
     )
+
+
+def sync_failing(
+    writer: Writer,
+    db: firestore.Client,
+    uid: str,
+    code: str,
+    reason: str,
+    since: datetime,
+    at: datetime,
+) -> None:
+    """Their syncs have failed since `since`, `FAILING_TOLD_AFTER` or more (one a failing
+    spell: the id is the spell's start)."""
+    minutes = int((at - since).total_seconds() // 60)
+    notify(
+        writer,
+        db,
+        uid,
+        f"sync-failing-{int(since.timestamp())}",
+        SYNC_FAILING,
+        f"Your account has not synced for {minutes} minutes: {reason.rstrip('.')}. Nothing "
+        "is traded for you until it syncs again.",
+        at,
+        code=code,
+        failing_since=since,
+    )
+
+
+def daily_summary(
+    writer: Writer,
+    db: firestore.Client,
+    uid: str,
+    day: str,
+    equity: Any,
+    day_pnl: Any,
+    opened: int,
+    closed: int,
+    at: datetime,
+) -> None:
+    """The trading day `day` after its close (one a day)."""
+    trades = f"{_count(opened, 'trade')} opened and {closed} closed"
+    notify(
+        writer,
+        db,
+        uid,
+        f"daily-summary-{day}",
+        DAILY_SUMMARY,
+        f"Your day, {day}: equity {money(equity)}, the day's P&L {money(day_pnl)}, {trades}.",
+        at,
+        day=day,
+        equity=equity,
+        day_pnl=day_pnl,
+        trades_opened=opened,
+        trades_closed=closed,
+    )
+
+
+def webhook_off(
+    writer: Writer, db: firestore.Client, uid: str, event_id: str, attempts: int, at: datetime
+) -> None:
+    """Their webhook failed `attempts` times for one event and was switched off."""
+    notify(
+        writer,
+        db,
+        uid,
+        f"webhook-off-{event_id}",
+        WEBHOOK_OFF,
+        f"Your webhook was switched off: it did not take a notification in {attempts} tries "
+        "over about a day. Check it, then save your notification settings to switch it on "
+        "again.",
+        at,
+        about=event_id,
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -35,6 +35,9 @@ class PulseState:
     last_sync_at: datetime | None = None
     lease_run_id: str | None = None
     lease_until: datetime | None = None
+    session_day: str | None = None
+    """The last trading day a run saw open: once closed, the day people are sent the
+    summary of."""
 
     @classmethod
     def from_document(cls, doc: dict[str, Any] | None) -> PulseState:
@@ -49,6 +52,7 @@ class PulseState:
             last_sync_at=doc.get("last_sync_at"),
             lease_run_id=lease.get("run_id"),
             lease_until=lease.get("until"),
+            session_day=doc.get("session_day"),
         )
 
     def clock_document(self) -> dict[str, Any]:

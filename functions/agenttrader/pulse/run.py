@@ -79,6 +79,9 @@ def list_users(db: firestore.Client) -> list[UserRef]:
         "orders_pending",
         "position_mismatches",
         "key_id_masked",
+        "failing_since",
+        "failing_told",
+        "summary_day",
     ]
     return [
         user_ref(doc.id, doc.to_dict(), doc.create_time)
@@ -141,9 +144,9 @@ def run_pulse(
         logger.warn("pulse.overlap", run_id=summary.run_id)
         return summary
     closed = state.is_open is False
-    day = trading_day(now) if state.is_open is True and state.clock_at is not None else None
+    day, summary_day = _days(state, now)
     if enqueue is not None and _fans_out(users, settings, enqueue):
-        _fan_out(platform, users, summary, settings, enqueue, started, closed, day)
+        _fan_out(platform, users, summary, settings, enqueue, started, closed, day, summary_day)
     else:
         counts, errors = sync_users(
             platform,
@@ -153,21 +156,34 @@ def run_pulse(
             settings,
             market_closed=closed,
             trading_day=day,
+            summary_day=summary_day,
             everyone=True,
         )
         summary.counts.update(counts)
         summary.errors.update(errors)
         summary.finished_at = platform.now()
         _record(db, summary, started)
-    _finish(platform, state, summary, now)
+    _finish(platform, state, summary, now, day)
     return summary
 
 
-def _finish(platform: Platform, state: PulseState, summary: PulseSummary, now: datetime) -> None:
-    """Record the sync in `ops/pulse_state` (releasing an in-process lease) and the freshness
-    every person reads, in one commit: the run's only writes that are not for someone."""
+def _days(state: PulseState, now: datetime) -> tuple[str | None, str | None]:
+    """The trading day while the market is open; once it has closed, the day it last was."""
+    if state.is_open is True and state.clock_at is not None:
+        return trading_day(now), None
+    return None, state.session_day if state.is_open is False else None
+
+
+def _finish(
+    platform: Platform, state: PulseState, summary: PulseSummary, now: datetime, day: str | None
+) -> None:
+    """Record the sync in `ops/pulse_state` (releasing an in-process lease, and the trading
+    day when the market is open) and the freshness every person reads, in one commit: the
+    run's only writes that are not for someone."""
     db = platform.db
     end: dict[str, Any] = {"last_sync_at": now, "clock": state.clock_document()}
+    if day is not None:
+        end["session_day"] = day
     if summary.mode == "in_process":
         end["lease"] = firestore.DELETE_FIELD
     batch = db.batch()
@@ -239,6 +255,7 @@ def _fan_out(
     started: float,
     closed: bool,
     day: str | None,
+    summary_day: str | None,
 ) -> None:
     db = platform.db
     summary.mode = "fanout"
@@ -255,6 +272,7 @@ def _fan_out(
                 "deadline": deadline.isoformat(),
                 "market_closed": closed,
                 "trading_day": day,
+                "summary_day": summary_day,
                 "users": [list(astuple(u)) for u in batch],
             }
         )
@@ -311,6 +329,7 @@ def run_user_batch(
         settings,
         market_closed=bool(payload.get("market_closed")),
         trading_day=payload.get("trading_day"),
+        summary_day=payload.get("summary_day"),
     )
     db = platform.db
     increments: dict[str, Any] = {k: firestore.Increment(v) for k, v in counts.items()}

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -22,15 +22,17 @@ from firebase_functions import logger
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from agenttrader.bot.person import Market, Person, bars_since
+from agenttrader.bot import notices
+from agenttrader.bot.person import NEW_YORK, Market, Person, bars_since
 from agenttrader.bot.run import config_of, open_trades, symbols_known, trade_for
 from agenttrader.bot.settings import bot_version
-from agenttrader.broker.alpaca import AlpacaBroker
+from agenttrader.broker.alpaca import AccountSnapshot, AlpacaBroker
 from agenttrader.broker.keystore import AlpacaKeys
 from agenttrader.context.platform import Platform
 from agenttrader.core.errors import AgentTraderError, ErrorCode
+from agenttrader.core.money import cents, plain
 from agenttrader.pulse.prime import prime
-from agenttrader.store import paths
+from agenttrader.store import paths, queries
 from agenttrader.store.firestore_io import chunks, get_by_path
 from agenttrader.store.models import (
     ShadowTrade,
@@ -93,6 +95,12 @@ class UserRef:
     """Differences between their paper book and Alpaca's positions on record."""
     keys_shown: bool = True
     """Their profile shows their keys (`key_id_masked`); False: written at their next sync."""
+    failing_since: float | None = None
+    """When their syncs began failing (Unix seconds), while they do."""
+    failing_told: bool = False
+    """They were told their syncs are failing (`notices.sync_failing`), this failing spell."""
+    summary_day: str | None = None
+    """The last trading day they were sent the summary of."""
 
     @property
     def memory_key(self) -> str:
@@ -105,6 +113,7 @@ def user_ref(uid: str, profile: dict[str, Any] | None, created: Any = None) -> U
     version = data.get("trades_version")
     pending = data.get("orders_pending")
     mismatches = data.get("position_mismatches")
+    since, summary = data.get("failing_since"), data.get("summary_day")
     return UserRef(
         uid,
         keys_version(data),
@@ -116,6 +125,9 @@ def user_ref(uid: str, profile: dict[str, Any] | None, created: Any = None) -> U
         pending if isinstance(pending, int) else None,
         mismatches if isinstance(mismatches, int) else 0,
         bool(data.get("key_id_masked")),
+        since.timestamp() if isinstance(since, datetime) else None,
+        bool(data.get("failing_told")),
+        summary if isinstance(summary, str) else None,
     )
 
 
@@ -141,6 +153,7 @@ def sync_users(
     *,
     market_closed: bool = False,
     trading_day: str | None = None,
+    summary_day: str | None = None,
     everyone: bool = False,
 ) -> tuple[Counter[str], Counter[str]]:
     """Sync these people with bounded concurrency; returns outcome counts and error codes.
@@ -148,7 +161,8 @@ def sync_users(
     A person whose switch is off is still synced while they hold something (open trades or
     orders working): their exits and orders go on, their entries do not. With `everyone`
     (these are the whole population), what this instance does not know of them yet is read
-    for all of them at once first (`prime`)."""
+    for all of them at once first (`prime`). With `summary_day` (the market has closed since
+    that trading day) each person is sent that day's summary, once."""
     db = platform.db
     counts: Counter[str] = Counter()
     errors: Counter[str] = Counter()
@@ -195,6 +209,7 @@ def sync_users(
             shared,
             market,
             entries=bool(enabled.get(user.uid)),
+            summary_day=summary_day,
         ),
         todo,
     )
@@ -347,6 +362,7 @@ def sync_one_user(
     *,
     entries: bool = True,
     bot: bool = True,
+    summary_day: str | None = None,
 ) -> tuple[str, list[str]]:
     """Sync one person (and, with an open `market`, run their bot: entries only when
     `entries`, their switch being on); never raises. Without `bot` (a sync the person asked
@@ -368,6 +384,7 @@ def sync_one_user(
             market or Market(None),
             entries,
             bot,
+            summary_day,
         )
         outcome, codes = _sync(platform, user, scope)
     except Exception as error:  # one person's failure must never stop the others
@@ -410,6 +427,8 @@ class SyncScope:
     """Their switch is on: the bot may enter (exits and orders go on regardless)."""
     bot: bool
     """The bot runs at all (not in a sync the person asked for)."""
+    summary_day: str | None = None
+    """A trading day that has closed: its summary is sent to whoever was not sent it yet."""
 
 
 def _mark(
@@ -491,6 +510,9 @@ def _sync_with(
         batch.set(paths.marks(db, uid), {"trades": marks, "priced_at": now})
         writes += 1
     writes += _record_success(batch, db, user, run_id, now, keep_trip=not entries)
+    day = scope.summary_day
+    if day and (user.summary_day or "") < day:
+        writes += _daily_summary(batch, db, uid, day, account, now)
     if not user.keys_shown:  # keys stored before profiles showed them (a migration, a seed)
         batch.set(paths.user(db, uid), keys.shown(), merge=True)
         writes += 1
@@ -563,7 +585,15 @@ def _record_success(
         merge=True,
     )
     batch.delete(paths.last_sync_error(db, uid))
-    batch.set(paths.user(db, uid), {"sync_state": "ok"}, merge=True)
+    batch.set(
+        paths.user(db, uid),
+        {
+            "sync_state": "ok",
+            "failing_since": firestore.DELETE_FIELD,
+            "failing_told": firestore.DELETE_FIELD,
+        },
+        merge=True,
+    )
     return 3
 
 
@@ -594,9 +624,62 @@ def _record_failure(
         },
         merge=True,
     )
-    if user.sync_state != "failing":
-        batch.set(paths.user(db, uid), {"sync_state": "failing"}, merge=True)
+    profile = _failing_profile(batch, db, user, code, message, now)
+    if profile:
+        batch.set(paths.user(db, uid), profile, merge=True)
     try:
         batch.commit()
     except gexc.GoogleAPICallError as error:
         logger.error("pulse.failure_not_recorded", uid=uid, code=code, error=error.message)
+
+
+def _failing_profile(
+    batch: firestore.WriteBatch,
+    db: firestore.Client,
+    user: UserRef,
+    code: str,
+    message: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """What a failure changes on the profile: the state and when the failing began, and once
+    they have failed for `notices.FAILING_TOLD_AFTER`, the person told (in `batch`)."""
+    if user.sync_state != "failing" or user.failing_since is None:
+        return {"sync_state": "failing", "failing_since": now, "failing_told": False}
+    since = datetime.fromtimestamp(user.failing_since, UTC)
+    if user.failing_told or now - since < notices.FAILING_TOLD_AFTER:
+        return {}
+    notices.sync_failing(batch, db, user.uid, code, message, since, now)
+    return {"failing_told": True}
+
+
+def _daily_summary(
+    batch: firestore.WriteBatch,
+    db: firestore.Client,
+    uid: str,
+    day: str,
+    account: AccountSnapshot,
+    now: datetime,
+) -> int:
+    """The summary of trading day `day` (equity, the day's P&L by Alpaca's `last_equity`, the
+    trades opened and closed as the day's notifications told them), and the profile's record
+    that it was sent, in `batch`. Returns the number of writes added."""
+    start = datetime.fromisoformat(day).replace(tzinfo=NEW_YORK)
+    told = Counter(
+        (doc.to_dict() or {}).get("kind")
+        for doc in queries.notifications_between(db, uid, start, start + timedelta(days=1))
+        .select(["kind"])
+        .stream()
+    )
+    notices.daily_summary(
+        batch,
+        db,
+        uid,
+        day,
+        plain(cents(account.equity)),
+        plain(cents(account.equity - account.last_equity)),
+        told[notices.ENTRY_FILLED],
+        told[notices.EXIT_FILLED],
+        now,
+    )
+    batch.set(paths.user(db, uid), {"summary_day": day}, merge=True)
+    return 2

@@ -146,3 +146,8 @@ def oauth_states(db: firestore.Client) -> firestore.CollectionReference:
 def oauth_state(db: firestore.Client, state_hash: str) -> firestore.DocumentReference:
     """A pending Connect with Alpaca, by the SHA-256 of its state (never the state itself)."""
     return oauth_states(db).document(state_hash)
+
+
+def mail(db: firestore.Client) -> firestore.CollectionReference:
+    """Emails to send, in the shape the "Trigger Email from Firestore" extension reads."""
+    return db.collection("mail")

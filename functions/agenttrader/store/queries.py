@@ -4,6 +4,7 @@ prove `firestore.indexes.json` covers each one."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from google.cloud import firestore
 
@@ -105,6 +106,15 @@ def notifications_newest_first(db: firestore.Client, uid: str, limit: int = 30) 
     )
 
 
+def notifications_between(db: firestore.Client, uid: str, start: datetime, end: datetime) -> Query:
+    """A trading day's summary: the notifications of that day."""
+    return (
+        paths.notifications(db, uid)
+        .where(filter=firestore.FieldFilter("at", ">=", start))
+        .where(filter=firestore.FieldFilter("at", "<", end))
+    )
+
+
 def entries_on(db: firestore.Client, uid: str, day: str) -> Query:
     """Risk limits: the strategies' entries of one trading day (counted, not read)."""
     return paths.shadow_trades(db, uid).where(filter=firestore.FieldFilter("entry_day", "==", day))
@@ -150,6 +160,9 @@ ALL: dict[str, Callable[[firestore.Client], Query]] = {
     "equity_curve": lambda db: equity_curve(db, "uid"),
     "notifications_newest_first": lambda db: notifications_newest_first(db, "uid"),
     "entries_on": lambda db: entries_on(db, "uid", "2026-11-23"),
+    "notifications_between": lambda db: notifications_between(
+        db, "uid", datetime(2026, 11, 23, 5, tzinfo=UTC), datetime(2026, 11, 24, 5, tzinfo=UTC)
+    ),
     "open_orders": lambda db: open_orders(db, "uid"),
     "strategies_newest_first": lambda db: strategies_newest_first(db, "uid"),
     "oauth_states_of": lambda db: oauth_states_of(db, "uid"),

@@ -1,0 +1,234 @@
+"""Delivering a notification beyond the feed, each channel at most once.
+
+A new notification (`users/{uid}/notifications/{event_id}`) starts a Firestore trigger that
+`route`s it: one task a channel the person chose for its kind (their webhook, email), each
+task named after the event and channel, so a trigger delivered twice enqueues once. The task
+(`deliver`) makes one attempt and records it on the notification, as
+`deliveries.{channel}`: `state`, `attempts`, `at` and, after a failure, the reason in words.
+
+- webhook: the record is set to `sending` (with a precondition on the notification as read)
+  before the request is made, so of two deliveries of one task only one sends. A failure
+  (refused address, no answer in 5 s, an answer other than 2xx) is `failed` and the task is
+  tried again by the queue, with exponential backoff; after `MAX_ATTEMPTS` it is `gave_up`,
+  the person's webhook is switched off (`webhook_off_at` on their settings, until they save
+  them again) and the feed tells them. A `sending` record older than `SENDING_LEASE` is an
+  attempt that ended without a word: it may have arrived, so it is never sent again
+  (`uncertain`).
+- email: a document in `mail` (the "Trigger Email from Firestore" extension's collection,
+  named after the event) created in the commit that records `queued`; the extension sends it.
+
+Events the person did not choose, a channel since switched off or removed, are `skipped`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+
+from agenttrader.bot import notices
+from agenttrader.notify import message, webhook
+from agenttrader.store import paths
+from agenttrader.store.optimistic import LOST_RACE, unchanged_since
+
+WEBHOOK = "webhook"
+EMAIL = "email"
+MAX_ATTEMPTS = 10
+"""Webhook attempts for one event before the webhook is switched off (the queue's backoff
+spreads them over about a day)."""
+SENDING_LEASE = timedelta(seconds=60)
+"""Longer than an attempt can take (5 s to connect, 5 s for each read)."""
+MAIL_KEPT = timedelta(days=30)
+"""How long a `mail` document is kept (`expires_at`, a TTL field)."""
+
+SENDING, DELIVERED, FAILED = "sending", "delivered", "failed"
+GAVE_UP, UNCERTAIN, SKIPPED, QUEUED, GONE = "gave_up", "uncertain", "skipped", "queued", "gone"
+FINAL = (DELIVERED, GAVE_UP, UNCERTAIN, SKIPPED, QUEUED)
+
+Snapshot = firestore.DocumentSnapshot[Any]
+Enqueue = Callable[[str, str, str], None]
+"""Enqueue the delivery of (uid, event id, channel); a second enqueue of the same is a no-op."""
+
+
+class TryAgain(Exception):
+    """This attempt did not deliver; the queue tries again later (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Senders:
+    """What a delivery works with beyond Firestore."""
+
+    webhook_key: Callable[[], str]
+    """The app key each person's signing secret derives from."""
+    loopback_http: bool = False
+    """Plain http to a loopback webhook (the local demo only)."""
+    resolver: webhook.Resolver = webhook.resolve
+
+
+def channels(settings: dict[str, Any], kind: str) -> list[str]:
+    """Where a notification of `kind` goes beyond the feed, by the person's settings."""
+    chosen = kind in (settings.get("events") or [])
+    out = []
+    if (
+        chosen
+        and kind != notices.WEBHOOK_OFF
+        and settings.get("webhook_url")
+        and not settings.get("webhook_off_at")
+    ):
+        out.append(WEBHOOK)
+    if settings.get("email") is True and (chosen or kind == notices.WEBHOOK_OFF):
+        out.append(EMAIL)
+    return out
+
+
+def route(
+    db: firestore.Client,
+    uid: str,
+    event_id: str,
+    notification: dict[str, Any],
+    enqueue: Enqueue,
+) -> list[str]:
+    """The trigger's part: enqueue a delivery for each channel the person chose for the
+    notification's kind."""
+    settings = paths.notification_settings(db, uid).get().to_dict() or {}
+    chosen = channels(settings, str(notification.get("kind")))
+    for channel in chosen:
+        enqueue(uid, event_id, channel)
+    return chosen
+
+
+def deliver(
+    db: firestore.Client, senders: Senders, now: datetime, uid: str, event_id: str, channel: str
+) -> str:
+    """One attempt at delivering a notification on `channel`; returns the delivery's state,
+    or raises `TryAgain` for the queue to try again."""
+    ref = paths.notifications(db, uid).document(event_id)
+    snapshot = ref.get()
+    if not snapshot.exists:
+        return GONE  # the account was deleted meanwhile
+    notification = snapshot.to_dict() or {}
+    record = (notification.get("deliveries") or {}).get(channel) or {}
+    if record.get("state") in FINAL:
+        return str(record["state"])
+    settings = paths.notification_settings(db, uid).get().to_dict() or {}
+    if channel not in channels(settings, str(notification.get("kind"))):
+        return _record(db, snapshot, channel, {"state": SKIPPED, "at": now})
+    if channel == EMAIL:
+        return _email(db, uid, snapshot, now)
+    return _webhook(db, senders, uid, snapshot, record, settings, now)
+
+
+def _record(
+    db: firestore.Client,
+    snapshot: Snapshot,
+    channel: str,
+    fields: dict[str, Any],
+    batch: firestore.WriteBatch | None = None,
+    *,
+    as_read: bool = True,
+) -> str:
+    """Record the delivery's state on the notification (`as_read`: if it is still as read)."""
+    write = db.batch() if batch is None else batch
+    write.update(
+        snapshot.reference,
+        {f"deliveries.{channel}": fields},
+        **({"option": unchanged_since(db, snapshot)} if as_read else {}),
+    )
+    if batch is None:
+        try:
+            write.commit()
+        except gexc.NotFound:
+            return GONE  # the account was deleted meanwhile
+        except LOST_RACE:
+            raise TryAgain("the notification changed meanwhile") from None
+    return str(fields["state"])
+
+
+def _email(db: firestore.Client, uid: str, snapshot: Snapshot, now: datetime) -> str:
+    to = (paths.user(db, uid).get().to_dict() or {}).get("email")
+    if not isinstance(to, str) or "@" not in to:
+        return _record(db, snapshot, EMAIL, {"state": SKIPPED, "at": now, "error": "no address"})
+    mail = message.mail_document(to, message.event(snapshot.id, snapshot.to_dict() or {}))
+    batch = db.batch()
+    batch.create(
+        paths.mail(db).document(f"{uid}-{snapshot.id}"), {**mail, "expires_at": now + MAIL_KEPT}
+    )
+    _record(db, snapshot, EMAIL, {"state": QUEUED, "at": now}, batch)
+    try:
+        batch.commit()
+    except gexc.AlreadyExists:
+        return QUEUED  # an earlier attempt queued it
+    except gexc.NotFound:
+        return GONE
+    except LOST_RACE:
+        raise TryAgain("the notification changed meanwhile") from None
+    return QUEUED
+
+
+def _webhook(
+    db: firestore.Client,
+    senders: Senders,
+    uid: str,
+    snapshot: Snapshot,
+    record: dict[str, Any],
+    settings: dict[str, Any],
+    now: datetime,
+) -> str:
+    attempts = int(record.get("attempts") or 0)
+    if record.get("state") == SENDING:
+        at = record.get("at")
+        if isinstance(at, datetime) and now < at + SENDING_LEASE:
+            raise TryAgain("another attempt is sending it")
+        return _record(db, snapshot, WEBHOOK, {**record, "state": UNCERTAIN, "at": now})
+    attempts += 1
+    _record(db, snapshot, WEBHOOK, {"state": SENDING, "attempts": attempts, "at": now})
+    version = settings.get("webhook_secret_version")
+    secret = webhook.signing_secret(
+        senders.webhook_key(), uid, version if isinstance(version, int) else 0
+    )
+    body = message.webhook_body(message.event(snapshot.id, snapshot.to_dict() or {}))
+    error = _send(str(settings["webhook_url"]), body, secret, senders)
+    # this attempt holds the `sending` record: what it did is recorded whatever changed since
+    # (the person marking the notification read)
+    if error is None:
+        delivered = {"state": DELIVERED, "attempts": attempts, "at": now}
+        return _record(db, snapshot, WEBHOOK, delivered, as_read=False)
+    if attempts < MAX_ATTEMPTS:
+        failed = {"state": FAILED, "attempts": attempts, "at": now, "error": error}
+        _record(db, snapshot, WEBHOOK, failed, as_read=False)
+        raise TryAgain(error)
+    batch = db.batch()
+    gave_up = {"state": GAVE_UP, "attempts": attempts, "at": now, "error": error}
+    _record(db, snapshot, WEBHOOK, gave_up, batch, as_read=False)
+    batch.update(
+        paths.notification_settings(db, uid),
+        {"webhook_off_at": now, "webhook_off_reason": error},
+    )
+    notices.webhook_off(batch, db, uid, snapshot.id, attempts, now)
+    batch.commit()
+    return GAVE_UP
+
+
+def _send(url: str, body: bytes, secret: str, senders: Senders) -> str | None:
+    """Send; None when delivered, else why not, in words (never the receiver's answer)."""
+    try:
+        delivery = webhook.send(
+            url,
+            body,
+            secret,
+            allow_loopback_http=senders.loopback_http,
+            resolver=senders.resolver,
+        )
+    except webhook.Refused as refused:
+        return f"not sent: {refused}"
+    except OSError:
+        return "your webhook could not be reached within 5 seconds"
+    if delivery.delivered:
+        return None
+    if 300 <= delivery.status < 400:
+        return "your webhook answered with a redirect, which is never followed"
+    return "your webhook answered that it did not take the notification"

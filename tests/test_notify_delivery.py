@@ -1,0 +1,326 @@
+"""Delivering notifications beyond the feed: by webhook (signed, retried, at most once, given up
+and switched off after `MAX_ATTEMPTS`) and by email (a `mail` document in the shape the
+"Trigger Email from Firestore" extension reads), on the Firestore emulator with a local
+webhook receiver. The first tests play the trigger's and the queue's parts themselves (with
+the emulator's triggers off); the last goes through the Functions and Tasks emulators."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import firebase_admin
+import pytest
+from google.cloud import firestore
+
+from agenttrader import runtime
+from agenttrader.bot import notices
+from agenttrader.notify import delivery, tasks
+from agenttrader.notify.delivery import MAX_ATTEMPTS, Senders, TryAgain, deliver, route
+from agenttrader.notify.webhook import signing_secret
+from agenttrader.store import paths
+from localdev import emulators, webhook_signing_key
+from localdev.webhook_receiver import WebhookReceiver
+
+UID = "alice"
+KEY = "an app key for these tests"
+NOW = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)
+ALL = list(notices.KINDS)
+
+
+@pytest.fixture
+def quiet(db: firestore.Client) -> Iterator[firestore.Client]:
+    """Firestore with the emulator's triggers off: the test routes and delivers itself."""
+    emulators.background_triggers(False)
+    try:
+        yield db
+    finally:
+        emulators.background_triggers(True)
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    served = WebhookReceiver(signing_secret(KEY, UID))
+    yield served
+    served.stop()
+
+
+def senders() -> Senders:
+    return Senders(webhook_key=lambda: KEY, loopback_http=True)
+
+
+def set_up(
+    db: firestore.Client,
+    url: str | None,
+    *,
+    events: list[str] = ALL,
+    email: bool = False,
+    address: str | None = "alice@example.com",
+) -> None:
+    paths.user(db, UID).set({"email": address} if address else {"created_at": NOW})
+    paths.notification_settings(db, UID).set({"events": events, "webhook_url": url, "email": email})
+
+
+def an_event(db: firestore.Client, event_id: str = "entry-filled-t1", kind: str = "") -> None:
+    batch = db.batch()
+    notices.notify(
+        batch,
+        db,
+        UID,
+        event_id,
+        kind or notices.ENTRY_FILLED,
+        "Your paper trade bought 10 AAPL at $150.00.",
+        NOW,
+        quantity="10",
+        price="150.00",
+        symbol="AAPL",
+    )
+    batch.commit()
+
+
+def record(db: firestore.Client, channel: str, event_id: str = "entry-filled-t1") -> dict[str, Any]:
+    doc = paths.notifications(db, UID).document(event_id).get().to_dict() or {}
+    return dict((doc.get("deliveries") or {}).get(channel) or {})
+
+
+def attempt(db: firestore.Client, channel: str = "webhook", minutes: float = 0) -> str:
+    return deliver(db, senders(), NOW + timedelta(minutes=minutes), UID, "entry-filled-t1", channel)
+
+
+def test_each_chosen_channel_is_routed_and_nothing_else(quiet: firestore.Client) -> None:
+    db = quiet
+    routed: list[tuple[str, str, str]] = []
+
+    def enqueue(uid: str, event_id: str, channel: str) -> None:
+        routed.append((uid, event_id, channel))
+
+    set_up(db, "https://hooks.example.com/x", events=["exit_filled"], email=True)
+    assert route(db, UID, "entry-filled-t1", {"kind": "entry_filled"}, enqueue) == []
+    assert route(db, UID, "exit-filled-t1", {"kind": "exit_filled"}, enqueue) == [
+        "webhook",
+        "email",
+    ]
+    # their webhook switched off for failing: it is not told it was, by itself
+    assert route(db, UID, "webhook-off-x", {"kind": "webhook_off"}, enqueue) == ["email"]
+    paths.notification_settings(db, UID).update({"webhook_off_at": NOW})
+    assert route(db, UID, "exit-filled-t2", {"kind": "exit_filled"}, enqueue) == ["email"]
+    assert routed == [
+        (UID, "exit-filled-t1", "webhook"),
+        (UID, "exit-filled-t1", "email"),
+        (UID, "webhook-off-x", "email"),
+        (UID, "exit-filled-t2", "email"),
+    ]
+    # a task a channel, named after the event: a trigger run twice enqueues it once
+    names = {tasks.task_id(*r) for r in routed}
+    assert len(names) == 4
+    assert all(name.isalnum() for name in names)
+
+
+def test_a_webhook_gets_the_event_signed_and_only_once(
+    quiet: firestore.Client, receiver: WebhookReceiver
+) -> None:
+    db = quiet
+    set_up(db, receiver.url)
+    an_event(db)
+    assert attempt(db) == "delivered"
+    assert attempt(db, minutes=1) == "delivered"  # a second delivery of the task sends nothing
+    assert len(receiver.state.received) == 1
+    got = receiver.state.received[0]
+    assert got.signature_valid
+    text = "Your paper trade bought 10 AAPL at $150.00."
+    assert (got.body["text"], got.body["content"]) == (text, text)
+    assert got.body["event"] == {
+        "id": "entry-filled-t1",
+        "kind": "entry_filled",
+        "message": text,
+        "at": NOW.isoformat(),
+        "quantity": "10",
+        "price": "150.00",
+        "symbol": "AAPL",
+    }
+    assert record(db, "webhook") == {"state": "delivered", "attempts": 1, "at": NOW}
+
+
+def test_a_failing_webhook_is_tried_again_until_it_takes_it(
+    quiet: firestore.Client, receiver: WebhookReceiver
+) -> None:
+    db = quiet
+    set_up(db, receiver.url)
+    an_event(db)
+    receiver.state.behaviour.status = 500
+    with pytest.raises(TryAgain, match="did not take"):
+        attempt(db)
+    assert record(db, "webhook")["state"] == "failed"
+    assert record(db, "webhook")["error"] == (
+        "your webhook answered that it did not take the notification"
+    )
+    receiver.state.behaviour.status = 204
+    assert attempt(db, minutes=5) == "delivered"
+    assert record(db, "webhook")["attempts"] == 2
+    assert len(receiver.state.received) == 2
+
+
+def test_a_webhook_that_keeps_failing_is_switched_off_and_the_person_told(
+    quiet: firestore.Client, receiver: WebhookReceiver
+) -> None:
+    db = quiet
+    set_up(db, receiver.url)
+    an_event(db)
+    receiver.state.behaviour.status = 503
+    for n in range(1, MAX_ATTEMPTS):
+        with pytest.raises(TryAgain):
+            attempt(db, minutes=n * 60)
+        assert record(db, "webhook")["attempts"] == n
+    assert attempt(db, minutes=MAX_ATTEMPTS * 60) == "gave_up"
+    assert len(receiver.state.received) == MAX_ATTEMPTS
+    assert attempt(db, minutes=MAX_ATTEMPTS * 61) == "gave_up"  # never an eleventh
+    assert len(receiver.state.received) == MAX_ATTEMPTS
+
+    settings = paths.notification_settings(db, UID).get().to_dict() or {}
+    assert settings["webhook_off_at"] is not None
+    told = paths.notifications(db, UID).document("webhook-off-entry-filled-t1").get().to_dict()
+    assert told is not None
+    assert told["kind"] == notices.WEBHOOK_OFF
+    assert told["message"].startswith("Your webhook was switched off")
+
+    an_event(db, "exit-filled-t1", notices.EXIT_FILLED)  # a later event: not sent at all
+    assert deliver(db, senders(), NOW, UID, "exit-filled-t1", "webhook") == "skipped"
+    assert len(receiver.state.received) == MAX_ATTEMPTS
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "error"),
+    [
+        ({"redirect_to": "https://hooks.example.com/"}, "a redirect, which is never followed"),
+        ({"delay_s": 6.0}, "could not be reached within 5 seconds"),
+    ],
+)
+def test_a_redirect_or_a_silent_receiver_is_a_failure_in_words(
+    quiet: firestore.Client, receiver: WebhookReceiver, behaviour: dict[str, Any], error: str
+) -> None:
+    db = quiet
+    set_up(db, receiver.url)
+    an_event(db)
+    for name, value in behaviour.items():
+        setattr(receiver.state.behaviour, name, value)
+    with pytest.raises(TryAgain, match=error):
+        attempt(db)
+    assert error in record(db, "webhook")["error"]
+
+
+def test_an_address_that_turned_private_is_never_sent_to(quiet: firestore.Client) -> None:
+    """The URL was public when saved; its name now resolves to a private address."""
+    db = quiet
+    set_up(db, "https://hooks.example.com/x")
+    an_event(db)
+    turned = Senders(webhook_key=lambda: KEY, resolver=lambda host, port: ["10.0.0.7"])
+    with pytest.raises(TryAgain, match="public internet address"):
+        deliver(db, turned, NOW, UID, "entry-filled-t1", "webhook")
+    assert record(db, "webhook")["state"] == "failed"
+
+
+def test_an_attempt_that_ended_mid_send_is_never_sent_again(
+    quiet: firestore.Client, receiver: WebhookReceiver
+) -> None:
+    db = quiet
+    set_up(db, receiver.url)
+    an_event(db)
+    sending = {"state": "sending", "attempts": 1, "at": NOW}
+    paths.notifications(db, UID).document("entry-filled-t1").update({"deliveries.webhook": sending})
+    with pytest.raises(TryAgain, match="another attempt"):
+        attempt(db, minutes=0.5)  # that attempt may still be running
+    assert attempt(db, minutes=5) == "uncertain"  # it ended without a word: it may have arrived
+    assert receiver.state.received == []
+
+
+def test_an_event_not_chosen_is_skipped(quiet: firestore.Client, receiver: WebhookReceiver) -> None:
+    db = quiet
+    set_up(db, receiver.url, events=["exit_filled"], email=True)
+    an_event(db)
+    assert attempt(db) == "skipped"
+    assert attempt(db, "email") == "skipped"
+    assert receiver.state.received == []
+    assert list(paths.mail(db).stream()) == []
+
+
+def test_email_is_a_mail_document_the_extension_sends_once(quiet: firestore.Client) -> None:
+    db = quiet
+    set_up(db, None, email=True)
+    an_event(db)
+    assert attempt(db, "email") == "queued"
+    assert attempt(db, "email", minutes=1) == "queued"
+    mails = [doc.to_dict() or {} for doc in paths.mail(db).stream()]
+    assert len(mails) == 1
+    mail = mails[0]
+    assert mail["to"] == "alice@example.com"
+    assert mail["message"]["subject"] == "AgentTrader: An entry filled"
+    assert mail["message"]["text"].startswith("Your paper trade bought 10 AAPL at $150.00.")
+    assert "<p>Your paper trade bought 10 AAPL at $150.00.</p>" in mail["message"]["html"]
+    assert mail["expires_at"] == NOW + delivery.MAIL_KEPT
+    assert record(db, "email") == {"state": "queued", "at": NOW}
+
+
+def test_no_email_address_is_skipped_in_words(quiet: firestore.Client) -> None:
+    db = quiet
+    set_up(db, None, email=True, address=None)
+    an_event(db)
+    assert attempt(db, "email") == "skipped"
+    assert record(db, "email")["error"] == "no address"
+    assert list(paths.mail(db).stream()) == []
+
+
+def test_the_queue_spreads_the_attempts_over_about_a_day() -> None:
+    """Cloud Tasks' documented backoff: the wait doubles from `min_backoff` `max_doublings`
+    times, then grows by the last doubled step, capped at `max_backoff`."""
+    retry = tasks.RETRY
+    assert retry["max_attempts"] >= MAX_ATTEMPTS
+    waits = []
+    for n in range(1, MAX_ATTEMPTS):
+        doubled = 2 ** min(n - 1, retry["max_doublings"])
+        linear = max(0, n - retry["max_doublings"] - 1) * 2 ** retry["max_doublings"]
+        waits.append(
+            min(retry["max_backoff_seconds"], (doubled + linear) * retry["min_backoff_seconds"])
+        )
+    assert waits[:3] == [300, 600, 1200]
+    assert 20 * 3600 <= sum(waits) <= 26 * 3600  # the tenth attempt about a day after the first
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"not reached within {seconds} s")
+
+
+def test_a_notification_reaches_the_webhook_and_email_through_the_emulators(
+    db: firestore.Client,
+) -> None:
+    """The trigger on a new notification, the task queue and the task function, as deployed:
+    the receiver gets the event once even when its task is enqueued again."""
+    assert os.environ.get("CLOUD_TASKS_EMULATOR_HOST"), "the tasks emulator must be running"
+    if not firebase_admin._apps:
+        firebase_admin.initialize_app(options={"projectId": os.environ["GCLOUD_PROJECT"]})
+    served = WebhookReceiver(signing_secret(webhook_signing_key(), UID))
+    try:
+        set_up(db, served.url, email=True)
+        an_event(db)
+        wait_for(lambda: record(db, "webhook").get("state") == "delivered")
+        wait_for(lambda: record(db, "email").get("state") == "queued")
+        # the same task again, by another name: the record stops a second send
+        enqueue = tasks.enqueue_delivery(runtime.delivery_queue())
+        runtime.delivery_queue()(
+            {"uid": UID, "event_id": "entry-filled-t1", "channel": "webhook"}, "again" + "0" * 10
+        )
+        enqueue(UID, "entry-filled-t1", "webhook")  # and under its own name again
+        time.sleep(3)
+        assert len(served.state.received) == 1
+        assert served.state.received[0].signature_valid
+        assert served.state.received[0].body["event"]["id"] == "entry-filled-t1"
+        assert len(list(paths.mail(db).stream())) == 1
+    finally:
+        served.stop()
