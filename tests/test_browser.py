@@ -27,6 +27,7 @@ from google.cloud import firestore
 from operator_scripts import ROOT
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
+from agenttrader.bot import notices
 from agenttrader.bot.strategies import STRATEGIES
 from agenttrader.broker.alpaca import AlpacaBroker
 from agenttrader.broker.keystore import AlpacaKeys, KeyStore
@@ -978,6 +979,8 @@ def test_notification_settings_and_a_test_notification_to_the_webhook(
             "order_ended",
             "risk_tripped",
             "position_mismatch",
+            "sync_failing",
+            "daily_summary",
         ]
         assert (stored["webhook_url"], stored["email"]) == (receiver.url, True)
 
@@ -989,6 +992,49 @@ def test_notification_settings_and_a_test_notification_to_the_webhook(
         receiver.state.behaviour = Behaviour(status=500)
         region.get_by_role("button", name="Send a test notification").click()
         expect(region.get_by_role("alert")).to_contain_text("did not take the notification")
+
+        # an event, as the bot writes it: delivered by the trigger and the task queue, and the
+        # feed says where it went
+        receiver.state.behaviour = Behaviour()
+        batch = db.batch()
+        notices.trade_moved(
+            batch,
+            db,
+            uid,
+            "t-hear",
+            {
+                "symbol": "AAPL",
+                "side": "BUY",
+                "mode": "paper",
+                "quantity": "3",
+                "entry_price": "150",
+            },
+            "entry_filled",
+            "",
+            datetime.now(UTC),
+        )
+        batch.commit()
+        item = page.get_by_role("region", name="Notifications").get_by_role("listitem").first
+        expect(item).to_contain_text("Your paper trade bought 3 AAPL at $150.00.")
+        expect(item).to_contain_text("Sent to your webhook.", timeout=60_000)
+        expect(item).to_contain_text("Queued for email.")
+        assert [r.body["event"]["id"] for r in receiver.state.received[2:]] == [
+            "entry-filled-t-hear"
+        ]
         shot(page, "notification-settings")
+
+        # a webhook switched off for failing (as the delivery leaves it) is said so, in words,
+        # until the settings are saved again
+        paths.notification_settings(db, uid).update(
+            {
+                "webhook_off_at": datetime.now(UTC),
+                "webhook_off_reason": "your webhook could not be reached within 5 seconds",
+            }
+        )
+        off = page.get_by_text("Your webhook was switched off on")
+        expect(off).to_contain_text("could not be reached within 5 seconds")
+        region.get_by_role("button", name="Save notification settings").click()
+        expect(off).to_be_hidden()
+        assert "webhook_off_at" not in (paths.notification_settings(db, uid).get().to_dict() or {})
     finally:
         receiver.stop()
