@@ -7,7 +7,8 @@ Runs under `firebase emulators:exec` (the Makefile does that): it serves both st
 signs people up through the Auth emulator, runs one pulse through the Functions emulator,
 prints what happened to each person, shows that one person cannot read another's data, and
 replays a trading day of alice's strategies (the stand-in's clock and the pulse's moved
-together from the open to the close, a run every 30 minutes).
+together from the open to the close, a run every 30 minutes) and shows what she was told of
+it: her feed, what her webhook (a local receiver) got, and the emails queued for her.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from typing import Any
 from google.cloud import firestore
 
 from agenttrader import runtime
+from agenttrader.bot import notices
+from agenttrader.bot.person import NEW_YORK
 from agenttrader.bot.reconcile import paper_book
 from agenttrader.bot.run import open_trades
 from agenttrader.broker.keystore import AlpacaKeys
@@ -39,6 +42,7 @@ from localdev.alpaca_standin import AlpacaServer
 from localdev.market_calendar import is_trading_day, session
 from localdev.secret_manager_standin import SecretManagerServer
 from localdev.seed import open_trade, seed_user
+from localdev.webhook_receiver import WebhookReceiver
 
 
 @dataclass(frozen=True)
@@ -341,6 +345,49 @@ def trading_day(alpaca: AlpacaServer, alice: emulators.Person) -> None:
     show_book_beside_alpaca(alpaca, db, uid, "PKDEMOALICE000")
 
 
+def listen(alice: emulators.Person, receiver: WebhookReceiver) -> None:
+    """Alice hears of every event by webhook (the local receiver) and by email."""
+    saved = callable_result(
+        "save_notification_settings",
+        {"events": list(notices.KINDS), "webhook_url": receiver.url, "email": True},
+        alice,
+    )
+    receiver.state.secret = saved["signing_secret"]  # the receiver checks each signature
+
+
+def show_notifications(alice: emulators.Person, receiver: WebhookReceiver) -> None:
+    """Alice's feed after her day, where each notification went, and what the receiver and
+    the `mail` collection got (the deliveries run in the Functions emulator's task queue)."""
+    db = clients.firestore_client()
+    feed = paths.notifications(db, alice.uid)
+
+    def settled() -> bool:
+        states = [
+            ((doc.to_dict() or {}).get("deliveries") or {}).get(channel, {}).get("state")
+            for doc in feed.stream()
+            for channel in ("webhook", "email")
+        ]
+        return all(state not in (None, "sending", "failed") for state in states)
+
+    deadline = time.monotonic() + 90
+    while not settled() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    print("  alice's notifications (the feed on the page, oldest first, New York time):")
+    for doc in feed.order_by("at").stream():
+        n = doc.to_dict() or {}
+        went = n.get("deliveries") or {}
+        where = ", ".join(f"{c} {went[c].get('state')}" for c in sorted(went)) or "feed only"
+        print(f"    {n['at'].astimezone(NEW_YORK):%H:%M} {n['kind']}: {n['message']} [{where}]")
+    print(f"  what alice's webhook receiver got ({len(receiver.state.received)} requests):")
+    for got in receiver.state.received:
+        signed = "signature valid" if got.signature_valid else "SIGNATURE INVALID"
+        print(f"    POST {got.path} {signed}: {got.body['text']}")
+    mails = [doc.to_dict() or {} for doc in paths.mail(db).stream()]
+    print(f"  the mail collection, which the Trigger Email extension sends: {len(mails)}")
+    for mail in mails[:3]:
+        print(f"    to {mail['to']}: {mail['message']['subject']}")
+
+
 BACKTEST_FIGURES = [
     ("total return %", "total_return_pct"),
     ("CAGR %", "cagr_pct"),
@@ -480,7 +527,11 @@ def main() -> int:
     if not isolated:
         print("demo: a security-rules check did not answer as expected")
         return 1
+    receiver = WebhookReceiver("")
+    listen(people["alice"], receiver)
     trading_day(alpaca, people["alice"])
+    show_notifications(people["alice"], receiver)
+    receiver.stop()
     show_backtest(people["alice"])
     if args.serve:
         serve(people)

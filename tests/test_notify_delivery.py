@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -142,6 +143,43 @@ def test_a_webhook_gets_the_event_signed_and_only_once(
         "symbol": "AAPL",
     }
     assert record(db, "webhook") == {"state": "delivered", "attempts": 1, "at": NOW}
+
+
+def test_both_channels_and_a_read_mark_at_once_each_get_their_way(
+    quiet: firestore.Client, receiver: WebhookReceiver
+) -> None:
+    """The two channels' tasks and the person marking the feed read, all at once on each of
+    several notifications: every delivery is made once and every record kept."""
+    db = quiet
+    set_up(db, receiver.url, email=True)
+    events = [f"entry-filled-t{n}" for n in range(6)]
+    for event_id in events:
+        an_event(db, event_id)
+
+    def read(event_id: str) -> str:
+        paths.notifications(db, UID).document(event_id).update({"read_at": NOW})
+        return "read"
+
+    with ThreadPoolExecutor(6) as pool:
+        jobs = [
+            job
+            for event_id in events
+            for job in (
+                pool.submit(deliver, db, senders(), NOW, UID, event_id, "webhook"),
+                pool.submit(deliver, db, senders(), NOW, UID, event_id, "email"),
+                pool.submit(read, event_id),
+            )
+        ]
+        assert sorted(job.result() for job in jobs) == sorted(
+            ["delivered", "queued", "read"] * len(events)
+        )
+    assert sorted(r.body["event"]["id"] for r in receiver.state.received) == sorted(events)
+    assert len(list(paths.mail(db).stream())) == len(events)
+    for event_id in events:
+        doc = paths.notifications(db, UID).document(event_id).get().to_dict() or {}
+        assert doc["read_at"] is not None
+        assert doc["deliveries"]["webhook"]["state"] == "delivered"
+        assert doc["deliveries"]["email"]["state"] == "queued"
 
 
 def test_a_failing_webhook_is_tried_again_until_it_takes_it(

@@ -33,7 +33,7 @@ from google.cloud import firestore
 from agenttrader.bot import notices
 from agenttrader.notify import message, webhook
 from agenttrader.store import paths
-from agenttrader.store.optimistic import LOST_RACE, unchanged_since
+from agenttrader.store.optimistic import Contended, retried, unchanged_since
 
 WEBHOOK = "webhook"
 EMAIL = "email"
@@ -105,7 +105,18 @@ def deliver(
     db: firestore.Client, senders: Senders, now: datetime, uid: str, event_id: str, channel: str
 ) -> str:
     """One attempt at delivering a notification on `channel`; returns the delivery's state,
-    or raises `TryAgain` for the queue to try again."""
+    or raises `TryAgain` for the queue to try again. A claim that lost a race (the person
+    marking it read, the other channel's record) is decided again on the notification as it
+    is now."""
+    try:
+        return retried(lambda: _deliver(db, senders, now, uid, event_id, channel))
+    except Contended:
+        raise TryAgain("the notification kept changing") from None
+
+
+def _deliver(
+    db: firestore.Client, senders: Senders, now: datetime, uid: str, event_id: str, channel: str
+) -> str:
     ref = paths.notifications(db, uid).document(event_id)
     snapshot = ref.get()
     if not snapshot.exists:
@@ -129,9 +140,11 @@ def _record(
     fields: dict[str, Any],
     batch: firestore.WriteBatch | None = None,
     *,
-    as_read: bool = True,
+    as_read: bool = False,
 ) -> str:
-    """Record the delivery's state on the notification (`as_read`: if it is still as read)."""
+    """Record the delivery's state on the notification: its `deliveries.{channel}` alone, so
+    channels never overwrite each other (`as_read`: only if the notification is still as
+    read, else `LOST_RACE`)."""
     write = db.batch() if batch is None else batch
     write.update(
         snapshot.reference,
@@ -143,8 +156,6 @@ def _record(
             write.commit()
         except gexc.NotFound:
             return GONE  # the account was deleted meanwhile
-        except LOST_RACE:
-            raise TryAgain("the notification changed meanwhile") from None
     return str(fields["state"])
 
 
@@ -164,8 +175,6 @@ def _email(db: firestore.Client, uid: str, snapshot: Snapshot, now: datetime) ->
         return QUEUED  # an earlier attempt queued it
     except gexc.NotFound:
         return GONE
-    except LOST_RACE:
-        raise TryAgain("the notification changed meanwhile") from None
     return QUEUED
 
 
@@ -185,7 +194,10 @@ def _webhook(
             raise TryAgain("another attempt is sending it")
         return _record(db, snapshot, WEBHOOK, {**record, "state": UNCERTAIN, "at": now})
     attempts += 1
-    _record(db, snapshot, WEBHOOK, {"state": SENDING, "attempts": attempts, "at": now})
+    # the claim: of two deliveries of this task, one sends
+    _record(
+        db, snapshot, WEBHOOK, {"state": SENDING, "attempts": attempts, "at": now}, as_read=True
+    )
     version = settings.get("webhook_secret_version")
     secret = webhook.signing_secret(
         senders.webhook_key(), uid, version if isinstance(version, int) else 0
@@ -196,14 +208,14 @@ def _webhook(
     # (the person marking the notification read)
     if error is None:
         delivered = {"state": DELIVERED, "attempts": attempts, "at": now}
-        return _record(db, snapshot, WEBHOOK, delivered, as_read=False)
+        return _record(db, snapshot, WEBHOOK, delivered)
     if attempts < MAX_ATTEMPTS:
         failed = {"state": FAILED, "attempts": attempts, "at": now, "error": error}
-        _record(db, snapshot, WEBHOOK, failed, as_read=False)
+        _record(db, snapshot, WEBHOOK, failed)
         raise TryAgain(error)
     batch = db.batch()
     gave_up = {"state": GAVE_UP, "attempts": attempts, "at": now, "error": error}
-    _record(db, snapshot, WEBHOOK, gave_up, batch, as_read=False)
+    _record(db, snapshot, WEBHOOK, gave_up, batch)
     batch.update(
         paths.notification_settings(db, uid),
         {"webhook_off_at": now, "webhook_off_reason": error},
