@@ -110,7 +110,9 @@ rotate_webhook_secret = _exposed(notify_callables.rotate_webhook_secret, WEBHOOK
 send_test_notification = _exposed(notify_callables.send_test_notification, WEBHOOK_KEY)
 
 
-@firestore_fn.on_document_created(document="users/{uid}/notifications/{event_id}")
+@firestore_fn.on_document_created(
+    document="users/{uid}/notifications/{event_id}", memory=options.MemoryOption.MB_256
+)
 def notificationcreated(event: firestore_fn.Event[Any]) -> None:
     """A new notification: a delivery task for each channel the person chose for it."""
     notification = event.data.to_dict() if event.data is not None else None
@@ -127,6 +129,7 @@ def notificationcreated(event: firestore_fn.Event[Any]) -> None:
     retry_config=options.RetryConfig(**RETRY),
     rate_limits=options.RateLimits(max_concurrent_dispatches=20),
     timeout_sec=60,
+    memory=options.MemoryOption.MB_256,
     secrets=WEBHOOK_KEY,
 )
 def delivernotification(req: https_fn.CallableRequest[Any]) -> None:

@@ -45,17 +45,22 @@ from agenttrader import runtime
 from agenttrader.api.backtest_callables import WARM_UP, BacktestRequest, run_backtest
 from agenttrader.api.guard import Services
 from agenttrader.backtest import engine as backtest_engine
+from agenttrader.bot import notices
 from agenttrader.bot.signals import shadow_trade_document
 from agenttrader.bot.strategies import STRATEGIES
 from agenttrader.broker.alpaca import AlpacaBroker, shared_connections
 from agenttrader.broker.keystore import KEY_CACHE_S, AlpacaKeys, KeyStore
 from agenttrader.context.platform import Platform
 from agenttrader.core import clients
+from agenttrader.notify import message, webhook
+from agenttrader.notify.delivery import Senders, deliver, route
+from agenttrader.notify.webhook import signing_secret
 from agenttrader.pulse.cadence import CLOSED_EVERY
 from agenttrader.pulse.run import PulseSummary, run_pulse
 from agenttrader.pulse.sync import PulseSettings
 from agenttrader.store import paths, switches
 from localdev import ALPACA_PORT, SECRETS_PORT, emulators
+from localdev.webhook_receiver import WebhookReceiver
 
 ALPACA_LATENCY_S = 0.100
 SECRETS_LATENCY_S = 0.020
@@ -418,6 +423,11 @@ TASK_OPERATION_USD = (
     0.40 / 1_000_000
 )  # a Cloud Tasks billable operation: cloud.google.com/tasks/pricing
 PULSE_VCPU, PULSE_GIB = 1, 1  # what functions/main.py declares for pulse and syncuserbatch
+# notificationcreated and delivernotification: 256 MiB and the vCPU share Cloud Run functions
+# give that size (cloud.google.com/functions/docs/configuring/memory)
+NOTIFY_VCPU, NOTIFY_GIB = 0.167, 0.25
+BILLED_MIN_S = 0.1  # a request's time is billed in 100 ms steps: cloud.google.com/run/pricing
+TASK_OPERATIONS_PER_TASK = 2  # its create call and its push: cloud.google.com/tasks/pricing
 FANOUT_BATCH = 100  # PULSE_FANOUT_BATCH's default: people per task once the pulse fans out
 MONTH_MINUTES = 30 * 24 * 60
 OPEN_MINUTES = 21 * 6.5 * 60  # 21 sessions of 6.5 hours: every minute syncs
@@ -815,6 +825,87 @@ BACKTEST_SYMBOLS = [
 BACKTEST_RUNS = 5
 
 
+NOTIFY_EVENTS = 100
+NOTIFY_EVENTS_PER_MONTH = 30  # one event a day
+NOTIFY_KEY = "the bench's webhook signing key"
+
+
+def bench_notifications() -> str:
+    """A person who hears of every event by webhook and email: `NOTIFY_EVENTS` notifications
+    written, routed (the trigger's part) and delivered on both channels (the tasks' part) to a
+    local receiver, with Firestore counted on the wire and each part timed; against the bare
+    signed POST of the same body in the same run. Priced at one event a day: Firestore,
+    the three invocations and their compute (at least 100 ms each), the two tasks."""
+    counter = OpCounter()
+    db = CountingClient(counter)
+    uid = "notify-bench"
+    receiver = WebhookReceiver(signing_secret(NOTIFY_KEY, uid))
+    senders = Senders(webhook_key=lambda: NOTIFY_KEY, loopback_http=True)
+    now = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)
+    text = "Your paper trade bought 10 AAPL at $150.00."
+    emulators.background_triggers(False)  # this process plays the trigger's and the tasks' part
+    try:
+        paths.user(db, uid).set({"email": "bench@example.com"})
+        paths.notification_settings(db, uid).set(
+            {"events": list(notices.KINDS), "webhook_url": receiver.url, "email": True}
+        )
+        body = message.webhook_body(
+            message.event("bare", {"kind": "entry_filled", "message": text})
+        )
+        secret = signing_secret(NOTIFY_KEY, uid)
+        started = time.perf_counter()
+        for _ in range(NOTIFY_EVENTS):
+            webhook.send(receiver.url, body, secret, allow_loopback_http=True)
+        bare_s = time.perf_counter() - started
+        reads0, writes0 = counter.snapshot()
+        spent = {"trigger": [], "webhook": [], "email": []}  # type: dict[str, list[float]]
+        for i in range(NOTIFY_EVENTS):
+            event_id = f"entry-filled-bench-{i}"
+            batch = db.batch()
+            notices.notify(batch, db, uid, event_id, notices.ENTRY_FILLED, text, now, symbol="AAPL")
+            batch.commit()
+            started = time.perf_counter()
+            routed = route(db, uid, event_id, {"kind": notices.ENTRY_FILLED}, lambda *task: None)
+            spent["trigger"].append(time.perf_counter() - started)
+            for channel in routed:
+                started = time.perf_counter()
+                assert deliver(db, senders, now, uid, event_id, channel) in ("delivered", "queued")
+                spent[channel].append(time.perf_counter() - started)
+        reads1, writes1 = counter.snapshot()
+    finally:
+        emulators.background_triggers(True)
+        receiver.stop()
+    assert len(receiver.state.received) == 2 * NOTIFY_EVENTS
+    reads = (reads1 - reads0) / NOTIFY_EVENTS
+    writes = (writes1 - writes0) / NOTIFY_EVENTS
+    billed_s = sum(max(BILLED_MIN_S, t) for times in spent.values() for t in times) / NOTIFY_EVENTS
+    invocations = len(spent)  # the trigger and a task a channel
+    tasks = len(spent) - 1
+    month = NOTIFY_EVENTS_PER_MONTH
+    parts = {
+        "firestore": month * (reads * PRICES["reads"] + writes * PRICES["writes"]),
+        "compute": month * billed_s * (NOTIFY_VCPU * VCPU_SECOND_USD + NOTIFY_GIB * GIB_SECOND_USD),
+        "invocations": month * invocations * INVOCATION_USD,
+        "tasks": month * tasks * TASK_OPERATIONS_PER_TASK * TASK_OPERATION_USD,
+    }
+    total = sum(parts.values())
+    delivered_s = sum(sum(t) for t in spent.values())
+    print(
+        f"\n  notifications, {NOTIFY_EVENTS} events by webhook and email: {reads:.2f} reads and "
+        f"{writes:.2f} writes an event, {1000 * delivered_s / NOTIFY_EVENTS:.1f} ms an event "
+        f"routed and delivered (a bare signed POST {1000 * bare_s / NOTIFY_EVENTS:.1f} ms); "
+        f"at one event a day ${total:.6f} a person a month"
+    )
+    return (
+        f"notify: usd_per_user_month={total:.6f} events_per_month={month} "
+        + " ".join(f"{k}={v:.6f}" for k, v in parts.items())
+        + f" reads_per_event={reads:.2f} writes_per_event={writes:.2f} "
+        f"invocations_per_event={invocations} tasks_per_event={tasks} "
+        f"delivery_ms_per_event={1000 * delivered_s / NOTIFY_EVENTS:.1f} "
+        f"overhead={delivered_s / bare_s:.2f}"
+    )
+
+
 def bench_backtest(alpaca: RemoteAlpaca, secrets: RemoteSecrets) -> str:
     """A five-year backtest of 20 symbols: the engine alone on bars already fetched (the best
     of BACKTEST_RUNS, after one to warm up), against its baseline in the same run, the live
@@ -933,6 +1024,12 @@ def main() -> int:
         help="people synced in process and fanned out through the task queue (0: skip)",
     )
     parser.add_argument(
+        "--notify",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="count and time notifications delivered by webhook and email (--no-notify: skip)",
+    )
+    parser.add_argument(
         "--backtest",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -972,6 +1069,8 @@ def main() -> int:
             for n in args.speed_users
             for line in bench_population(n, alpaca, secrets, baseline=False)
         ]
+        if args.notify:
+            lines.append(bench_notifications())
         if args.backtest:
             lines.append(bench_backtest(alpaca, secrets))
         if args.fanout_users:
