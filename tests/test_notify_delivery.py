@@ -15,10 +15,12 @@ from typing import Any
 
 import firebase_admin
 import pytest
+from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
 
 from agenttrader import runtime
 from agenttrader.bot import notices
+from agenttrader.core import clients
 from agenttrader.notify import delivery, tasks
 from agenttrader.notify.delivery import MAX_ATTEMPTS, Senders, TryAgain, deliver, route
 from agenttrader.notify.webhook import signing_secret
@@ -33,13 +35,14 @@ ALL = list(notices.KINDS)
 
 
 @pytest.fixture
-def quiet(db: firestore.Client) -> Iterator[firestore.Client]:
-    """Firestore with the emulator's triggers off: the test routes and delivers itself."""
-    emulators.background_triggers(False)
-    try:
-        yield db
-    finally:
-        emulators.background_triggers(True)
+def quiet() -> firestore.Client:
+    """A Firestore database no trigger watches: the test routes and delivers itself."""
+    emulators.quiet_firestore()
+    return firestore.Client(
+        project=clients.project_id(),
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        database=emulators.QUIET_DATABASE,
+    )
 
 
 @pytest.fixture
