@@ -48,7 +48,10 @@ def _health_probe() -> bool:
 
 @tasks_fn.on_task_dispatched(
     retry_config=options.RetryConfig(max_attempts=3, min_backoff_seconds=10),
-    rate_limits=options.RateLimits(max_concurrent_dispatches=20, max_dispatches_per_second=50),
+    rate_limits=options.RateLimits(
+        max_concurrent_dispatches=config.PULSE_TASKS_AT_ONCE,
+        max_dispatches_per_second=config.PULSE_TASKS_PER_SECOND,
+    ),
     timeout_sec=runtime.SYNC_TASK_TIMEOUT_S,
     memory=options.MemoryOption.GB_1,
     cpu=1,

@@ -29,6 +29,16 @@ PULSE_FANOUT_THRESHOLD = params.IntParam(
 PULSE_FANOUT_BATCH = params.IntParam(
     "PULSE_FANOUT_BATCH", default=100, description="Users per Cloud Tasks sync task"
 )
+PULSE_TASKS_AT_ONCE = params.IntParam(
+    "PULSE_TASKS_AT_ONCE",
+    default=20,
+    description="Sync tasks the queue runs at once (max_concurrent_dispatches)",
+)
+PULSE_TASKS_PER_SECOND = params.IntParam(
+    "PULSE_TASKS_PER_SECOND",
+    default=50,
+    description="Sync tasks the queue starts a second (max_dispatches_per_second): the ramp-up",
+)
 SIGNAL_BUYING_POWER_FRACTION = params.StringParam(
     "SIGNAL_BUYING_POWER_FRACTION",
     default="0.10",
