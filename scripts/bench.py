@@ -751,7 +751,7 @@ def reconciliation_line(
     )
 
 
-FANOUT_WAIT_S = 600.0
+FANOUT_WAIT_S = 900.0
 """How long the fan-out bench waits for everyone (the Functions emulator's workers share this
 machine's cores, unlike Cloud Functions' instances)."""
 

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import firebase_admin
 import pytest
+from firebase_functions import https_fn
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
+from test_functions_emulator import wait_for
 
 from agenttrader import runtime
 from agenttrader.bot import notices
@@ -50,6 +52,14 @@ def receiver() -> Iterator[WebhookReceiver]:
     served = WebhookReceiver(signing_secret(KEY, UID))
     yield served
     served.stop()
+
+
+@pytest.fixture
+def ready(quiet: firestore.Client, receiver: WebhookReceiver) -> firestore.Client:
+    """Alice hears of every event by webhook (the receiver), and an event has happened."""
+    set_up(quiet, receiver.url)
+    an_event(quiet)
+    return quiet
 
 
 def senders() -> Senders:
@@ -124,11 +134,9 @@ def test_each_chosen_channel_is_routed_and_nothing_else(quiet: firestore.Client)
 
 
 def test_a_webhook_gets_the_event_signed_and_only_once(
-    quiet: firestore.Client, receiver: WebhookReceiver
+    ready: firestore.Client, receiver: WebhookReceiver
 ) -> None:
-    db = quiet
-    set_up(db, receiver.url)
-    an_event(db)
+    db = ready
     assert attempt(db) == "delivered"
     assert attempt(db, minutes=1) == "delivered"  # a second delivery of the task sends nothing
     assert len(receiver.state.received) == 1
@@ -186,11 +194,9 @@ def test_both_channels_and_a_read_mark_at_once_each_get_their_way(
 
 
 def test_a_failing_webhook_is_tried_again_until_it_takes_it(
-    quiet: firestore.Client, receiver: WebhookReceiver
+    ready: firestore.Client, receiver: WebhookReceiver
 ) -> None:
-    db = quiet
-    set_up(db, receiver.url)
-    an_event(db)
+    db = ready
     receiver.state.behaviour.status = 500
     with pytest.raises(TryAgain, match="did not take"):
         attempt(db)
@@ -205,11 +211,9 @@ def test_a_failing_webhook_is_tried_again_until_it_takes_it(
 
 
 def test_a_webhook_that_keeps_failing_is_switched_off_and_the_person_told(
-    quiet: firestore.Client, receiver: WebhookReceiver
+    ready: firestore.Client, receiver: WebhookReceiver
 ) -> None:
-    db = quiet
-    set_up(db, receiver.url)
-    an_event(db)
+    db = ready
     receiver.state.behaviour.status = 503
     for n in range(1, MAX_ATTEMPTS):
         with pytest.raises(TryAgain):
@@ -240,11 +244,9 @@ def test_a_webhook_that_keeps_failing_is_switched_off_and_the_person_told(
     ],
 )
 def test_a_redirect_or_a_silent_receiver_is_a_failure_in_words(
-    quiet: firestore.Client, receiver: WebhookReceiver, behaviour: dict[str, Any], error: str
+    ready: firestore.Client, receiver: WebhookReceiver, behaviour: dict[str, Any], error: str
 ) -> None:
-    db = quiet
-    set_up(db, receiver.url)
-    an_event(db)
+    db = ready
     for name, value in behaviour.items():
         setattr(receiver.state.behaviour, name, value)
     with pytest.raises(TryAgain, match=error):
@@ -264,11 +266,9 @@ def test_an_address_that_turned_private_is_never_sent_to(quiet: firestore.Client
 
 
 def test_an_attempt_that_ended_mid_send_is_never_sent_again(
-    quiet: firestore.Client, receiver: WebhookReceiver
+    ready: firestore.Client, receiver: WebhookReceiver
 ) -> None:
-    db = quiet
-    set_up(db, receiver.url)
-    an_event(db)
+    db = ready
     sending = {"state": "sending", "attempts": 1, "at": NOW}
     paths.notifications(db, UID).document("entry-filled-t1").update({"deliveries.webhook": sending})
     with pytest.raises(TryAgain, match="another attempt"):
@@ -329,15 +329,6 @@ def test_the_queue_spreads_the_attempts_over_about_a_day() -> None:
     assert 20 * 3600 <= sum(waits) <= 26 * 3600  # the tenth attempt about a day after the first
 
 
-def wait_for(check: Callable[[], bool], seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"not reached within {seconds} s")
-
-
 def test_a_notification_reaches_the_webhook_and_email_through_the_emulators(
     db: firestore.Client,
 ) -> None:
@@ -365,3 +356,34 @@ def test_a_notification_reaches_the_webhook_and_email_through_the_emulators(
         assert len(list(paths.mail(db).stream())) == 1
     finally:
         served.stop()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        {"uid": UID, "event_id": "entry-filled-t1"},
+        {"uid": UID, "event_id": "entry-filled-t1", "channel": "deliveries.sms"},
+        {"uid": "", "event_id": "entry-filled-t1", "channel": "webhook"},
+    ],
+)
+def test_a_malformed_task_is_dropped_and_changes_nothing(
+    ready: firestore.Client, receiver: WebhookReceiver, data: Any
+) -> None:
+    before = paths.notifications(ready, UID).document("entry-filled-t1").get().to_dict()
+    assert tasks.run_delivery(ready, senders(), NOW, data) == "bad task"
+    assert paths.notifications(ready, UID).document("entry-filled-t1").get().to_dict() == before
+    assert receiver.state.received == []
+
+
+def test_an_attempt_to_repeat_asks_the_queue_to_try_again(
+    ready: firestore.Client, receiver: WebhookReceiver
+) -> None:
+    """The task function answers UNAVAILABLE (503), never INTERNAL, so the queue retries."""
+    receiver.state.behaviour.status = 500
+    task = {"uid": UID, "event_id": "entry-filled-t1", "channel": "webhook"}
+    with pytest.raises(https_fn.HttpsError) as raised:
+        tasks.run_delivery(ready, senders(), NOW, task)
+    assert raised.value.code == https_fn.FunctionsErrorCode.UNAVAILABLE
+    receiver.state.behaviour.status = 200
+    assert tasks.run_delivery(ready, senders(), NOW, task) == "delivered"

@@ -37,6 +37,7 @@ from agenttrader.store.optimistic import Contended, retried, unchanged_since
 
 WEBHOOK = "webhook"
 EMAIL = "email"
+CHANNELS = (WEBHOOK, EMAIL)
 MAX_ATTEMPTS = 10
 """Webhook attempts for one event before the webhook is switched off (the queue's backoff
 spreads them over about a day)."""

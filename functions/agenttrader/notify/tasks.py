@@ -11,7 +11,7 @@ from typing import Any
 
 from firebase_functions import https_fn, logger
 
-from agenttrader.notify.delivery import MAX_ATTEMPTS, Senders, TryAgain, deliver
+from agenttrader.notify.delivery import CHANNELS, MAX_ATTEMPTS, Senders, TryAgain, deliver
 
 DELIVERY_QUEUE = "delivernotification"
 """The task queue (and task function) that delivers a notification on one channel."""
@@ -48,8 +48,10 @@ def enqueue_delivery(enqueue: TaskEnqueue) -> Callable[[str, str, str], None]:
 def run_delivery(db: Any, senders: Senders, now: datetime, data: Any) -> str:
     """One attempt from a task's data; an attempt to repeat is answered UNAVAILABLE, which the
     queue retries with its backoff."""
-    if not isinstance(data, dict) or not all(
-        isinstance(data.get(k), str) and data.get(k) for k in ("uid", "event_id", "channel")
+    if (
+        not isinstance(data, dict)
+        or not all(isinstance(data.get(k), str) and data.get(k) for k in ("uid", "event_id"))
+        or data.get("channel") not in CHANNELS
     ):
         logger.error("notify.bad_task", data=str(data)[:200])
         return "bad task"  # never retried: no attempt would do better
