@@ -44,20 +44,14 @@ def functions_url() -> str:
     return f"http://{os.environ.get('FUNCTIONS_EMULATOR_HOST', '127.0.0.1:5001')}"
 
 
-def clear_firestore() -> None:
-    url = f"{firestore_url()}/emulator/v1/projects/{project()}/databases/(default)/documents"
+def clear_firestore(database: str = "(default)") -> None:
+    url = f"{firestore_url()}/emulator/v1/projects/{project()}/databases/{database}/documents"
     _SESSION.delete(url, timeout=30).raise_for_status()
 
 
 QUIET_DATABASE = "quiet"
 """A second database in the Firestore emulator: the Functions emulator's Firestore triggers
 watch only `(default)`, so a test or the bench that plays a trigger's part itself works here."""
-
-
-def quiet_firestore() -> None:
-    """Empty the quiet database."""
-    url = f"{firestore_url()}/emulator/v1/projects/{project()}/databases/{QUIET_DATABASE}/documents"
-    _SESSION.delete(url, timeout=30).raise_for_status()
 
 
 def clear_auth() -> None:

@@ -29,9 +29,9 @@ from google.cloud import firestore
 
 from agenttrader import runtime
 from agenttrader.bot import notices
-from agenttrader.bot.person import NEW_YORK
 from agenttrader.bot.reconcile import paper_book
 from agenttrader.bot.run import open_trades
+from agenttrader.broker.alpaca import NEW_YORK
 from agenttrader.broker.keystore import AlpacaKeys
 from agenttrader.core import clients
 from agenttrader.pulse.run import run_pulse

@@ -39,7 +39,7 @@ ALL = list(notices.KINDS)
 @pytest.fixture
 def quiet() -> firestore.Client:
     """A Firestore database no trigger watches: the test routes and delivers itself."""
-    emulators.quiet_firestore()
+    emulators.clear_firestore(emulators.QUIET_DATABASE)
     return firestore.Client(
         project=clients.project_id(),
         credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]

@@ -48,11 +48,6 @@ def _secret(call: Call[Any], version: int) -> str:
     return webhook.signing_secret(call.services.webhook_key(), call.who.uid, version)
 
 
-def _version(settings: dict[str, Any]) -> int:
-    version = settings.get("webhook_secret_version")
-    return version if isinstance(version, int) else 0
-
-
 @endpoint(SettingsRequest, Limit(10, 60))
 def save_notification_settings(call: Call[SettingsRequest]) -> dict[str, Any]:
     """Save which events the person hears of and where; answers their signing secret."""
@@ -88,7 +83,7 @@ def save_notification_settings(call: Call[SettingsRequest]) -> dict[str, Any]:
         {"events": len(request.events), "webhook": request.webhook_url is not None},
     )
     batch.commit()
-    version = _version(snapshot.to_dict() or {})
+    version = webhook.secret_version(snapshot.to_dict() or {})
     return {
         "events": fields["events"],
         "webhook_url": request.webhook_url,
@@ -106,7 +101,7 @@ def rotate_webhook_secret(call: Call[Empty]) -> dict[str, Any]:
 
     def attempt() -> int:
         snapshot = ref.get()
-        version = _version(snapshot.to_dict() or {}) + 1
+        version = webhook.secret_version(snapshot.to_dict() or {}) + 1
         batch = db.batch()
         if snapshot.exists:
             batch.update(
@@ -137,7 +132,7 @@ def send_test_notification(call: Call[Empty]) -> dict[str, Any]:
         delivery = webhook.send(
             url,
             body,
-            _secret(call, _version(settings)),
+            _secret(call, webhook.secret_version(settings)),
             allow_loopback_http=call.services.webhook_loopback_http,
         )
     except webhook.Refused as refused:

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from google.cloud import firestore
 
-from agenttrader.broker.alpaca import AlpacaBroker, Bar
+from agenttrader.broker.alpaca import NEW_YORK, AlpacaBroker, Bar
 from agenttrader.broker.keystore import AlpacaKeys
 from agenttrader.context.platform import Platform
 from agenttrader.core.errors import AgentTraderError, ErrorCode
-
-NEW_YORK = ZoneInfo("America/New_York")
-
 
 BARS_SINCE = timedelta(days=45)
 """Calendar days of daily bars asked for: more than the longest lookback in trading days."""

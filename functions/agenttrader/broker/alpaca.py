@@ -107,6 +107,7 @@ class AccountSnapshot(BaseModel):
 
 
 NEW_YORK = ZoneInfo("America/New_York")
+"""The market's time zone: trading days are New York dates."""
 ADJUSTED = "all"
 """Daily bars as Alpaca adjusts them for splits and dividends: a split is not a crash to a
 strategy, live or in a backtest."""

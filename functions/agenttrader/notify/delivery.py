@@ -199,10 +199,7 @@ def _webhook(
     _record(
         db, snapshot, WEBHOOK, {"state": SENDING, "attempts": attempts, "at": now}, as_read=True
     )
-    version = settings.get("webhook_secret_version")
-    secret = webhook.signing_secret(
-        senders.webhook_key(), uid, version if isinstance(version, int) else 0
-    )
+    secret = webhook.signing_secret(senders.webhook_key(), uid, webhook.secret_version(settings))
     body = message.webhook_body(message.event(snapshot.id, snapshot.to_dict() or {}))
     error = _send(str(settings["webhook_url"]), body, secret, senders)
     # this attempt holds the `sending` record: what it did is recorded whatever changed since

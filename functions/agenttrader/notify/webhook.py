@@ -21,8 +21,9 @@ import ipaddress
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 TIMEOUT_S = 5.0
@@ -52,6 +53,13 @@ def signing_secret(app_secret: str, uid: str, version: int = 0) -> str:
     """The person's signing secret: derived, never stored; a new `version` rotates it."""
     message = f"webhook:{uid}:{version}".encode()
     return hmac.new(app_secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def secret_version(settings: Mapping[str, Any]) -> int:
+    """The version of the person's signing secret in their notification settings (0: never
+    rotated)."""
+    version = settings.get("webhook_secret_version")
+    return version if isinstance(version, int) else 0
 
 
 def signature(secret: str, body: bytes, at: int) -> str:

@@ -23,10 +23,10 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from agenttrader.bot import notices
-from agenttrader.bot.person import NEW_YORK, Market, Person, bars_since
+from agenttrader.bot.person import Market, Person, bars_since
 from agenttrader.bot.run import config_of, open_trades, symbols_known, trade_for
 from agenttrader.bot.settings import bot_version
-from agenttrader.broker.alpaca import AccountSnapshot, AlpacaBroker
+from agenttrader.broker.alpaca import NEW_YORK, AccountSnapshot, AlpacaBroker
 from agenttrader.broker.keystore import AlpacaKeys
 from agenttrader.context.platform import Platform
 from agenttrader.core.errors import AgentTraderError, ErrorCode
