@@ -66,11 +66,15 @@ class SecretStore:
         self._secrets: dict[str, _Secret] = {}
         self.latency_s = latency_s
         self.calls: Counter[str] = Counter()
+        self.failing: dict[str, grpc.StatusCode] = {}
+        """Secrets (by name) every request about which fails with the given code, as Secret
+        Manager answers when it is unavailable (UNAVAILABLE) or refuses (PERMISSION_DENIED)."""
 
     def reset(self) -> None:
         with self._lock:
             self._secrets.clear()
             self.calls.clear()
+            self.failing.clear()
 
     # -- helpers -------------------------------------------------------------------------------
     def _secret(self, name: str) -> _Secret:
@@ -251,6 +255,9 @@ def _unary(
         store.calls[method] += 1
         if store.latency_s:
             time.sleep(store.latency_s)
+        failing = store.failing.get(_secret_named(request))
+        if failing is not None:
+            context.abort(failing, "The service is currently unavailable.")
         try:
             return impl(request)
         except _Abort as abort:
@@ -259,6 +266,15 @@ def _unary(
     return grpc.unary_unary_rpc_method_handler(
         behaviour, request_deserializer=request_type.deserialize, response_serializer=serializer
     )
+
+
+def _secret_named(request: Any) -> str:
+    """The secret a request is about (`projects/*/secrets/*`), or "" for the project."""
+    fields = type(request).pb(request).DESCRIPTOR.fields_by_name
+    if "secret_id" in fields:
+        return f"{request.parent}/secrets/{request.secret_id}"
+    name = request.name if "name" in fields else request.parent
+    return str(name).split("/versions/", 1)[0]
 
 
 class SecretManagerServer:

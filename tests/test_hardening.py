@@ -15,15 +15,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from calling import Code, auth, error_of
+from firebase_functions.https_fn import HttpsError
 from google.cloud import firestore
 from google.cloud.secretmanager_v1 import types
 from operator_scripts import ROOT, run_script
 from test_alpaca_connect import start
 
 from agenttrader.api import alpaca_connect, callables, strategy_callables
-from agenttrader.api.guard import Services
+from agenttrader.api.guard import Services, handled
 from agenttrader.bot.settings import StrategyDoc
 from agenttrader.store import paths
 from localdev.alpaca_standin import AlpacaServer
@@ -218,6 +220,35 @@ def test_five_key_saves_leave_one_enabled_version(
     services.platform.keys.forget("alice")
     loaded = services.platform.keys.load("alice", None)
     assert loaded is not None and loaded.key_id == "PKVERSION004"
+
+
+def test_keys_not_taken_by_secret_manager_change_nothing(
+    services: Services, alpaca: AlpacaServer, secrets: SecretManagerServer, db: firestore.Client
+) -> None:
+    """Secret Manager unavailable while a person saves new keys: they are told to try again
+    (UNAVAILABLE, in words, never INTERNAL), and the keys in use and the profile stay as
+    they were."""
+    for key_id in ("PKKEEPTHIS1", "PKNOTTAKEN1"):
+        register_alpaca_account(alpaca.url, key_id, "version-secret-1")
+    saved = {"key_id": "PKKEEPTHIS1", "secret_key": "version-secret-1"}
+    callables.save_alpaca_keys(services, auth("alice"), saved)
+    profile = paths.user(db, "alice").get().to_dict()
+    name = services.platform.keys.secret_name("alice")
+    secrets.store.failing[name] = grpc.StatusCode.UNAVAILABLE
+    new = {"key_id": "PKNOTTAKEN1", "secret_key": "version-secret-1"}
+    with pytest.raises(HttpsError) as raised:  # as the deployed callable answers
+        handled(
+            "save_alpaca_keys", lambda: callables.save_alpaca_keys(services, auth("alice"), new)
+        )
+    assert raised.value.code == Code.UNAVAILABLE
+    assert raised.value.message.startswith(
+        "your keys could not be stored right now; nothing changed; try again"
+    )
+    assert paths.user(db, "alice").get().to_dict() == profile
+    secrets.store.failing.clear()
+    services.platform.keys.forget("alice")
+    loaded = services.platform.keys.load("alice", None)
+    assert loaded is not None and loaded.key_id == "PKKEEPTHIS1"
 
 
 # -- the deploy never uploads a .local file --------------------------------------------------------

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import grpc
 import pytest
 import requests
 from google.cloud import firestore
@@ -17,8 +18,9 @@ from agenttrader.bot.books import stored_books
 from agenttrader.bot.performance import Performance
 from agenttrader.bot.settings import load_bot_config
 from agenttrader.broker.alpaca import AlpacaBroker, BrokerFactory
-from agenttrader.broker.keystore import AlpacaKeys, KeyStore
+from agenttrader.broker.keystore import AlpacaKeys, KeyStore, KeyStoreError
 from agenttrader.context.platform import Platform
+from agenttrader.core.errors import ErrorCode
 from agenttrader.pulse.prime import PRIME_MIN, prime
 from agenttrader.pulse.run import run_pulse
 from agenttrader.pulse.sync import PulseSettings, UserRef
@@ -353,6 +355,69 @@ def test_keys_loaded_at_once_are_read_once(
         assert missing == [None] * 4 and keystore.accesses == 3
     finally:
         secrets.store.latency_s = 0
+
+
+def test_keys_read_ahead_many_at_once_each_once(
+    secrets: SecretManagerServer, keystore: KeyStore, alpaca: AlpacaServer
+) -> None:
+    """A new instance reads everyone's keys ahead of their syncs, many accesses in flight on
+    one channel: each person's once, kept for their sync, and a person without keys known to
+    have none. A failed access is not kept: the person's own load raises it as a read of its
+    own would, and reads again once Secret Manager answers."""
+    people = [f"ahead{i}" for i in range(150)]  # more than are ever in flight at once
+    for uid in people[:-1]:
+        keystore.save(uid, AlpacaKeys(key_id=f"PK{uid.upper():0<10}", secret_key="secret-key-1"))
+    failing = "ahead0"
+    secrets.store.failing[keystore.secret_name(failing)] = grpc.StatusCode.UNAVAILABLE
+    secrets.store.latency_s = 0.01
+    try:
+        assert keystore.prefetch([(uid, 1) for uid in people]) == len(people)
+        assert secrets.store.calls["AccessSecretVersion"] == len(people)
+        assert all(keystore.knows(uid, 1) for uid in people[1:])
+        assert not keystore.knows(failing, 1)
+        loaded = keystore.load("ahead7", 1)
+        assert loaded is not None and loaded.key_id == "PKAHEAD70000"
+        assert keystore.load(people[-1], 1) is None  # no secret: known, not read again
+        assert keystore.prefetch([(uid, 1) for uid in people[1:]]) == 0
+        assert secrets.store.calls["AccessSecretVersion"] == len(people)
+
+        with pytest.raises(KeyStoreError) as raised:
+            keystore.load(failing, 1)
+        assert raised.value.code == ErrorCode.SECRET_UNAVAILABLE
+        tried = secrets.store.calls["AccessSecretVersion"]
+        assert tried > len(people) + 1  # tried again, for at most ACCESS_RETRY's 5 s
+        del secrets.store.failing[keystore.secret_name(failing)]
+        assert keystore.load(failing, 1) is not None
+        assert secrets.store.calls["AccessSecretVersion"] == tried + 1
+    finally:
+        secrets.store.latency_s = 0
+
+
+def test_one_persons_secret_failing_fails_only_their_sync(
+    platform: Platform,
+    alpaca: AlpacaServer,
+    db: firestore.Client,
+    keystore: KeyStore,
+    secrets: SecretManagerServer,
+) -> None:
+    """Secret Manager refusing one person's keys on a new instance's first run: everyone else
+    is synced, and that person's page says their keys could not be read, until they can."""
+    for uid in ("alice", "bob", "carol"):
+        user_with_account(alpaca, db, keystore, uid)
+    secrets.store.failing[keystore.secret_name("bob")] = grpc.StatusCode.UNAVAILABLE
+    summary = run_pulse(platform)
+    assert summary.counts["synced"] == 2 and summary.counts["failed"] == 1
+    assert dict(summary.errors) == {"SECRET_UNAVAILABLE": 1}
+    error = get(paths.last_sync_error(db, "bob")) or {}
+    assert error["code"] == "SECRET_UNAVAILABLE"
+    assert error["message"] == "your keys could not be read right now; try again"
+    assert get(paths.account_snapshot(db, "bob")) is None
+    assert get(paths.account_snapshot(db, "alice")) is not None
+
+    secrets.store.failing.clear()
+    assert run_pulse(platform).counts["synced"] == 3
+    assert get(paths.last_sync_error(db, "bob")) is None
+    assert get(paths.account_snapshot(db, "bob")) is not None
 
 
 def test_deadline_defers_users_not_started(

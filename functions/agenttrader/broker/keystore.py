@@ -11,14 +11,17 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 import google_crc32c
+import grpc
 from firebase_functions import logger
 from google.api_core import exceptions as gexc
+from google.api_core import gapic_v1, retry
 from google.cloud.secretmanager_v1 import SecretManagerServiceClient, types
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
@@ -97,6 +100,33 @@ class _Cached:
     expires_at: float
 
 
+@dataclass(frozen=True)
+class _Loading:
+    """A read of one person's keys under way, which loads of the same keys wait for."""
+
+    version: int | None
+    future: Future[AlpacaKeys | None]
+    started: float
+    mine: bool
+    """This caller reads them (False: another does, and this one waits)."""
+
+
+ACCESS_RETRY = retry.Retry(
+    initial=0.25,
+    maximum=2.0,
+    multiplier=2.0,
+    timeout=5.0,
+    predicate=retry.if_exception_type(gexc.ResourceExhausted, gexc.ServiceUnavailable),
+)
+"""A read of keys tried again for at most 5 s (the client's own default is 60 s, longer than a
+person's sync may take); past that the person's sync fails with SECRET_UNAVAILABLE and the
+next run reads again."""
+CALL_TIMEOUT_S = 10.0
+"""One Secret Manager request."""
+
+PREFETCH_AT_ONCE = 64
+"""Accesses in flight at once when keys are read ahead of a run."""
+
 KEY_CACHE_S = 3600.0
 """How long an instance keeps a person's keys. A change of keys is seen at once all the same
 (the cache is keyed by `keys_version`); this only bounds how long keys live in memory."""
@@ -118,7 +148,7 @@ class KeyStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._cache: dict[str, _Cached] = {}
-        self._loading: dict[str, tuple[int | None, Future[AlpacaKeys | None]]] = {}
+        self._loading: dict[str, _Loading] = {}
         self.accesses = 0
 
     def secret_name(self, uid: str) -> str:
@@ -140,48 +170,146 @@ class KeyStore:
         """The user's keys, or None when they have none. Cached while keys_version is the same;
         loads of the same keys at once (a fetch ahead of a sync, and the sync) share one
         access and its outcome."""
+        known, answer = self._claim(uid, keys_version)
+        if answer is None:
+            return known
+        if not answer.mine:
+            return answer.future.result()
+        try:
+            keys = self._access(uid)
+        except BaseException as error:
+            self._settle(uid, answer, error=error)
+            raise
+        self._settle(uid, answer, keys=keys)
+        return keys
+
+    def prefetch(self, wanted: Iterable[tuple[str, int | None]]) -> int:
+        """Read these people's keys into the cache ahead of their syncs: up to
+        `PREFETCH_AT_ONCE` accesses in flight on the client's one channel, where a thread
+        each would spend most of a new instance's first run handing the interpreter between
+        threads. Keys already cached or being read are skipped; a failure is kept for the
+        person's own `load` (which raises it, as a read of its own would). Returns how many
+        were read."""
+        call: Any = getattr(self._client.transport, "access_secret_version", None)
+        if not hasattr(call, "future"):  # not over gRPC: one access at a time
+            return sum(self._prefetch_one(uid, version) for uid, version in wanted)
+        in_flight: deque[tuple[str, _Loading, Any]] = deque()
+        read = 0
+        try:
+            for uid, version in wanted:
+                _, answer = self._claim(uid, version)
+                if answer is None or not answer.mine:
+                    continue
+                name = self._latest(uid)
+                routing = gapic_v1.routing_header.to_grpc_metadata((("name", name),))  # type: ignore[no-untyped-call]
+                with self._lock:
+                    self.accesses += 1
+                read += 1
+                try:
+                    pending = call.future(
+                        types.AccessSecretVersionRequest(name=name),
+                        timeout=CALL_TIMEOUT_S,
+                        metadata=[routing],
+                    )
+                except Exception as error:  # noqa: BLE001 - kept for the person's own load
+                    self._settle(uid, answer, error=error)
+                    continue
+                in_flight.append((uid, answer, pending))
+                if len(in_flight) >= PREFETCH_AT_ONCE:
+                    self._receive(*in_flight.popleft())
+        finally:  # every claim settled, so no load waits for one forever
+            while in_flight:
+                self._receive(*in_flight.popleft())
+        return read
+
+    def _prefetch_one(self, uid: str, version: int | None) -> int:
+        if self.knows(uid, version):
+            return 0
+        try:
+            self.load(uid, version)
+        except KeyStoreError:
+            pass
+        return 1
+
+    def _receive(self, uid: str, answer: _Loading, pending: Any) -> None:
+        """Settle a prefetched access: its keys, None (no secret) or the error `_access`
+        would have raised (never raises)."""
+        try:
+            try:
+                response = pending.result()
+            except grpc.RpcError as error:
+                raise gexc.from_grpc_error(error) from None  # type: ignore[no-untyped-call]
+            keys = self._parsed(uid, response)
+        except gexc.NotFound:
+            self._settle(uid, answer, keys=None)
+        except gexc.GoogleAPICallError as error:
+            self._settle(uid, answer, error=self._unavailable(uid, error))
+        except Exception as error:  # noqa: BLE001 - kept for the person's own load
+            self._settle(uid, answer, error=error)
+        else:
+            self._settle(uid, answer, keys=keys)
+
+    def _claim(
+        self, uid: str, keys_version: int | None
+    ) -> tuple[AlpacaKeys | None, _Loading | None]:
+        """The cached keys (and no claim), or the load of them under way: this caller's to
+        do (`mine`) or another's to wait for."""
         now = self._clock()
         with self._lock:
             hit = self._hit(uid, keys_version, now)
             if hit is not None:
-                return hit.keys
+                return hit.keys, None
             loading = self._loading.get(uid)
-            mine = loading is None or loading[0] != keys_version
-            if mine:
-                loading = (keys_version, Future())
-                self._loading[uid] = loading
-        assert loading is not None
-        answer: Future[AlpacaKeys | None] = loading[1]
-        if not mine:
-            return answer.result()
-        try:
-            keys = self._access(uid)
-        except BaseException as error:
-            answer.set_exception(error)
-            raise
+            if loading is not None and loading.version == keys_version:
+                return None, _Loading(keys_version, loading.future, now, mine=False)
+            loading = _Loading(keys_version, Future(), now, mine=True)
+            self._loading[uid] = loading
+            return None, loading
+
+    def _settle(
+        self,
+        uid: str,
+        answer: _Loading,
+        keys: AlpacaKeys | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        """Cache what a load found (not an error) and hand it to whoever waits for it."""
+        with self._lock:
+            if error is None:
+                self._cache[uid] = _Cached(answer.version, keys, answer.started + self._ttl_s)
+            current = self._loading.get(uid)
+            if current is not None and current.future is answer.future:
+                del self._loading[uid]
+        if error is None:
+            answer.future.set_result(keys)
         else:
-            with self._lock:
-                self._cache[uid] = _Cached(keys_version, keys, now + self._ttl_s)
-            answer.set_result(keys)
-            return keys
-        finally:
-            with self._lock:
-                if self._loading.get(uid) is loading:
-                    del self._loading[uid]
+            answer.future.set_exception(error)
+
+    def _latest(self, uid: str) -> str:
+        return f"{self.secret_name(uid)}/versions/latest"
 
     def _access(self, uid: str) -> AlpacaKeys | None:
-        name = f"{self.secret_name(uid)}/versions/latest"
         with self._lock:
             self.accesses += 1
         try:
-            response = self._client.access_secret_version(request={"name": name}, timeout=10)
+            response = self._client.access_secret_version(
+                request={"name": self._latest(uid)}, retry=ACCESS_RETRY, timeout=CALL_TIMEOUT_S
+            )
         except gexc.NotFound:
             return None
-        except gexc.GoogleAPICallError as error:
-            logger.warn("keystore.unavailable", uid=uid, error=str(error.message))
-            raise KeyStoreError(
-                ErrorCode.SECRET_UNAVAILABLE, "your keys could not be read right now; try again"
-            ) from None
+        except (gexc.GoogleAPICallError, gexc.RetryError) as error:
+            raise self._unavailable(uid, error) from None
+        return self._parsed(uid, response)
+
+    @staticmethod
+    def _unavailable(uid: str, error: gexc.GoogleAPIError) -> KeyStoreError:
+        logger.warn("keystore.unavailable", uid=uid, error=str(error))
+        return KeyStoreError(
+            ErrorCode.SECRET_UNAVAILABLE, "your keys could not be read right now; try again"
+        )
+
+    @staticmethod
+    def _parsed(uid: str, response: types.AccessSecretVersionResponse) -> AlpacaKeys:
         data = response.payload.data
         if response.payload.data_crc32c != google_crc32c.value(data):
             raise KeyStoreError(
@@ -195,30 +323,41 @@ class KeyStore:
             ) from None
 
     def save(self, uid: str, keys: AlpacaKeys) -> None:
-        """Store keys as a new version of the user's secret, creating the secret on first use."""
+        """Store keys as a new version of the user's secret, creating the secret on first use.
+        When Secret Manager does not take them, raises SECRET_UNAVAILABLE and the keys in use
+        stay as they were."""
         name = self.secret_name(uid)
-        secret_id = name.rsplit("/", 1)[1]
+        data = keys.payload()
+        payload = types.SecretPayload(data=data, data_crc32c=google_crc32c.value(data))
+        try:
+            self._create_secret(name)
+            added = self._client.add_secret_version(
+                request={"parent": name, "payload": payload}, timeout=CALL_TIMEOUT_S
+            )
+        except gexc.GoogleAPICallError as error:
+            logger.warn("keystore.not_saved", uid=uid, error=str(error))
+            raise KeyStoreError(
+                ErrorCode.SECRET_UNAVAILABLE,
+                "your keys could not be stored right now; nothing changed; try again",
+            ) from None
+        self.forget(uid)
+        self.retire_older(uid, str(added.name))
+
+    def _create_secret(self, name: str) -> None:
         try:
             self._client.create_secret(
                 request={
                     "parent": f"projects/{self._project}",
-                    "secret_id": secret_id,
+                    "secret_id": name.rsplit("/", 1)[1],
                     "secret": {
                         "replication": {"automatic": {}},
                         "labels": {"app": "agenttrader", "kind": "alpaca-keys"},
                     },
                 },
-                timeout=10,
+                timeout=CALL_TIMEOUT_S,
             )
         except gexc.AlreadyExists:
             pass
-        data = keys.payload()
-        payload = types.SecretPayload(data=data, data_crc32c=google_crc32c.value(data))
-        added = self._client.add_secret_version(
-            request={"parent": name, "payload": payload}, timeout=10
-        )
-        self.forget(uid)
-        self.retire_older(uid, str(added.name))
 
     def retire_older(self, uid: str, keep: str, attempts: int = 3) -> int:
         """Destroy every version of the person's secret but `keep` (the one just stored): one
@@ -229,12 +368,12 @@ class KeyStore:
             try:
                 retired = 0
                 listed = self._client.list_secret_versions(
-                    request={"parent": name, "filter": "state:ENABLED"}, timeout=10
+                    request={"parent": name, "filter": "state:ENABLED"}, timeout=CALL_TIMEOUT_S
                 )
                 for version in listed:
                     if version.name != keep:
                         self._client.destroy_secret_version(
-                            request={"name": version.name}, timeout=10
+                            request={"name": version.name}, timeout=CALL_TIMEOUT_S
                         )
                         retired += 1
                 return retired
@@ -250,7 +389,9 @@ class KeyStore:
     def delete(self, uid: str) -> bool:
         """Delete the user's secret and every version; False when there was none."""
         try:
-            self._client.delete_secret(request={"name": self.secret_name(uid)}, timeout=10)
+            self._client.delete_secret(
+                request={"name": self.secret_name(uid)}, timeout=CALL_TIMEOUT_S
+            )
             return True
         except gexc.NotFound:
             return False

@@ -190,9 +190,7 @@ def sync_users(
     # what this instance does not know of them, read at once by the sync threads (which wait
     # for nothing else yet): their stored snapshots beside what `prime` reads, and their keys
     recalled = workers.submit(_recall_snapshots, platform, todo)
-    for user in todo:
-        if not platform.keys.knows(user.uid, user.keys_version):
-            workers.submit(_fetch_keys, platform, user)
+    workers.submit(platform.keys.prefetch, [(u.uid, u.keys_version) for u in todo])
     if everyone and not market_closed:
         prime(platform, todo, trades=True, bots=trading_day is not None)
     recalled.result()
@@ -314,15 +312,6 @@ def _workers(size: int) -> ThreadPoolExecutor:
     """The instance's pool of sync threads, kept between runs (starting dozens of threads a
     minute is time a run does not have)."""
     return ThreadPoolExecutor(max_workers=size, thread_name_prefix="pulse")
-
-
-def _fetch_keys(platform: Platform, user: UserRef) -> None:
-    """A person's keys into the key store's cache ahead of their sync; a failure is left for
-    the sync, which reads them again and records it."""
-    try:
-        platform.keys.load(user.uid, user.keys_version)
-    except AgentTraderError:
-        pass
 
 
 def _recall_snapshots(platform: Platform, users: list[UserRef]) -> None:
