@@ -53,6 +53,7 @@ from agenttrader.broker.alpaca import AccountSnapshot, Bar, BrokerError
 from agenttrader.context.platform import Platform
 from agenttrader.core.errors import ErrorCode
 from agenttrader.store import paths, queries
+from agenttrader.store.firestore_io import fields_of
 from agenttrader.store.models import ShadowTrade
 from agenttrader.store.optimistic import LOST_RACE, unchanged_since
 
@@ -161,7 +162,7 @@ def open_trades(db: firestore.Client, uid: str) -> list[tuple[str, ShadowTrade]]
     found = []
     for doc in queries.open_trades(db, uid).stream():
         try:
-            found.append((doc.reference.path, ShadowTrade.model_validate(doc.to_dict())))
+            found.append((doc.reference.path, ShadowTrade.model_validate(fields_of(doc))))
         except ValidationError as error:
             logger.warn(
                 "pulse.trade_unreadable", uid=uid, trade_id=doc.id, errors=error.error_count()

@@ -3,7 +3,7 @@ to read them again (`bot_version` in the profile, bumped by every change to eith
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agenttrader.core.money import decimal, plain
 from agenttrader.store import paths
+from agenttrader.store.firestore_io import fields_of
 from agenttrader.store.models import Writer
 
 Mode = Literal["shadow", "paper"]
@@ -99,7 +100,7 @@ class BotConfig:
         return [(sid, s) for sid, s in self.strategies if s.runs]
 
 
-def bot_version(profile: dict[str, Any] | None) -> int | None:
+def bot_version(profile: Mapping[str, Any] | None) -> int | None:
     version = (profile or {}).get("bot_version")
     return version if isinstance(version, int) else None
 
@@ -113,7 +114,7 @@ def read_limits(doc: firestore.DocumentSnapshot[Any]) -> RiskLimits:
     if not doc.exists:
         return DEFAULT_LIMITS
     try:
-        return RiskLimits.model_validate(doc.to_dict() or {})
+        return RiskLimits.model_validate(fields_of(doc))
     except ValidationError:
         return DEFAULT_LIMITS
 
@@ -128,7 +129,7 @@ def bot_config(
     unreadable = []
     for doc in strategy_docs:
         try:
-            strategies.append((doc.id, StrategyDoc.model_validate(doc.to_dict() or {})))
+            strategies.append((doc.id, StrategyDoc.model_validate(fields_of(doc))))
         except ValidationError:
             unreadable.append(doc.id)
     return BotConfig(version, tuple(sorted(strategies)), read_limits(limits_doc), tuple(unreadable))

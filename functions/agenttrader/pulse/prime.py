@@ -24,7 +24,7 @@ from agenttrader.bot.run import known_config
 from agenttrader.bot.settings import StrategyDoc, bot_config
 from agenttrader.context.platform import Platform
 from agenttrader.store import paths, queries
-from agenttrader.store.firestore_io import get_by_path
+from agenttrader.store.firestore_io import fields_of, get_by_path
 from agenttrader.store.models import ShadowTrade
 
 PRIME_MIN = 50
@@ -89,7 +89,7 @@ def _learn_trades(platform: Platform, users: dict[str, Listed]) -> None:
         if uid not in users:
             continue
         try:
-            found[uid].append((doc.reference.path, ShadowTrade.model_validate(doc.to_dict())))
+            found[uid].append((doc.reference.path, ShadowTrade.model_validate(fields_of(doc))))
         except ValidationError:
             found.pop(uid, None)  # left for their own sync, which reads and logs it
             users = {k: v for k, v in users.items() if k != uid}

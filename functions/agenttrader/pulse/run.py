@@ -36,7 +36,7 @@ from agenttrader.pulse.sync import (
     with_someones_keys,
 )
 from agenttrader.store import paths
-from agenttrader.store.firestore_io import chunks, get_in_order
+from agenttrader.store.firestore_io import chunks, fields_of, get_in_order
 from agenttrader.store.optimistic import Contended, retried, unchanged_since
 from agenttrader.store.switches import halts_everyone
 
@@ -84,7 +84,7 @@ def list_users(db: firestore.Client) -> list[UserRef]:
         "summary_day",
     ]
     return [
-        user_ref(doc.id, doc.to_dict(), doc.create_time)
+        user_ref(doc.id, fields_of(doc), doc.create_time)
         for doc in paths.users(db).select(fields).stream()
     ]
 

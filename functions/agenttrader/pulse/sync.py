@@ -33,7 +33,7 @@ from agenttrader.core.errors import AgentTraderError, ErrorCode
 from agenttrader.core.money import cents, plain
 from agenttrader.pulse.prime import prime
 from agenttrader.store import paths, queries
-from agenttrader.store.firestore_io import chunks, get_by_path
+from agenttrader.store.firestore_io import chunks, fields_of, get_by_path
 from agenttrader.store.models import (
     ShadowTrade,
     keys_version,
@@ -107,7 +107,7 @@ class UserRef:
         return f"{self.uid}@{self.generation}"
 
 
-def user_ref(uid: str, profile: dict[str, Any] | None, created: Any = None) -> UserRef:
+def user_ref(uid: str, profile: Mapping[str, Any] | None, created: Any = None) -> UserRef:
     """A person as their profile lists them (`created`: the profile's creation time)."""
     data = profile or {}
     version = data.get("trades_version")
@@ -323,7 +323,7 @@ def _recall_snapshots(platform: Platform, users: list[UserRef]) -> None:
     db = platform.db
     for doc in get_by_path(db, [paths.account_snapshot(db, uid) for uid in unknown]).values():
         if doc.exists:
-            stored = {k: v for k, v in (doc.to_dict() or {}).items() if k != "synced_at"}
+            stored = {k: v for k, v in fields_of(doc).items() if k != "synced_at"}
             memory.remember(unknown[doc.reference.parent.parent.id].memory_key, _digest(stored))
 
 

@@ -1,8 +1,9 @@
-"""Reading many documents at once: in chunks the API accepts, answered by path or in order."""
+"""Reading many documents at once: in chunks the API accepts, answered by path or in order, and
+their data read without copying it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from google.cloud import firestore
@@ -35,3 +36,13 @@ def get_in_order(
     """get_all answers in any order; these are in the order asked."""
     by_path = get_by_path(db, refs)
     return [by_path[ref.path] for ref in refs]
+
+
+def fields_of(doc: firestore.DocumentSnapshot[Any]) -> Mapping[str, Any]:
+    """A document's data, to read and not to change (empty when it does not exist): what
+    `to_dict` gives, without the deep copy it makes of every document, which was a fifth of
+    the time a new instance spent learning everyone's open trades."""
+    if not doc.exists:
+        return {}
+    data = getattr(doc, "_data", None)  # the snapshot's own data, which `to_dict` copies
+    return data if isinstance(data, dict) else (doc.to_dict() or {})

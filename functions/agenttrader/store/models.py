@@ -6,6 +6,7 @@ binary float; booleans, counts and timestamps are native Firestore values.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -20,7 +21,7 @@ from agenttrader.store import paths
 Writer = firestore.WriteBatch | firestore.Transaction
 
 
-def keys_version(profile: dict[str, Any] | None) -> int | None:
+def keys_version(profile: Mapping[str, Any] | None) -> int | None:
     """The version of a user's saved keys from their profile; None when they never saved any."""
     version = (profile or {}).get("keys_version")
     return version if isinstance(version, int) else None
@@ -30,7 +31,7 @@ DEPRECATED_FIELDS = ("pattern_day_trader", "daytrade_count")
 """Account fields Alpaca has deprecated: stored when sent, never relied on."""
 
 
-def open_trades_count(profile: dict[str, Any] | None) -> int | None:
+def open_trades_count(profile: Mapping[str, Any] | None) -> int | None:
     """The profile's count of open trades; None when it has none to trust (never counted, or
     a count gone wrong), which the next look at the person's trades counts afresh."""
     count = (profile or {}).get("open_trades")

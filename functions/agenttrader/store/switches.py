@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from google.cloud import firestore
 
 from agenttrader.store import paths
+from agenttrader.store.firestore_io import fields_of
 from agenttrader.store.models import Writer
 
 
-def switch_is_on(data: dict[str, Any] | None) -> bool:
+def switch_is_on(data: Mapping[str, Any] | None) -> bool:
     """A person's switch: a missing document (None) is off, and only `enabled: true` is on."""
     return data is not None and data.get("enabled") is True
 
@@ -28,7 +30,7 @@ def trading_enabled(db: firestore.Client, uids: list[str]) -> dict[str, bool]:
         return {}
     refs = [paths.trading_status(db, uid) for uid in uids]
     return {  # only the field the rule reads
-        doc.reference.parent.parent.id: switch_is_on(doc.to_dict() if doc.exists else None)
+        doc.reference.parent.parent.id: switch_is_on(fields_of(doc) if doc.exists else None)
         for doc in db.get_all(refs, field_paths=["enabled"])
     }
 
