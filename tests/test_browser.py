@@ -407,13 +407,15 @@ def test_a_person_runs_a_strategy_within_their_risk_limits(
     paths.stats_summary(db, uid).set({"peak_equity": "150000.00"}, merge=True)
     restarted = replace(at_monday, memory=PulseMemory())  # what a new instance knows
     run_pulse(restarted)
-    expect(risk).to_contain_text("max_drawdown_pct limit")
+    expect(risk).to_contain_text("Trading was switched off by your max drawdown limit: ")
     expect(feed.get_by_role("listitem").first).to_contain_text(
         "Your max drawdown limit switched your trading off"
     )
     expect(feed.get_by_role("status")).to_have_text("1 unread.")
     expect(page.get_by_role("switch", name="Trading enabled")).not_to_be_checked()
-    expect(page.get_by_role("region", name="Sync status")).to_contain_text("RISK_LIMIT_TRIPPED")
+    sync_status = page.get_by_role("region", name="Sync status")
+    expect(sync_status).to_contain_text("The last sync failed: trading switched off: ")
+    expect(sync_status).not_to_contain_text("RISK_LIMIT_TRIPPED")
     shot(page, "risk-limit-tripped")
 
     page.once("dialog", lambda dialog: dialog.accept())

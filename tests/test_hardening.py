@@ -241,9 +241,11 @@ def test_keys_not_taken_by_secret_manager_change_nothing(
             "save_alpaca_keys", lambda: callables.save_alpaca_keys(services, auth("alice"), new)
         )
     assert raised.value.code == Code.UNAVAILABLE
-    assert raised.value.message.startswith(
-        "your keys could not be stored right now; nothing changed; try again"
+    assert (
+        raised.value.message
+        == "your keys could not be stored right now; nothing changed; try again"
     )
+    assert raised.value.details == {"reason": "SECRET_UNAVAILABLE"}
     assert paths.user(db, "alice").get().to_dict() == profile
     secrets.store.failing.clear()
     services.platform.keys.forget("alice")

@@ -110,7 +110,7 @@ function renderHalt(status) {
 function renderSyncError(root, error) {
   const line = root.querySelector('[data-field="last_error"]');
   line.hidden = !error;
-  line.textContent = error ? `Last error: ${error.message} (${error.code})` : "";
+  line.textContent = error ? `The last sync failed: ${error.message}` : "";
 }
 
 // What Alpaca holds and what the product's paper trades hold differ: said in words, per symbol.

@@ -206,11 +206,19 @@ function fillLimits(limits) {
   }
 }
 
+// The risk limits as the form names them (a trip names the limit by its field).
+const LIMIT_NAMES = {
+  max_position_usd: "max position",
+  max_daily_loss_usd: "max daily loss",
+  max_drawdown_pct: "max drawdown",
+  max_trades_per_day: "max trades per day",
+};
+
 function renderTrip(trading) {
   const line = $('#risk [data-field="trip"]');
   const tripped = trading && trading.enabled === false && trading.tripped_by;
   line.hidden = !tripped;
   line.textContent = tripped
-    ? `Trading was switched off by your ${trading.tripped_by} limit: ${trading.reason}. Switch Trading enabled back on when you are ready.`
+    ? `Trading was switched off by your ${LIMIT_NAMES[trading.tripped_by] ?? "risk"} limit: ${trading.reason}. Switch Trading enabled back on when you are ready.`
     : "";
 }

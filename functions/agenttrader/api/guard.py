@@ -272,7 +272,10 @@ def handled(name: str, work: Callable[[], Any]) -> Any:
         ) from None
     except AgentTraderError as error:
         logger.warn("callable.failed", function=name, code=error.code)
-        raise fail(callable_code(error.code), f"{error.message} [{error.code}]") from None
+        # the sentence for the person; the code for whoever debugs, in the error's details
+        raise https_fn.HttpsError(
+            callable_code(error.code), error.message, {"reason": str(error.code)}
+        ) from None
     except gexc.GoogleAPICallError as error:
         logger.error("callable.firestore_failed", function=name, error=str(error.message))
         raise fail(Code.UNAVAILABLE, "the database did not answer in time; try again") from None

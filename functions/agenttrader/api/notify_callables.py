@@ -128,36 +128,19 @@ def send_test_notification(call: Call[Empty]) -> dict[str, Any]:
     body = message.webhook_body(
         message.event("test", {"kind": "test", "message": text, "at": call.now})
     )
-    try:
-        delivery = webhook.send(
-            url,
-            body,
-            _secret(call, webhook.secret_version(settings)),
-            allow_loopback_http=call.services.webhook_loopback_http,
-        )
-    except webhook.Refused as refused:
-        raise fail(Code.FAILED_PRECONDITION, f"not sent: {refused}") from None
-    except OSError:
-        raise fail(
-            Code.UNAVAILABLE,
-            "your webhook could not be reached within 5 seconds: check the URL and that it "
-            "accepts POST requests",
-        ) from None
-    batch = db.batch()
-    audit_event(
-        batch, db, uid, "test_notification_sent", call.now, uid, {"status": delivery.status}
+    sent = webhook.attempt(
+        url,
+        body,
+        _secret(call, webhook.secret_version(settings)),
+        allow_loopback_http=call.services.webhook_loopback_http,
     )
-    batch.commit()
-    if 300 <= delivery.status < 400:
-        raise fail(
-            Code.FAILED_PRECONDITION,
-            "your webhook answered with a redirect, which is never followed: use the address "
-            "it redirects to",
+    if sent.status is not None:  # the receiver answered: recorded, whatever it said
+        batch = db.batch()
+        audit_event(
+            batch, db, uid, "test_notification_sent", call.now, uid, {"status": sent.status}
         )
-    if not delivery.delivered:
-        raise fail(
-            Code.FAILED_PRECONDITION,
-            "your webhook answered that it did not take the notification: check the URL and "
-            "the receiving service",
-        )
-    return {"delivered": True, "status": delivery.status}
+        batch.commit()
+    if sent.problem is not None:
+        code = Code.UNAVAILABLE if sent.unreachable else Code.FAILED_PRECONDITION
+        raise fail(code, f"{sent.problem}: {sent.advice}" if sent.advice else sent.problem)
+    return {"delivered": True, "status": sent.status}

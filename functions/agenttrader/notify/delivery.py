@@ -201,7 +201,13 @@ def _webhook(
     )
     secret = webhook.signing_secret(senders.webhook_key(), uid, webhook.secret_version(settings))
     body = message.webhook_body(message.event(snapshot.id, snapshot.to_dict() or {}))
-    error = _send(str(settings["webhook_url"]), body, secret, senders)
+    error = webhook.attempt(  # why it was not delivered, in words (None: delivered)
+        str(settings["webhook_url"]),
+        body,
+        secret,
+        allow_loopback_http=senders.loopback_http,
+        resolver=senders.resolver,
+    ).problem
     # this attempt holds the `sending` record: what it did is recorded whatever changed since
     # (the person marking the notification read)
     if error is None:
@@ -221,24 +227,3 @@ def _webhook(
     notices.webhook_off(batch, db, uid, snapshot.id, attempts, now)
     batch.commit()
     return GAVE_UP
-
-
-def _send(url: str, body: bytes, secret: str, senders: Senders) -> str | None:
-    """Send; None when delivered, else why not, in words (never the receiver's answer)."""
-    try:
-        delivery = webhook.send(
-            url,
-            body,
-            secret,
-            allow_loopback_http=senders.loopback_http,
-            resolver=senders.resolver,
-        )
-    except webhook.Refused as refused:
-        return f"not sent: {refused}"
-    except OSError:
-        return "your webhook could not be reached within 5 seconds"
-    if delivery.delivered:
-        return None
-    if 300 <= delivery.status < 400:
-        return "your webhook answered with a redirect, which is never followed"
-    return "your webhook answered that it did not take the notification"

@@ -154,6 +154,62 @@ def send(
         connection.close()
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One send as the person is told of it: delivered, or why not and what they can do."""
+
+    status: int | None
+    """What the receiver answered; None when nothing was sent or it could not be reached."""
+    problem: str | None = None
+    """Why it was not delivered, in words (None: delivered)."""
+    advice: str = ""
+    """What the person can do about it."""
+    unreachable: bool = False
+    """The receiver could not be reached (worth trying later, unlike a refusal)."""
+
+    @property
+    def delivered(self) -> bool:
+        return self.problem is None
+
+
+def attempt(
+    url: str,
+    body: bytes,
+    secret: str,
+    *,
+    allow_loopback_http: bool = False,
+    resolver: Resolver = resolve,
+) -> Attempt:
+    """`send`, its outcome sorted the one way both a test send and a delivery tell it: refused,
+    unreachable, a redirect, or an answer that did not take it (the answer never shown)."""
+    try:
+        delivery = send(
+            url, body, secret, allow_loopback_http=allow_loopback_http, resolver=resolver
+        )
+    except Refused as refused:
+        return Attempt(None, f"not sent: {refused}")
+    except OSError:
+        return Attempt(
+            None,
+            "your webhook could not be reached within 5 seconds",
+            "check the URL and that it accepts POST requests",
+            unreachable=True,
+        )
+    if delivery.delivered:
+        return Attempt(delivery.status)
+    if 300 <= delivery.status < 400:
+        return Attempt(
+            delivery.status,
+            "your webhook answered with a redirect, which is never followed",
+            "use the address it redirects to",
+        )
+    return Attempt(
+        delivery.status,
+        "your webhook answered that it did not take the notification",
+        "check the URL and the receiving service",
+    )
+
+
 def _connection(
     scheme: str, host: str, address: str, port: int, timeout_s: float
 ) -> http.client.HTTPConnection:
