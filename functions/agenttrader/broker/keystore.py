@@ -189,10 +189,9 @@ class KeyStore:
         each would spend most of a new instance's first run handing the interpreter between
         threads. Keys already cached or being read are skipped; a failure is kept for the
         person's own `load` (which raises it, as a read of its own would). Returns how many
-        were read."""
-        call: Any = getattr(self._client.transport, "access_secret_version", None)
-        if not hasattr(call, "future"):  # not over gRPC: one access at a time
-            return sum(self._prefetch_one(uid, version) for uid, version in wanted)
+        were read. Needs the client's gRPC transport (a client without it raises here, before
+        anyone's keys are claimed, and each sync reads its own)."""
+        submit: Any = self._client.transport.access_secret_version.future  # type: ignore[attr-defined]
         in_flight: deque[tuple[str, _Loading, Any]] = deque()
         read = 0
         try:
@@ -206,7 +205,7 @@ class KeyStore:
                     self.accesses += 1
                 read += 1
                 try:
-                    pending = call.future(
+                    pending = submit(
                         types.AccessSecretVersionRequest(name=name),
                         timeout=CALL_TIMEOUT_S,
                         metadata=[routing],
@@ -221,15 +220,6 @@ class KeyStore:
             while in_flight:
                 self._receive(*in_flight.popleft())
         return read
-
-    def _prefetch_one(self, uid: str, version: int | None) -> int:
-        if self.knows(uid, version):
-            return 0
-        try:
-            self.load(uid, version)
-        except KeyStoreError:
-            pass
-        return 1
 
     def _receive(self, uid: str, answer: _Loading, pending: Any) -> None:
         """Settle a prefetched access: its keys, None (no secret) or the error `_access`
