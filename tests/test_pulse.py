@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -389,6 +390,29 @@ def test_keys_read_ahead_many_at_once_each_once(
         del secrets.store.failing[keystore.secret_name(failing)]
         assert keystore.load(failing, 1) is not None
         assert secrets.store.calls["AccessSecretVersion"] == tried + 1
+    finally:
+        secrets.store.latency_s = 0
+
+
+def test_a_read_ahead_that_fails_is_read_again_by_whoever_waited_for_it(
+    secrets: SecretManagerServer, keystore: KeyStore
+) -> None:
+    """A sync that asked for keys while the read ahead was fetching them, and that read
+    failed: the sync reads them itself, with its retries, instead of failing at once."""
+    keystore.save("late", AlpacaKeys(key_id="PKLATE000000", secret_key="secret-key-1"))
+    name = keystore.secret_name("late")
+    secrets.store.failing[name] = grpc.StatusCode.UNAVAILABLE
+    secrets.store.latency_s = 0.3
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            ahead = pool.submit(keystore.prefetch, [("late", 1)])
+            time.sleep(0.1)  # the read ahead is in flight
+            waiting = pool.submit(keystore.load, "late", 1)
+            assert ahead.result() == 1
+            assert not waiting.done()
+            del secrets.store.failing[name]
+            loaded = waiting.result(timeout=10)
+        assert loaded is not None and loaded.key_id == "PKLATE000000"
     finally:
         secrets.store.latency_s = 0
 

@@ -100,6 +100,10 @@ class _Cached:
     expires_at: float
 
 
+class _NotRead(Exception):
+    """A read ahead that failed: whoever waited for it reads the keys themselves."""
+
+
 @dataclass(frozen=True)
 class _Loading:
     """A read of one person's keys under way, which loads of the same keys wait for."""
@@ -174,7 +178,10 @@ class KeyStore:
         if answer is None:
             return known
         if not answer.mine:
-            return answer.future.result()
+            try:
+                return answer.future.result()
+            except _NotRead:  # the read ahead failed: read them now, as a load does
+                return self.load(uid, keys_version)
         try:
             keys = self._access(uid)
         except BaseException as error:
@@ -187,10 +194,10 @@ class KeyStore:
         """Read these people's keys into the cache ahead of their syncs: up to
         `PREFETCH_AT_ONCE` accesses in flight on the client's one channel, where a thread
         each would spend most of a new instance's first run handing the interpreter between
-        threads. Keys already cached or being read are skipped; a failure is kept for the
-        person's own `load` (which raises it, as a read of its own would). Returns how many
-        were read. Needs the client's gRPC transport (a client without it raises here, before
-        anyone's keys are claimed, and each sync reads its own)."""
+        threads. Keys already cached or being read are skipped; a read that fails is made
+        again by the person's own `load`, with its retries. Returns how many were read. Needs
+        the client's gRPC transport (a client without it raises here, before anyone's keys
+        are claimed, and each sync reads its own)."""
         submit: Any = self._client.transport.access_secret_version.future  # type: ignore[attr-defined]
         in_flight: deque[tuple[str, _Loading, Any]] = deque()
         read = 0
@@ -210,8 +217,8 @@ class KeyStore:
                         timeout=CALL_TIMEOUT_S,
                         metadata=[routing],
                     )
-                except Exception as error:  # noqa: BLE001 - kept for the person's own load
-                    self._settle(uid, answer, error=error)
+                except Exception:  # noqa: BLE001 - left to the person's own load
+                    self._settle(uid, answer, error=_NotRead())
                     continue
                 in_flight.append((uid, answer, pending))
                 if len(in_flight) >= PREFETCH_AT_ONCE:
@@ -222,20 +229,17 @@ class KeyStore:
         return read
 
     def _receive(self, uid: str, answer: _Loading, pending: Any) -> None:
-        """Settle a prefetched access: its keys, None (no secret) or the error `_access`
-        would have raised (never raises)."""
+        """Settle a prefetched access: its keys, None (no secret), or nothing learned, which
+        the person's own `load` reads again (never raises)."""
         try:
-            try:
-                response = pending.result()
-            except grpc.RpcError as error:
-                raise gexc.from_grpc_error(error) from None  # type: ignore[no-untyped-call]
-            keys = self._parsed(uid, response)
-        except gexc.NotFound:
-            self._settle(uid, answer, keys=None)
-        except gexc.GoogleAPICallError as error:
-            self._settle(uid, answer, error=self._unavailable(uid, error))
-        except Exception as error:  # noqa: BLE001 - kept for the person's own load
-            self._settle(uid, answer, error=error)
+            keys = self._parsed(uid, pending.result())
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                self._settle(uid, answer, keys=None)
+            else:
+                self._settle(uid, answer, error=_NotRead())
+        except Exception:  # noqa: BLE001 - left to the person's own load
+            self._settle(uid, answer, error=_NotRead())
         else:
             self._settle(uid, answer, keys=keys)
 
@@ -288,15 +292,11 @@ class KeyStore:
         except gexc.NotFound:
             return None
         except (gexc.GoogleAPICallError, gexc.RetryError) as error:
-            raise self._unavailable(uid, error) from None
+            logger.warn("keystore.unavailable", uid=uid, error=str(error))
+            raise KeyStoreError(
+                ErrorCode.SECRET_UNAVAILABLE, "your keys could not be read right now; try again"
+            ) from None
         return self._parsed(uid, response)
-
-    @staticmethod
-    def _unavailable(uid: str, error: gexc.GoogleAPIError) -> KeyStoreError:
-        logger.warn("keystore.unavailable", uid=uid, error=str(error))
-        return KeyStoreError(
-            ErrorCode.SECRET_UNAVAILABLE, "your keys could not be read right now; try again"
-        )
 
     @staticmethod
     def _parsed(uid: str, response: types.AccessSecretVersionResponse) -> AlpacaKeys:
