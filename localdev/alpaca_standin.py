@@ -26,8 +26,9 @@ and short, with their average entry price: GET /v2/positions).
 An account's `orders` plan changes how its orders go: {"fill_delay_s": s (instead of the
 market's), "partial": "0.5" (fill that share first, status partially_filled), "then":
 "cancel" | "fill" (what the rest does after another delay), "reject_closes": n (refuse the
-next n orders that reduce a position, 403 "insufficient qty available"), "shorting": false
-(the account may not sell short)}.
+next n orders that reduce a position, 403 "insufficient qty available"), "refuse":
+{"message": m, "times": n} (refuse the next n orders with 403 and Alpaca's message m, as for
+pattern day trading or a wash trade), "shorting": false (the account may not sell short)}.
 An account may be given a fixed `last_equity` (yesterday's close) to simulate a day's loss.
 OAuth, as Alpaca offers it to apps: GET /oauth/authorize shows a page with an `Approve` button
 that sends the person back to the app's redirect URL with a single-use code; POST /oauth/token
@@ -823,6 +824,10 @@ def _submit(market: Market, account: Account, body: dict[str, Any], now: float) 
     if qty <= 0 or qty != qty.to_integral_value():
         raise ValueError("qty must be a positive whole number of shares")
     reduces = account.reduces(symbol, side)
+    refuse = account.plan.get("refuse") or {}
+    if refuse.get("times", 0) > 0:
+        refuse["times"] -= 1
+        return 403, {"code": 40310000, "message": str(refuse.get("message"))}
     if reduces and account.plan.get("reject_closes", 0) > 0:
         account.plan["reject_closes"] -= 1
         held = abs(account.holdings.get(symbol, 0))

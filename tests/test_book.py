@@ -326,7 +326,7 @@ def test_an_entry_not_sent_in_its_session_is_cancelled_as_stale(world: World) ->
     symbol = world.acting()[0][0]
     sid = world.strategy(symbols=[symbol], mode="paper")
     world.fault(world.uid, {"kind": "http", "status": 500, "endpoints": ["submit_order"]})
-    world.pulse(f"{DAY}T15:59")
+    world.pulse(f"{DAY}T15:58")
     trade_id = f"{sid}-{symbol}-{DAY}"
     assert world.docs("orders")[f"{trade_id}-open"]["status"] == "pending"
     world.fault(world.uid, None)
@@ -357,7 +357,7 @@ def test_a_stale_entry_alpaca_has_after_a_lost_answer_is_followed(world: World) 
         fault={"kind": "slow", "seconds": 2.5, "times": 1, "endpoints": ["submit_order"]},
         orders={"fill_delay_s": 0},
     )
-    world.pulse(f"{DAY}T15:59")
+    world.pulse(f"{DAY}T15:58")
     trade_id = f"{sid}-{symbol}-{DAY}"
     assert world.docs("orders")[f"{trade_id}-open"]["status"] == "pending"
     time.sleep(1)  # the stand-in places it once its slow answer is written

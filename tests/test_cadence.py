@@ -151,6 +151,8 @@ def test_the_profile_counts_open_trades_as_they_open_and_close(
     services: Services, alpaca: AlpacaServer, db: firestore.Client
 ) -> None:
     ready_user(services, alpaca, "alice")
+    open_at = datetime.fromisoformat("2026-11-23T10:00").replace(tzinfo=NEW_YORK).timestamp()
+    requests.post(f"{alpaca.url}/_standin/clock", json={"now": open_at}, timeout=5)
 
     def count() -> Any:
         return (paths.user(db, "alice").get().to_dict() or {}).get("open_trades")

@@ -256,6 +256,7 @@ def test_a_crash_mid_user_writes_nothing_half_done(
     db: firestore.Client,
     keystore: KeyStore,
 ) -> None:
+    freeze(alpaca)  # the market is open: open trades are priced
     crash_keys = user_with_account(alpaca, db, keystore, "crashy")
     user_with_account(alpaca, db, keystore, "fine")
     for uid in ("crashy", "fine"):

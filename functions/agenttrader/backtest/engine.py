@@ -25,7 +25,9 @@ from decimal import Decimal
 
 from agenttrader.bot.entries import entry_quantity, entry_side
 from agenttrader.bot.exits import exit_reason
+from agenttrader.bot.lifecycle import levels_document
 from agenttrader.bot.performance import Performance
+from agenttrader.bot.protection import crossed, levels_of
 from agenttrader.bot.settings import StrategyDoc
 from agenttrader.bot.strategies import STRATEGIES, Decision
 from agenttrader.broker.alpaca import Bar
@@ -129,7 +131,7 @@ def run(
             if i is None:
                 waiting.append(order)  # no session for it today: it fills at its next open
             else:
-                _fill(book, order, bars[order.symbol][i].o, slip, day)
+                _fill(book, order, bars[order.symbol][i].o, slip, day, strategy)
         pending = waiting
         for symbol in strategy.symbols:
             i = by_day[symbol].get(day)
@@ -165,8 +167,9 @@ def _decide(
     """The live bot's choice for one symbol at a price: leave what is held, or enter."""
     held = book.held.get(symbol)
     if held is not None:
-        why = exit_reason(held[0], close, decision, strategy)
-        if why is None:
+        take, stop = levels_of(held[0], {})
+        why = crossed(held[0], close, take, stop) or exit_reason(held[0], decision)
+        if not why:
             return None
         side: Side = "SELL" if held[0].side == "BUY" else "BUY"
         return _Order(symbol, side, held[0].quantity, why, closes=True)
@@ -179,7 +182,14 @@ def _decide(
     return _Order(symbol, entering, quantity, decision.reason, closes=False)
 
 
-def _fill(book: _Book, order: _Order, open_price: Decimal, slip: Decimal, day: date) -> None:
+def _fill(
+    book: _Book,
+    order: _Order,
+    open_price: Decimal,
+    slip: Decimal,
+    day: date,
+    strategy: StrategyDoc,
+) -> None:
     price = cents(open_price * (1 + slip if order.side == "BUY" else 1 - slip))
     flow = order.quantity * price
     book.cash += -flow if order.side == "BUY" else flow
@@ -202,6 +212,7 @@ def _fill(book: _Book, order: _Order, open_price: Decimal, slip: Decimal, day: d
         entry_price=price,
         status="OPEN",
         state="open",
+        **levels_document(order.side, price, strategy.take_profit_pct, strategy.stop_loss_pct),
     )
     book.held[order.symbol] = (
         position,

@@ -16,7 +16,7 @@ from firebase_functions import logger
 from google.api_core import exceptions as gexc
 
 from agenttrader.bot import notices, risk
-from agenttrader.bot.lifecycle import State
+from agenttrader.bot.lifecycle import State, levels_document
 from agenttrader.bot.orders import new_order, submit
 from agenttrader.bot.person import Person, StrategyFailure
 from agenttrader.bot.settings import BotConfig, StrategyDoc
@@ -86,7 +86,8 @@ def enter(
     is due: already entered today, no whole share affordable, or entries stopped."""
     db, uid, now = person.db, person.uid, person.now
     side = entry_side(decision, strategy)
-    if side is None or not person.entries_allowed or symbol in person.mismatched:
+    closing = strategy.mode == "paper" and not person.may_send()  # decided again at the open
+    if side is None or not person.entries_allowed or symbol in person.mismatched or closing:
         return
     trade_id = entry_id(sid, symbol, person.day)
     if entered_today(person, trade_id):
@@ -119,8 +120,10 @@ def enter(
         "decision_price": plain(price),
         "ordered_qty": plain(quantity),
     }
-    if paper:
+    trade.update(levels_document(side, price, strategy.take_profit_pct, strategy.stop_loss_pct))
+    if paper:  # its levels are priced from what its entry fills at
         trade.update(quantity="0", filled_qty="0", fills={})
+        trade.update(take_profit_price=None, stop_loss_price=None, **person.account_fields())
     batch = db.batch()
     batch.create(paths.shadow_trades(db, uid).document(trade_id), trade)
     batch.create(

@@ -14,25 +14,17 @@ from firebase_functions import logger
 from agenttrader.bot.lifecycle import Change, Event, State, move, next_close_id, state_of
 from agenttrader.bot.orders import new_order, submit
 from agenttrader.bot.person import Person
-from agenttrader.bot.settings import StrategyDoc
 from agenttrader.bot.strategies import Decision
 from agenttrader.core.money import decimal
 from agenttrader.store.models import ShadowTrade, Writer
 
 
-def exit_reason(
-    trade: ShadowTrade, price: Decimal, decision: Decision, strategy: StrategyDoc
-) -> str | None:
-    """Why an open position closes at `price`, or None while it stays open (or is not open:
-    an entry still filling, a close already working)."""
+def exit_reason(trade: ShadowTrade, decision: Decision) -> str | None:
+    """Whether the strategy's own decision leaves the open position (its signal turning
+    against it), or None while it stays open (or is not open: an entry still filling, a close
+    already working). Take-profit and stop-loss are the trade's own (`protection`)."""
     if state_of(trade.model_dump()) is not State.OPEN or trade.quantity <= 0:
         return None
-    marks = trade.priced(price)
-    pnl_pct = Decimal(marks["pnl_percent"])
-    if strategy.take_profit_pct is not None and pnl_pct >= strategy.take_profit_pct:
-        return f"take-profit: {pnl_pct}% reached +{strategy.take_profit_pct}%"
-    if strategy.stop_loss_pct is not None and pnl_pct <= -strategy.stop_loss_pct:
-        return f"stop-loss: {pnl_pct}% reached -{strategy.stop_loss_pct}%"
     if decision.action == against(trade.side):
         return f"strategy exit: {decision.reason}"
     return None
@@ -52,7 +44,7 @@ def close_position(
 ) -> dict[str, Any] | None:
     """Leave the open trade `trade_id`: a shadow trade is closed at `price`; a paper trade
     becomes `closing` with its closing order, which is sent now while the market is open
-    (`person.day`) and otherwise by the pulse's first run once it opens. `also` adds to the
+    (`person.may_send`) and otherwise by the pulse's first run once it opens. `also` adds to the
     same commit. Returns the trade as written, or None
     when it was not open (filling, closing, closed, or another run got there first)."""
 
@@ -78,7 +70,7 @@ def close_position(
         return None
     person.changed = True
     logger.info("bot.exited", uid=person.uid, trade_id=trade_id, reason=reason)
-    if trade.get("state") == State.CLOSING and person.day:
+    if trade.get("state") == State.CLOSING and person.may_send():
         order = {
             "symbol": trade["symbol"],
             "side": against(str(trade["side"])),

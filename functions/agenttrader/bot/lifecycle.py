@@ -21,6 +21,9 @@ separate truth. A shadow trade has no orders: it is `open` from its entry and `c
     closing   exit_failed      open      the close was rejected, cancelled or expired: held
                                          again with the reason, tried again by the next run
 
+A close's events move the trade only when they come from the closing order it waits for
+(`close_order_id`); an answer about an earlier close is recorded on that order alone.
+
 Exits are considered only for `open` trades; `status` stays `OPEN` until the trade is `closed`
 (the page, the pulse and the statistics read it). A document written before states existed is
 `open` while `OPEN` and `closed` once `CLOSED`.
@@ -140,7 +143,8 @@ class Figures:
 
 
 def figures(side: str, fills: dict[str, Fill]) -> Figures:
-    """Quantity and prices of both legs, and the realized P&L of what has been closed."""
+    """Quantity and prices of both legs (exact averages), and the realized P&L of what has
+    been closed, computed from the exact averages and rounded to the cent only at the end."""
     entries = [f for f in fills.values() if f.role == "entry" and f.qty > 0]
     exits = [f for f in fills.values() if f.role == "exit" and f.qty > 0]
     entry_qty = sum((f.qty for f in entries), Decimal(0))
@@ -157,27 +161,65 @@ def figures(side: str, fills: dict[str, Fill]) -> Figures:
     return Figures(entry_qty, entry_price, exit_qty, exit_price, cents(realized))
 
 
+SHOWN_PRICE = Decimal("0.0001")
+"""A stored average price is rounded to this for people to read; every figure computed from
+it (P&L, exit levels) uses the exact average."""
+
+
 def _average(fills: list[Fill], qty: Decimal) -> Decimal | None:
     if qty == 0:
         return None
     total = sum((f.qty * (f.price or Decimal(0)) for f in fills), Decimal(0))
-    return (total / qty).quantize(Decimal("0.0001")).normalize()
+    return total / qty
+
+
+def _shown(price: Decimal) -> str:
+    return plain(price.quantize(SHOWN_PRICE).normalize())
 
 
 def _with_figures(doc: dict[str, Any], fills: dict[str, Fill]) -> dict[str, Any]:
-    """The stored fields a paper trade's fills decide."""
-    numbers = figures(str(doc.get("side")), fills)
+    """The stored fields a paper trade's fills decide: what is held, the averages, the P&L,
+    and the exit levels from the entry's exact average."""
+    side = str(doc.get("side"))
+    numbers = figures(side, fills)
     fields: dict[str, Any] = {
         "fills": {order_id: f.document() for order_id, f in fills.items()},
         "quantity": plain(numbers.held),
         "filled_qty": plain(numbers.entry_qty),
     }
     if numbers.entry_price is not None:
-        fields["entry_price"] = plain(numbers.entry_price)
+        fields["entry_price"] = _shown(numbers.entry_price)
+        fields.update(
+            level_prices(
+                side,
+                numbers.entry_price,
+                _percent(doc.get("take_profit_pct")),
+                _percent(doc.get("stop_loss_pct")),
+            )
+        )
     if numbers.exit_price is not None:
-        fields["exit_price"] = plain(numbers.exit_price)
+        fields["exit_price"] = _shown(numbers.exit_price)
         fields["realized_pnl"] = plain(numbers.realized_pnl)
     return fields
+
+
+def _percent(value: Any) -> Decimal | None:
+    return None if value in (None, "") else decimal(value)
+
+
+def level_prices(
+    side: str, entry: Decimal, take_profit_pct: Decimal | None, stop_loss_pct: Decimal | None
+) -> dict[str, str | None]:
+    """The take-profit and stop-loss prices of a position entered at `entry`, exact (None: that
+    level is not set). A long position's target is above its entry and its stop below; a
+    short's the other way round."""
+    up = 1 if side == "BUY" else -1
+    take = None if take_profit_pct is None else entry * (1 + up * take_profit_pct / 100)
+    stop = None if stop_loss_pct is None else entry * (1 - up * stop_loss_pct / 100)
+    return {
+        "take_profit_price": None if take is None else plain(take.normalize()),
+        "stop_loss_price": None if stop is None else plain(stop.normalize()),
+    }
 
 
 @dataclass
@@ -214,7 +256,7 @@ def move(
         if event is Event.EXIT and doc.get("mode") != "paper":
             event = Event.SHADOW_EXIT  # a shadow trade has no order to wait for
         after = TRANSITIONS.get((before, event))
-        if after is None:
+        if after is None or not _awaited(doc, event, change):
             return None
         update = _update(trade_id, doc, before, after, event, change, now)
         if update is None:
@@ -246,6 +288,31 @@ def move(
     except Contended:
         logger.warn("bot.trade_not_moved", uid=uid, trade_id=trade_id, event=str(change.event))
         return None
+
+
+EXIT_EVENTS = (Event.EXIT_FILLING, Event.EXIT_FILLED, Event.EXIT_FAILED)
+
+
+def _awaited(doc: dict[str, Any], event: Event, change: Change) -> bool:
+    """An order's event moves the trade only when it is the order the trade waits for: a
+    close's events only from its current closing order (a late answer about an earlier close
+    is recorded on that order alone)."""
+    if event not in EXIT_EVENTS or change.fill is None:
+        return True
+    waiting = doc.get("close_order_id")
+    return not waiting or waiting == change.fill[0]
+
+
+def levels_document(
+    side: str, entry: Decimal, take_profit_pct: Decimal | None, stop_loss_pct: Decimal | None
+) -> dict[str, Any]:
+    """What a trade stores of its exits: the percentages it was entered with and, once its
+    entry price is known, the prices they make."""
+    return {
+        "take_profit_pct": None if take_profit_pct is None else plain(take_profit_pct),
+        "stop_loss_pct": None if stop_loss_pct is None else plain(stop_loss_pct),
+        **level_prices(side, entry, take_profit_pct, stop_loss_pct),
+    }
 
 
 def next_close_id(trade_id: str, doc: dict[str, Any]) -> str:

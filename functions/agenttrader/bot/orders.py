@@ -10,6 +10,7 @@ other), never sent on an old decision at the next open."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -62,7 +63,12 @@ def new_order(
 def submit(person: Person, order_id: str, order: dict[str, Any]) -> None:
     """Send the order (Alpaca answers a client_order_id it has seen with that order). A
     refusal ends the order and moves its trade (an entry: no position; a close: held again,
-    tried again next run); an entry's refusal is also its strategy's failure."""
+    tried again next run); an entry's refusal is also its strategy's failure. Nothing leaves
+    when the session's close is less than a minute away: the order stays `pending` (a close
+    is sent at the next open, an entry is decided again)."""
+    if not person.may_send():
+        logger.info("bot.order_held_for_open", uid=person.uid, order_id=order_id)
+        return
     symbol, side, qty = str(order["symbol"]), str(order["side"]), decimal(order["qty"])
     opening = bool(order.get("opening"))
     try:
@@ -77,31 +83,60 @@ def submit(person: Person, order_id: str, order: dict[str, Any]) -> None:
     record(person, order_id, order, state, submitted=True)
 
 
-def follow_orders(person: Person) -> set[str]:
-    """Every paper order Alpaca may still change: send the ones never confirmed sent (while
-    the market is open), cancel stale entries, ask about the others, record what they became.
-    Returns the symbols that had an order working."""
+Unsent = list[tuple[str, dict[str, Any]]]
+"""Entries decided but never confirmed sent (order id, order): sent only after the run has
+checked again that entries are allowed (`send_entries`)."""
+
+
+def follow_orders(person: Person) -> tuple[set[str], Unsent]:
+    """Every paper order Alpaca may still change: send the closes never confirmed sent (while
+    the market is open), ask about the others, record what they became. Returns the symbols
+    that had an order working, and the entries never confirmed sent, for `send_entries`."""
     working = set()
+    unsent: Unsent = []
     for doc in queries.open_orders(person.db, person.uid).stream():
         order = doc.to_dict() or {}
         working.add(str(order.get("symbol")))
+        if order.get("status") == "pending" and order.get("opening"):
+            unsent.append((doc.id, order))
+            continue
         try:
             follow(person, doc.id, order)
         except (BrokerError, StrategyFailure) as error:
             logger.warn("bot.order_not_followed", uid=person.uid, order_id=doc.id, code=error.code)
-    return working
+    return working, unsent
 
 
 def follow(person: Person, order_id: str, order: dict[str, Any]) -> None:
     if order.get("status") != "pending":
         record(person, order_id, order, person.broker.order(order_id))
         return
-    if not person.day:
-        return  # no order leaves while the market is closed
-    if order.get("opening") and _day_of(order) != person.day:
-        _stale(person, order_id, order)
-        return
+    if not person.may_send():
+        return  # no order leaves while the market is closed, or in its last minute
     submit(person, order_id, order)
+
+
+def send_entries(person: Person, unsent: Unsent, refusal: Callable[[dict[str, Any]], str]) -> None:
+    """Send the entries never confirmed sent, each checked again first: one decided on an
+    earlier day is stale, and one `refusal` says is no longer allowed (a switch, a limit, a
+    difference, its strategy stopped) is cancelled with that reason; neither is ever sent. An
+    entry Alpaca already has (its answer was lost) is followed instead."""
+    for order_id, order in unsent:
+        if not person.may_send():
+            return
+        try:
+            if _day_of(order) != person.day:
+                _stale(person, order_id, order)
+                continue
+            why = refusal(order)
+            if why:
+                _withdraw(person, order_id, order, f"cancelled before it was sent: {why}")
+                continue
+            submit(person, order_id, order)
+        except (BrokerError, StrategyFailure) as error:
+            logger.warn(
+                "bot.order_not_followed", uid=person.uid, order_id=order_id, code=error.code
+            )
 
 
 def _day_of(order: dict[str, Any]) -> str:
@@ -113,18 +148,23 @@ def _day_of(order: dict[str, Any]) -> str:
 
 
 def _stale(person: Person, order_id: str, order: dict[str, Any]) -> None:
-    """An entry never confirmed sent during its session: if Alpaca has it (the answer was
-    lost), follow it; otherwise cancel it here, with the reason, never sending it."""
-    found = person.broker.find_order(order_id)
-    if found is not None:
-        record(person, order_id, order, found, submitted=True)
-        return
+    """An entry never confirmed sent during its session is cancelled, never sent."""
     reason = (
         f"cancelled: the entry decided on {_day_of(order)} could not be sent during that "
         "trading session, and is not sent on an old decision"
     )
+    _withdraw(person, order_id, order, reason)
+
+
+def _withdraw(person: Person, order_id: str, order: dict[str, Any], reason: str) -> None:
+    """An entry never confirmed sent: if Alpaca has it (the answer was lost), follow it;
+    otherwise cancel it here, with the reason, never sending it."""
+    found = person.broker.find_order(order_id)
+    if found is not None:
+        record(person, order_id, order, found, submitted=True)
+        return
     _ended(person, order_id, order, "canceled", reason, Decimal(0), None)
-    logger.warn("bot.order_stale", uid=person.uid, order_id=order_id)
+    logger.warn("bot.order_withdrawn", uid=person.uid, order_id=order_id, reason=reason)
 
 
 def record(

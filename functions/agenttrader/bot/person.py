@@ -34,6 +34,13 @@ class Market:
     """The trading day while the market is open by Alpaca's clock; None: no entries, no exits."""
     bars: dict[str, list[Bar]] = field(default_factory=dict)
     """Daily bars by symbol, asked once for every symbol this instance knows is traded."""
+    closes_at: datetime | None = None
+    """When the session closes (from the clock or the calendar); None: not known."""
+
+
+LAST_SEND = timedelta(minutes=1)
+"""No order is sent when the session's close is less than this away: a day market order that
+reached Alpaca after the close would wait for the next open and fill on an old decision."""
 
 
 @dataclass
@@ -58,6 +65,22 @@ class Person:
     on (take-profit and stop-loss protect what they hold), entries do not."""
     mismatched: set[str] = field(default_factory=set)
     """Symbols whose position differs from Alpaca's: no entry in them this run."""
+    account_number: str = ""
+    """The Alpaca account these keys open (from this run's snapshot)."""
+
+    closes_at: datetime | None = None
+    """When this session closes; orders stop leaving `LAST_SEND` before."""
+
+    def may_send(self) -> bool:
+        """An order may leave now: the market is open and its close is not a minute away
+        (asked at each send: a run that started at 15:59:05 stops sending)."""
+        if not self.day:
+            return False
+        return self.closes_at is None or self.platform.now() < self.closes_at - LAST_SEND
+
+    def account_fields(self) -> dict[str, object]:
+        """What a trade or an order records of the account it is made in."""
+        return {"account_number": self.account_number, "paper": bool(self.keys.paper)}
 
     @property
     def db(self) -> firestore.Client:

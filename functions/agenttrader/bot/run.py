@@ -43,8 +43,9 @@ from agenttrader.bot.books import (
 )
 from agenttrader.bot.entries import enter, stop_entries
 from agenttrader.bot.exits import exit_position, exit_reason
-from agenttrader.bot.orders import follow_orders
+from agenttrader.bot.orders import Unsent, follow_orders, send_entries
 from agenttrader.bot.person import Market, Person, StrategyFailure, bars_since
+from agenttrader.bot.protection import protect
 from agenttrader.bot.reconcile import due as reconcile_due
 from agenttrader.bot.reconcile import reconcile
 from agenttrader.bot.settings import BotConfig, StrategyDoc, bump_bot_version, load_bot_config
@@ -95,21 +96,25 @@ def trade_for(
     recorded_mismatches: int = 0,
 ) -> list[str]:
     """One run of the person's bot while the market is open: follow their paper orders,
-    reconcile their paper book with Alpaca's positions, check the limits, then each running
-    strategy's exits (always) and entries (while `person.entries_allowed`). Returns the codes
-    of what went wrong (a trip, a difference, a strategy's failure) for the run's summary.
-    Raises only what is not a strategy's own."""
+    reconcile their paper book with Alpaca's positions, check every open trade against its
+    own exit levels (`protection`, whatever its strategy's state), check the limits, then
+    each running strategy's exits (always) and entries (while `person.entries_allowed`).
+    Returns the codes of what went wrong (a trip, a difference, a strategy's failure) for
+    the run's summary. Raises only what is not a strategy's own."""
     problems: list[str] = []
     working: set[str] = set()
+    unsent: Unsent = []
     if orders_pending:
-        working = follow_orders(person)
+        working, unsent = follow_orders(person)
     if person.changed:
         trades = open_trades(person.db, person.uid)  # fills moved some: as they are now
     if reconcile_due(trades, orders_pending, recorded_mismatches):
-        if reconcile(person, trades, working, recorded_mismatches):
-            problems.append(ErrorCode.POSITION_MISMATCH)
+        problems += _reconciled(person, trades, working, recorded_mismatches)
+    strategies = dict(config.strategies) if config is not None else {}
+    problems += protect(person, trades, prices, strategies)
     running = config.running if config is not None else []
     if config is None or not running:
+        send_entries(person, unsent, lambda order: _refusal(person, order, set()))
         if person.changed:  # an order filled or ended: the statistics count it
             recount_closed(person.db, person.uid, person.now)
         return problems
@@ -121,6 +126,8 @@ def trade_for(
         if breach is not None:
             stop_entries(person, breach)
             problems.append(ErrorCode.RISK_LIMIT_TRIPPED)
+    running_ids = {sid for sid, _ in running}
+    send_entries(person, unsent, lambda order: _refusal(person, order, running_ids))
     bars = _bars_for(person, running, market)
     open_by_key = {(t.strategy_id, t.symbol): (path, t) for path, t in trades if t.strategy_id}
     notes: dict[str, dict[str, str]] = {}
@@ -140,6 +147,29 @@ def trade_for(
             problems.append(ErrorCode.RISK_LIMIT_TRIPPED)  # an entry's limit tripped
     write_books(person, account, trades, books, notes)
     return problems
+
+
+def _reconciled(
+    person: Person, trades: list[tuple[str, ShadowTrade]], working: set[str], recorded: int
+) -> list[str]:
+    """Compare the paper book with Alpaca's positions; the codes of what went wrong (a
+    failure to ask stays here: what is held is still protected after it)."""
+    try:
+        return [ErrorCode.POSITION_MISMATCH] if reconcile(person, trades, working, recorded) else []
+    except BrokerError as error:
+        logger.warn("bot.reconcile_failed", uid=person.uid, code=str(error.code))
+        return [error.code]
+
+
+def _refusal(person: Person, order: dict[str, Any], running: set[str]) -> str:
+    """Why an entry decided earlier may no longer leave ("" when it may)."""
+    if not person.entries_allowed:
+        return "trading was switched off, or a risk limit tripped, after it was decided"
+    if str(order.get("symbol")) in person.mismatched:
+        return "the product's book and Alpaca's positions differ in this symbol"
+    if order.get("strategy_id") not in running:
+        return "its strategy no longer runs"
+    return ""
 
 
 def _shadow_breach(
@@ -233,7 +263,7 @@ def _run_strategy(
         decisions[symbol] = decision.action
         held = open_by_key.get((sid, symbol))
         if held is not None:
-            reason = exit_reason(held[1], price, decision, strategy)
+            reason = exit_reason(held[1], decision)
             if reason:
                 exit_position(person, held, price, reason)
         elif decision.action != "HOLD":

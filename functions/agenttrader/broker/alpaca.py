@@ -277,8 +277,15 @@ def _said(response: requests.Response) -> str | None:
     return str(message)[:200] if message else None
 
 
-ORDER_REFUSALS = ("buying power", "insufficient qty", "not allowed to short")
-"""What Alpaca's 403 says when it refuses an order (not the keys)."""
+AUTH_REFUSALS = ("forbidden", "not authorized", "unauthorized", "authenticat", "access key")
+"""What Alpaca's 403 says when it refuses the credentials themselves; any other 403 (pattern
+day trading protection, a wash trade, insufficient quantity or buying power, anything it adds
+later) refuses the request, not the keys."""
+
+
+def refuses_keys(said: str | None) -> bool:
+    """A 403 about the credentials (or one that says nothing), by Alpaca's own words."""
+    return not said or any(why in said.lower() for why in AUTH_REFUSALS)
 
 
 def classify(error: Exception) -> BrokerError:
@@ -294,7 +301,7 @@ def classify(error: Exception) -> BrokerError:
     if response is not None:
         status = response.status_code
         said = _said(response)
-        if status == 403 and said and any(why in said for why in ORDER_REFUSALS):
+        if status == 403 and not refuses_keys(said):
             return BrokerError(
                 ErrorCode.ALPACA_REJECTED,
                 f"Alpaca refused the request (HTTP 403: {said})",

@@ -24,12 +24,14 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from agenttrader.bot.person import trading_day
+from agenttrader.broker.calendar import calendar_clock
 from agenttrader.context.platform import Platform
 from agenttrader.pulse.cadence import PulseState, sync_due
 from agenttrader.pulse.sync import (
     OUTCOMES,
     PulseSettings,
     UserRef,
+    holds_something,
     some_switched_on,
     sync_users,
     user_ref,
@@ -121,8 +123,8 @@ def run_pulse(
     users = list_users(db)
     summary.users_total = len(users)
     clock_read = False
-    # strategies trade only while the market is open by Alpaca's own clock
-    trades = any(u.bot_version is not None for u in users)
+    # strategies trade, and stops protect what people hold, only while the market is open
+    trades = any(u.bot_version is not None or holds_something(u) for u in users)
     if (cadence or trades) and not clock_current:
         state, clock_read = _read_clock(platform, users, state, now)
     elif not clock_current:
@@ -144,9 +146,9 @@ def run_pulse(
         logger.warn("pulse.overlap", run_id=summary.run_id)
         return summary
     closed = state.is_open is False
-    day, summary_day = _days(state, now)
+    day, summary_day, closes_at = _days(state, now)
     if enqueue is not None and _fans_out(users, settings, enqueue):
-        _fan_out(platform, users, summary, settings, enqueue, started, closed, day, summary_day)
+        _fan_out(platform, users, summary, settings, enqueue, started, (closed, *_days(state, now)))
     else:
         counts, errors = sync_users(
             platform,
@@ -156,6 +158,7 @@ def run_pulse(
             settings,
             market_closed=closed,
             trading_day=day,
+            closes_at=closes_at,
             summary_day=summary_day,
             everyone=True,
         )
@@ -167,11 +170,12 @@ def run_pulse(
     return summary
 
 
-def _days(state: PulseState, now: datetime) -> tuple[str | None, str | None]:
-    """The trading day while the market is open; once it has closed, the day it last was."""
+def _days(state: PulseState, now: datetime) -> tuple[str | None, str | None, datetime | None]:
+    """The trading day and when its session closes while the market is open; once it has
+    closed, the day it last was (whose summary is due)."""
     if state.is_open is True and state.clock_at is not None:
-        return trading_day(now), None
-    return None, state.session_day if state.is_open is False else None
+        return trading_day(now), None, state.next_close
+    return None, state.session_day if state.is_open is False else None, None
 
 
 def _finish(
@@ -210,12 +214,18 @@ CLOCK_TRIES = 3
 def _read_clock(
     platform: Platform, users: list[UserRef], state: PulseState, now: datetime
 ) -> tuple[PulseState, bool]:
-    """Ask Alpaca's clock once; without an answer, sync as if the market were open (fresher,
-    not cheaper) and ask again next run."""
+    """Ask Alpaca's clock once, with the keys of people being synced: those switched on
+    first, then those who hold something (whose stops need the clock whatever their switch).
+    Without an answer, the NYSE calendar tells the session (`calendar_clock`) until its next
+    transition, when Alpaca is asked again."""
     askers = some_switched_on(platform, users, CLOCK_TRIES)
+    if len(askers) < CLOCK_TRIES:
+        chosen = {u.uid for u in askers}
+        askers += [u for u in users if holds_something(u) and u.uid not in chosen]
     clock = with_someones_keys(platform, askers, CLOCK_TRIES, lambda b: b.clock(), "clock")
     if clock is None:
-        return replace(state, is_open=None, clock_at=None), False
+        logger.warn("pulse.clock_from_calendar")
+        return state.with_clock(calendar_clock(now), now), True
     return state.with_clock(clock, now), True
 
 
@@ -253,10 +263,11 @@ def _fan_out(
     settings: PulseSettings,
     enqueue: Enqueue,
     started: float,
-    closed: bool,
-    day: str | None,
-    summary_day: str | None,
+    session: tuple[bool, str | None, str | None, datetime | None],
 ) -> None:
+    """Enqueue the run's people in batches; `session`: whether the market is closed, the
+    trading day, the day whose summary is due and when the session closes."""
+    closed, day, summary_day, closes_at = session
     db = platform.db
     summary.mode = "fanout"
     batches = list(chunks(users, settings.fanout_batch))
@@ -272,6 +283,7 @@ def _fan_out(
                 "deadline": deadline.isoformat(),
                 "market_closed": closed,
                 "trading_day": day,
+                "closes_at": None if closes_at is None else closes_at.isoformat(),
                 "summary_day": summary_day,
                 "users": [list(astuple(u)) for u in batch],
             }
@@ -281,6 +293,10 @@ def _fan_out(
     _update_if_run(db, paths.last_pulse(db), summary.run_id, finished)
     paths.pulse_run(db, summary.run_id).update(finished)
     logger.info("pulse.fanned_out", run_id=summary.run_id, tasks=len(batches))
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
 
 
 def _ms_since(started: float) -> int:
@@ -329,6 +345,7 @@ def run_user_batch(
         settings,
         market_closed=bool(payload.get("market_closed")),
         trading_day=payload.get("trading_day"),
+        closes_at=_time(payload.get("closes_at")),
         summary_day=payload.get("summary_day"),
     )
     db = platform.db

@@ -153,11 +153,13 @@ def sync_users(
     *,
     market_closed: bool = False,
     trading_day: str | None = None,
+    closes_at: datetime | None = None,
     summary_day: str | None = None,
     everyone: bool = False,
 ) -> tuple[Counter[str], Counter[str]]:
     """Sync these people with bounded concurrency; returns outcome counts and error codes.
-    With `trading_day` (the market is open by Alpaca's clock) their strategies trade too.
+    With `trading_day` (the market is open by Alpaca's clock) their strategies trade too, and
+    their orders leave until a minute before `closes_at` (the session's close).
     A person whose switch is off is still synced while they hold something (open trades or
     orders working): their exits and orders go on, their entries do not. With `everyone`
     (these are the whole population), what this instance does not know of them yet is read
@@ -185,7 +187,7 @@ def sync_users(
         return counts, errors
     # a new order each run: when a run reaches its deadline, it is never the same people left
     random.Random(run_id).shuffle(todo)
-    market = Market(trading_day)
+    market = Market(trading_day, closes_at=closes_at)
     workers = _workers(max(1, settings.concurrency))
     # what this instance does not know of them, read at once by the sync threads (which wait
     # for nothing else yet): their stored snapshots beside what `prime` reads, and their keys
@@ -515,11 +517,10 @@ def _sync_with(
     if look_at_trades:
         memory.remember_trades(user.memory_key, user.trades_version, marked)
     codes: list[str] = []
-    paper = any(t.mode == "paper" for _, t in marked)
     if (
         bot
         and market.day is not None
-        and (config is not None or user.orders_pending or user.position_mismatches or paper)
+        and (config is not None or user.orders_pending or user.position_mismatches or marked)
     ):
         person = Person(
             platform,
@@ -532,6 +533,8 @@ def _sync_with(
             market.day,
             user.trades_version,
             entries_allowed=entries,
+            account_number=account.account_number,
+            closes_at=market.closes_at,
         )
         codes = trade_for(
             person,

@@ -123,9 +123,26 @@ class ShadowTrade(BaseModel):
     pnl_percent: Decimal | None = None
     strategy_id: str | None = None
     """The person's strategy that opened it (None: opened by hand from a signal)."""
+    take_profit_pct: Decimal | None = None
+    stop_loss_pct: Decimal | None = None
+    """The exit levels it entered with, in percent of its entry (copied from its strategy)."""
+    take_profit_price: Decimal | None = None
+    stop_loss_price: Decimal | None = None
+    """The prices those levels make from what its entry filled at (see bot.protection)."""
+    account_number: str | None = None
+    """The Alpaca account it was made in (None: from before trades recorded it)."""
 
     @field_validator(
-        "quantity", "entry_price", "current_price", "unrealized_pnl", "pnl_percent", mode="before"
+        "quantity",
+        "entry_price",
+        "current_price",
+        "unrealized_pnl",
+        "pnl_percent",
+        "take_profit_pct",
+        "stop_loss_pct",
+        "take_profit_price",
+        "stop_loss_price",
+        mode="before",
     )
     @classmethod
     def _exact(cls, value: Any) -> Decimal | None:

@@ -1,0 +1,313 @@
+"""What a person holds stays protected whatever else happens: each open trade carries its own
+exit levels and the pulse checks them whatever became of its strategy; the clock never depends
+on who is switched on; Alpaca's refusals are read by what they say; nothing new leaves after a
+stop or in the session's last minute; a trade moves only through the order it waits for; P&L
+from exact fills. Driven through the pulse and the callables, against the emulators and the
+Alpaca stand-in."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import requests
+from bot_world import World
+from calling import auth
+from google.cloud import firestore
+
+from agenttrader.api import callables, strategy_callables
+from agenttrader.bot.lifecycle import Change, Event, Fill, figures, move
+from agenttrader.broker.alpaca import AlpacaBroker
+from agenttrader.store import paths
+
+DAY = "2026-11-23"
+
+
+def price_of(world: World, symbol: str) -> Decimal:
+    broker = AlpacaBroker(world.keys, trading_url=world.alpaca.url, data_url=world.alpaca.url)
+    try:
+        return broker.latest_prices([symbol])[symbol]
+    finally:
+        broker.close()
+
+
+def trade(world: World, trade_id: str) -> dict[str, Any]:
+    return world.docs("shadowTradeHistory")[trade_id]
+
+
+def hold(
+    world: World,
+    trade_id: str,
+    symbol: str,
+    entry: Decimal,
+    sid: str | None,
+    *,
+    stop_pct: str = "5",
+    mode: str = "shadow",
+) -> None:
+    """An open long position of 3 shares entered at `entry` that carries its own stop (a paper
+    one is held at the stand-in too)."""
+    stop = entry * (1 - Decimal(stop_pct) / 100)
+    doc: dict[str, Any] = {
+        "symbol": symbol,
+        "side": "BUY",
+        "quantity": "3",
+        "entry_price": str(entry),
+        "status": "OPEN",
+        "state": "open",
+        "strategy_id": sid,
+        "entry_day": "2026-11-20",
+        "created_at": datetime(2026, 11, 20, tzinfo=UTC),
+        "mode": mode,
+        "take_profit_pct": None,
+        "stop_loss_pct": stop_pct,
+        "take_profit_price": None,
+        "stop_loss_price": str(stop),
+    }
+    if mode == "paper":
+        doc["fills"] = {f"{trade_id}-open": {"role": "entry", "qty": "3", "price": str(entry)}}
+        doc["account_number"] = account_number(world)
+    batch = world.db.batch()
+    batch.set(paths.shadow_trades(world.db, world.uid).document(trade_id), doc)
+    batch.set(
+        paths.user(world.db, world.uid),
+        {"open_trades": firestore.Increment(1), "trades_version": firestore.Increment(1)},
+        merge=True,
+    )
+    batch.commit()
+
+
+def account_number(world: World) -> str:
+    broker = AlpacaBroker(world.keys, trading_url=world.alpaca.url, data_url=world.alpaca.url)
+    try:
+        return broker.account().account_number
+    finally:
+        broker.close()
+
+
+# -- 1: exits belong to the position, not to the strategy that opened it -------------------------
+
+
+def test_every_open_trade_is_stopped_whatever_its_strategy_became(world: World) -> None:
+    symbols = [world.holding()] * 4
+    price = price_of(world, symbols[0])
+    paused = world.strategy(symbols=symbols[:1])
+    strategy_callables.set_strategy_status(
+        world.services, auth(world.uid), {"id": paused, "status": "paused"}
+    )
+    failed = world.strategy(symbols=symbols[:1])
+    paths.strategies(world.db, world.uid).document(failed).update(
+        {"status": "error", "last_error": {"code": "NO_BARS", "message": "x", "retry": False}}
+    )
+    deleted = world.strategy(symbols=symbols[:1])
+    strategy_callables.delete_strategy(world.services, auth(world.uid), {"id": deleted})
+    owners = {"paused": paused, "error": failed, "deleted": deleted, "by-hand": None}
+    for name, sid in owners.items():  # each entered at twice today's price: its stop is crossed
+        hold(world, f"t-{name}", symbols[0], price * 2, sid)
+    world.pulse()
+    for name in owners:
+        closed = trade(world, f"t-{name}")
+        assert (closed["status"], closed["state"]) == ("CLOSED", "closed"), name
+        assert closed["close_reason"].startswith("stop-loss: $"), closed["close_reason"]
+        assert Decimal(closed["realized_pnl"]) == ((price - price * 2) * 3).quantize(
+            Decimal("0.01")
+        )
+    assert world.doc("")["open_trades"] == 0
+
+
+def test_one_refused_close_does_not_keep_the_next_trade_from_its_stop(world: World) -> None:
+    first, second = world.holding(), "KO"
+    sid = world.strategy(symbols=[first], mode="paper", start=False)
+    prices = {s: price_of(world, s) for s in (first, second)}
+    world.account(
+        holdings={first: 3, second: 3},
+        orders={
+            "refuse": {"message": "potential wash trade detected", "times": 1},
+            "fill_delay_s": 0,
+        },
+    )
+    hold(world, "t-first", first, prices[first] * 2, sid, mode="paper")
+    hold(world, "t-second", second, prices[second] * 2, sid, mode="paper")
+    world.pulse()
+    orders = world.docs("orders")
+    ends = sorted(orders[f"{t}-close"]["status"] for t in ("t-first", "t-second"))
+    assert ends[-1] == "rejected" and ends[0] != "rejected"  # one refused, the other sent
+    refused = next(t for t in ("t-first", "t-second") if trade(world, t)["state"] == "open")
+    assert "wash trade" in trade(world, refused)["last_close_error"]["reason"]
+    world.pulse(f"{DAY}T10:01")
+    world.pulse(f"{DAY}T10:02")
+    assert {t: trade(world, t)["state"] for t in ("t-first", "t-second")} == {
+        "t-first": "closed",
+        "t-second": "closed",
+    }
+    assert world.positions() == {}
+
+
+def test_a_paper_entry_carries_levels_from_its_exact_fill(world: World) -> None:
+    symbol = world.acting()[0][0]
+    world.account(orders={"fill_delay_s": 0})
+    sid = world.strategy(symbols=[symbol], mode="paper", take_profit_pct="10", stop_loss_pct="5")
+    world.pulse()
+    world.pulse(f"{DAY}T10:01")
+    held = trade(world, f"{sid}-{symbol}-{DAY}")
+    assert held["state"] == "open"
+    fill = Decimal(held["fills"][f"{sid}-{symbol}-{DAY}-open"]["price"])
+    assert Decimal(held["take_profit_price"]) == fill * Decimal("1.1")
+    assert Decimal(held["stop_loss_price"]) == fill * Decimal("0.95")
+    assert (held["take_profit_pct"], held["stop_loss_pct"]) == ("10", "5")
+    assert held["account_number"] == account_number(world) and held["paper"] is True
+
+
+# -- 3: the clock never depends on who is switched on ---------------------------------------------
+
+
+@pytest.mark.parametrize("alpaca_clock", [True, False])
+def test_everyone_switched_off_still_has_their_stop_after_the_clock_expired(
+    world: World, alpaca_clock: bool
+) -> None:
+    symbol = world.holding()
+    price = price_of(world, symbol)
+    hold(world, "t-held", symbol, price * 2, None)
+    callables.set_trading_enabled(world.services, auth(world.uid), {"enabled": False})
+    world.pulse("2026-11-20T17:00")  # Friday after the close: the clock is read and stored
+    assert trade(world, "t-held")["state"] == "open"
+    if not alpaca_clock:  # nobody's keys answer the clock: the exchange calendar does
+        world.fault(world.uid, {"kind": "http", "status": 500, "endpoints": ["clock"]})
+    run = world.pulse(f"{DAY}T10:00")  # Monday: the stored clock expired at Monday's open
+    assert run.market_open is True
+    closed = trade(world, "t-held")
+    assert (closed["state"], closed["close_reason"][:9]) == ("closed", "stop-loss")
+    clock = world.db.document("ops/pulse_state").get().to_dict()["clock"]
+    assert clock["is_open"] is True
+
+
+# -- 6: nothing new leaves after a stop -----------------------------------------------------------
+
+
+def test_an_entry_decided_before_a_switch_off_is_cancelled_not_sent(world: World) -> None:
+    symbol = world.acting()[0][0]
+    sid = world.strategy(symbols=[symbol], mode="paper")
+    world.fault(world.uid, {"kind": "http", "status": 500, "endpoints": ["submit_order"]})
+    world.pulse()
+    order_id = f"{sid}-{symbol}-{DAY}-open"
+    assert world.docs("orders")[order_id]["status"] == "pending"
+    callables.set_trading_enabled(world.services, auth(world.uid), {"enabled": False})
+    world.fault(world.uid, None)
+    sent_before = world.orders_at_alpaca()
+    world.pulse(f"{DAY}T10:01")
+    order = world.docs("orders")[order_id]
+    assert (order["status"], order["open"]) == ("canceled", False)
+    assert "switched off" in order["reason"]
+    assert world.orders_at_alpaca() == sent_before  # nothing sent since the switch-off
+    assert trade(world, f"{sid}-{symbol}-{DAY}")["state"] == "closed"
+    assert world.positions() == {}
+
+
+# -- 7: Alpaca's refusals by what they say --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "trade denied due to pattern day trading protection",
+        "potential wash trade detected. use complex orders",
+        "insufficient qty available for order (requested: 3, available: 0)",
+        "insufficient buying power",
+        "a refusal Alpaca adds next year",
+    ],
+)
+def test_an_order_refusal_is_never_read_as_bad_keys(world: World, message: str) -> None:
+    symbol = world.acting()[0][0]
+    world.account(orders={"refuse": {"message": message, "times": 5}})
+    sid = world.strategy(symbols=[symbol], mode="paper")
+    world.pulse()
+    order = world.docs("orders")[f"{sid}-{symbol}-{DAY}-open"]
+    assert (order["status"], order["open"]) == ("rejected", False)
+    assert message in order["reason"]
+    strategy = world.docs("strategies")[sid]
+    assert strategy["last_error"]["code"] == "ORDER_REJECTED"
+    assert message in strategy["last_error"]["message"]
+    assert trade(world, f"{sid}-{symbol}-{DAY}")["state"] == "closed"
+    world.pulse(f"{DAY}T10:01")  # the refused order is not sent again under its id
+    assert world.docs("orders")[f"{sid}-{symbol}-{DAY}-open"]["status"] == "rejected"
+    assert world.doc("status/sync").get("last_error_code") != "ALPACA_UNAUTHORIZED"
+
+
+def test_a_refusal_of_the_keys_is_still_bad_keys(world: World) -> None:
+    world.fault(world.uid, {"kind": "http", "status": 403, "endpoints": ["account"]})
+    world.pulse()
+    assert world.doc("status/last_sync_error")["code"] == "ALPACA_UNAUTHORIZED"
+
+
+# -- 8: no order after the close ------------------------------------------------------------------
+
+
+def test_no_order_leaves_in_the_sessions_last_minute(world: World) -> None:
+    world.set(f"{DAY}T15:59:30")
+    symbol = world.acting()[0][0]  # the strategy would enter it then
+    world.strategy(symbols=[symbol], mode="paper")
+    world.pulse(f"{DAY}T09:00")  # the clock is read before the open: it closes at 16:00
+    world.pulse(f"{DAY}T15:59:30")
+    assert world.orders_at_alpaca() == 0
+    assert world.docs("orders") == {}
+    assert world.docs("shadowTradeHistory") == {}
+
+
+# -- 9: an event moves a trade only through the order it waits for --------------------------------
+
+
+def test_a_late_refusal_of_an_earlier_close_does_not_reopen_the_trade(world: World) -> None:
+    ref = paths.shadow_trades(world.db, world.uid).document("t-closing")
+    ref.set(
+        {
+            "symbol": "KO",
+            "side": "BUY",
+            "quantity": "3",
+            "entry_price": "60",
+            "status": "OPEN",
+            "state": "closing",
+            "mode": "paper",
+            "fills": {"t-closing-open": {"role": "entry", "qty": "3", "price": "60"}},
+            "close_order_id": "t-closing-close-2",
+            "close_attempts": 2,
+        }
+    )
+    now = datetime.now(UTC)
+    stale = Change(
+        Event.EXIT_FAILED, reason="old", fill=("t-closing-close", Fill("exit", Decimal(0), None))
+    )
+    assert move(world.db, world.uid, "t-closing", stale, now) is None
+    assert ref.get().to_dict()["state"] == "closing"
+    filled = Change(
+        Event.EXIT_FILLED, fill=("t-closing-close-2", Fill("exit", Decimal(3), Decimal("61")))
+    )
+    assert move(world.db, world.uid, "t-closing", filled, now) is not None
+    closed = ref.get().to_dict()
+    assert (closed["state"], closed["realized_pnl"]) == ("closed", "3.00")
+
+
+# -- 11: realized P&L from exact fills ------------------------------------------------------------
+
+
+def test_realized_pnl_comes_from_the_exact_average_not_a_rounded_one() -> None:
+    fills = {
+        "a": Fill("entry", Decimal(1000), Decimal("10")),
+        "b": Fill("entry", Decimal(2000), Decimal("10.00013")),
+        "c": Fill("exit", Decimal(3000), Decimal("11")),
+    }
+    numbers = figures("BUY", fills)
+    exact = (Decimal(11) - (Decimal(10000) + Decimal("20000.26")) / 3000) * 3000
+    assert numbers.realized_pnl == exact.quantize(Decimal("0.01")) == Decimal("2999.74")
+
+
+def test_the_stand_in_refuses_with_alpacas_words(world: World) -> None:
+    world.account(orders={"refuse": {"message": "potential wash trade detected", "times": 1}})
+    answer = requests.post(
+        f"{world.alpaca.url}/v2/orders",
+        json={"symbol": "KO", "qty": "1", "side": "buy", "type": "market", "time_in_force": "day"},
+        headers={"APCA-API-KEY-ID": world.keys.key_id, "APCA-API-SECRET-KEY": "secret-key-1"},
+        timeout=5,
+    )
+    assert (answer.status_code, answer.json()["message"]) == (403, "potential wash trade detected")
