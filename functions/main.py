@@ -11,11 +11,14 @@ from firebase_functions import firestore_fn, https_fn, options, scheduler_fn, ta
 
 from agenttrader import runtime
 from agenttrader.api import (
+    admin_callables,
     alpaca_connect,
     backtest_callables,
     callables,
+    keys_callables,
     notify_callables,
     portfolio_callables,
+    position_callables,
     strategy_callables,
 )
 from agenttrader.api.guard import Handler, from_the_page, handled
@@ -85,18 +88,20 @@ def _exposed(
 
 
 generate_trading_signal = _exposed(callables.generate_trading_signal)
-save_alpaca_keys = _exposed(callables.save_alpaca_keys)
+save_alpaca_keys = _exposed(keys_callables.save_alpaca_keys)
 OAUTH_SECRET = [config.ALPACA_OAUTH_CLIENT_SECRET.name]
 """For the callables that exchange or revoke a Connect with Alpaca token."""
-remove_alpaca_keys = _exposed(callables.remove_alpaca_keys, secrets=OAUTH_SECRET)
+remove_alpaca_keys = _exposed(keys_callables.remove_alpaca_keys, secrets=OAUTH_SECRET)
 set_trading_enabled = _exposed(callables.set_trading_enabled)
-close_shadow_trade = _exposed(callables.close_shadow_trade)
-close_all_positions = _exposed(callables.close_all_positions)
-delete_my_account = _exposed(callables.delete_my_account, secrets=OAUTH_SECRET)
-admin_set_global_trading = _exposed(callables.admin_set_global_trading)
-admin_get_last_pulse = _exposed(callables.admin_get_last_pulse)
-admin_disable_user_trading = _exposed(callables.admin_disable_user_trading)
-admin_list_people = _exposed(callables.admin_list_people)
+close_shadow_trade = _exposed(position_callables.close_shadow_trade)
+close_all_positions = _exposed(position_callables.close_all_positions)
+mark_trade_closed = _exposed(position_callables.mark_trade_closed)
+use_alpaca_quantity = _exposed(position_callables.use_alpaca_quantity)
+delete_my_account = _exposed(keys_callables.delete_my_account, secrets=OAUTH_SECRET)
+admin_set_global_trading = _exposed(admin_callables.admin_set_global_trading)
+admin_get_last_pulse = _exposed(admin_callables.admin_get_last_pulse)
+admin_disable_user_trading = _exposed(admin_callables.admin_disable_user_trading)
+admin_list_people = _exposed(admin_callables.admin_list_people)
 request_sync = _exposed(callables.request_sync)
 save_strategy = _exposed(strategy_callables.save_strategy)
 set_strategy_status = _exposed(strategy_callables.set_strategy_status)

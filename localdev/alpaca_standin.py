@@ -263,7 +263,9 @@ class Account:
         multiplier = Decimal(2) if equity >= 2000 else Decimal(1)
         body: dict[str, Any] = {
             "id": str(uuid.UUID(int=_digest(self.key_id) << 64)),
-            "account_number": f"PA{_digest(self.key_id) % 10**10:010d}",
+            # paper accounts' numbers start with PA; a live account's is digits only
+            "account_number": f"{'PA' if self.key_id.startswith('PK') else '6'}"
+            f"{_digest(self.key_id) % 10**10:010d}",
             "status": self.status,
             "crypto_status": "ACTIVE",
             "currency": "USD",

@@ -13,7 +13,7 @@ import requests
 from calling import auth
 from google.cloud import firestore
 
-from agenttrader.api import callables, strategy_callables
+from agenttrader.api import callables, keys_callables, strategy_callables
 from agenttrader.api.guard import Services
 from agenttrader.bot.strategies import STRATEGIES
 from agenttrader.broker.alpaca import AlpacaBroker
@@ -53,7 +53,7 @@ class World:
         if extra:
             body = {"key_id": key_id, "secret_key": "secret-key-1", "cash": cash, **extra}
             requests.post(f"{self.alpaca.url}/_standin/accounts", json=body, timeout=5)
-        callables.save_alpaca_keys(
+        keys_callables.save_alpaca_keys(
             self.services, auth(uid), {"key_id": key_id, "secret_key": "secret-key-1"}
         )
         callables.set_trading_enabled(self.services, auth(uid), {"enabled": True})

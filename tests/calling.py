@@ -10,7 +10,7 @@ from firebase_functions.https_fn import AuthData, FunctionsErrorCode, HttpsError
 from firestore_state import all_documents
 from google.cloud import firestore
 
-from agenttrader.api import callables
+from agenttrader.api import callables, keys_callables
 from agenttrader.api.guard import Services
 from agenttrader.broker.keystore import AlpacaKeys
 from agenttrader.pulse.run import run_pulse
@@ -42,7 +42,7 @@ def ready_user(
 ) -> AlpacaKeys:
     """Keys saved through the callable, trading switched on, one pulse run."""
     keys = register_alpaca_account(alpaca.url, f"PK{uid.upper():0<10}", "secret-key-1", cash=cash)
-    callables.save_alpaca_keys(
+    keys_callables.save_alpaca_keys(
         services, auth(uid), {"key_id": keys.key_id, "secret_key": "secret-key-1"}
     )
     callables.set_trading_enabled(services, auth(uid), {"enabled": trading})

@@ -20,7 +20,7 @@ from firestore_state import all_documents
 from google.cloud import firestore
 from oauth_app import REDIRECT
 
-from agenttrader.api import alpaca_connect, callables
+from agenttrader.api import alpaca_connect, callables, keys_callables
 from agenttrader.api.guard import Services
 from agenttrader.broker.keystore import KeyStore
 from agenttrader.pulse.run import run_pulse
@@ -270,7 +270,7 @@ def test_removing_a_connection_revokes_its_token_at_alpaca(
 ) -> None:
     token = connected_token(connecting, keystore, "alice")
     assert alpaca_knows(alpaca, token)
-    result = callables.remove_alpaca_keys(connecting, auth("alice"), {})
+    result = keys_callables.remove_alpaca_keys(connecting, auth("alice"), {})
     assert result == {"removed": True, "connection_revoked": True}
     assert not alpaca_knows(alpaca, token)
     assert keystore.load("alice", None) is None
@@ -281,7 +281,7 @@ def test_deleting_the_account_revokes_its_token_at_alpaca(
     connecting: Services, db: firestore.Client, keystore: KeyStore, alpaca: AlpacaServer
 ) -> None:
     token = connected_token(connecting, keystore, "alice")
-    result = callables.delete_my_account(connecting, auth("alice"), {"confirm": True})
+    result = keys_callables.delete_my_account(connecting, auth("alice"), {"confirm": True})
     assert result["secret_removed"] is True and result["connection_revoked"] is True
     assert not alpaca_knows(alpaca, token)
     record = paths.deleted_account(db, "alice").get().to_dict() or {}
@@ -305,7 +305,7 @@ def test_a_revocation_alpaca_does_not_confirm_is_said_and_the_keys_still_go(
         app = replace(connecting.oauth, revoke_url=f"http://127.0.0.1:{port}/oauth/revoke")
     else:  # Alpaca refuses the app's credentials (401 invalid_client)
         app = replace(connecting.oauth, client_secret=lambda: "not-the-app-secret")
-    result = callables.remove_alpaca_keys(replace(connecting, oauth=app), auth("alice"), {})
+    result = keys_callables.remove_alpaca_keys(replace(connecting, oauth=app), auth("alice"), {})
     assert result == {"removed": True, "connection_revoked": False}
     assert keystore.load("alice", None) is None
     assert alpaca_knows(alpaca, token)  # still live at Alpaca: the person is told to end it

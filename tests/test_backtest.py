@@ -18,7 +18,7 @@ from backtesting import Strategy as OracleStrategy
 from calling import Code, auth, data_of, error_of, ready_user
 from google.cloud import firestore
 
-from agenttrader.api import callables
+from agenttrader.api import keys_callables
 from agenttrader.api.backtest_callables import WARM_UP, run_backtest
 from agenttrader.api.guard import Services
 from agenttrader.api.portfolio_callables import portfolio_history
@@ -291,7 +291,7 @@ def test_alpacas_history_is_for_paper_accounts(
     services: Services, alpaca: AlpacaServer, db: firestore.Client
 ) -> None:
     register_alpaca_account(alpaca.url, "PKLIVE000002", "secret-key-1")
-    callables.save_alpaca_keys(
+    keys_callables.save_alpaca_keys(
         services,
         auth("carol"),
         {"key_id": "PKLIVE000002", "secret_key": "secret-key-1", "paper": False},

@@ -18,7 +18,7 @@ import requests
 from bot_world import World, seed_position
 from calling import Code, auth, error_of
 
-from agenttrader.api import callables, strategy_callables
+from agenttrader.api import admin_callables, callables, strategy_callables
 from agenttrader.broker.alpaca import AlpacaBroker
 from agenttrader.store import paths
 from localdev.alpaca_standin import price_at
@@ -268,7 +268,9 @@ def test_the_global_switch_stops_every_order(world: World) -> None:
     slow_fills(world)
     world.strategy(symbols=[symbol], mode="paper")
     world.pulse()
-    callables.admin_set_global_trading(world.services, auth("ops", admin=True), {"enabled": False})
+    admin_callables.admin_set_global_trading(
+        world.services, auth("ops", admin=True), {"enabled": False}
+    )
     before = requests.get(f"{world.alpaca.url}/_standin/stats", timeout=5).json()["total"]
     world.advance(600)
     world.pulse(f"{DAY}T10:01")

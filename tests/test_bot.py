@@ -16,7 +16,7 @@ from bot_world import World, seed_position
 from calling import Code, auth, data_of, error_of
 from google.cloud import firestore
 
-from agenttrader.api import callables, strategy_callables
+from agenttrader.api import admin_callables, callables, keys_callables, strategy_callables
 from agenttrader.api.guard import Services
 from agenttrader.broker.alpaca import AlpacaBroker
 from agenttrader.context.memory import PulseMemory
@@ -166,7 +166,9 @@ def test_switched_off_halted_or_keyless_people_do_not_trade(world: World) -> Non
     world.pulse()
     assert world.docs("shadowTradeHistory") == {}
     callables.set_trading_enabled(world.services, auth(world.uid), {"enabled": True})
-    callables.admin_set_global_trading(world.services, auth("ops", admin=True), {"enabled": False})
+    admin_callables.admin_set_global_trading(
+        world.services, auth("ops", admin=True), {"enabled": False}
+    )
     world.pulse()
     assert world.docs("shadowTradeHistory") == {}
 
@@ -287,7 +289,7 @@ def test_an_order_alpaca_answers_422_fails_its_strategy_only(world: World) -> No
 def test_paper_mode_refuses_live_keys(world: World) -> None:
     key_id = "PKLIVE000001"
     register_alpaca_account(world.alpaca.url, key_id, "secret-key-1")
-    callables.save_alpaca_keys(
+    keys_callables.save_alpaca_keys(
         world.services,
         auth("live"),
         {"key_id": key_id, "secret_key": "secret-key-1", "paper": False},

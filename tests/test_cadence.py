@@ -16,7 +16,7 @@ from calling import auth, ready_user
 from firestore_state import all_documents
 from google.cloud import firestore
 
-from agenttrader.api import callables
+from agenttrader.api import callables, keys_callables, position_callables
 from agenttrader.api.guard import Services
 from agenttrader.broker.keystore import KeyStore
 from agenttrader.context.platform import Platform
@@ -168,7 +168,7 @@ def test_the_profile_counts_open_trades_as_they_open_and_close(
             break
     assert len(opened) == 2, "no symbol gave a BUY or SELL at this moment"
     assert count() == 2
-    callables.close_shadow_trade(services, auth("alice"), {"trade_id": opened[0]})
+    position_callables.close_shadow_trade(services, auth("alice"), {"trade_id": opened[0]})
     assert count() == 1
     run_pulse(services.platform)
     assert len(list(queries.open_trades(db, "alice").stream())) == 1
@@ -176,7 +176,7 @@ def test_the_profile_counts_open_trades_as_they_open_and_close(
     paths.user(db, "alice").update({"open_trades": -4})
     run_pulse(services.platform)
     assert count() == 1
-    callables.delete_my_account(services, auth("alice"), {"confirm": True})
+    keys_callables.delete_my_account(services, auth("alice"), {"confirm": True})
     assert run_pulse(services.platform).users_total == 0
 
 

@@ -12,7 +12,7 @@ from calling import NOW, Code, auth, data_of, error_of, freeze, ready_user
 from firestore_state import all_documents
 from google.cloud import firestore
 
-from agenttrader.api import callables
+from agenttrader.api import admin_callables, callables, keys_callables, position_callables
 from agenttrader.api.guard import Services
 from agenttrader.api.messages import label
 from agenttrader.broker.keystore import KeyStore
@@ -26,14 +26,14 @@ from localdev.seed import open_trade, register_alpaca_account
 
 ALL = [
     (callables.generate_trading_signal, {"symbol": "AAPL"}),
-    (callables.save_alpaca_keys, {"key_id": "PKABCDEFGH", "secret_key": "secret-key-1"}),
-    (callables.remove_alpaca_keys, {}),
+    (keys_callables.save_alpaca_keys, {"key_id": "PKABCDEFGH", "secret_key": "secret-key-1"}),
+    (keys_callables.remove_alpaca_keys, {}),
     (callables.set_trading_enabled, {"enabled": True}),
-    (callables.close_shadow_trade, {"trade_id": "t1"}),
-    (callables.delete_my_account, {"confirm": True}),
-    (callables.admin_set_global_trading, {"enabled": False}),
-    (callables.admin_get_last_pulse, {}),
-    (callables.admin_disable_user_trading, {"uid": "someone"}),
+    (position_callables.close_shadow_trade, {"trade_id": "t1"}),
+    (keys_callables.delete_my_account, {"confirm": True}),
+    (admin_callables.admin_set_global_trading, {"enabled": False}),
+    (admin_callables.admin_get_last_pulse, {}),
+    (admin_callables.admin_disable_user_trading, {"uid": "someone"}),
     (callables.request_sync, {}),
 ]
 
@@ -99,7 +99,7 @@ BAD_KEYS = [
 def test_bad_keys_input_changes_nothing(
     services: Services, db: firestore.Client, secrets: SecretManagerServer, data: Any, field: str
 ) -> None:
-    error = error_of(callables.save_alpaca_keys, services, auth("alice"), data)
+    error = error_of(keys_callables.save_alpaca_keys, services, auth("alice"), data)
     assert error.code == Code.INVALID_ARGUMENT
     assert error.message.startswith(label(field))
     assert all_documents(db) == {}
@@ -122,10 +122,15 @@ def test_save_keys_checks_them_stores_them_and_returns_only_a_mask(
     services: Services, alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
 ) -> None:
     register_alpaca_account(alpaca.url, "PKALICE12345", "secret-key-1")
-    result = callables.save_alpaca_keys(
+    result = keys_callables.save_alpaca_keys(
         services, auth("alice"), {"key_id": "PKALICE12345", "secret_key": "secret-key-1"}
     )
-    assert result == {"key_id": "PKAL****2345", "paper": True, "keys_version": 1}
+    assert result == {
+        "key_id": "PKAL****2345",
+        "paper": True,
+        "keys_version": 1,
+        "trades_in_other_account": [],
+    }
     assert "secret-key-1" not in repr(result)
     stored = keystore.load("alice", 1)
     assert stored is not None
@@ -138,7 +143,7 @@ def test_save_keys_checks_them_stores_them_and_returns_only_a_mask(
     assert "secret-key-1" not in everything
     events = [d.to_dict() for d in paths.audit(db, "alice").stream()]
     assert [e["action"] for e in events] == ["keys_saved"]
-    again = callables.save_alpaca_keys(
+    again = keys_callables.save_alpaca_keys(
         services, auth("alice"), {"key_id": "PKALICE12345", "secret_key": "secret-key-1"}
     )
     assert again["keys_version"] == 2
@@ -148,7 +153,7 @@ def test_keys_alpaca_refuses_are_not_stored(
     services: Services, db: firestore.Client, secrets: SecretManagerServer
 ) -> None:
     error = error_of(
-        callables.save_alpaca_keys,
+        keys_callables.save_alpaca_keys,
         services,
         auth("alice"),
         {"key_id": "PKNOTREAL123", "secret_key": "secret-key-1"},
@@ -163,7 +168,7 @@ def test_remove_keys_deletes_the_secret_and_the_pulse_sees_it(
     services: Services, alpaca: AlpacaServer, db: firestore.Client, keystore: KeyStore
 ) -> None:
     ready_user(services, alpaca, "alice")
-    assert callables.remove_alpaca_keys(services, auth("alice"), {}) == {
+    assert keys_callables.remove_alpaca_keys(services, auth("alice"), {}) == {
         "removed": True,
         "connection_revoked": None,  # pasted keys: nothing at Alpaca to revoke
     }
@@ -171,7 +176,7 @@ def test_remove_keys_deletes_the_secret_and_the_pulse_sees_it(
     assert (paths.user(db, "alice").get().to_dict() or {})["keys_version"] == 2
     summary = run_pulse(services.platform)
     assert summary.counts["skipped_no_keys"] == 1
-    assert callables.remove_alpaca_keys(services, auth("alice"), {}) == {
+    assert keys_callables.remove_alpaca_keys(services, auth("alice"), {}) == {
         "removed": False,
         "connection_revoked": None,
     }
@@ -209,7 +214,7 @@ def test_signal_refused_without_a_fresh_snapshot_or_when_switched_off(
     services: Services, alpaca: AlpacaServer, db: firestore.Client
 ) -> None:
     register_alpaca_account(alpaca.url, "PKALICE00000", "secret-key-1")
-    callables.save_alpaca_keys(
+    keys_callables.save_alpaca_keys(
         services, auth("alice"), {"key_id": "PKALICE00000", "secret_key": "secret-key-1"}
     )
     error = error_of(callables.generate_trading_signal, services, auth("alice"), {"symbol": "AAPL"})
@@ -238,7 +243,7 @@ def test_global_kill_switch_blocks_signals(
     services: Services, alpaca: AlpacaServer, db: firestore.Client
 ) -> None:
     ready_user(services, alpaca, "alice")
-    callables.admin_set_global_trading(services, auth("ops", admin=True), {"enabled": False})
+    admin_callables.admin_set_global_trading(services, auth("ops", admin=True), {"enabled": False})
     error = error_of(callables.generate_trading_signal, services, auth("alice"), {"symbol": "AAPL"})
     assert error.code == Code.FAILED_PRECONDITION
     assert "halted" in error.message
@@ -272,7 +277,7 @@ def test_signal_can_open_a_shadow_trade_and_closing_it_realizes_exact_pnl(
     assert trade["status"] == "OPEN"
     assert trade["side"] == opened["action"]
     freeze(alpaca, NOW + 3600)
-    closed = callables.close_shadow_trade(
+    closed = position_callables.close_shadow_trade(
         services, auth("alice"), {"trade_id": opened["shadow_trade_id"]}
     )
     exit_price = price_at(opened["symbol"], NOW + 3600)
@@ -283,13 +288,15 @@ def test_signal_can_open_a_shadow_trade_and_closing_it_realizes_exact_pnl(
     assert stored["status"] == "CLOSED"
     assert stored["exit_price"] == str(exit_price)
     again = error_of(
-        callables.close_shadow_trade,
+        position_callables.close_shadow_trade,
         services,
         auth("alice"),
         {"trade_id": opened["shadow_trade_id"]},
     )
     assert again.code == Code.FAILED_PRECONDITION
-    missing = error_of(callables.close_shadow_trade, services, auth("alice"), {"trade_id": "nope"})
+    missing = error_of(
+        position_callables.close_shadow_trade, services, auth("alice"), {"trade_id": "nope"}
+    )
     assert missing.code == Code.NOT_FOUND
 
 
@@ -299,7 +306,9 @@ def test_one_user_cannot_close_another_users_trade(
     ready_user(services, alpaca, "alice")
     ready_user(services, alpaca, "mallory")
     open_trade(db, "alice", "t1", "AAPL", "BUY", "1", "100")
-    error = error_of(callables.close_shadow_trade, services, auth("mallory"), {"trade_id": "t1"})
+    error = error_of(
+        position_callables.close_shadow_trade, services, auth("mallory"), {"trade_id": "t1"}
+    )
     assert error.code == Code.NOT_FOUND
     assert (paths.shadow_trades(db, "alice").document("t1").get().to_dict() or {})[
         "status"
@@ -327,7 +336,7 @@ def test_delete_my_account_removes_everything_and_the_token_is_dead_after(
     ready_user(services, alpaca, "bob")
     open_trade(db, "alice", "t1", "AAPL", "BUY", "1", "100")
     bob_before = {k: v for k, v in all_documents(db).items() if k.startswith("users/bob")}
-    result = callables.delete_my_account(services, auth("alice"), {"confirm": True})
+    result = keys_callables.delete_my_account(services, auth("alice"), {"confirm": True})
     assert result["deleted"] is True
     assert result["secret_removed"] is True
     assert keystore.load("alice", None) is None
@@ -335,9 +344,9 @@ def test_delete_my_account_removes_everything_and_the_token_is_dead_after(
     assert not [p for p in remaining if p.startswith("users/alice")]
     assert {k: v for k, v in remaining.items() if k.startswith("users/bob")} == bob_before
     assert keystore.load("bob", 1) is not None
-    again = error_of(callables.delete_my_account, services, auth("alice"), {"confirm": True})
+    again = error_of(keys_callables.delete_my_account, services, auth("alice"), {"confirm": True})
     assert again.code == Code.UNAUTHENTICATED
-    refused = error_of(callables.delete_my_account, services, auth("bob"), {"confirm": False})
+    refused = error_of(keys_callables.delete_my_account, services, auth("bob"), {"confirm": False})
     assert refused.code == Code.INVALID_ARGUMENT
 
 
@@ -348,13 +357,16 @@ def test_admin_callables_need_the_claim(
     for call, data in ALL[-4:-1]:
         assert error_of(call, services, auth("alice"), data).code == Code.PERMISSION_DENIED
     ops = auth("ops", admin=True)
-    summary = callables.admin_get_last_pulse(services, ops, {})
+    summary = admin_callables.admin_get_last_pulse(services, ops, {})
     assert summary["synced"] == 1
-    assert callables.admin_disable_user_trading(services, ops, {"uid": "alice"})["enabled"] is False
+    assert (
+        admin_callables.admin_disable_user_trading(services, ops, {"uid": "alice"})["enabled"]
+        is False
+    )
     assert (paths.trading_status(db, "alice").get().to_dict() or {})["enabled"] is False
-    missing = error_of(callables.admin_disable_user_trading, services, ops, {"uid": "nobody"})
+    missing = error_of(admin_callables.admin_disable_user_trading, services, ops, {"uid": "nobody"})
     assert missing.code == Code.NOT_FOUND
-    callables.admin_set_global_trading(services, ops, {"enabled": False, "reason": "drill"})
+    admin_callables.admin_set_global_trading(services, ops, {"enabled": False, "reason": "drill"})
     stored = paths.global_trading(db).get().to_dict() or {}
     assert (stored["enabled"], stored["updated_by"]) == (False, "ops")
     assert run_pulse(services.platform).halted
@@ -369,7 +381,7 @@ def test_request_sync_syncs_the_caller_now_or_says_why_not(
     refused = error_of(callables.request_sync, services, auth("alice"), {})
     assert (refused.code, "no Alpaca keys" in refused.message) == (Code.FAILED_PRECONDITION, True)
     register_alpaca_account(alpaca.url, "PKALICE00000", "secret-key-1", cash="4321")
-    callables.save_alpaca_keys(
+    keys_callables.save_alpaca_keys(
         services, auth("alice"), {"key_id": "PKALICE00000", "secret_key": "secret-key-1"}
     )
     assert not paths.account_snapshot(db, "alice").get().exists
@@ -413,7 +425,7 @@ def test_statistics_add_each_close_without_reading_the_history_again(
         )
     for trade_id in ("t1", "t2"):
         open_trade(db, "alice", trade_id, "AAPL", "BUY", "2", "100")
-    first = callables.close_shadow_trade(services, auth("alice"), {"trade_id": "t1"})
+    first = position_callables.close_shadow_trade(services, auth("alice"), {"trade_id": "t1"})
     stats = paths.stats_summary(db, "alice").get().to_dict() or {}
     gain = Decimal(first["realized_pnl"])
     assert stats["trades_closed"] == 4
@@ -423,7 +435,7 @@ def test_statistics_add_each_close_without_reading_the_history_again(
 
     # the history changes behind the product's back: a re-read would see it, an increment not
     history.document("old0").update({"realized_pnl": "1000.00"})
-    second = callables.close_shadow_trade(services, auth("alice"), {"trade_id": "t2"})
+    second = position_callables.close_shadow_trade(services, auth("alice"), {"trade_id": "t2"})
     stats = paths.stats_summary(db, "alice").get().to_dict() or {}
     assert stats["trades_closed"] == 5
     assert Decimal(stats["realized_pnl"]) == Decimal("10.25") + gain + Decimal(
@@ -433,7 +445,9 @@ def test_statistics_add_each_close_without_reading_the_history_again(
     assert stats["win_rate"] == str((Decimal(wins) / 5 * 100).quantize(Decimal("0.0001")))
     # a second close of the same trade is refused and counts nothing
     assert (
-        error_of(callables.close_shadow_trade, services, auth("alice"), {"trade_id": "t2"}).code
+        error_of(
+            position_callables.close_shadow_trade, services, auth("alice"), {"trade_id": "t2"}
+        ).code
         == Code.FAILED_PRECONDITION
     )
     assert (paths.closed_totals(db, "alice").get().to_dict() or {})["count"] == 5

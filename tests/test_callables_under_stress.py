@@ -16,7 +16,7 @@ from firebase_functions.https_fn import HttpsError
 from firestore_state import all_documents
 from google.cloud import firestore
 
-from agenttrader.api import callables
+from agenttrader.api import admin_callables, callables, keys_callables, position_callables
 from agenttrader.api.guard import LIMITS, Services
 from agenttrader.api.messages import label
 from agenttrader.broker.keystore import KeyStore
@@ -60,7 +60,7 @@ def test_overlapping_admin_reads_all_succeed(
 ) -> None:
     ready_user(services, alpaca, "alice")
     ops = auth("ops", admin=True)
-    results = overlapping(lambda: callables.admin_get_last_pulse(services, ops, {}))
+    results = overlapping(lambda: admin_callables.admin_get_last_pulse(services, ops, {}))
     assert codes(results) == {"OK": OVERLAP}
     counter = paths.rate_limit(db, "ops", "admin").get().to_dict() or {}
     assert counter["count"] == OVERLAP
@@ -72,7 +72,7 @@ def test_overlapping_closes_close_once_and_the_others_hear_why(
     ready_user(services, alpaca, "alice")
     open_trade(db, "alice", "t1", "AAPL", "BUY", "2", "100")
     results = overlapping(
-        lambda: callables.close_shadow_trade(services, auth("alice"), {"trade_id": "t1"})
+        lambda: position_callables.close_shadow_trade(services, auth("alice"), {"trade_id": "t1"})
     )
     assert codes(results) == {"OK": 1, "FAILED_PRECONDITION": OVERLAP - 1}
     for refused in (r for r in results if isinstance(r, HttpsError)):
@@ -112,7 +112,7 @@ def test_overlapping_key_saves_each_get_their_own_version(
 ) -> None:
     register_alpaca_account(alpaca.url, "PKALICE12345", "secret-key-1")
     data = {"key_id": "PKALICE12345", "secret_key": "secret-key-1"}
-    results = overlapping(lambda: callables.save_alpaca_keys(services, auth("alice"), data), 5)
+    results = overlapping(lambda: keys_callables.save_alpaca_keys(services, auth("alice"), data), 5)
     assert codes(results) == {"OK": 5}
     assert sorted(r["keys_version"] for r in results) == [1, 2, 3, 4, 5]
     assert (paths.user(db, "alice").get().to_dict() or {})["keys_version"] == 5
@@ -121,18 +121,18 @@ def test_overlapping_key_saves_each_get_their_own_version(
 # -- 2. strict types at the trust boundary ---------------------------------------------------------
 
 LAX = [
-    (callables.delete_my_account, {"confirm": 1}, "confirm"),
-    (callables.delete_my_account, {"confirm": 1.0}, "confirm"),
-    (callables.delete_my_account, {"confirm": "true"}, "confirm"),
+    (keys_callables.delete_my_account, {"confirm": 1}, "confirm"),
+    (keys_callables.delete_my_account, {"confirm": 1.0}, "confirm"),
+    (keys_callables.delete_my_account, {"confirm": "true"}, "confirm"),
     (callables.set_trading_enabled, {"enabled": 1.0}, "enabled"),
     (callables.set_trading_enabled, {"enabled": "false"}, "enabled"),
     (
-        callables.save_alpaca_keys,
+        keys_callables.save_alpaca_keys,
         {"key_id": "PKALICE12345", "secret_key": "secret-key-1", "paper": 1},
         "paper",
     ),
     (callables.generate_trading_signal, {"symbol": "AAPL", "open_shadow_trade": 1.0}, "open"),
-    (callables.admin_set_global_trading, {"enabled": 0}, "enabled"),
+    (admin_callables.admin_set_global_trading, {"enabled": 0}, "enabled"),
 ]
 
 
@@ -157,11 +157,13 @@ def test_lax_values_are_refused_and_change_nothing(
 def test_reserved_ids_are_refused_naming_the_field(
     services: Services, db: firestore.Client, bad: str
 ) -> None:
-    closing = error_of(callables.close_shadow_trade, services, auth("alice"), {"trade_id": bad})
+    closing = error_of(
+        position_callables.close_shadow_trade, services, auth("alice"), {"trade_id": bad}
+    )
     assert closing.code == Code.INVALID_ARGUMENT
     assert closing.message.startswith("Trade:")
     ops = auth("ops", admin=True)
-    disabling = error_of(callables.admin_disable_user_trading, services, ops, {"uid": bad})
+    disabling = error_of(admin_callables.admin_disable_user_trading, services, ops, {"uid": bad})
     assert disabling.code == Code.INVALID_ARGUMENT
     assert disabling.message.startswith("User ID:")
     assert data_of(db) == {}
@@ -174,7 +176,7 @@ def test_an_unreadable_trade_is_a_precondition_naming_the_document(
     open_trade(db, "alice", "legacy1", "AAPL", "BUY", "abc", "100")
     before = data_of(db)
     refused = error_of(
-        callables.close_shadow_trade, services, auth("alice"), {"trade_id": "legacy1"}
+        position_callables.close_shadow_trade, services, auth("alice"), {"trade_id": "legacy1"}
     )
     assert refused.code == Code.FAILED_PRECONDITION
     assert "users/alice/shadowTradeHistory/legacy1" in refused.message
@@ -198,13 +200,13 @@ def test_an_unreadable_snapshot_is_a_precondition_naming_the_document(
 # -- 4. a token that outlives its account ----------------------------------------------------------
 
 AFTER_DELETION = [
-    (callables.save_alpaca_keys, {"key_id": "PKALICE00000", "secret_key": "secret-key-1"}),
+    (keys_callables.save_alpaca_keys, {"key_id": "PKALICE00000", "secret_key": "secret-key-1"}),
     (callables.set_trading_enabled, {"enabled": True}),
-    (callables.remove_alpaca_keys, {}),
+    (keys_callables.remove_alpaca_keys, {}),
     (callables.generate_trading_signal, {"symbol": "AAPL"}),
-    (callables.close_shadow_trade, {"trade_id": "t1"}),
-    (callables.delete_my_account, {"confirm": True}),
-    (callables.admin_get_last_pulse, {}),
+    (position_callables.close_shadow_trade, {"trade_id": "t1"}),
+    (keys_callables.delete_my_account, {"confirm": True}),
+    (admin_callables.admin_get_last_pulse, {}),
 ]
 
 
@@ -213,7 +215,7 @@ def test_calls_after_deletion_are_refused_and_bring_nothing_back(
 ) -> None:
     ready_user(services, alpaca, "alice")
     ready_user(services, alpaca, "bob")
-    callables.delete_my_account(services, auth("alice"), {"confirm": True})
+    keys_callables.delete_my_account(services, auth("alice"), {"confirm": True})
     alice_left = {p for p in all_documents(db) if "alice" in p}
     assert alice_left == {"ops/accounts/deleted/alice"}
     for call, data in AFTER_DELETION:
@@ -232,7 +234,7 @@ def test_an_interrupted_deletion_finishes_when_asked_again(
     paths.deleted_account(db, "alice").set({"state": "deleting", "requested_at": datetime.now(UTC)})
     refused = error_of(callables.set_trading_enabled, services, auth("alice"), {"enabled": True})
     assert refused.code == Code.UNAUTHENTICATED
-    finished = callables.delete_my_account(services, auth("alice"), {"confirm": True})
+    finished = keys_callables.delete_my_account(services, auth("alice"), {"confirm": True})
     assert finished["secret_removed"] is True
     assert {p for p in all_documents(db) if "alice" in p} == {"ops/accounts/deleted/alice"}
 

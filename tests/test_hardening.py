@@ -24,7 +24,7 @@ from google.cloud.secretmanager_v1 import types
 from operator_scripts import ROOT, run_script
 from test_alpaca_connect import start
 
-from agenttrader.api import alpaca_connect, callables, strategy_callables
+from agenttrader.api import alpaca_connect, keys_callables, strategy_callables
 from agenttrader.api.guard import Services, handled
 from agenttrader.bot.settings import StrategyDoc
 from agenttrader.store import paths
@@ -142,7 +142,7 @@ def test_pending_states_expire_by_ttl_and_go_with_the_account(
     alpaca_connect.start_alpaca_connect(connecting, auth("alice"), {"paper": True})
     alpaca_connect.start_alpaca_connect(connecting, auth("bob"), {"paper": True})
     assert len(list(paths.oauth_states(db).stream())) == 2
-    callables.delete_my_account(connecting, auth("alice"), {"confirm": True})
+    keys_callables.delete_my_account(connecting, auth("alice"), {"confirm": True})
     left = [(d.to_dict() or {}).get("uid") for d in paths.oauth_states(db).stream()]
     assert left == ["bob"]
 
@@ -209,7 +209,7 @@ def test_five_key_saves_leave_one_enabled_version(
     for n in range(5):
         key_id = f"PKVERSION{n:03d}"
         register_alpaca_account(alpaca.url, key_id, "version-secret-1")
-        callables.save_alpaca_keys(
+        keys_callables.save_alpaca_keys(
             services, auth("alice"), {"key_id": key_id, "secret_key": "version-secret-1"}
         )
     name = services.platform.keys.secret_name("alice")
@@ -231,14 +231,15 @@ def test_keys_not_taken_by_secret_manager_change_nothing(
     for key_id in ("PKKEEPTHIS1", "PKNOTTAKEN1"):
         register_alpaca_account(alpaca.url, key_id, "version-secret-1")
     saved = {"key_id": "PKKEEPTHIS1", "secret_key": "version-secret-1"}
-    callables.save_alpaca_keys(services, auth("alice"), saved)
+    keys_callables.save_alpaca_keys(services, auth("alice"), saved)
     profile = paths.user(db, "alice").get().to_dict()
     name = services.platform.keys.secret_name("alice")
     secrets.store.failing[name] = grpc.StatusCode.UNAVAILABLE
     new = {"key_id": "PKNOTTAKEN1", "secret_key": "version-secret-1"}
     with pytest.raises(HttpsError) as raised:  # as the deployed callable answers
         handled(
-            "save_alpaca_keys", lambda: callables.save_alpaca_keys(services, auth("alice"), new)
+            "save_alpaca_keys",
+            lambda: keys_callables.save_alpaca_keys(services, auth("alice"), new),
         )
     assert raised.value.code == Code.UNAVAILABLE
     assert (

@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 import requests
 from bot_world import World
-from calling import auth
+from calling import Code, auth, error_of
 from google.cloud import firestore
 
-from agenttrader.api import callables, strategy_callables
+from agenttrader.api import callables, keys_callables, position_callables, strategy_callables
 from agenttrader.bot.lifecycle import Change, Event, Fill, figures, move
 from agenttrader.broker.alpaca import AlpacaBroker
 from agenttrader.store import paths
+from localdev.seed import register_alpaca_account
 
 DAY = "2026-11-23"
 
@@ -46,14 +47,14 @@ def hold(
     *,
     stop_pct: str = "5",
     mode: str = "shadow",
+    qty: str = "3",
 ) -> None:
-    """An open long position of 3 shares entered at `entry` that carries its own stop (a paper
-    one is held at the stand-in too)."""
+    """An open long position of `qty` shares entered at `entry` that carries its own stop."""
     stop = entry * (1 - Decimal(stop_pct) / 100)
     doc: dict[str, Any] = {
         "symbol": symbol,
         "side": "BUY",
-        "quantity": "3",
+        "quantity": qty,
         "entry_price": str(entry),
         "status": "OPEN",
         "state": "open",
@@ -67,7 +68,7 @@ def hold(
         "stop_loss_price": str(stop),
     }
     if mode == "paper":
-        doc["fills"] = {f"{trade_id}-open": {"role": "entry", "qty": "3", "price": str(entry)}}
+        doc["fills"] = {f"{trade_id}-open": {"role": "entry", "qty": qty, "price": str(entry)}}
         doc["account_number"] = account_number(world)
     batch = world.db.batch()
     batch.set(paths.shadow_trades(world.db, world.uid).document(trade_id), doc)
@@ -311,3 +312,106 @@ def test_the_stand_in_refuses_with_alpacas_words(world: World) -> None:
         timeout=5,
     )
     assert (answer.status_code, answer.json()["message"]) == (403, "potential wash trade detected")
+
+
+# -- 2: an order goes only to the account that holds its position ---------------------------------
+
+
+def submitted(world: World, key_id: str) -> int:
+    stats = requests.get(f"{world.alpaca.url}/_standin/stats", timeout=5).json()["by_key"]
+    return int(stats.get(key_id, {}).get("submit_order", 0))
+
+
+def test_nothing_is_sent_to_an_account_that_does_not_hold_the_position(world: World) -> None:
+    symbol = world.holding()
+    price = price_of(world, symbol)
+    world.account(holdings={symbol: 3}, orders={"fill_delay_s": 0})
+    hold(world, "t-paper", symbol, price * 2, None, mode="paper")
+    paper_account = account_number(world)
+    live = register_alpaca_account(world.alpaca.url, "AKLIVE0001", "secret-key-1", cash="50000")
+    saved = keys_callables.save_alpaca_keys(
+        world.services,
+        auth(world.uid),
+        {"key_id": live.key_id, "secret_key": "secret-key-1", "paper": False},
+    )
+    assert saved["trades_in_other_account"] == [
+        {"trade_id": "t-paper", "symbol": symbol, "account_last4": paper_account[-4:]}
+    ]
+    world.pulse()  # its stop is crossed, but these keys open the live account
+    flagged = trade(world, "t-paper")
+    assert flagged["state"] == "open"
+    assert flagged["other_account"]["held_in"] == paper_account
+    assert "save the keys of the account that holds it again" in flagged["other_account"]["message"]
+    assert submitted(world, live.key_id) == 0
+    assert world.doc("status/reconciliation").get("mismatches", {}) == {}  # not compared
+    refused = error_of(
+        position_callables.close_shadow_trade,
+        world.services,
+        auth(world.uid),
+        {"trade_id": "t-paper"},
+    )
+    assert refused.code == Code.FAILED_PRECONDITION and "ending" in refused.message
+    assert submitted(world, live.key_id) == 0
+    closed = position_callables.mark_trade_closed(
+        world.services, auth(world.uid), {"trade_id": "t-paper"}
+    )
+    assert closed["state"] == "closed"
+    by_hand = trade(world, "t-paper")
+    assert (by_hand["status"], by_hand["close_reason"]) == (
+        "CLOSED",
+        "marked closed by you, no order sent",
+    )
+    assert "trade_marked_closed" in {a["action"] for a in world.docs("audit").values()}
+    assert submitted(world, live.key_id) == 0 and submitted(world, world.keys.key_id) == 0
+
+
+# -- 4: a difference caps exits -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("alpaca_holds", "sold"), [(0, 0), (5, 5)])
+def test_an_exit_in_a_symbol_that_differs_never_sells_past_zero(
+    world: World, alpaca_holds: int, sold: int
+) -> None:
+    symbol = world.holding()
+    price = price_of(world, symbol)
+    world.account(holdings={symbol: alpaca_holds}, orders={"fill_delay_s": 0})
+    hold(world, "t-ten", symbol, price * 2, None, mode="paper", qty="10")
+    world.pulse()  # the difference is recorded, the stop is crossed
+    assert world.doc("status/reconciliation")["mismatches"][symbol]["broker_qty"] == str(
+        alpaca_holds
+    )
+    assert world.orders_at_alpaca() == (1 if sold else 0)
+    world.pulse(f"{DAY}T10:01")
+    world.pulse(f"{DAY}T10:02")
+    assert world.positions().get(symbol, Decimal(0)) == 0  # never a short
+    if sold:
+        closed = trade(world, "t-ten")
+        assert closed["state"] == "closed"
+        assert world.docs("orders")["t-ten-close"]["qty"] == "5"
+    else:
+        assert trade(world, "t-ten")["state"] == "open"
+    assert world.orders_at_alpaca() == (1 if sold else 0)
+
+
+def test_use_alpacas_quantity_sets_the_book_without_an_order(world: World) -> None:
+    symbol = world.holding()
+    price = price_of(world, symbol)
+    world.account(holdings={symbol: 4})
+    hold(world, "t-ten", symbol, price / 2, None, mode="paper", qty="10")
+    world.pulse()
+    assert symbol in world.doc("status/reconciliation")["mismatches"]
+    answer = position_callables.use_alpaca_quantity(
+        world.services, auth(world.uid), {"symbol": symbol}
+    )
+    assert (answer["alpaca_qty"], answer["book_qty"], answer["trades"]) == ("4", "10", ["t-ten"])
+    held = trade(world, "t-ten")
+    assert (held["state"], held["quantity"]) == ("open", "4")
+    world.pulse(f"{DAY}T10:01")
+    assert world.doc("status/reconciliation")["mismatches"] == {}
+    assert world.book() == world.positions() == {symbol: Decimal(4)}
+    assert world.orders_at_alpaca() == 0
+    world.account(holdings={symbol: 4, "KO": 5})  # a KO position the product never opened
+    more = error_of(
+        position_callables.use_alpaca_quantity, world.services, auth(world.uid), {"symbol": "KO"}
+    )
+    assert more.code == Code.FAILED_PRECONDITION and "never takes over" in more.message

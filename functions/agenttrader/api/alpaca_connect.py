@@ -20,8 +20,8 @@ import requests
 from firebase_functions import logger
 from pydantic import Field, SecretStr, StrictBool
 
-from agenttrader.api.callables import keep_keys, provision_keys
 from agenttrader.api.guard import Call, Code, Limit, StrictInput, endpoint, fail
+from agenttrader.api.keys_callables import keep_keys, provision_keys
 from agenttrader.broker.keystore import AlpacaKeys
 from agenttrader.context.platform import OAuthApp
 from agenttrader.store import paths

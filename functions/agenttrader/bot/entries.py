@@ -145,9 +145,10 @@ def enter(
     if not paper:  # a shadow entry is held at once; a paper one is told of when it fills
         notices.trade_moved(batch, db, uid, trade_id, trade, "entry_filled", decision.reason, now)
     order_id = f"{trade_id}-open"
-    order = {"symbol": symbol, "side": side, "qty": plain(quantity), "opening": True}
+    held_in = person.account_fields()
+    order = {"symbol": symbol, "side": side, "qty": plain(quantity), "opening": True, **held_in}
     if paper:
-        new_order(batch, person, order_id, symbol, side, quantity, sid, trade_id, opening=True)
+        new_order(batch, person, order_id, symbol, side, quantity, sid, trade_id, True, held_in)
     try:
         batch.commit()
         won = True

@@ -20,6 +20,11 @@ separate truth. A shadow trade has no orders: it is `open` from its entry and `c
     closing   exit_filled      closed    exit price and realized P&L from both legs' fills
     closing   exit_failed      open      the close was rejected, cancelled or expired: held
                                          again with the reason, tried again by the next run
+    open      closed_by_hand   closed    the person marked it closed (no order; they closed it
+    closing                              at Alpaca, or its account is not the keys' any more)
+    open      book_set         open      set to Alpaca's quantity: the part Alpaca no longer
+                                         holds leaves the book at the entry price (no P&L)
+    open      book_emptied     closed    the same, when Alpaca holds none of it
 
 A close's events move the trade only when they come from the closing order it waits for
 (`close_order_id`); an answer about an earlier close is recorded on that order alone.
@@ -67,6 +72,9 @@ class Event(StrEnum):
     EXIT_FILLING = "exit_filling"
     EXIT_FILLED = "exit_filled"
     EXIT_FAILED = "exit_failed"
+    CLOSED_BY_HAND = "closed_by_hand"
+    BOOK_SET = "book_set"
+    BOOK_EMPTIED = "book_emptied"
 
 
 TRANSITIONS: dict[tuple[State, Event], State] = {
@@ -79,6 +87,10 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
     (State.CLOSING, Event.EXIT_FILLING): State.CLOSING,
     (State.CLOSING, Event.EXIT_FILLED): State.CLOSED,
     (State.CLOSING, Event.EXIT_FAILED): State.OPEN,
+    (State.OPEN, Event.CLOSED_BY_HAND): State.CLOSED,
+    (State.CLOSING, Event.CLOSED_BY_HAND): State.CLOSED,  # its close never left
+    (State.OPEN, Event.BOOK_SET): State.OPEN,
+    (State.OPEN, Event.BOOK_EMPTIED): State.CLOSED,
 }
 """Every change a trade may make; any other (state, event) is ignored (a repeated or late
 event), which is what makes following an order twice harmless."""
@@ -355,7 +367,7 @@ def _update(
         update.update(quantity="0", filled_qty="0")
     if event is Event.EXIT_FAILED:
         update["last_close_error"] = {"reason": change.reason, "at": now}
-    elif event in (Event.EXIT, Event.SHADOW_EXIT):
+    elif event in (Event.EXIT, Event.SHADOW_EXIT, Event.CLOSED_BY_HAND, Event.BOOK_EMPTIED):
         update["close_reason"] = change.reason
         update["last_close_error"] = firestore.DELETE_FIELD
     elif change.reason:

@@ -38,13 +38,16 @@ def new_order(
     sid: str | None,
     trade_id: str,
     opening: bool,
+    account: dict[str, Any],
 ) -> None:
-    """The order, before it is sent (`pending`): written with the decision, so a crash between
-    the two leaves an order the next run sends under the same client_order_id."""
+    """The order, before it is sent (`pending`): written with the decision and the account
+    it is for, so a crash between the two leaves an order the next run sends under the same
+    client_order_id, to that account only."""
     db = person.db
     writer.create(
         paths.orders(db, person.uid).document(order_id),
         {
+            **account,
             "symbol": symbol,
             "side": side,
             "qty": plain(quantity),
@@ -60,6 +63,18 @@ def new_order(
     writer.set(paths.user(db, person.uid), {"orders_pending": firestore.Increment(1)}, merge=True)
 
 
+def withdraw_unsent(
+    writer: Writer,
+    db: firestore.Client,
+    uid: str,
+    ref: firestore.DocumentReference,
+    reason: str,
+) -> None:
+    """End an order that was never sent (in `writer`'s commit), with the reason."""
+    writer.update(ref, {"status": "canceled", "open": False, "reason": reason})
+    writer.set(paths.user(db, uid), {"orders_pending": firestore.Increment(-1)}, merge=True)
+
+
 def submit(person: Person, order_id: str, order: dict[str, Any]) -> None:
     """Send the order (Alpaca answers a client_order_id it has seen with that order). A
     refusal ends the order and moves its trade (an entry: no position; a close: held again,
@@ -69,6 +84,9 @@ def submit(person: Person, order_id: str, order: dict[str, Any]) -> None:
     if not person.may_send():
         logger.info("bot.order_held_for_open", uid=person.uid, order_id=order_id)
         return
+    if not person.opens(order):
+        logger.warn("bot.order_for_other_account", uid=person.uid, order_id=order_id)
+        return  # stays pending: sent only with keys that open its account
     symbol, side, qty = str(order["symbol"]), str(order["side"]), decimal(order["qty"])
     opening = bool(order.get("opening"))
     try:
@@ -108,6 +126,8 @@ def follow_orders(person: Person) -> tuple[set[str], Unsent]:
 
 
 def follow(person: Person, order_id: str, order: dict[str, Any]) -> None:
+    if not person.opens(order):
+        return  # its account is not the one these keys open: asked about once they do
     if order.get("status") != "pending":
         record(person, order_id, order, person.broker.order(order_id))
         return

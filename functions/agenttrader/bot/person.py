@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 from google.cloud import firestore
 
@@ -67,6 +69,9 @@ class Person:
     """Symbols whose position differs from Alpaca's: no entry in them this run."""
     account_number: str = ""
     """The Alpaca account these keys open (from this run's snapshot)."""
+    broker_held: dict[str, Decimal] = field(default_factory=dict)
+    """What Alpaca holds (signed) of each symbol that differs from the book: exits in it are
+    sized to this, never past zero."""
 
     closes_at: datetime | None = None
     """When this session closes; orders stop leaving `LAST_SEND` before."""
@@ -78,13 +83,60 @@ class Person:
             return False
         return self.closes_at is None or self.platform.now() < self.closes_at - LAST_SEND
 
-    def account_fields(self) -> dict[str, object]:
+    def exit_room(self, symbol: str, side: str) -> Decimal | None:
+        """How much an exit of a `side` position in `symbol` may sell (or buy back) while the
+        symbol differs from Alpaca's position: what Alpaca holds on that side, less what this
+        run's exits took already; None while there is no difference."""
+        held = self.broker_held.get(symbol)
+        if held is None:
+            return None
+        on_side = held if side == "BUY" else -held
+        return max(on_side, Decimal(0))
+
+    def exited(self, symbol: str, quantity: Decimal) -> None:
+        """An exit in a symbol that differs took `quantity` of what Alpaca holds."""
+        held = self.broker_held.get(symbol)
+        if held is not None:
+            self.broker_held[symbol] = held - quantity if held > 0 else held + quantity
+
+    def account_fields(self) -> dict[str, Any]:
         """What a trade or an order records of the account it is made in."""
         return {"account_number": self.account_number, "paper": bool(self.keys.paper)}
+
+    def opens(self, doc: dict[str, Any]) -> bool:
+        """These keys open the Alpaca account the trade or order `doc` was made in (one from
+        before they recorded it was made with paper keys: it belongs to a paper account)."""
+        number = doc.get("account_number")
+        if number:
+            return bool(self.account_number) and number == self.account_number
+        return bool(self.keys.paper)
+
+    def other_account(self, doc: dict[str, Any]) -> OtherAccount:
+        return OtherAccount(str(doc.get("account_number") or ""), self.account_number)
 
     @property
     def db(self) -> firestore.Client:
         return self.platform.db
+
+
+def last4(account_number: str) -> str:
+    return account_number[-4:] if account_number else "?"
+
+
+class OtherAccount(AgentTraderError):
+    """The keys in use open another Alpaca account than the one a position is held in:
+    nothing is sent, cancelled or replaced for it."""
+
+    def __init__(self, held_in: str, keys_open: str) -> None:
+        where = f"Alpaca account ending {last4(held_in)}" if held_in else "a paper account"
+        super().__init__(
+            ErrorCode.OTHER_ACCOUNT,
+            f"this position is held in {where}, but the keys saved now open account ending "
+            f"{last4(keys_open)}: save the keys of the account that holds it again, or mark "
+            "the trade closed by hand if you closed it at Alpaca",
+        )
+        self.held_in = held_in
+        self.keys_open = keys_open
 
 
 class StrategyFailure(AgentTraderError):

@@ -20,9 +20,9 @@ from firebase_functions import logger
 
 from agenttrader.bot.exits import close_position
 from agenttrader.bot.lifecycle import SHOWN_PRICE, State, level_prices, state_of
-from agenttrader.bot.person import Person, StrategyFailure
+from agenttrader.bot.person import Person
 from agenttrader.bot.settings import StrategyDoc
-from agenttrader.broker.alpaca import BrokerError
+from agenttrader.core.errors import AgentTraderError
 from agenttrader.core.money import decimal, plain
 from agenttrader.store.models import ShadowTrade
 
@@ -82,7 +82,7 @@ def protect(
             continue
         try:
             close_position(person, person.db.document(path).id, price, reason)
-        except (BrokerError, StrategyFailure) as failure:
+        except AgentTraderError as failure:  # refused, another account, nothing held, ...
             logger.warn("bot.protection_failed", uid=person.uid, trade=path, code=str(failure.code))
             problems.append(failure.code)
     return problems

@@ -51,7 +51,8 @@ def reconcile(
     """Compare, record what changed, and return the differences by symbol (their symbols
     also go to `person.mismatched`)."""
     broker = person.broker.positions()
-    book = paper_book(trades)
+    # only the trades of the account these keys open are compared with its positions
+    book = paper_book([(path, t) for path, t in trades if person.opens(t.model_dump())])
     found: dict[str, tuple[Decimal, Decimal]] = {}
     for symbol in sorted(book.keys() | broker.keys()):
         if symbol in working:
@@ -60,6 +61,7 @@ def reconcile(
         if theirs != ours:
             found[symbol] = (theirs, ours)
     person.mismatched |= found.keys()
+    person.broker_held.update({symbol: theirs for symbol, (theirs, _) in found.items()})
     if not found and recorded == 0:
         return {}
     return _record(person, found, recorded)

@@ -1,0 +1,237 @@
+"""The person's Alpaca keys and their account: save keys (checked with Alpaca first), remove
+them, and delete everything the product holds of them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from firebase_functions import logger
+from google.cloud import firestore
+from pydantic import (
+    Field,
+    SecretStr,
+    StrictBool,
+    field_validator,
+)
+
+from agenttrader.api.callables import Empty
+from agenttrader.api.guard import (
+    Call,
+    Code,
+    Limit,
+    StrictInput,
+    endpoint,
+    fail,
+)
+from agenttrader.broker.alpaca import AccountSnapshot, BrokerError
+from agenttrader.broker.keystore import AlpacaKeys, KeyStoreError
+from agenttrader.broker.oauth import revoke_token
+from agenttrader.core.errors import ErrorCode
+from agenttrader.store import paths, queries, switches
+from agenttrader.store.audit import audit_event
+from agenttrader.store.models import (
+    keys_version,
+)
+from agenttrader.store.optimistic import retried, unchanged_since
+
+
+class KeysRequest(StrictInput):
+    key_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    secret_key: str = Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_\-+/=]+$")
+    paper: StrictBool = True
+
+
+class DeleteAccountRequest(StrictInput):
+    confirm: StrictBool
+    """Must be the JSON value true: 1, 1.0 and "true" are not a confirmation."""
+
+    @field_validator("confirm")
+    @classmethod
+    def _confirmed(cls, value: bool) -> bool:
+        if value is not True:
+            raise ValueError("must be true to delete your account")
+        return value
+
+
+# -- keys --------------------------------------------------------------------------------------
+
+
+@endpoint(KeysRequest, Limit(5, 300))
+def save_alpaca_keys(call: Call[KeysRequest]) -> dict[str, Any]:
+    """Check keys with Alpaca, store them as a new secret version, bump `keys_version`."""
+    request, uid = call.request, call.who.uid
+    keys = AlpacaKeys(
+        key_id=request.key_id, secret_key=SecretStr(request.secret_key), paper=request.paper
+    )
+    account = keep_keys(
+        call,
+        keys,
+        Code.INVALID_ARGUMENT,
+        "Alpaca refused these keys: check the key id and secret",
+    )
+    new_version = retried(lambda: provision_keys(call, keys))
+    logger.info("keys.saved", uid=uid, keys_version=new_version)
+    return {
+        "key_id": keys.masked_key_id(),
+        "paper": keys.paper,
+        "keys_version": new_version,
+        "trades_in_other_account": held_elsewhere(call, account.account_number),
+    }
+
+
+def held_elsewhere(call: Call[Any], account_number: str) -> list[dict[str, str]]:
+    """The caller's open paper trades held in another account than `account_number`: nothing
+    is sent for them with these keys (the page lists them, in words)."""
+    found = []
+    for doc in queries.open_trades(call.db, call.who.uid).stream():
+        trade = doc.to_dict() or {}
+        held_in = str(trade.get("account_number") or "")
+        if trade.get("mode") == "paper" and held_in and held_in != account_number:
+            found.append(
+                {
+                    "trade_id": doc.id,
+                    "symbol": str(trade.get("symbol")),
+                    "account_last4": held_in[-4:],
+                }
+            )
+    return found
+
+
+def keep_keys(call: Call[Any], keys: AlpacaKeys, refused: Code, message: str) -> AccountSnapshot:
+    """Check a credential with Alpaca (`refused` with `message` when Alpaca refuses it), then
+    store it as a new version of the caller's secret. Returns the account the keys open."""
+    broker = call.platform.brokers(keys)
+    try:
+        account = broker.account()
+    except BrokerError as error:
+        if error.code == ErrorCode.ALPACA_UNAUTHORIZED:
+            raise fail(refused, message) from None
+        raise
+    finally:
+        broker.close()
+    call.platform.keys.save(call.who.uid, keys)
+    return account
+
+
+def provision_keys(call: Call[Any], keys: AlpacaKeys) -> int:
+    """Bump keys_version (creating the profile, with trading off, on first use) and audit it,
+    in one commit that fails if another call changed the profile in between."""
+    db, uid, now = call.db, call.who.uid, call.now
+    user_ref = paths.user(db, uid)
+    snapshot = user_ref.get()
+    version = (keys_version(snapshot.to_dict()) or 0) + 1
+    update: dict[str, Any] = {
+        "keys_version": version,
+        "keys_updated_at": now,
+        **keys.shown(),  # what the page shows of the keys: never the key itself
+    }
+    batch = db.batch()
+    if snapshot.exists:
+        batch.update(user_ref, update, option=unchanged_since(db, snapshot))
+    else:
+        batch.create(user_ref, {**update, "email": call.who.email, "created_at": now})
+        switches.set_trading(batch, db, uid, False, now)
+    audit_event(
+        batch,
+        db,
+        uid,
+        "keys_saved",
+        now,
+        uid,
+        {"key_id": keys.masked_key_id(), "paper": keys.paper, "keys_version": version},
+    )
+    batch.commit()
+    return version
+
+
+@endpoint(Empty, Limit(5, 300))
+def remove_alpaca_keys(call: Call[Empty]) -> dict[str, Any]:
+    """Delete the caller's secret (after asking Alpaca to revoke a Connect with Alpaca token
+    in it); the pulse stops syncing them."""
+    db, uid, now = call.db, call.who.uid, call.now
+    removed, revoked = _forget_keys(call)
+    batch = db.batch()
+    user_ref = paths.user(db, uid)
+    if user_ref.get().exists:
+        batch.update(
+            user_ref,
+            {
+                "keys_version": firestore.Increment(1),
+                "keys_updated_at": now,
+                "key_id_masked": firestore.DELETE_FIELD,
+                "keys_paper": firestore.DELETE_FIELD,
+            },
+        )
+    audit_event(
+        batch,
+        db,
+        uid,
+        "keys_removed",
+        now,
+        uid,
+        {"had_keys": removed, "connection_revoked": revoked},
+    )
+    batch.commit()
+    logger.info("keys.removed", uid=uid, had_keys=removed, connection_revoked=revoked)
+    return {"removed": removed, "connection_revoked": revoked}
+
+
+def _forget_keys(call: Call[Any]) -> tuple[bool, bool | None]:
+    """Delete the caller's secret. When it holds a Connect with Alpaca token, Alpaca is asked to
+    revoke it first (while the product still holds it, so a failure can be told and tried
+    again by removing again). Returns whether there was a secret, and whether Alpaca revoked
+    the token (None: there was no token, as with pasted keys; False: the person must end the
+    app's access in Alpaca's dashboard)."""
+    uid, app = call.who.uid, call.services.oauth
+    try:
+        keys = call.platform.keys.load(uid, None)
+    except KeyStoreError:
+        keys = None  # unreadable: deleting it is still what was asked
+    revoked: bool | None = None
+    if keys is not None and keys.oauth_token is not None:
+        revoked = (
+            app is not None
+            and bool(app.revoke_url)
+            and revoke_token(
+                app.revoke_url,
+                app.client_id,
+                app.client_secret(),
+                keys.oauth_token.get_secret_value(),
+            )
+        )
+    return call.platform.keys.delete(uid), revoked
+
+
+# -- the account ---------------------------------------------------------------------------------
+
+
+@endpoint(DeleteAccountRequest, Limit(3, 300), finishes_deletion=True)
+def delete_my_account(call: Call[DeleteAccountRequest]) -> dict[str, Any]:
+    """Delete the caller's secret, every document under `users/{uid}` and the Auth user."""
+    db, uid, now = call.db, call.who.uid, call.now
+    record = paths.deleted_account(db, uid)
+    # first: from here on every other call with this person's token is refused
+    record.set({"state": "deleting", "requested_at": now}, merge=True)
+    secret_removed, revoked = _forget_keys(call)
+    deleted = db.recursive_delete(paths.user(db, uid))
+    for pending in queries.oauth_states_of(db, uid).stream():  # Connect with Alpaca, unused
+        pending.reference.delete()
+    call.services.delete_auth_user(uid)
+    db.recursive_delete(paths.rate_limits(db, uid))
+    record.set(
+        {
+            "state": "deleted",
+            "deleted_at": now,
+            "documents_deleted": deleted,
+            "secret_removed": secret_removed,
+            "connection_revoked": revoked,
+        },
+        merge=True,
+    )
+    logger.info("account.deleted", uid=uid, documents_deleted=deleted)
+    return {
+        "deleted": True,
+        "documents_deleted": deleted,
+        "secret_removed": secret_removed,
+        "connection_revoked": revoked,
+    }
