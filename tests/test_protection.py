@@ -415,3 +415,33 @@ def test_use_alpacas_quantity_sets_the_book_without_an_order(world: World) -> No
         position_callables.use_alpaca_quantity, world.services, auth(world.uid), {"symbol": "KO"}
     )
     assert more.code == Code.FAILED_PRECONDITION and "never takes over" in more.message
+
+
+# -- 5: every refused close is tried again, boundedly ---------------------------------------------
+
+
+def test_a_refused_close_the_person_asked_for_is_tried_again_then_handed_back(
+    world: World,
+) -> None:
+    symbol = world.holding()
+    price = price_of(world, symbol)
+    world.account(holdings={symbol: 3}, orders={"reject_closes": 10, "fill_delay_s": 0})
+    hold(world, "t-mine", symbol, price / 2, None, mode="paper")  # far from its stop
+    world.pulse("2026-11-23T09:45")  # the clock is read: the market is open
+    position_callables.close_shadow_trade(world.services, auth(world.uid), {"trade_id": "t-mine"})
+    assert trade(world, "t-mine")["state"] == "open"  # refused at once
+    for minute in range(10, 20):
+        world.pulse(f"{DAY}T10:{minute:02d}")
+    held = trade(world, "t-mine")
+    assert (held["state"], held["close_attempts"]) == ("open", 5)
+    assert held["close_reason"] == "closed by you"
+    assert "insufficient qty" in held["last_close_error"]["reason"]
+    orders = world.docs("orders")
+    assert sorted(orders) == ["t-mine-close"] + [f"t-mine-close-{n}" for n in range(2, 6)]
+    assert {o["status"] for o in orders.values()} == {"rejected"}
+    assert world.orders_at_alpaca() == 5  # one at a time, never two working
+    told = {k: v for k, v in world.docs("notifications").items() if v["kind"] == "exit_failed"}
+    assert sorted(told) == ["exit-failed-t-mine-1", "exit-failed-t-mine-5"]
+    assert "stopped trying" in told["exit-failed-t-mine-5"]["message"]
+    assert "mark the trade closed" in told["exit-failed-t-mine-5"]["message"]
+    assert world.positions() == {symbol: Decimal(3)} == world.book()

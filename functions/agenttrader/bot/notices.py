@@ -148,17 +148,42 @@ def trade_moved(
             **about,
         )
     elif event == "exit_failed":
-        attempt = trade.get("close_attempts") or 1
-        notify(
-            writer,
-            db,
-            uid,
-            f"exit-failed-{trade_id}-{attempt}",
-            EXIT_FAILED,
+        _close_failed(writer, db, uid, trade_id, trade, reason, at, about)
+
+
+CLOSE_TRIES = 5
+"""How many closing orders a trade's close is sent as (a refused or expired one is sent again
+by the next runs, a new one at a time) before the product stops and asks the person."""
+
+
+def _close_failed(
+    writer: Writer,
+    db: firestore.Client,
+    uid: str,
+    trade_id: str,
+    trade: dict[str, Any],
+    reason: str,
+    at: datetime,
+    about: dict[str, Any],
+) -> None:
+    """A person hears of a failing close twice at most: when it first fails, and when the
+    product stops trying."""
+    attempt = trade.get("close_attempts") or 1
+    symbol = about["symbol"]
+    if attempt == 1:
+        message = (
             f"Closing your {symbol} position failed: {reason}. It is tried again at the next "
-            "run while the market is open.",
-            at,
-            **about,
+            f"runs while the market is open, up to {CLOSE_TRIES} times."
+        )
+        notify(writer, db, uid, f"exit-failed-{trade_id}-1", EXIT_FAILED, message, at, **about)
+    elif attempt >= CLOSE_TRIES:
+        message = (
+            f"Closing your {symbol} position failed {attempt} times, and the product has "
+            f"stopped trying: {reason}. Close it at Alpaca yourself and then mark the trade "
+            "closed, or press Close to try again."
+        )
+        notify(
+            writer, db, uid, f"exit-failed-{trade_id}-{attempt}", EXIT_FAILED, message, at, **about
         )
 
 

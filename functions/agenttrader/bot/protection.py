@@ -7,6 +7,9 @@ what its entry filled at (a shadow trade: its entry price) and the percentages c
 strategy when it entered (`take_profit_pct`, `stop_loss_pct` on the trade). A trade from before
 trades carried them takes its strategy's percentages while that strategy exists.
 
+A close that Alpaca refused or let expire, whoever asked for it (a level, the strategy, the
+person's Close), is sent again by the next runs, a new order at a time, `CLOSE_TRIES` at most.
+
 The check runs before any strategy does, one trade at a time: a refused or failed close of one
 trade is recorded and the next is still checked. The strategy's own exit (its signal turning
 against the position) stays with the strategy, while it runs."""
@@ -20,6 +23,7 @@ from firebase_functions import logger
 
 from agenttrader.bot.exits import close_position
 from agenttrader.bot.lifecycle import SHOWN_PRICE, State, level_prices, state_of
+from agenttrader.bot.notices import CLOSE_TRIES
 from agenttrader.bot.person import Person
 from agenttrader.bot.settings import StrategyDoc
 from agenttrader.core.errors import AgentTraderError
@@ -59,6 +63,14 @@ def shown(price: Decimal) -> str:
     return plain(price.quantize(SHOWN_PRICE).normalize())
 
 
+def _close_again(trade: ShadowTrade) -> str:
+    """A close that was refused or expired (whoever asked for it) is sent again, a new order
+    at a time, until `CLOSE_TRIES` were sent; then the person decides (they were told)."""
+    if trade.last_close_error is None or trade.close_attempts >= CLOSE_TRIES:
+        return ""
+    return trade.close_reason or "closing again after a refused close"
+
+
 def protect(
     person: Person,
     trades: list[tuple[str, ShadowTrade]],
@@ -77,7 +89,7 @@ def protect(
         if price is None:
             continue
         take, stop = levels_of(trade, strategies)
-        reason = crossed(trade, price, take, stop)
+        reason = crossed(trade, price, take, stop) or _close_again(trade)
         if not reason:
             continue
         try:

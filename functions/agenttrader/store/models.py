@@ -131,6 +131,11 @@ class ShadowTrade(BaseModel):
     """The prices those levels make from what its entry filled at (see bot.protection)."""
     account_number: str | None = None
     """The Alpaca account it was made in (None: from before trades recorded it)."""
+    close_reason: str | None = None
+    close_attempts: int = 0
+    """Closing orders sent for it so far (see bot.protection: a refused close is sent again)."""
+    last_close_error: dict[str, Any] | None = None
+    """Why its last close failed, while it is held again after it."""
 
     @field_validator(
         "quantity",
