@@ -101,6 +101,7 @@ delete_my_account = _exposed(keys_callables.delete_my_account, secrets=OAUTH_SEC
 admin_set_global_trading = _exposed(admin_callables.admin_set_global_trading)
 admin_get_last_pulse = _exposed(admin_callables.admin_get_last_pulse)
 admin_disable_user_trading = _exposed(admin_callables.admin_disable_user_trading)
+admin_unlock_user_trading = _exposed(admin_callables.admin_unlock_user_trading)
 admin_list_people = _exposed(admin_callables.admin_list_people)
 request_sync = _exposed(callables.request_sync)
 save_strategy = _exposed(strategy_callables.save_strategy)

@@ -17,7 +17,13 @@ from bot_world import World
 from calling import Code, auth, error_of
 from google.cloud import firestore
 
-from agenttrader.api import callables, keys_callables, position_callables, strategy_callables
+from agenttrader.api import (
+    admin_callables,
+    callables,
+    keys_callables,
+    position_callables,
+    strategy_callables,
+)
 from agenttrader.bot.lifecycle import Change, Event, Fill, figures, move
 from agenttrader.broker.alpaca import AlpacaBroker
 from agenttrader.store import paths
@@ -445,3 +451,38 @@ def test_a_refused_close_the_person_asked_for_is_tried_again_then_handed_back(
     assert "stopped trying" in told["exit-failed-t-mine-5"]["message"]
     assert "mark the trade closed" in told["exit-failed-t-mine-5"]["message"]
     assert world.positions() == {symbol: Decimal(3)} == world.book()
+
+
+# -- 10: the switch changes only through the callable; an administrator's switch-off is a lock ---
+
+
+def test_an_administrators_switch_off_holds_until_an_administrator_lifts_it(
+    world: World,
+) -> None:
+    ops = auth("ops", admin=True)
+    admin_callables.admin_disable_user_trading(
+        world.services, ops, {"uid": world.uid, "reason": "unusual orders, under review"}
+    )
+    switch = world.doc("status/trading")
+    assert (switch["enabled"], switch["locked_by"]) == (False, "ops")
+    refused = error_of(
+        callables.set_trading_enabled, world.services, auth(world.uid), {"enabled": True}
+    )
+    assert refused.code == Code.FAILED_PRECONDITION
+    assert "unusual orders, under review" in refused.message
+    assert world.doc("status/trading") == switch  # nothing changed, the reason kept
+    admin_callables.admin_unlock_user_trading(world.services, ops, {"uid": world.uid})
+    assert world.doc("status/trading")["enabled"] is False  # lifted, still off
+    callables.set_trading_enabled(world.services, auth(world.uid), {"enabled": True})
+    assert world.doc("status/trading")["enabled"] is True
+    actions = [a["action"] for a in world.docs("audit").values()]
+    assert {"trading_switched", "trading_unlocked"} <= set(actions)
+
+
+def test_a_person_switches_back_on_after_a_risk_trip(world: World) -> None:
+    world.account(last_equity="200000")  # today's loss is over the daily limit
+    world.strategy(symbols=[world.acting()[0][0]])
+    world.pulse()
+    assert world.doc("status/trading")["tripped_by"] == "max_daily_loss_usd"
+    callables.set_trading_enabled(world.services, auth(world.uid), {"enabled": True})
+    assert world.doc("status/trading")["enabled"] is True

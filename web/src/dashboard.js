@@ -6,8 +6,6 @@ import {
   onSnapshot,
   orderBy,
   query,
-  serverTimestamp,
-  setDoc,
   where,
 } from "firebase/firestore";
 import { $, busy, listeners, money, percent, setField, showError, sign, when } from "./ui.js";
@@ -43,9 +41,7 @@ export function startDashboard({ db, call }, user) {
     }),
     live(mine("status", "last_sync_error"), (snap) => renderSyncError(root, snap.data())),
     live(mine("status", "reconciliation"), (snap) => renderReconciliation(root, snap.data())),
-    live(mine("status", "trading"), (snap) => {
-      $("#trading-enabled").checked = snap.data()?.enabled === true;
-    }),
+    live(mine("status", "trading"), (snap) => renderSwitch(snap.data())),
     live(
       query(
         collection(db, "users", uid, "shadowTradeHistory"),
@@ -102,9 +98,24 @@ function renderHalt(status) {
     ? `Trading is halted for everyone by the operators: nothing is bought or sold for anyone until they switch it back on.${why}`
     : "";
   const mine = $("#trading-enabled");
-  mine.disabled = halted;
+  mine.dataset.halted = halted ? "true" : "";
+  mine.disabled = halted || mine.dataset.locked === "true";
   if (halted) mine.setAttribute("aria-describedby", "halt-banner");
   else mine.removeAttribute("aria-describedby");
+}
+
+/** The person's switch, and who switched it off when it was not them. */
+function renderSwitch(trading) {
+  const mine = $("#trading-enabled");
+  mine.checked = trading?.enabled === true;
+  const locked = Boolean(trading?.locked_by);
+  mine.dataset.locked = locked ? "true" : "";
+  const line = $("#trading-lock");
+  line.hidden = !locked;
+  line.textContent = locked
+    ? `An administrator switched your trading off${trading.reason ? `: ${trading.reason}` : ""}. Only an administrator can switch it back on.`
+    : "";
+  mine.disabled = locked || mine.dataset.halted === "true";
 }
 
 function renderSyncError(root, error) {
@@ -267,10 +278,7 @@ function wireActions({ db, call }, uid) {
     const wanted = trading.checked;
     busy(trading, async () => {
       try {
-        await setDoc(doc(db, "users", uid, "status", "trading"), {
-          enabled: wanted,
-          updated_at: serverTimestamp(),
-        });
+        await call("set_trading_enabled", { enabled: wanted });
         if (wanted && hasKeys()) requestSync(); // no need to wait for the next pulse
       } catch (error) {
         trading.checked = !wanted;

@@ -62,12 +62,15 @@ def admin_get_last_pulse(call: Call[Empty]) -> dict[str, Any]:
 
 @endpoint(UserTradingOffRequest, ADMIN_LIMIT, admin_only=True, bucket="admin")
 def admin_disable_user_trading(call: Call[UserTradingOffRequest]) -> dict[str, Any]:
-    """Switch one person's trading off, with the reason in their audit trail."""
+    """Switch one person's trading off and lock it (`locked_by`, `reason`): they cannot switch
+    it back on; only an administrator lifts the lock. The reason is in their audit trail and
+    on their page."""
     db, now, uid = call.db, call.now, call.request.uid
     if not paths.user(db, uid).get().exists:
         raise fail(Code.NOT_FOUND, f"no user {uid}")
+    reason = call.request.reason
     batch = db.batch()
-    switches.set_trading(batch, db, uid, False, now)
+    switches.set_trading(batch, db, uid, False, now, locked_by=call.who.uid, reason=reason)
     audit_event(
         batch,
         db,
@@ -75,10 +78,32 @@ def admin_disable_user_trading(call: Call[UserTradingOffRequest]) -> dict[str, A
         "trading_switched",
         now,
         call.who.uid,
-        {"enabled": False, "reason": call.request.reason},
+        {"enabled": False, "reason": reason, "locked": True},
     )
     batch.commit()
-    return {"uid": uid, "enabled": False}
+    return {"uid": uid, "enabled": False, "locked": True}
+
+
+@endpoint(UserTradingOffRequest, ADMIN_LIMIT, admin_only=True, bucket="admin")
+def admin_unlock_user_trading(call: Call[UserTradingOffRequest]) -> dict[str, Any]:
+    """Lift an administrator's lock on one person's switch: their trading stays off until they
+    switch it on themselves."""
+    db, now, uid = call.db, call.now, call.request.uid
+    if not paths.user(db, uid).get().exists:
+        raise fail(Code.NOT_FOUND, f"no user {uid}")
+    batch = db.batch()
+    switches.set_trading(batch, db, uid, False, now, updated_by=call.who.uid)
+    audit_event(
+        batch,
+        db,
+        uid,
+        "trading_unlocked",
+        now,
+        call.who.uid,
+        {"reason": call.request.reason},
+    )
+    batch.commit()
+    return {"uid": uid, "enabled": False, "locked": False}
 
 
 class PeopleRequest(StrictInput):

@@ -226,11 +226,24 @@ def request_sync(call: Call[Empty]) -> dict[str, Any]:
 
 @endpoint(TradingRequest, Limit(20, 60))
 def set_trading_enabled(call: Call[TradingRequest]) -> dict[str, Any]:
-    """The caller's own kill-switch."""
+    """The caller's own kill-switch, changed only here (the rules let nobody write it). The
+    person switches back on after their own switch-off or a risk trip; an administrator's
+    switch-off is a lock (`locked_by`, `reason`) only an administrator lifts."""
     db, uid, now, enabled = call.db, call.who.uid, call.now, call.request.enabled
     _ensure_profile(db, uid, call.who.email, now)
+    ref = paths.trading_status(db, uid)
+    current = ref.get()
+    lock = switches.lock_of(current.to_dict() if current.exists else None)
+    if lock is not None:
+        if not enabled:
+            return {"enabled": False}  # off already, and it stays locked
+        raise fail(
+            Code.FAILED_PRECONDITION,
+            f"an administrator switched your trading off{': ' + lock if lock else ''}. Only an "
+            "administrator can switch it back on",
+        )
     batch = db.batch()
-    switches.set_trading(batch, db, uid, enabled, now)
+    switches.set_trading(batch, db, uid, enabled, now, updated_by=uid)
     audit_event(batch, db, uid, "trading_switched", now, uid, {"enabled": enabled})
     batch.commit()
     return {"enabled": enabled}

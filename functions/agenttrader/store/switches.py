@@ -19,6 +19,14 @@ def switch_is_on(data: Mapping[str, Any] | None) -> bool:
     return data is not None and data.get("enabled") is True
 
 
+def lock_of(data: Mapping[str, Any] | None) -> str | None:
+    """An administrator's lock on a person's switch: its reason ("" when none was given), or
+    None when the switch is not locked."""
+    if data is None or not data.get("locked_by"):
+        return None
+    return str(data.get("reason") or "")
+
+
 def halts_everyone(data: dict[str, Any] | None) -> bool:
     """The global switch `ops/trading`: missing (None) means on; only `enabled: false` halts."""
     return data is not None and data.get("enabled") is False
