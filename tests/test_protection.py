@@ -486,3 +486,23 @@ def test_a_person_switches_back_on_after_a_risk_trip(world: World) -> None:
     assert world.doc("status/trading")["tripped_by"] == "max_daily_loss_usd"
     callables.set_trading_enabled(world.services, auth(world.uid), {"enabled": True})
     assert world.doc("status/trading")["enabled"] is True
+
+
+# -- 12: the limits read open P&L from the current marks ------------------------------------------
+
+
+def test_a_fill_does_not_make_the_shadow_books_gains_look_lost(world: World) -> None:
+    symbol = world.acting()[0][0]
+    held = world.holding()
+    price = price_of(world, held)
+    qty = int(4400 / price) + 1  # up more than the $2,000 daily-loss limit since the entry
+    hold(world, "t-up", held, price / 2, None, stop_pct="90", qty=str(qty))
+    world.account(orders={"fill_delay_s": 600})
+    world.strategy(symbols=[symbol], mode="paper")
+    world.pulse()  # the shadow book's day starts up; a paper entry goes out
+    world.advance(600)
+    world.pulse(f"{DAY}T10:01")  # the entry fills: the run reads its trades again
+    assert world.doc("status/trading")["enabled"] is True
+    assert "tripped_by" not in world.doc("status/trading")
+    stats = world.doc("stats/summary")
+    assert Decimal(stats["unrealized_pnl"]) > 2000

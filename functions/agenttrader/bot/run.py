@@ -55,7 +55,7 @@ from agenttrader.context.platform import Platform
 from agenttrader.core.errors import ErrorCode
 from agenttrader.store import paths, queries
 from agenttrader.store.firestore_io import fields_of
-from agenttrader.store.models import ShadowTrade
+from agenttrader.store.models import ShadowTrade, marked_to
 from agenttrader.store.optimistic import LOST_RACE, unchanged_since
 
 
@@ -106,8 +106,8 @@ def trade_for(
     unsent: Unsent = []
     if orders_pending:
         working, unsent = follow_orders(person)
-    if person.changed:
-        trades = open_trades(person.db, person.uid)  # fills moved some: as they are now
+    if person.changed:  # fills moved some: as they are now, marked to this run's prices
+        trades = marked_to(open_trades(person.db, person.uid), prices)
     if reconcile_due(trades, orders_pending, recorded_mismatches):
         problems += _reconciled(person, trades, working, recorded_mismatches)
     strategies = dict(config.strategies) if config is not None else {}

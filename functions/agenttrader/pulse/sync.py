@@ -37,6 +37,7 @@ from agenttrader.store.firestore_io import chunks, fields_of, get_by_path
 from agenttrader.store.models import (
     ShadowTrade,
     keys_version,
+    marked_to,
     open_trades_count,
     set_sync_error,
     snapshot_document,
@@ -422,19 +423,6 @@ class SyncScope:
     """A trading day that has closed: its summary is sent to whoever was not sent it yet."""
 
 
-def _mark(
-    trades: list[tuple[str, ShadowTrade]], prices: dict[str, Decimal]
-) -> list[tuple[str, ShadowTrade]]:
-    """The open trades marked to `prices` (a trade without a price keeps its marks)."""
-    return [
-        (path, trade)
-        if price is None or trade.is_priced_at(price)
-        else (path, trade.model_copy(update=ShadowTrade.marks(trade.priced(price))))
-        for path, trade in trades
-        for price in [prices.get(trade.symbol)]
-    ]
-
-
 def _marks_of(marked: list[tuple[str, ShadowTrade]]) -> dict[str, dict[str, Any]]:
     """`status/marks`'s `trades`: each open trade's current price, unrealized P&L and P&L %,
     by trade id. The page shows these over a trade's own figures (which are as of when it
@@ -494,7 +482,7 @@ def _sync_with(
     if memory.snapshot(user.memory_key) != digest:
         batch.set(paths.account_snapshot(db, uid), {**snapshot, "synced_at": now})
         writes += 1
-    marked = _mark(trades, prices)
+    marked = marked_to(trades, prices)
     marks = _marks_of(marked)
     if trades and memory.recall("marks", user.memory_key) != marks:
         # one write for all of a person's trades, however many moved

@@ -187,3 +187,18 @@ class ShadowTrade(BaseModel):
             "pnl_percent": None if self.pnl_percent is None else plain(self.pnl_percent),
         }
         return stored == self.priced(price)
+
+
+def marked_to(
+    trades: list[tuple[str, ShadowTrade]], prices: Mapping[str, Decimal]
+) -> list[tuple[str, ShadowTrade]]:
+    """The open trades marked to `prices` (a trade without a price keeps its marks): what
+    the limits, the books and the statistics read of open P&L, never a trade's figures as
+    stored when it opened."""
+    return [
+        (path, trade)
+        if price is None or trade.is_priced_at(price)
+        else (path, trade.model_copy(update=ShadowTrade.marks(trade.priced(price))))
+        for path, trade in trades
+        for price in [prices.get(trade.symbol)]
+    ]
