@@ -56,8 +56,8 @@ from agenttrader.notify import message, webhook
 from agenttrader.notify.delivery import Senders, deliver, route
 from agenttrader.notify.webhook import signing_secret
 from agenttrader.pulse.cadence import CLOSED_EVERY
+from agenttrader.pulse.people import PulseSettings
 from agenttrader.pulse.run import PulseSummary, run_pulse
-from agenttrader.pulse.sync import PulseSettings
 from agenttrader.store import paths, switches
 from localdev import ALPACA_PORT, SECRETS_PORT, emulators
 from localdev.webhook_receiver import WebhookReceiver

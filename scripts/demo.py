@@ -34,8 +34,8 @@ from agenttrader.bot.run import open_trades
 from agenttrader.broker.alpaca import NEW_YORK
 from agenttrader.broker.keystore import AlpacaKeys
 from agenttrader.core import clients
+from agenttrader.pulse.people import OUTCOMES
 from agenttrader.pulse.run import run_pulse
-from agenttrader.pulse.sync import OUTCOMES
 from agenttrader.store import paths
 from localdev import ALPACA_PORT, OAUTH_CLIENT_ID, SECRETS_PORT, emulators, oauth_client_secret
 from localdev.alpaca_standin import AlpacaServer

@@ -8,8 +8,8 @@ from __future__ import annotations
 import sys
 
 from agenttrader import runtime
+from agenttrader.pulse.people import OUTCOMES
 from agenttrader.pulse.run import run_pulse
-from agenttrader.pulse.sync import OUTCOMES
 
 
 def main() -> int:

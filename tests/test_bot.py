@@ -20,8 +20,9 @@ from agenttrader.api import admin_callables, callables, keys_callables, strategy
 from agenttrader.api.guard import Services
 from agenttrader.broker.alpaca import AlpacaBroker
 from agenttrader.context.memory import PulseMemory
+from agenttrader.pulse.people import PulseSettings
 from agenttrader.pulse.run import list_users
-from agenttrader.pulse.sync import PulseSettings, sync_users
+from agenttrader.pulse.sync import sync_users
 from agenttrader.store import paths
 from localdev.seed import register_alpaca_account
 

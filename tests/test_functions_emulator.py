@@ -17,8 +17,8 @@ from google.cloud import firestore
 from agenttrader import runtime
 from agenttrader.broker.keystore import KeyStore
 from agenttrader.context.platform import Platform
+from agenttrader.pulse.people import PulseSettings
 from agenttrader.pulse.run import run_pulse
-from agenttrader.pulse.sync import PulseSettings
 from agenttrader.store import paths
 from localdev import emulators
 from localdev.alpaca_standin import AlpacaServer

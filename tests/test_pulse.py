@@ -22,9 +22,9 @@ from agenttrader.broker.alpaca import AlpacaBroker, BrokerFactory
 from agenttrader.broker.keystore import AlpacaKeys, KeyStore, KeyStoreError
 from agenttrader.context.platform import Platform
 from agenttrader.core.errors import ErrorCode
+from agenttrader.pulse.people import PulseSettings, UserRef
 from agenttrader.pulse.prime import PRIME_MIN, prime
 from agenttrader.pulse.run import run_pulse
-from agenttrader.pulse.sync import PulseSettings, UserRef
 from agenttrader.store import paths
 from localdev.alpaca_standin import AlpacaServer, price_at
 from localdev.secret_manager_standin import SecretManagerServer

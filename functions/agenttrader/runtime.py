@@ -20,8 +20,8 @@ from agenttrader.context.platform import OAuthApp, Platform
 from agenttrader.core import clients, config
 from agenttrader.notify.delivery import Senders
 from agenttrader.notify.tasks import DELIVERY_QUEUE, TaskEnqueue
+from agenttrader.pulse.people import PulseSettings
 from agenttrader.pulse.run import Enqueue
-from agenttrader.pulse.sync import PulseSettings
 
 SYNC_QUEUE = "syncuserbatch"
 """The task queue (and task function) that takes one slice of a fanned-out pulse."""

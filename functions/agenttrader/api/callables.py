@@ -36,7 +36,7 @@ from agenttrader.bot.settings import read_limits
 from agenttrader.bot.strategies import DEFAULT_STRATEGY, STRATEGIES, registered
 from agenttrader.broker.keystore import AlpacaKeys
 from agenttrader.core.errors import ErrorCode
-from agenttrader.pulse import sync
+from agenttrader.pulse import people, sync
 from agenttrader.store import paths, switches
 from agenttrader.store.audit import audit_event
 from agenttrader.store.firestore_io import get_in_order
@@ -199,10 +199,12 @@ def request_sync(call: Call[Empty]) -> dict[str, Any]:
     No order is sent, followed or cancelled here: that is the pulse's, under its lease."""
     db, uid = call.db, call.who.uid
     (profile,) = _trading_allowed(db, uid, paths.user(db, uid))
-    person = sync.user_ref(uid, profile.to_dict() if profile.exists else None, profile.create_time)
+    person = people.user_ref(
+        uid, profile.to_dict() if profile.exists else None, profile.create_time
+    )
     if person.keys_version is None:
         raise fail(Code.FAILED_PRECONDITION, "no Alpaca keys saved: save them first")
-    settings = sync.PulseSettings()
+    settings = people.PulseSettings()
     outcome, codes = sync.sync_one_user(
         call.platform,
         person,

@@ -27,16 +27,9 @@ from agenttrader.bot.person import trading_day
 from agenttrader.broker.calendar import calendar_clock
 from agenttrader.context.platform import Platform
 from agenttrader.pulse.cadence import PulseState, sync_due
-from agenttrader.pulse.sync import (
-    OUTCOMES,
-    PulseSettings,
-    UserRef,
-    holds_something,
-    some_switched_on,
-    sync_users,
-    user_ref,
-    with_someones_keys,
-)
+from agenttrader.pulse.people import OUTCOMES, PulseSettings, UserRef, holds_something, user_ref
+from agenttrader.pulse.shared import some_switched_on, with_someones_keys
+from agenttrader.pulse.sync import sync_users
 from agenttrader.store import paths
 from agenttrader.store.firestore_io import chunks, fields_of, get_in_order
 from agenttrader.store.optimistic import Contended, retried, unchanged_since

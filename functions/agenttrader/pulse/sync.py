@@ -11,125 +11,38 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
-from firebase_functions import logger
-from google.api_core import exceptions as gexc
-from google.cloud import firestore
-
-from agenttrader.bot import notices
-from agenttrader.bot.person import Market, Person, bars_since
-from agenttrader.bot.run import config_of, open_trades, symbols_known, trade_for
-from agenttrader.bot.settings import bot_version
-from agenttrader.broker.alpaca import NEW_YORK, AccountSnapshot, AlpacaBroker
+from agenttrader.bot.person import Market, Person
+from agenttrader.bot.run import config_of, open_trades, trade_for
+from agenttrader.broker.alpaca import AlpacaBroker
 from agenttrader.broker.keystore import AlpacaKeys
 from agenttrader.context.platform import Platform
 from agenttrader.core.errors import AgentTraderError, ErrorCode
-from agenttrader.core.money import cents, plain
+from agenttrader.pulse.outcomes import (
+    daily_summary,
+    describe,
+    log_outcome,
+    record_failure,
+    record_success,
+)
+from agenttrader.pulse.people import PulseSettings, UserRef, holds_something
 from agenttrader.pulse.prime import prime
-from agenttrader.store import paths, queries
-from agenttrader.store.firestore_io import chunks, fields_of, get_by_path
+from agenttrader.pulse.shared import shared_prices
+from agenttrader.store import paths
+from agenttrader.store.firestore_io import fields_of, get_by_path
 from agenttrader.store.models import (
     ShadowTrade,
-    keys_version,
     marked_to,
-    open_trades_count,
-    set_sync_error,
     snapshot_document,
 )
 from agenttrader.store.switches import trading_enabled
 from agenttrader.store.totals import count_open_trades_once
-
-OUTCOMES = (
-    "synced",
-    "skipped_disabled",
-    "skipped_no_keys",
-    "skipped_in_progress",
-    "deferred",
-    "failed",
-)
-
-
-@dataclass(frozen=True)
-class PulseSettings:
-    """Limits of one pulse."""
-
-    concurrency: int = 32
-    """Users synced at once by this instance."""
-    deadline_s: float = 50.0
-    """No user is started after this many seconds; the schedule is every 60 s."""
-    lease_s: float = 120.0
-    """How long a run's lease outlives a run that may have died (fan-out runs hold it only
-    until their deadline, so the next minute's run can start)."""
-    user_timeout_s: float = 25.0
-    """A user whose sync takes longer fails with SYNC_TIMEOUT and writes nothing."""
-    fanout_threshold: int = 2000
-    """Above this many users, fan out through the task queue (when one is given)."""
-    fanout_batch: int = 100
-    """Users per task when fanning out."""
-
-
-@dataclass(frozen=True)
-class UserRef:
-    """A person to sync, as their profile lists them."""
-
-    uid: str
-    keys_version: int | None
-    open_trades: int | None = None
-    """Their open shadow trades (None: not counted yet, so look)."""
-    sync_state: str | None = None
-    """`ok` or `failing` as last recorded; None before their first sync."""
-    trades_version: int | None = None
-    """The version of their set of open trades; None: read them every time."""
-    generation: str = ""
-    """When their profile was created: what an instance remembers of them is for this one."""
-    bot_version: int | None = None
-    """The version of their strategies and risk limits; None: they never set any up."""
-    orders_pending: int | None = None
-    """Their paper orders Alpaca may still change."""
-    position_mismatches: int = 0
-    """Differences between their paper book and Alpaca's positions on record."""
-    keys_shown: bool = True
-    """Their profile shows their keys (`key_id_masked`); False: written at their next sync."""
-    failing_since: float | None = None
-    """When their syncs began failing (Unix seconds), while they do."""
-    failing_told: bool = False
-    """They were told their syncs are failing (`notices.sync_failing`), this failing spell."""
-    summary_day: str | None = None
-    """The last trading day they were sent the summary of."""
-
-    @property
-    def memory_key(self) -> str:
-        return f"{self.uid}@{self.generation}"
-
-
-def user_ref(uid: str, profile: Mapping[str, Any] | None, created: Any = None) -> UserRef:
-    """A person as their profile lists them (`created`: the profile's creation time)."""
-    data = profile or {}
-    version = data.get("trades_version")
-    pending = data.get("orders_pending")
-    mismatches = data.get("position_mismatches")
-    since, summary = data.get("failing_since"), data.get("summary_day")
-    return UserRef(
-        uid,
-        keys_version(data),
-        open_trades_count(data),
-        data.get("sync_state"),
-        version if isinstance(version, int) else None,
-        "" if created is None else str(created),
-        bot_version(data),
-        pending if isinstance(pending, int) else None,
-        mismatches if isinstance(mismatches, int) else 0,
-        bool(data.get("key_id_masked")),
-        since.timestamp() if isinstance(since, datetime) else None,
-        bool(data.get("failing_told")),
-        summary if isinstance(summary, str) else None,
-    )
 
 
 def _digest(doc: dict[str, Any]) -> str:
@@ -173,7 +86,7 @@ def sync_users(
     for user in users:
         if user.keys_version is None:
             counts["skipped_no_keys"] += 1
-            _log_outcome(run_id, user.uid, "skipped_no_keys", 0)
+            log_outcome(run_id, user.uid, "skipped_no_keys", 0)
         else:
             with_keys.append(user)
     enabled = trading_enabled(db, [u.uid for u in with_keys])
@@ -183,7 +96,7 @@ def sync_users(
             todo.append(user)
         else:
             counts["skipped_disabled"] += 1
-            _log_outcome(run_id, user.uid, "skipped_disabled", 0)
+            log_outcome(run_id, user.uid, "skipped_disabled", 0)
     if not todo:
         return counts, errors
     # a new order each run: when a run reaches its deadline, it is never the same people left
@@ -198,7 +111,7 @@ def sync_users(
         prime(platform, todo, trades=True, bots=trading_day is not None)
     recalled.result()
     switched_on = [u for u in todo if enabled.get(u.uid)]
-    shared = {} if market_closed else _shared_prices(platform, switched_on, todo, market)
+    shared = {} if market_closed else shared_prices(platform, switched_on, todo, market)
     results = workers.map(
         lambda user: sync_one_user(
             platform,
@@ -220,96 +133,6 @@ def sync_users(
     return counts, errors
 
 
-PRICE_CHUNK = 200
-"""Symbols per latest-trades request."""
-PRICE_TRIES = 3
-"""People whose keys the shared price request is tried with."""
-
-
-def holds_something(user: UserRef) -> bool:
-    """Open trades or orders working (or not counted yet): synced whatever their switch."""
-    return (user.open_trades or 0) > 0 or bool(user.orders_pending)
-
-
-def _shared_prices(
-    platform: Platform, askers: list[UserRef], users: list[UserRef], market: Market
-) -> dict[str, Decimal]:
-    """Market data is the same for every account: the latest price of every symbol this
-    instance knows `users` hold or their strategies trade, and (while the strategies trade)
-    those symbols' daily bars into `market`, in a few requests for the whole run instead of
-    some per person, asked with the keys of one of `askers` (people whose trading is on).
-    Whatever it lacks (a person this instance has not seen, a failed request), each person's
-    sync asks for itself."""
-    symbols: set[str] = set()
-    traded: set[str] = set()
-    for user in users:
-        remembered = platform.memory.trades(user.memory_key, user.trades_version)
-        if remembered is not None:
-            symbols.update(trade.symbol for _, trade in remembered.trades)
-        if market.day is not None and user.bot_version is not None:
-            traded.update(symbols_known(platform, user.memory_key))
-    symbols |= traded
-    if not symbols:
-        return {}
-
-    def latest(broker: AlpacaBroker) -> dict[str, Decimal]:
-        prices: dict[str, Decimal] = {}
-        for chunk in chunks(sorted(symbols), PRICE_CHUNK):
-            prices.update(broker.latest_prices(chunk))
-        if traded:
-            since = bars_since(platform.now())
-            for chunk in chunks(sorted(traded), PRICE_CHUNK):
-                market.bars.update(broker.daily_bars_many(chunk, since))
-            market.bars.update({s: [] for s in traded - market.bars.keys()})  # not listed
-        return prices
-
-    return with_someones_keys(platform, askers, PRICE_TRIES, latest, "shared_prices") or {}
-
-
-T = TypeVar("T")
-
-
-def with_someones_keys(
-    platform: Platform,
-    users: list[UserRef],
-    tries: int,
-    ask: Callable[[AlpacaBroker], T],
-    what: str,
-) -> T | None:
-    """Ask Alpaca something that is the same for every account (the market clock, prices)
-    with the keys of the first of `users` they work for, trying at most `tries` people;
-    None when nobody's keys gave an answer. `users` are people being synced with their
-    trading switched on: nobody else's credentials are used for what is not theirs."""
-    for user in [u for u in users if u.keys_version is not None][:tries]:
-        try:
-            keys = platform.keys.load(user.uid, user.keys_version)
-            if keys is None:
-                continue
-            broker = platform.brokers(keys)
-            try:
-                return ask(broker)
-            finally:
-                broker.close()
-        except AgentTraderError as error:
-            logger.warn(f"pulse.{what}_unavailable", code=error.code, uid=user.uid)
-    return None
-
-
-def some_switched_on(
-    platform: Platform, users: list[UserRef], want: int, chunk: int = 10, most: int = 50
-) -> list[UserRef]:
-    """Up to `want` of `users` with keys whose trading is switched on, reading their switches
-    a few at a time (at most `most` reads): whose keys may ask what is everyone's."""
-    found: list[UserRef] = []
-    candidates = [u for u in users if u.keys_version is not None][:most]
-    for part in chunks(candidates, chunk):
-        enabled = trading_enabled(platform.db, [u.uid for u in part])
-        found += [u for u in part if enabled.get(u.uid)]
-        if len(found) >= want:
-            break
-    return found[:want]
-
-
 @functools.cache
 def _workers(size: int) -> ThreadPoolExecutor:
     """The instance's pool of sync threads, kept between runs (starting dozens of threads a
@@ -328,18 +151,6 @@ def _recall_snapshots(platform: Platform, users: list[UserRef]) -> None:
         if doc.exists:
             stored = {k: v for k, v in fields_of(doc).items() if k != "synced_at"}
             memory.remember(unknown[doc.reference.parent.parent.id].memory_key, _digest(stored))
-
-
-LOGGED_OUTCOMES = ("failed", "deferred")
-"""Outcomes logged one line per person; the others are counted in the run's summary (a line
-per person per minute is a log bill of its own at thousands of people)."""
-
-
-def _log_outcome(run_id: str, uid: str, outcome: str, duration_ms: int, **extra: Any) -> None:
-    if outcome not in LOGGED_OUTCOMES:
-        return
-    log = logger.warn if outcome == "failed" else logger.info
-    log("pulse.user", run_id=run_id, uid=uid, outcome=outcome, duration_ms=duration_ms, **extra)
 
 
 def sync_one_user(
@@ -363,7 +174,7 @@ def sync_one_user(
     failure next to a successful sync)."""
     started = time.monotonic()
     if started > deadline:
-        _log_outcome(run_id, user.uid, "deferred", 0)
+        log_outcome(run_id, user.uid, "deferred", 0)
         return "deferred", []
     code: ErrorCode | None = None
     codes: list[str] = []
@@ -380,10 +191,10 @@ def sync_one_user(
         )
         outcome, codes = _sync(platform, user, scope)
     except Exception as error:  # one person's failure must never stop the others
-        code, message = _describe(error)
-        _record_failure(platform, user, run_id, code, message)
+        code, message = describe(error)
+        record_failure(platform, user, run_id, code, message)
         outcome, codes = "failed", [code]
-    _log_outcome(
+    log_outcome(
         run_id,
         user.uid,
         outcome,
@@ -391,18 +202,6 @@ def sync_one_user(
         **({"code": code} if code else {}),
     )
     return outcome, codes
-
-
-def _describe(error: Exception) -> tuple[ErrorCode, str]:
-    if isinstance(error, AgentTraderError):
-        return error.code, error.message
-    if isinstance(error, gexc.GoogleAPICallError):
-        return ErrorCode.FIRESTORE_ERROR, f"Firestore: {error.message}"
-    logger.error("pulse.user_crashed", error_type=type(error).__name__, error=str(error))
-    return (
-        ErrorCode.INTERNAL,
-        "an internal error stopped this sync; it is logged and retried next pulse",
-    )
 
 
 @dataclass(frozen=True)
@@ -488,10 +287,10 @@ def _sync_with(
         # one write for all of a person's trades, however many moved
         batch.set(paths.marks(db, uid), {"trades": marks, "priced_at": now})
         writes += 1
-    writes += _record_success(batch, db, user, run_id, now, keep_trip=not entries)
+    writes += record_success(batch, db, user, run_id, now, keep_trip=not entries)
     day = scope.summary_day
     if day and (user.summary_day or "") < day:
-        writes += _daily_summary(batch, db, uid, day, account, now)
+        writes += daily_summary(batch, db, uid, day, account, now)
     if not user.keys_shown:  # keys stored before profiles showed them (a migration, a seed)
         batch.set(paths.user(db, uid), keys.shown(), merge=True)
         writes += 1
@@ -537,46 +336,6 @@ def _sync_with(
     return "synced", codes
 
 
-def _record_success(
-    batch: firestore.WriteBatch,
-    db: firestore.Client,
-    user: UserRef,
-    run_id: str,
-    now: datetime,
-    keep_trip: bool = False,
-) -> int:
-    """What a success changes beyond the data: the sync status, the error and the profile's
-    sync state, only when the person was not already healthy. With `keep_trip` (their switch
-    is off) a risk trip's error stays until they switch back on. Returns the number of writes
-    added."""
-    uid = user.uid
-    if user.sync_state == "ok" or (keep_trip and user.sync_state == "tripped"):
-        return 0
-    batch.set(
-        paths.sync_status(db, uid),
-        {
-            "last_success_at": now,
-            "last_attempt_at": now,
-            "consecutive_failures": 0,
-            "last_run_id": run_id,
-            "last_error_code": firestore.DELETE_FIELD,
-            "lease": firestore.DELETE_FIELD,
-        },
-        merge=True,
-    )
-    batch.delete(paths.last_sync_error(db, uid))
-    batch.set(
-        paths.user(db, uid),
-        {
-            "sync_state": "ok",
-            "failing_since": firestore.DELETE_FIELD,
-            "failing_told": firestore.DELETE_FIELD,
-        },
-        merge=True,
-    )
-    return 3
-
-
 def _trades_of(platform: Platform, user: UserRef) -> list[tuple[str, ShadowTrade]]:
     """The person's open trades: as this instance last saw them if their set has not changed
     since (same `trades_version`), else read."""
@@ -584,82 +343,3 @@ def _trades_of(platform: Platform, user: UserRef) -> list[tuple[str, ShadowTrade
     if remembered is not None:
         return list(remembered.trades)
     return open_trades(platform.db, user.uid)
-
-
-def _record_failure(
-    platform: Platform, user: UserRef, run_id: str, code: str, message: str
-) -> None:
-    db = platform.db
-    uid = user.uid
-    now = platform.now()
-    batch = db.batch()
-    set_sync_error(batch, db, uid, code, message, now, run_id)
-    batch.set(
-        paths.sync_status(db, uid),
-        {
-            "last_attempt_at": now,
-            "consecutive_failures": firestore.Increment(1),
-            "last_error_code": code,
-            "lease": firestore.DELETE_FIELD,
-        },
-        merge=True,
-    )
-    profile = _failing_profile(batch, db, user, code, message, now)
-    if profile:
-        batch.set(paths.user(db, uid), profile, merge=True)
-    try:
-        batch.commit()
-    except gexc.GoogleAPICallError as error:
-        logger.error("pulse.failure_not_recorded", uid=uid, code=code, error=error.message)
-
-
-def _failing_profile(
-    batch: firestore.WriteBatch,
-    db: firestore.Client,
-    user: UserRef,
-    code: str,
-    message: str,
-    now: datetime,
-) -> dict[str, Any]:
-    """What a failure changes on the profile: the state and when the failing began, and once
-    they have failed for `notices.FAILING_TOLD_AFTER`, the person told (in `batch`)."""
-    if user.sync_state != "failing" or user.failing_since is None:
-        return {"sync_state": "failing", "failing_since": now, "failing_told": False}
-    since = datetime.fromtimestamp(user.failing_since, UTC)
-    if user.failing_told or now - since < notices.FAILING_TOLD_AFTER:
-        return {}
-    notices.sync_failing(batch, db, user.uid, code, message, since, now)
-    return {"failing_told": True}
-
-
-def _daily_summary(
-    batch: firestore.WriteBatch,
-    db: firestore.Client,
-    uid: str,
-    day: str,
-    account: AccountSnapshot,
-    now: datetime,
-) -> int:
-    """The summary of trading day `day` (equity, the day's P&L by Alpaca's `last_equity`, the
-    trades opened and closed as the day's notifications told them), and the profile's record
-    that it was sent, in `batch`. Returns the number of writes added."""
-    start = datetime.fromisoformat(day).replace(tzinfo=NEW_YORK)
-    told = Counter(
-        (doc.to_dict() or {}).get("kind")
-        for doc in queries.notifications_between(db, uid, start, start + timedelta(days=1))
-        .select(["kind"])
-        .stream()
-    )
-    notices.daily_summary(
-        batch,
-        db,
-        uid,
-        day,
-        plain(cents(account.equity)),
-        plain(cents(account.equity - account.last_equity)),
-        told[notices.ENTRY_FILLED],
-        told[notices.EXIT_FILLED],
-        now,
-    )
-    batch.set(paths.user(db, uid), {"summary_day": day}, merge=True)
-    return 2
