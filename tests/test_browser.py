@@ -468,7 +468,7 @@ def test_close_all_positions_and_what_each_trade_is_doing(
     opening = {
         "symbol": "NVDA", "side": "BUY", "quantity": "0", "ordered_qty": "5", "filled_qty": "0",
         "entry_price": "150.00", "status": "OPEN", "state": "opening", "mode": "paper",
-        "created_at": now,
+        "created_at": now, "stop_loss_price": "142.5", "take_profit_price": "165.0000001",
     }  # fmt: skip
     paths.shadow_trades(db, uid).document("paper-nvda").set(opening)
     paths.reconciliation(db, uid).set(
@@ -479,7 +479,7 @@ def test_close_all_positions_and_what_each_trade_is_doing(
     trades = page.get_by_role("region", name="Open trades")
     expect(trades.get_by_role("row")).to_have_count(4, timeout=LIVE_S)  # the header and three
     paper = trades.get_by_role("row").filter(has_text="NVDA")
-    expect(paper).to_contain_text("Opening: 0 of 5 filled")
+    expect(paper).to_contain_text("Opening: 0 of 5 filled; stop at $142.50, target at $165.00")
     expect(paper.get_by_role("button", name="Close")).to_be_disabled()
     sync = page.get_by_role("region", name="Sync status")
     expect(sync).to_contain_text("TSLA: Alpaca holds 7, this site's trades hold 0")

@@ -144,9 +144,19 @@ const STATES = {
   closing: () => "Closing: the closing order is working",
 };
 
+// a level is compared at full precision by the pulse; a person reads it to the cent
+const shownLevel = (price) => Number(price).toFixed(2);
+
 function stateText(t) {
-  const text = (STATES[t.state] || STATES.open)(t);
-  return t.last_close_error ? `${text}; the last close failed: ${t.last_close_error.reason}` : text;
+  let text = (STATES[t.state] || STATES.open)(t);
+  const levels = [
+    t.stop_loss_price ? `stop at ${money(shownLevel(t.stop_loss_price))}` : "",
+    t.take_profit_price ? `target at ${money(shownLevel(t.take_profit_price))}` : "",
+  ].filter(Boolean);
+  if (levels.length) text += `; ${levels.join(", ")}`;
+  if (t.last_close_error) text += `; the last close failed: ${t.last_close_error.reason}`;
+  if (t.other_account) text += `; ${t.other_account.message}`;
+  return text;
 }
 
 const hasKeys = () => $('[data-field="keys_line"]').textContent.startsWith("Saved:");
