@@ -31,7 +31,7 @@ from agenttrader import runtime
 from agenttrader.bot import notices
 from agenttrader.bot.reconcile import paper_book
 from agenttrader.bot.run import open_trades
-from agenttrader.broker.alpaca import NEW_YORK
+from agenttrader.broker.answers import NEW_YORK
 from agenttrader.broker.keystore import AlpacaKeys
 from agenttrader.core import clients
 from agenttrader.pulse.people import OUTCOMES

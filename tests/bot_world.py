@@ -201,3 +201,17 @@ def seed_position(
     )
     batch.commit()
     return trade_id
+
+
+def price_of(world: World, symbol: str) -> Decimal:
+    """The stand-in's latest price of `symbol` now."""
+    broker = AlpacaBroker(world.keys, trading_url=world.alpaca.url, data_url=world.alpaca.url)
+    try:
+        return broker.latest_prices([symbol])[symbol]
+    finally:
+        broker.close()
+
+
+def trade(world: World, trade_id: str) -> dict[str, Any]:
+    """The person's trade `trade_id` as stored."""
+    return world.docs("shadowTradeHistory")[trade_id]

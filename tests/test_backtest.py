@@ -24,7 +24,8 @@ from agenttrader.api.guard import Services
 from agenttrader.api.portfolio_callables import portfolio_history
 from agenttrader.backtest import engine
 from agenttrader.bot.settings import StrategyDoc
-from agenttrader.broker.alpaca import AlpacaBroker, Bar
+from agenttrader.broker.alpaca import AlpacaBroker
+from agenttrader.broker.answers import Bar
 from agenttrader.store import paths
 from localdev.alpaca_standin import AlpacaServer
 from localdev.seed import register_alpaca_account

@@ -15,28 +15,15 @@ from decimal import Decimal
 from typing import Any
 
 import requests
-from bot_world import World, seed_position
+from bot_world import World, price_of, seed_position, trade
 from calling import Code, auth, error_of
 
 from agenttrader.api import admin_callables, callables, strategy_callables
-from agenttrader.broker.alpaca import AlpacaBroker
 from agenttrader.store import paths
 from localdev.alpaca_standin import price_at
 from localdev.market_calendar import NEW_YORK
 
 DAY = "2026-11-23"
-
-
-def price_of(world: World, symbol: str) -> Decimal:
-    broker = AlpacaBroker(world.keys, trading_url=world.alpaca.url, data_url=world.alpaca.url)
-    try:
-        return broker.latest_prices([symbol])[symbol]
-    finally:
-        broker.close()
-
-
-def trade(world: World, trade_id: str) -> dict[str, Any]:
-    return world.docs("shadowTradeHistory")[trade_id]
 
 
 def assert_books_agree(world: World) -> dict[str, Decimal]:

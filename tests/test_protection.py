@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import requests
-from bot_world import World
+from bot_world import World, price_of, trade
 from calling import Code, auth, error_of
 from google.cloud import firestore
 
@@ -30,18 +30,6 @@ from agenttrader.store import paths
 from localdev.seed import register_alpaca_account
 
 DAY = "2026-11-23"
-
-
-def price_of(world: World, symbol: str) -> Decimal:
-    broker = AlpacaBroker(world.keys, trading_url=world.alpaca.url, data_url=world.alpaca.url)
-    try:
-        return broker.latest_prices([symbol])[symbol]
-    finally:
-        broker.close()
-
-
-def trade(world: World, trade_id: str) -> dict[str, Any]:
-    return world.docs("shadowTradeHistory")[trade_id]
 
 
 def hold(

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from agenttrader.bot.signals import Sized, opens_trade, shadow_trade_document, signal_document, size
 from agenttrader.bot.strategies import Decision, MeanReversion, Momentum
-from agenttrader.broker.alpaca import Bar
+from agenttrader.broker.answers import Bar
 from agenttrader.store.models import ShadowTrade, StoredSnapshot
 
 NOW = datetime(2026, 1, 2, 15, 0, tzinfo=UTC)

@@ -23,9 +23,10 @@ from agenttrader.api.guard import (
     endpoint,
     fail,
 )
-from agenttrader.broker.alpaca import AccountSnapshot, BrokerError
+from agenttrader.broker.answers import AccountSnapshot
 from agenttrader.broker.keystore import AlpacaKeys, KeyStoreError
 from agenttrader.broker.oauth import revoke_token
+from agenttrader.broker.refusals import BrokerError
 from agenttrader.core.errors import ErrorCode
 from agenttrader.store import paths, queries, switches
 from agenttrader.store.audit import audit_event

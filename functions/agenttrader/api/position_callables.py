@@ -29,7 +29,7 @@ from agenttrader.bot.exits import NothingHeld, close_position
 from agenttrader.bot.lifecycle import Change, Event, Fill, State, move, state_of
 from agenttrader.bot.orders import withdraw_unsent
 from agenttrader.bot.person import OtherAccount, Person, trading_day
-from agenttrader.broker.alpaca import BrokerError
+from agenttrader.broker.refusals import BrokerError
 from agenttrader.core.money import decimal, plain
 from agenttrader.pulse.cadence import PulseState
 from agenttrader.store import paths, queries, switches
@@ -191,10 +191,11 @@ def mark_trade_closed(call: Call[CloseTradeRequest]) -> dict[str, Any]:
     db, uid, now = call.db, call.who.uid, call.now
     trade_id = call.request.trade_id
     ref = paths.shadow_trades(db, uid).document(trade_id)
-    trade = _open_trade(ref)
+    snapshot = ref.get()
+    trade = _open_trade(ref, snapshot)
     if trade.mode != "paper":
         raise fail(Code.FAILED_PRECONDITION, "only a paper trade is closed by hand; close this one")
-    doc = ref.get().to_dict() or {}
+    doc = snapshot.to_dict() or {}
     waiting = doc.get("close_order_id")
     order_ref = paths.orders(db, uid).document(str(waiting)) if waiting else None
     order = order_ref.get().to_dict() or {} if order_ref is not None else {}
@@ -234,12 +235,13 @@ def use_alpaca_quantity(call: Call[SymbolRequest]) -> dict[str, Any]:
     db, uid, now, symbol = call.db, call.who.uid, call.now, call.request.symbol
     with _closer(call) as (person, _):
         held = person.broker.positions().get(symbol, Decimal(0))
+        stored_trades = [
+            (doc.id, doc.to_dict() or {}) for doc in queries.open_trades(db, uid).stream()
+        ]
         trades = [
-            (doc.id, doc.to_dict() or {})
-            for doc in queries.open_trades(db, uid).stream()
-            if (doc.to_dict() or {}).get("mode") == "paper"
-            and (doc.to_dict() or {}).get("symbol") == symbol
-            and person.opens(doc.to_dict() or {})
+            (trade_id, t)
+            for trade_id, t in stored_trades
+            if t.get("mode") == "paper" and t.get("symbol") == symbol and person.opens(t)
         ]
     trades.sort(key=lambda t: str(t[1].get("created_at")))
     ours = sum(

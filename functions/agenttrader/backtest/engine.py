@@ -30,7 +30,7 @@ from agenttrader.bot.performance import Performance
 from agenttrader.bot.protection import crossed, levels_of
 from agenttrader.bot.settings import StrategyDoc
 from agenttrader.bot.strategies import STRATEGIES, Decision
-from agenttrader.broker.alpaca import Bar
+from agenttrader.broker.answers import Bar
 from agenttrader.core.money import Side, cents, percent
 from agenttrader.store.models import ShadowTrade
 

@@ -15,7 +15,7 @@ from google.cloud import firestore
 from agenttrader.bot.performance import Performance
 from agenttrader.bot.person import Person
 from agenttrader.bot.settings import StrategyDoc
-from agenttrader.broker.alpaca import AccountSnapshot
+from agenttrader.broker.answers import AccountSnapshot
 from agenttrader.core.money import plain
 from agenttrader.store import paths
 from agenttrader.store.models import ShadowTrade

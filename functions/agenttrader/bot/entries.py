@@ -22,7 +22,7 @@ from agenttrader.bot.person import Person, StrategyFailure
 from agenttrader.bot.settings import BotConfig, StrategyDoc
 from agenttrader.bot.signals import shadow_trade_document
 from agenttrader.bot.strategies import Decision
-from agenttrader.broker.alpaca import AccountSnapshot
+from agenttrader.broker.answers import AccountSnapshot
 from agenttrader.core.errors import ErrorCode
 from agenttrader.core.money import Side, plain
 from agenttrader.store import paths, queries

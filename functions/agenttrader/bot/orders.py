@@ -20,7 +20,8 @@ from google.cloud import firestore
 
 from agenttrader.bot.lifecycle import ORDER_ENDED_UNFILLED, Change, Event, Fill, move
 from agenttrader.bot.person import Person, StrategyFailure, trading_day
-from agenttrader.broker.alpaca import BrokerError, OrderState
+from agenttrader.broker.answers import OrderState
+from agenttrader.broker.refusals import BrokerError
 from agenttrader.core.errors import ErrorCode
 from agenttrader.core.money import decimal, plain
 from agenttrader.store import paths, queries

@@ -10,7 +10,8 @@ from typing import Any
 
 from google.cloud import firestore
 
-from agenttrader.broker.alpaca import NEW_YORK, AlpacaBroker, Bar
+from agenttrader.broker.alpaca import AlpacaBroker
+from agenttrader.broker.answers import NEW_YORK, Bar
 from agenttrader.broker.keystore import AlpacaKeys
 from agenttrader.context.platform import Platform
 from agenttrader.core.errors import AgentTraderError, ErrorCode

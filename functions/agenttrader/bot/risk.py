@@ -15,7 +15,7 @@ from google.cloud import firestore
 
 from agenttrader.bot import notices
 from agenttrader.bot.settings import RiskLimits
-from agenttrader.broker.alpaca import AccountSnapshot
+from agenttrader.broker.answers import AccountSnapshot
 from agenttrader.core.errors import ErrorCode
 from agenttrader.core.money import cents, percent
 from agenttrader.store import paths, switches

@@ -50,7 +50,8 @@ from agenttrader.bot.reconcile import due as reconcile_due
 from agenttrader.bot.reconcile import reconcile
 from agenttrader.bot.settings import BotConfig, StrategyDoc, bump_bot_version, load_bot_config
 from agenttrader.bot.strategies import STRATEGIES
-from agenttrader.broker.alpaca import AccountSnapshot, Bar, BrokerError
+from agenttrader.broker.answers import AccountSnapshot, Bar
+from agenttrader.broker.refusals import BrokerError
 from agenttrader.context.platform import Platform
 from agenttrader.core.errors import ErrorCode
 from agenttrader.store import paths, queries

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, Protocol
 
-from agenttrader.broker.alpaca import Bar
+from agenttrader.broker.answers import Bar
 from agenttrader.core.money import percent
 
 Action = Literal["BUY", "SELL", "HOLD"]

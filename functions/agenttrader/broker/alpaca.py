@@ -12,13 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 import alpaca_trade_api as tradeapi
-import requests
 from alpaca_trade_api.common import URL
-from alpaca_trade_api.rest import APIError, TimeFrame
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from alpaca_trade_api.rest import TimeFrame
+from pydantic import BaseModel, ValidationError
 from requests.adapters import HTTPAdapter
 from tenacity import (
     RetryCallState,
@@ -29,153 +27,21 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from agenttrader.broker.answers import (
+    ADJUSTED,
+    NEW_YORK,
+    AccountSnapshot,
+    Bar,
+    MarketClock,
+    OrderState,
+)
 from agenttrader.broker.keystore import AlpacaKeys
+from agenttrader.broker.refusals import BrokerError, classify
 from agenttrader.core import config
-from agenttrader.core.errors import AgentTraderError, ErrorCode
+from agenttrader.core.errors import ErrorCode
 from agenttrader.core.money import decimal, plain
 
 Answer = TypeVar("Answer", bound=BaseModel)
-
-
-class BrokerError(AgentTraderError):
-    """Alpaca could not answer. `code` names the cause; `transient` says a retry may help."""
-
-    def __init__(
-        self,
-        code: ErrorCode,
-        message: str,
-        *,
-        transient: bool,
-        retry_after: float | None = None,
-        alpaca_message: str | None = None,
-        status: int | None = None,
-    ) -> None:
-        super().__init__(code, message)
-        self.status = status
-        """Alpaca's HTTP status, when it answered with one."""
-        self.transient = transient
-        self.retry_after = retry_after
-        self.alpaca_message = alpaca_message
-        """What Alpaca's answer said, when it said something (never a key)."""
-
-    @property
-    def may_pass(self) -> bool:
-        """A later attempt (the next run) may well succeed: a transient failure, or a time-out,
-        which is not retried within a request because it would spend the run's time."""
-        return self.transient or self.code == ErrorCode.ALPACA_TIMEOUT
-
-
-MONEY_FIELDS = (
-    "equity",
-    "cash",
-    "buying_power",
-    "portfolio_value",
-    "last_equity",
-    "long_market_value",
-    "short_market_value",
-)
-"""The account's amounts of money, kept exactly."""
-
-
-class AccountSnapshot(BaseModel):
-    """The account fields the product keeps, as Alpaca reports them."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    account_number: str
-    status: str
-    currency: str
-    equity: Decimal
-    cash: Decimal
-    buying_power: Decimal
-    portfolio_value: Decimal
-    last_equity: Decimal
-    long_market_value: Decimal = Decimal(0)
-    short_market_value: Decimal = Decimal(0)
-    trading_blocked: bool
-    account_blocked: bool = False
-    shorting_enabled: bool | None = None
-    """Whether the account may sell short (None: Alpaca did not say)."""
-    # Deprecated by Alpaca: kept in the snapshot when present, never used in a decision.
-    pattern_day_trader: bool | None = None
-    daytrade_count: int | None = None
-
-    @field_validator(*MONEY_FIELDS, mode="before")
-    @classmethod
-    def _exact(cls, value: Any) -> Decimal:
-        return decimal(value)
-
-
-NEW_YORK = ZoneInfo("America/New_York")
-"""The market's time zone: trading days are New York dates."""
-ADJUSTED = "all"
-"""Daily bars as Alpaca adjusts them for splits and dividends: a split is not a crash to a
-strategy, live or in a backtest."""
-
-
-class Bar(BaseModel):
-    """One OHLCV bar."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    t: datetime
-    o: Decimal
-    h: Decimal
-    low: Decimal
-    c: Decimal
-    v: int
-
-    @classmethod
-    def from_alpaca(cls, raw: dict[str, Any]) -> Bar:
-        return cls(
-            t=raw["t"],
-            o=decimal(raw["o"]),
-            h=decimal(raw["h"]),
-            low=decimal(raw["l"]),
-            c=decimal(raw["c"]),
-            v=int(raw["v"]),
-        )
-
-
-class MarketClock(BaseModel):
-    """Alpaca's market clock: whether the US equity market is open, and its next open and
-    close (holidays and daylight saving are Alpaca's to get right)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    is_open: bool
-    next_open: datetime
-    next_close: datetime
-
-
-class OrderState(BaseModel):
-    """An order as Alpaca reports it."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    id: str
-    client_order_id: str
-    symbol: str
-    side: str
-    status: str
-    """new, accepted, partially_filled, filled, canceled, expired, rejected, ..."""
-    qty: Decimal | None = None
-    filled_qty: Decimal = Decimal(0)
-    filled_avg_price: Decimal | None = None
-    filled_at: datetime | None = None
-
-    @field_validator("qty", "filled_qty", "filled_avg_price", mode="before")
-    @classmethod
-    def _exact(cls, value: Any) -> Decimal | None:
-        return None if value is None else decimal(value)
-
-    @property
-    def final(self) -> bool:
-        """Alpaca will not change this order again."""
-        return self.status in FINAL_ORDER_STATES
-
-
-FINAL_ORDER_STATES = ("filled", "canceled", "expired", "rejected", "done_for_day")
 
 
 @dataclass(frozen=True)
@@ -256,100 +122,6 @@ class _AlpacaREST(tradeapi.REST):  # type: ignore[misc]
         if feed:
             data = dict(data or {}, feed=feed)
         return self._request("GET", path, data, base_url=self._data_url, api_version=api_version)
-
-
-def _retry_after(response: requests.Response | None) -> float | None:
-    if response is None:
-        return None
-    header = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(header)) if header else None
-    except ValueError:
-        return None
-
-
-def _said(response: requests.Response) -> str | None:
-    """The `message` of an Alpaca error answer, if it has one."""
-    try:
-        message = response.json().get("message")
-    except (ValueError, AttributeError):
-        return None
-    return str(message)[:200] if message else None
-
-
-AUTH_REFUSALS = ("forbidden", "not authorized", "unauthorized", "authenticat", "access key")
-"""What Alpaca's 403 says when it refuses the credentials themselves; any other 403 (pattern
-day trading protection, a wash trade, insufficient quantity or buying power, anything it adds
-later) refuses the request, not the keys."""
-
-
-def refuses_keys(said: str | None) -> bool:
-    """A 403 about the credentials (or one that says nothing), by Alpaca's own words."""
-    return not said or any(why in said.lower() for why in AUTH_REFUSALS)
-
-
-def classify(error: Exception) -> BrokerError:
-    """Turn whatever the client raised into a BrokerError."""
-    if isinstance(error, BrokerError):
-        return error
-    response: requests.Response | None = None
-    if isinstance(error, APIError):
-        http_error = error._http_error  # the client keeps the response only here
-        response = getattr(http_error, "response", None)
-    elif isinstance(error, requests.HTTPError):
-        response = error.response
-    if response is not None:
-        status = response.status_code
-        said = _said(response)
-        if status == 403 and not refuses_keys(said):
-            return BrokerError(
-                ErrorCode.ALPACA_REJECTED,
-                f"Alpaca refused the request (HTTP 403: {said})",
-                transient=False,
-                alpaca_message=said,
-            )
-        if status in (401, 403):
-            return BrokerError(
-                ErrorCode.ALPACA_UNAUTHORIZED,
-                f"Alpaca refused these API keys (HTTP {status}): check or save them again",
-                transient=False,
-            )
-        if status == 429:
-            return BrokerError(
-                ErrorCode.ALPACA_RATE_LIMITED,
-                "Alpaca rate limit reached (HTTP 429); syncing resumes on the next pulse",
-                transient=True,
-                retry_after=_retry_after(response),
-            )
-        if status >= 500:
-            return BrokerError(
-                ErrorCode.ALPACA_UNAVAILABLE,
-                f"Alpaca had a server error (HTTP {status}); retried on the next pulse",
-                transient=True,
-                retry_after=_retry_after(response),
-            )
-        return BrokerError(
-            ErrorCode.ALPACA_REJECTED,
-            f"Alpaca refused the request (HTTP {status}{': ' + said if said else ''})",
-            transient=False,
-            alpaca_message=said,
-            status=status,
-        )
-    if isinstance(error, requests.Timeout):
-        return BrokerError(
-            ErrorCode.ALPACA_TIMEOUT, "Alpaca did not answer in time", transient=False
-        )
-    if isinstance(error, requests.ConnectionError):
-        return BrokerError(
-            ErrorCode.ALPACA_UNREACHABLE, "could not connect to Alpaca", transient=True
-        )
-    if isinstance(error, (ValueError, KeyError, TypeError, ValidationError)):
-        return BrokerError(
-            ErrorCode.ALPACA_MALFORMED,
-            "Alpaca sent an answer that could not be read",
-            transient=False,
-        )
-    raise error
 
 
 def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:

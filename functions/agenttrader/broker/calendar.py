@@ -9,7 +9,7 @@ import functools
 from datetime import datetime
 from typing import Any
 
-from agenttrader.broker.alpaca import MarketClock
+from agenttrader.broker.answers import MarketClock
 
 YEARS_AHEAD = 2
 """How far past today the calendar is built (next_open never looks further than days)."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from agenttrader.broker.alpaca import MarketClock
+from agenttrader.broker.answers import MarketClock
 
 CLOSED_EVERY = timedelta(minutes=10)
 """How often people are synced while the market is closed."""

@@ -12,7 +12,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from agenttrader.bot import notices
-from agenttrader.broker.alpaca import NEW_YORK, AccountSnapshot
+from agenttrader.broker.answers import NEW_YORK, AccountSnapshot
 from agenttrader.context.platform import Platform
 from agenttrader.core.errors import AgentTraderError, ErrorCode
 from agenttrader.core.money import cents, plain

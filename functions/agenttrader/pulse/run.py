@@ -139,9 +139,9 @@ def run_pulse(
         logger.warn("pulse.overlap", run_id=summary.run_id)
         return summary
     closed = state.is_open is False
-    day, summary_day, closes_at = _days(state, now)
+    day, summary_day, closes_at = session = _days(state, now)
     if enqueue is not None and _fans_out(users, settings, enqueue):
-        _fan_out(platform, users, summary, settings, enqueue, started, (closed, *_days(state, now)))
+        _fan_out(platform, users, summary, settings, enqueue, started, (closed, *session))
     else:
         counts, errors = sync_users(
             platform,

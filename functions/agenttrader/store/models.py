@@ -14,7 +14,7 @@ from typing import Any, Literal
 from google.cloud import firestore
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from agenttrader.broker.alpaca import MONEY_FIELDS, AccountSnapshot
+from agenttrader.broker.answers import MONEY_FIELDS, AccountSnapshot
 from agenttrader.core.money import cents, decimal, percent, plain, pnl_percent, unrealized_pnl
 from agenttrader.store import paths
 
