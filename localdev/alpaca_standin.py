@@ -22,7 +22,11 @@ then filled at the stand-in's price once the fill delay has passed (real time); 
 account cannot afford is refused with 403 "insufficient buying power", a symbol the stand-in
 does not list (any starting with ZZ) with 422, a reused client_order_id with 422. Symbols
 starting with ZZ have no trades and no bars either. Fills move the account's positions (long
-and short, with their average entry price: GET /v2/positions).
+and short, with their average entry price: GET /v2/positions): a sale of what the account does
+not hold opens a short (unless the account may not sell short); as at Alpaca, an order that
+would turn a position round (sell 10 of 5 held) is refused with 403 "insufficient qty".
+Paper and live accounts live side by side: a key id starting with PK opens a paper account
+(number PA...), any other a live one (digits only), so a person may hold both.
 An account's `orders` plan changes how its orders go: {"fill_delay_s": s (instead of the
 market's), "partial": "0.5" (fill that share first, status partially_filled), "then":
 "cancel" | "fill" (what the rest does after another delay), "reject_closes": n (refuse the
@@ -259,7 +263,9 @@ class Account:
         last_equity = self.last_equity
         if last_equity is None:
             last_equity = self.equity(now - now % 86_400 - 1)
-        long_value = equity - self.cash
+        values = [price_at(s, now) * q for s, q in self.holdings.items()]
+        long_value = sum((v for v in values if v > 0), Decimal(0)).quantize(CENT)
+        short_value = sum((v for v in values if v < 0), Decimal(0)).quantize(CENT)
         multiplier = Decimal(2) if equity >= 2000 else Decimal(1)
         body: dict[str, Any] = {
             "id": str(uuid.UUID(int=_digest(self.key_id) << 64)),
@@ -287,7 +293,7 @@ class Account:
             "equity": str(equity),
             "last_equity": str(last_equity),
             "long_market_value": str(long_value),
-            "short_market_value": "0",
+            "short_market_value": str(short_value),
             "initial_margin": "0",
             "maintenance_margin": "0",
             "last_maintenance_margin": "0",
@@ -838,7 +844,14 @@ def _submit(market: Market, account: Account, body: dict[str, Any], now: float) 
             "message": f"insufficient qty available for order (requested: {text}, available: 0 "
             f"of {held} held)",
         }
-    short = side == "sell" and Decimal(account.holdings.get(symbol, 0)) < qty
+    held = Decimal(account.holdings.get(symbol, 0))
+    if reduces and qty > abs(held):  # Alpaca never turns a position round in one order
+        return 403, {
+            "code": 40310000,
+            "message": f"insufficient qty available for order (requested: {text}, available: "
+            f"{abs(held)})",
+        }
+    short = side == "sell" and held < qty
     if short and account.plan.get("shorting", True) is False:
         return 403, {"code": 40310000, "message": "account is not allowed to short"}
     if not reduces and qty * price_at(symbol, now) > account.buying_power(now):

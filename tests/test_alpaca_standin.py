@@ -35,6 +35,38 @@ def test_account_is_served_per_key_pair(alpaca: AlpacaServer) -> None:
     assert bob["buying_power"] == "900.00"  # under 2,000 equity: no margin
 
 
+def test_a_paper_and_a_live_account_side_by_side(alpaca: AlpacaServer) -> None:
+    register_alpaca_account(alpaca.url, "PKALICE001", "secret-key-1", holdings={"AAPL": 3})
+    register_alpaca_account(alpaca.url, "AKALICE001", "secret-key-1")
+    paper = rest(alpaca, "PKALICE001").get_account()
+    live = rest(alpaca, "AKALICE001").get_account()
+    assert paper["account_number"].startswith("PA")
+    assert live["account_number"].isdigit() and paper["id"] != live["id"]
+    assert [p["symbol"] for p in rest(alpaca, "PKALICE001").list_positions()] == ["AAPL"]
+    assert rest(alpaca, "AKALICE001").list_positions() == []
+
+
+def test_a_sale_of_what_is_not_held_is_a_short_and_no_order_turns_a_position_round(
+    alpaca: AlpacaServer,
+) -> None:
+    register_alpaca_account(alpaca.url, "PKALICE001", "secret-key-1", cash="50000")
+    register_alpaca_account(alpaca.url, "PKBOB00001", "secret-key-1", holdings={"MSFT": 5})
+    requests.post(f"{alpaca.url}/_standin/fill_delay", json={"seconds": 0}, timeout=5)
+    alice = rest(alpaca, "PKALICE001")
+    alice.submit_order("AAPL", qty="10", side="sell", type="market", time_in_force="day")
+    (short,) = alice.list_positions()
+    assert (short["symbol"], short["side"], short["qty"]) == ("AAPL", "short", "10")
+    account = alice.get_account()
+    assert Decimal(account["short_market_value"]) < 0
+    assert Decimal(account["cash"]) > Decimal("50000")  # the sale's proceeds
+    bob = rest(alpaca, "PKBOB00001")
+    with pytest.raises(APIError) as raised:
+        bob.submit_order("MSFT", qty="8", side="sell", type="market", time_in_force="day")
+    assert raised.value.status_code == 403
+    assert "insufficient qty available" in str(raised.value)
+    assert [p["qty"] for p in bob.list_positions()] == ["5"]
+
+
 def test_wrong_secret_and_unknown_key_get_401(alpaca: AlpacaServer) -> None:
     register_alpaca_account(alpaca.url, "PKALICE001", "secret-key-1")
     for key, secret in (("PKALICE001", "not-the-secret"), ("PKNOBODY01", "secret-key-1")):

@@ -7,14 +7,17 @@ Alpaca stand-in."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import google_crc32c
 import pytest
 import requests
 from bot_world import World, price_of, trade
 from calling import Code, auth, error_of
+from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from agenttrader.api import (
@@ -26,6 +29,11 @@ from agenttrader.api import (
 )
 from agenttrader.bot.lifecycle import Change, Event, Fill, figures, move
 from agenttrader.broker.alpaca import AlpacaBroker
+from agenttrader.broker.answers import AccountSnapshot
+from agenttrader.broker.keystore import AlpacaKeys
+from agenttrader.core.clients import project_id, secret_manager_client
+from agenttrader.pulse.people import PulseSettings
+from agenttrader.pulse.run import run_pulse
 from agenttrader.store import paths
 from localdev.seed import register_alpaca_account
 
@@ -75,9 +83,14 @@ def hold(
 
 
 def account_number(world: World) -> str:
+    return the_account(world).account_number
+
+
+def the_account(world: World) -> AccountSnapshot:
+    """The Alpaca account the person's keys open."""
     broker = AlpacaBroker(world.keys, trading_url=world.alpaca.url, data_url=world.alpaca.url)
     try:
-        return broker.account().account_number
+        return broker.account()
     finally:
         broker.close()
 
@@ -152,7 +165,13 @@ def test_a_paper_entry_carries_levels_from_its_exact_fill(world: World) -> None:
     assert Decimal(held["take_profit_price"]) == fill * Decimal("1.1")
     assert Decimal(held["stop_loss_price"]) == fill * Decimal("0.95")
     assert (held["take_profit_pct"], held["stop_loss_pct"]) == ("10", "5")
-    assert held["account_number"] == account_number(world) and held["paper"] is True
+    account = the_account(world)
+    assert (held["account_number"], held["account_id"], held["paper"]) == (
+        account.account_number,
+        account.account_id,
+        True,
+    )
+    assert account.account_id  # Alpaca's id of the account, not only its number
 
 
 # -- 3: the clock never depends on who is switched on ---------------------------------------------
@@ -176,6 +195,56 @@ def test_everyone_switched_off_still_has_their_stop_after_the_clock_expired(
     assert (closed["state"], closed["close_reason"][:9]) == ("closed", "stop-loss")
     clock = world.db.document("ops/pulse_state").get().to_dict()["clock"]
     assert clock["is_open"] is True
+
+
+def test_the_operators_own_key_pair_reads_the_clock_first(world: World) -> None:
+    symbol = world.holding()
+    hold(world, "t-held", symbol, price_of(world, symbol) * 2, None)
+    callables.set_trading_enabled(world.services, auth(world.uid), {"enabled": False})
+    world.pulse("2026-11-20T17:00")
+    platform_keys = register_alpaca_account(world.alpaca.url, "AKOPERATOR1", "secret-key-9")
+    store_platform_keys("alpaca-clock-keys", platform_keys)
+    before = world.alpaca.market.stats()["by_key"]
+    world.set(f"{DAY}T10:00")
+    settings = PulseSettings(clock_keys_secret="alpaca-clock-keys")
+    assert run_pulse(world.platform, settings).market_open is True
+    asked = world.alpaca.market.stats()["by_key"]
+    assert asked["AKOPERATOR1"] == {"clock": 1}  # the clock, and nothing else, with its keys
+    person_clock = before.get(world.keys.key_id, {}).get("clock", 0)
+    assert asked[world.keys.key_id].get("clock", 0) == person_clock  # not the person's keys
+    assert trade(world, "t-held")["state"] == "closed"
+
+
+def test_a_platform_key_pair_that_is_missing_falls_back_to_peoples_keys(world: World) -> None:
+    symbol = world.holding()
+    hold(world, "t-held", symbol, price_of(world, symbol) * 2, None)
+    world.pulse("2026-11-20T17:00")
+    world.set(f"{DAY}T10:00")
+    settings = PulseSettings(clock_keys_secret="no-such-secret")
+    assert run_pulse(world.platform, settings).market_open is True
+    assert "no-such-secret" not in world.alpaca.market.stats()["by_key"]
+    assert trade(world, "t-held")["state"] == "closed"
+
+
+def store_platform_keys(secret_id: str, keys: AlpacaKeys) -> None:
+    """The operator's key pair, as they would store it with gcloud."""
+    client = secret_manager_client()
+    parent = f"projects/{project_id()}"
+    with contextlib.suppress(gexc.AlreadyExists):
+        client.create_secret(
+            request={
+                "parent": parent,
+                "secret_id": secret_id,
+                "secret": {"replication": {"automatic": {}}},
+            }
+        )
+    data = keys.payload()
+    client.add_secret_version(
+        request={
+            "parent": f"{parent}/secrets/{secret_id}",
+            "payload": {"data": data, "data_crc32c": google_crc32c.value(data)},
+        }
+    )
 
 
 # -- 6: nothing new leaves after a stop -----------------------------------------------------------
@@ -385,6 +454,22 @@ def test_an_exit_in_a_symbol_that_differs_never_sells_past_zero(
     else:
         assert trade(world, "t-ten")["state"] == "open"
     assert world.orders_at_alpaca() == (1 if sold else 0)
+
+
+def test_a_difference_stands_while_its_symbols_order_works(world: World) -> None:
+    ((symbol, _),) = world.acting()
+    price = price_of(world, symbol)
+    world.account(holdings={symbol: 5}, orders={"fill_delay_s": 3600})
+    hold(world, "t-ten", symbol, price / 2, None, mode="paper", qty="10")
+    world.pulse()  # book 10, Alpaca 5: recorded
+    position_callables.close_shadow_trade(world.services, auth(world.uid), {"trade_id": "t-ten"})
+    assert world.docs("orders")["t-ten-close"]["qty"] == "5"  # capped, and working
+    sid = world.strategy(symbols=[symbol], mode="paper")  # would enter the symbol now
+    world.pulse(f"{DAY}T10:01")  # the symbol is not compared while its close works
+    mismatch = world.doc("status/reconciliation")["mismatches"][symbol]
+    assert (mismatch["broker_qty"], mismatch["book_qty"]) == ("5", "10")
+    assert not any(order_id.startswith(sid) for order_id in world.docs("orders"))
+    assert world.orders_at_alpaca() == 1  # the close only
 
 
 def test_use_alpacas_quantity_sets_the_book_without_an_order(world: World) -> None:

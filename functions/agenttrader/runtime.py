@@ -62,6 +62,7 @@ def pulse_settings() -> PulseSettings:
         concurrency=config.PULSE_CONCURRENCY.value,
         fanout_threshold=config.PULSE_FANOUT_THRESHOLD.value,
         fanout_batch=config.PULSE_FANOUT_BATCH.value,
+        clock_keys_secret=config.ALPACA_CLOCK_KEYS_SECRET.value,
     )
 
 

@@ -116,7 +116,8 @@ def _closer(
         return broker.latest_prices(symbols)
 
     try:
-        person.account_number = broker.account().account_number  # which account the keys open
+        account = broker.account()  # which account the keys open
+        person.account_number, person.account_id = account.account_number, account.account_id
         yield person, prices
     except BrokerError as error:
         raise fail(Code.UNAVAILABLE, f"Alpaca: {error.message}") from None

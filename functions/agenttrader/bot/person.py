@@ -70,6 +70,8 @@ class Person:
     """Symbols whose position differs from Alpaca's: no entry in them this run."""
     account_number: str = ""
     """The Alpaca account these keys open (from this run's snapshot)."""
+    account_id: str = ""
+    """Alpaca's id of that account."""
     broker_held: dict[str, Decimal] = field(default_factory=dict)
     """What Alpaca holds (signed) of each symbol that differs from the book: exits in it are
     sized to this, never past zero."""
@@ -102,7 +104,11 @@ class Person:
 
     def account_fields(self) -> dict[str, Any]:
         """What a trade or an order records of the account it is made in."""
-        return {"account_number": self.account_number, "paper": bool(self.keys.paper)}
+        return {
+            "account_id": self.account_id,
+            "account_number": self.account_number,
+            "paper": bool(self.keys.paper),
+        }
 
     def opens(self, doc: dict[str, Any]) -> bool:
         """These keys open the Alpaca account the trade or order `doc` was made in (one from

@@ -4,7 +4,8 @@ for every person with paper positions, paper orders still working or a differenc
 
 A symbol's book quantity is the sum of what its paper trades hold (BUY positive, SELL
 negative); Alpaca's is the position's signed quantity. A symbol with an order still working is
-not compared (a fill may land between the two reads). A difference is recorded at
+not compared (a fill may land between the two reads); a difference recorded in it before
+stands until it can be. A difference is recorded at
 `users/{uid}/status/reconciliation` (symbol, broker quantity, book quantity, since when),
 audited once (`position_mismatch`), shown on the page, and blocks new entries in that symbol
 until it is gone. The product never sends an order to "repair" one: a person decides."""
@@ -20,7 +21,7 @@ from firebase_functions import logger
 from agenttrader.bot import notices
 from agenttrader.bot.lifecycle import holds
 from agenttrader.bot.person import Person
-from agenttrader.core.money import plain
+from agenttrader.core.money import decimal, plain
 from agenttrader.store import paths
 from agenttrader.store.audit import audit_event
 from agenttrader.store.models import ShadowTrade
@@ -49,32 +50,35 @@ def reconcile(
     recorded: int,
 ) -> dict[str, dict[str, Any]]:
     """Compare, record what changed, and return the differences by symbol (their symbols
-    also go to `person.mismatched`)."""
+    also go to `person.mismatched`, and what Alpaca holds of them to `person.broker_held`)."""
     broker = person.broker.positions()
     # only the trades of the account these keys open are compared with its positions
     book = paper_book([(path, t) for path, t in trades if person.opens(t.model_dump())])
+    before: dict[str, dict[str, Any]] = {}
+    if recorded:
+        doc = paths.reconciliation(person.db, person.uid).get()
+        before = (doc.to_dict() or {}).get("mismatches") or {} if doc.exists else {}
     found: dict[str, tuple[Decimal, Decimal]] = {}
     for symbol in sorted(book.keys() | broker.keys()):
-        if symbol in working:
-            continue
         theirs, ours = broker.get(symbol, Decimal(0)), book.get(symbol, Decimal(0))
-        if theirs != ours:
+        if symbol in working:  # not compared now; what was recorded stands
+            row = before.get(symbol)
+            if row:
+                found[symbol] = (decimal(row.get("broker_qty", "0")), ours)
+        elif theirs != ours:
             found[symbol] = (theirs, ours)
     person.mismatched |= found.keys()
     person.broker_held.update({symbol: theirs for symbol, (theirs, _) in found.items()})
     if not found and recorded == 0:
         return {}
-    return _record(person, found, recorded)
+    return _record(person, found, before)
 
 
 def _record(
-    person: Person, found: dict[str, tuple[Decimal, Decimal]], recorded: int
+    person: Person, found: dict[str, tuple[Decimal, Decimal]], before: dict[str, dict[str, Any]]
 ) -> dict[str, dict[str, Any]]:
     db, uid, now = person.db, person.uid, person.now
     ref = paths.reconciliation(db, uid)
-    before: dict[str, dict[str, Any]] = {}
-    if recorded:
-        before = (ref.get().to_dict() or {}).get("mismatches") or {}
     now_differs: dict[str, dict[str, Any]] = {}
     for symbol, (theirs, ours) in found.items():
         since = (before.get(symbol) or {}).get("since")

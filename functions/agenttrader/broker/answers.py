@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agenttrader.core.money import decimal
 
@@ -27,8 +27,10 @@ MONEY_FIELDS = (
 class AccountSnapshot(BaseModel):
     """The account fields the product keeps, as Alpaca reports them."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
+    account_id: str = Field(default="", validation_alias="id")
+    """Alpaca's id of the account (its number is what people read)."""
     account_number: str
     status: str
     currency: str

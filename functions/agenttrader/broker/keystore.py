@@ -28,6 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from agenttrader.core.errors import AgentTraderError, ErrorCode
 
 UID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+SECRET_ID = re.compile(r"[A-Za-z0-9_-]{1,255}")
+"""What Secret Manager accepts as a secret id."""
 
 
 class AlpacaKeys(BaseModel):
@@ -282,12 +284,14 @@ class KeyStore:
     def _latest(self, uid: str) -> str:
         return f"{self.secret_name(uid)}/versions/latest"
 
-    def _access(self, uid: str) -> AlpacaKeys | None:
+    def _access(self, uid: str, name: str | None = None) -> AlpacaKeys | None:
         with self._lock:
             self.accesses += 1
         try:
             response = self._client.access_secret_version(
-                request={"name": self._latest(uid)}, retry=ACCESS_RETRY, timeout=CALL_TIMEOUT_S
+                request={"name": name or self._latest(uid)},
+                retry=ACCESS_RETRY,
+                timeout=CALL_TIMEOUT_S,
             )
         except gexc.NotFound:
             return None
@@ -297,6 +301,15 @@ class KeyStore:
                 ErrorCode.SECRET_UNAVAILABLE, "your keys could not be read right now; try again"
             ) from None
         return self._parsed(uid, response)
+
+    def load_platform(self, secret_id: str) -> AlpacaKeys | None:
+        """The operator's own key pair in the secret `secret_id` (same form as a person's;
+        None when there is no such secret): what is the same for everyone, such as the
+        market clock, is asked with it. Not cached: it is read a few times a day."""
+        if not SECRET_ID.fullmatch(secret_id):
+            raise ValueError(f"not a valid secret id: {secret_id!r}")
+        name = f"projects/{self._project}/secrets/{secret_id}/versions/latest"
+        return self._access(f"platform:{secret_id}", name)
 
     @staticmethod
     def _parsed(uid: str, response: types.AccessSecretVersionResponse) -> AlpacaKeys:

@@ -18,6 +18,13 @@ ALPACA_DATA_BASE_URL = params.StringParam(
     default="https://data.alpaca.markets",
     description="Alpaca market-data API base URL",
 )
+ALPACA_CLOCK_KEYS_SECRET = params.StringParam(
+    "ALPACA_CLOCK_KEYS_SECRET",
+    default="",
+    description="The Secret Manager secret holding the operator's own Alpaca key pair, with "
+    "which the pulse reads the market clock (empty: the keys of people being synced, then the "
+    "NYSE calendar)",
+)
 PULSE_CONCURRENCY = params.IntParam(
     "PULSE_CONCURRENCY", default=32, description="Users synced at once by one pulse instance"
 )

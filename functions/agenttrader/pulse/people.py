@@ -40,6 +40,9 @@ class PulseSettings:
     """Above this many users, fan out through the task queue (when one is given)."""
     fanout_batch: int = 100
     """Users per task when fanning out."""
+    clock_keys_secret: str = ""
+    """The secret holding the operator's own key pair the market clock is read with first
+    (empty: people's keys, then the NYSE calendar)."""
 
 
 @dataclass(frozen=True)

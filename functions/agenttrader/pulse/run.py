@@ -28,7 +28,7 @@ from agenttrader.broker.calendar import calendar_clock
 from agenttrader.context.platform import Platform
 from agenttrader.pulse.cadence import PulseState, sync_due
 from agenttrader.pulse.people import OUTCOMES, PulseSettings, UserRef, holds_something, user_ref
-from agenttrader.pulse.shared import some_switched_on, with_someones_keys
+from agenttrader.pulse.shared import some_switched_on, with_platform_keys, with_someones_keys
 from agenttrader.pulse.sync import sync_users
 from agenttrader.store import paths
 from agenttrader.store.firestore_io import chunks, fields_of, get_in_order
@@ -119,7 +119,7 @@ def run_pulse(
     # strategies trade, and stops protect what people hold, only while the market is open
     trades = any(u.bot_version is not None or holds_something(u) for u in users)
     if (cadence or trades) and not clock_current:
-        state, clock_read = _read_clock(platform, users, state, now)
+        state, clock_read = _read_clock(platform, users, state, now, settings.clock_keys_secret)
     elif not clock_current:
         state = replace(state, is_open=None)  # unknown: price the trades as if open
     summary.market_open = state.is_open
@@ -205,17 +205,24 @@ CLOCK_TRIES = 3
 
 
 def _read_clock(
-    platform: Platform, users: list[UserRef], state: PulseState, now: datetime
+    platform: Platform,
+    users: list[UserRef],
+    state: PulseState,
+    now: datetime,
+    platform_secret: str = "",
 ) -> tuple[PulseState, bool]:
-    """Ask Alpaca's clock once, with the keys of people being synced: those switched on
-    first, then those who hold something (whose stops need the clock whatever their switch).
+    """Ask Alpaca's clock once: with the operator's own key pair when they set one
+    (`platform_secret`), else with the keys of people being synced: those switched on first,
+    then those who hold something (whose stops need the clock whatever their switch).
     Without an answer, the NYSE calendar tells the session (`calendar_clock`) until its next
     transition, when Alpaca is asked again."""
-    askers = some_switched_on(platform, users, CLOCK_TRIES)
-    if len(askers) < CLOCK_TRIES:
-        chosen = {u.uid for u in askers}
-        askers += [u for u in users if holds_something(u) and u.uid not in chosen]
-    clock = with_someones_keys(platform, askers, CLOCK_TRIES, lambda b: b.clock(), "clock")
+    clock = with_platform_keys(platform, platform_secret, lambda b: b.clock(), "clock")
+    if clock is None:
+        askers = some_switched_on(platform, users, CLOCK_TRIES)
+        if len(askers) < CLOCK_TRIES:
+            chosen = {u.uid for u in askers}
+            askers += [u for u in users if holds_something(u) and u.uid not in chosen]
+        clock = with_someones_keys(platform, askers, CLOCK_TRIES, lambda b: b.clock(), "clock")
     if clock is None:
         logger.warn("pulse.clock_from_calendar")
         return state.with_clock(calendar_clock(now), now), True

@@ -88,6 +88,28 @@ def with_someones_keys(
     return None
 
 
+def with_platform_keys(
+    platform: Platform, secret_id: str, ask: Callable[[AlpacaBroker], T], what: str
+) -> T | None:
+    """Ask Alpaca with the operator's own key pair kept in `secret_id`; None when none is set
+    or it gave no answer (logged: the operator's key pair is theirs to fix)."""
+    if not secret_id:
+        return None
+    try:
+        keys = platform.keys.load_platform(secret_id)
+        if keys is None:
+            logger.warn("pulse.platform_keys_missing", secret=secret_id)
+            return None
+        broker = platform.brokers(keys)
+        try:
+            return ask(broker)
+        finally:
+            broker.close()
+    except AgentTraderError as error:
+        logger.warn(f"pulse.platform_{what}_unavailable", code=error.code, secret=secret_id)
+    return None
+
+
 def some_switched_on(
     platform: Platform, users: list[UserRef], want: int, chunk: int = 10, most: int = 50
 ) -> list[UserRef]:

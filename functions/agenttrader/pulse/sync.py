@@ -321,6 +321,7 @@ def _sync_with(
             user.trades_version,
             entries_allowed=entries,
             account_number=account.account_number,
+            account_id=account.account_id,
             closes_at=market.closes_at,
         )
         codes = trade_for(

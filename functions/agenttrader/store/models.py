@@ -71,6 +71,7 @@ def snapshot_document(account: AccountSnapshot) -> dict[str, Any]:
     doc: dict[str, Any] = {name: plain(cents(getattr(account, name))) for name in MONEY_FIELDS}
     doc.update(
         account_number=account.account_number,
+        account_id=account.account_id,
         status=account.status,
         currency=account.currency,
         trading_blocked=account.trading_blocked,
@@ -131,6 +132,7 @@ class ShadowTrade(BaseModel):
     """The prices those levels make from what its entry filled at (see bot.protection)."""
     account_number: str | None = None
     """The Alpaca account it was made in (None: from before trades recorded it)."""
+    account_id: str | None = None
     close_reason: str | None = None
     close_attempts: int = 0
     """Closing orders sent for it so far (see bot.protection: a refused close is sent again)."""
