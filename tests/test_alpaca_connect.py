@@ -69,6 +69,7 @@ def test_a_person_connects_and_the_pulse_uses_the_token(
         "key_id": "connected with Alpaca",
         "paper": True,
         "keys_version": 1,
+        "trades_in_other_account": [],
     }
     keys = keystore.load("alice", 1)
     assert keys is not None and keys.is_oauth and keys.paper

@@ -174,6 +174,44 @@ def test_a_paper_entry_carries_levels_from_its_exact_fill(world: World) -> None:
     assert account.account_id  # Alpaca's id of the account, not only its number
 
 
+def test_new_levels_reach_a_strategys_open_trades_only_when_the_person_says_so(
+    world: World,
+) -> None:
+    symbol = world.holding()
+    price = price_of(world, symbol)
+    world.account(holdings={symbol: 3}, orders={"fill_delay_s": 0})
+    sid = world.strategy(symbols=[symbol], mode="paper", stop_loss_pct="5", start=False)
+    other = world.strategy(symbols=[symbol], stop_loss_pct="5", start=False)
+    entry = price * Decimal("1.03")  # 5% under it is below the price; 2% under it is above
+    hold(world, "t-paper", symbol, entry, sid, mode="paper")
+    hold(world, "t-other", symbol, entry, other)
+    base = {
+        "id": sid,
+        "strategy": "momentum_20d",
+        "symbols": [symbol],
+        "allocation_usd": "1000",
+        "mode": "paper",
+        "stop_loss_pct": "2",
+    }
+    who = auth(world.uid)
+    assert strategy_callables.save_strategy(world.services, who, base)["relevelled"] == []
+    assert trade(world, "t-paper")["stop_loss_pct"] == "5"  # kept what it entered with
+    answer = strategy_callables.save_strategy(
+        world.services, who, {**base, "take_profit_pct": "10", "apply_to_open_trades": True}
+    )
+    assert answer["relevelled"] == ["t-paper"]
+    moved = trade(world, "t-paper")
+    assert (moved["stop_loss_pct"], moved["take_profit_pct"]) == ("2", "10")
+    assert Decimal(moved["stop_loss_price"]) == entry * Decimal("0.98")  # from the exact entry
+    assert Decimal(moved["take_profit_price"]) == entry * Decimal("1.1")
+    assert trade(world, "t-other")["stop_loss_pct"] == "5"  # another strategy's trade
+    world.pulse()  # the strategy is paused: its trade's own (new) stop closes it
+    closed = trade(world, "t-paper")
+    assert (closed["state"], closed["close_reason"][:9]) == ("closed", "stop-loss")
+    assert trade(world, "t-other")["state"] == "open"
+    assert world.positions() == {}
+
+
 # -- 3: the clock never depends on who is switched on ---------------------------------------------
 
 
@@ -426,6 +464,30 @@ def test_nothing_is_sent_to_an_account_that_does_not_hold_the_position(world: Wo
     )
     assert "trade_marked_closed" in {a["action"] for a in world.docs("audit").values()}
     assert submitted(world, live.key_id) == 0 and submitted(world, world.keys.key_id) == 0
+
+
+def test_saving_the_holding_accounts_keys_again_lets_its_stop_leave(world: World) -> None:
+    symbol = world.holding()
+    world.account(holdings={symbol: 3}, orders={"fill_delay_s": 0})
+    hold(world, "t-paper", symbol, price_of(world, symbol) * 2, None, mode="paper")
+    paper_account = account_number(world)
+    live = register_alpaca_account(world.alpaca.url, "AKLIVE0001", "secret-key-1")
+    who = auth(world.uid)
+    keys_callables.save_alpaca_keys(
+        world.services, who, {"key_id": live.key_id, "secret_key": "secret-key-1", "paper": False}
+    )
+    flag = trade(world, "t-paper")["other_account"]  # said at once, before any run
+    assert flag["held_in"] == paper_account and flag["keys_open"] not in ("", paper_account)
+    assert f"ending {paper_account[-4:]}" in flag["message"]
+    again = keys_callables.save_alpaca_keys(
+        world.services, who, {"key_id": world.keys.key_id, "secret_key": "secret-key-1"}
+    )
+    assert again["trades_in_other_account"] == []
+    assert "other_account" not in trade(world, "t-paper")
+    world.pulse()  # its stop is crossed: the sale goes to the paper account that holds it
+    assert trade(world, "t-paper")["state"] == "closed"
+    assert submitted(world, world.keys.key_id) == 1 and submitted(world, live.key_id) == 0
+    assert world.positions() == {}
 
 
 # -- 4: a difference caps exits -------------------------------------------------------------------

@@ -21,7 +21,7 @@ from firebase_functions import logger
 from pydantic import Field, SecretStr, StrictBool
 
 from agenttrader.api.guard import Call, Code, Limit, StrictInput, endpoint, fail
-from agenttrader.api.keys_callables import keep_keys, provision_keys
+from agenttrader.api.keys_callables import held_elsewhere, keep_keys, provision_keys
 from agenttrader.broker.keystore import AlpacaKeys
 from agenttrader.context.platform import OAuthApp
 from agenttrader.store import paths
@@ -92,7 +92,7 @@ def finish_alpaca_connect(call: Call[FinishRequest]) -> dict[str, Any]:
     paper = _use_state(call)
     token, scope = _exchange(app, call.request.code)
     keys = AlpacaKeys(oauth_token=SecretStr(token), paper=paper, scope=scope)
-    keep_keys(
+    account = keep_keys(
         call,
         keys,
         Code.FAILED_PRECONDITION,
@@ -105,6 +105,7 @@ def finish_alpaca_connect(call: Call[FinishRequest]) -> dict[str, Any]:
         "key_id": keys.masked_key_id(),
         "paper": paper,
         "keys_version": version,
+        "trades_in_other_account": held_elsewhere(call, account.account_number),
     }
 
 

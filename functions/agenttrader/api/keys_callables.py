@@ -23,6 +23,7 @@ from agenttrader.api.guard import (
     endpoint,
     fail,
 )
+from agenttrader.bot.person import other_account_flag
 from agenttrader.broker.answers import AccountSnapshot
 from agenttrader.broker.keystore import AlpacaKeys, KeyStoreError
 from agenttrader.broker.oauth import revoke_token
@@ -81,9 +82,11 @@ def save_alpaca_keys(call: Call[KeysRequest]) -> dict[str, Any]:
 
 
 def held_elsewhere(call: Call[Any], account_number: str) -> list[dict[str, str]]:
-    """The caller's open paper trades held in another account than `account_number`: nothing
-    is sent for them with these keys (the page lists them, in words)."""
+    """The caller's open paper trades held in another account than `account_number`, the one
+    the keys just saved open: nothing is sent for them with these keys. Each says so at once
+    (`other_account`, shown on the page), and a trade in this account stops saying it."""
     found = []
+    batch, writes = call.db.batch(), 0
     for doc in queries.open_trades(call.db, call.who.uid).stream():
         trade = doc.to_dict() or {}
         held_in = str(trade.get("account_number") or "")
@@ -95,6 +98,14 @@ def held_elsewhere(call: Call[Any], account_number: str) -> list[dict[str, str]]
                     "account_last4": held_in[-4:],
                 }
             )
+            flag = other_account_flag(held_in, account_number, call.now)
+            batch.update(doc.reference, {"other_account": flag})
+            writes += 1
+        elif trade.get("other_account"):
+            batch.update(doc.reference, {"other_account": firestore.DELETE_FIELD})
+            writes += 1
+    if writes:
+        batch.commit()
     return found
 
 

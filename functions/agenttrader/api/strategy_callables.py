@@ -19,6 +19,7 @@ from agenttrader.api.guard import (
     endpoint,
     fail,
 )
+from agenttrader.bot.lifecycle import relevelled
 from agenttrader.bot.settings import (
     MAX_SYMBOLS,
     RiskLimits,
@@ -27,7 +28,7 @@ from agenttrader.bot.settings import (
 )
 from agenttrader.bot.strategies import registered
 from agenttrader.core.money import plain
-from agenttrader.store import paths
+from agenttrader.store import paths, queries
 from agenttrader.store.audit import audit_event
 from agenttrader.store.firestore_io import get_in_order
 from agenttrader.store.optimistic import retried, unchanged_since
@@ -88,6 +89,9 @@ class StrategyRequest(StrictInput):
     stop_loss_pct: Percent | None = None
     allow_short: StrictBool = False
     """Long-only unless on: a SELL with nothing held then opens a short position."""
+    apply_to_open_trades: StrictBool = False
+    """A change of take-profit or stop-loss also gives the strategy's open trades the new
+    levels (from each one's own entry); otherwise they keep those they entered with."""
 
 
 class StatusRequest(StrictInput):
@@ -194,10 +198,12 @@ def save_strategy(call: Call[StrategyRequest]) -> dict[str, Any]:
             update.update(status="paused", last_error=firestore.DELETE_FIELD)
         batch = db.batch()
         batch.update(ref, update, option=unchanged_since(db, snapshot))
-        _changed(batch, call, "strategy_saved", {"strategy_id": ref.id, "created": False})
+        relevelled = _relevel(batch, call, ref.id) if request.apply_to_open_trades else []
+        details = {"strategy_id": ref.id, "created": False, "open_trades_relevelled": relevelled}
+        _changed(batch, call, "strategy_saved", details)
         batch.commit()
         status = "paused" if current.get("status") == "error" else current.get("status")
-        return {"id": ref.id, **_shown({**fields, "status": status})}
+        return {"id": ref.id, **_shown({**fields, "status": status}), "relevelled": relevelled}
 
     return retried(attempt)
 
@@ -261,6 +267,20 @@ def save_risk_limits(call: Call[RiskRequest]) -> dict[str, Any]:
     _changed(batch, call, "risk_limits_saved", limits.document())
     batch.commit()
     return limits.document()
+
+
+def _relevel(batch: firestore.WriteBatch, call: Call[StrategyRequest], sid: str) -> list[str]:
+    """Give the strategy's open trades its new levels, each from its own exact entry, in the
+    strategy's batch (each trade as read: a fill in between makes the save try again)."""
+    db, uid, request = call.db, call.who.uid, call.request
+    take = None if request.take_profit_pct is None else Decimal(request.take_profit_pct)
+    stop = None if request.stop_loss_pct is None else Decimal(request.stop_loss_pct)
+    changed = []
+    for snapshot in queries.open_trades_of_strategy(db, uid, sid).stream():
+        fields = relevelled(snapshot.to_dict() or {}, take, stop)
+        batch.update(snapshot.reference, fields, option=unchanged_since(db, snapshot))
+        changed.append(snapshot.id)
+    return sorted(changed)
 
 
 def _existing(ref: firestore.DocumentReference) -> firestore.DocumentSnapshot[Any]:

@@ -14,7 +14,7 @@ from google.cloud import firestore
 
 from agenttrader.bot.lifecycle import Change, Event, State, move, next_close_id, state_of
 from agenttrader.bot.orders import new_order, submit
-from agenttrader.bot.person import OtherAccount, Person
+from agenttrader.bot.person import OtherAccount, Person, other_account_flag
 from agenttrader.bot.strategies import Decision
 from agenttrader.core.errors import AgentTraderError, ErrorCode
 from agenttrader.core.money import decimal, plain
@@ -129,16 +129,8 @@ def _flag_other_account(
     flag = doc.get("other_account") or {}
     if flag.get("keys_open") == person.account_number:
         return
-    ref.update(
-        {
-            "other_account": {
-                "held_in": doc.get("account_number") or "",
-                "keys_open": person.account_number,
-                "message": person.other_account(doc).message,
-                "at": person.now,
-            }
-        }
-    )
+    held_in = str(doc.get("account_number") or "")
+    ref.update({"other_account": other_account_flag(held_in, person.account_number, person.now)})
     logger.warn("bot.other_account", uid=person.uid, trade_id=ref.id)
 
 

@@ -327,6 +327,30 @@ def levels_document(
     }
 
 
+def exact_entry(doc: dict[str, Any]) -> Decimal | None:
+    """What the trade's entry filled at, exactly: from its fills (paper), else its entry price
+    (shadow); None before anything filled."""
+    fills = fills_of(doc)
+    if fills:
+        return figures(str(doc.get("side")), fills).entry_price
+    entry = doc.get("entry_price")
+    return None if entry in (None, "") else decimal(entry)
+
+
+def relevelled(
+    doc: dict[str, Any], take_profit_pct: Decimal | None, stop_loss_pct: Decimal | None
+) -> dict[str, Any]:
+    """The fields that give a trade new exit levels: the percentages, and the prices they make
+    from its exact entry once it has one."""
+    entry = exact_entry(doc)
+    if entry is None:
+        return {
+            "take_profit_pct": None if take_profit_pct is None else plain(take_profit_pct),
+            "stop_loss_pct": None if stop_loss_pct is None else plain(stop_loss_pct),
+        }
+    return levels_document(str(doc.get("side")), entry, take_profit_pct, stop_loss_pct)
+
+
 def next_close_id(trade_id: str, doc: dict[str, Any]) -> str:
     """The closing order's id (its client_order_id) for the trade's next close: `-close`, then
     `-close-2`, ... after a close that failed (Alpaca never takes an id twice)."""

@@ -126,6 +126,17 @@ class Person:
         return self.platform.db
 
 
+def other_account_flag(held_in: str, keys_open: str, now: datetime) -> dict[str, Any]:
+    """What a trade says while the keys saved open another account than the one holding it
+    (`other_account`: shown on the page, in words)."""
+    return {
+        "held_in": held_in,
+        "keys_open": keys_open,
+        "message": OtherAccount(held_in, keys_open).message,
+        "at": now,
+    }
+
+
 def last4(account_number: str) -> str:
     return account_number[-4:] if account_number else "?"
 

@@ -18,6 +18,13 @@ def open_trades(db: firestore.Client, uid: str) -> Query:
     return paths.shadow_trades(db, uid).where(filter=firestore.FieldFilter("status", "==", "OPEN"))
 
 
+def open_trades_of_strategy(db: firestore.Client, uid: str, strategy_id: str) -> Query:
+    """A strategy's open trades (equalities only: no composite index)."""
+    return open_trades(db, uid).where(
+        filter=firestore.FieldFilter("strategy_id", "==", strategy_id)
+    )
+
+
 def everyones_open_trades(db: firestore.Client) -> Query:
     """A new instance's first run: every person's open trades, in one collection-group query
     (its index: `firestore.indexes.json` `fieldOverrides`)."""
