@@ -499,6 +499,112 @@ def test_close_all_positions_and_what_each_trade_is_doing(
     assert audit.count("shadow_trade_closed") == 2
 
 
+def paper_trade(
+    db: firestore.Client, uid: str, trade_id: str, symbol: str, qty: str, account: str
+) -> None:
+    """An open paper trade of `qty` shares bought at $100, held in Alpaca account `account`."""
+    open_trade(db, uid, trade_id, symbol, "BUY", qty, "100")
+    fills = {f"{trade_id}-open": {"role": "entry", "qty": qty, "price": "100"}}
+    paths.shadow_trades(db, uid).document(trade_id).update(
+        {"mode": "paper", "state": "open", "fills": fills, "account_number": account}
+    )
+
+
+def test_what_a_person_can_do_about_a_difference_or_another_account(
+    page: Page, alpaca: AlpacaServer, db: firestore.Client
+) -> None:
+    freeze(alpaca, 1_790_000_000.0)
+    keys = person_with_keys(page, alpaca, "held@example.com", "PKHELD000001")
+    register_alpaca_account(alpaca.url, keys.key_id, "pkheld000001-secret", holdings={"AAPL": 4})
+    uid = uid_of(db, "held@example.com")
+    broker = AlpacaBroker(keys, trading_url=alpaca.url, data_url=alpaca.url)
+    account = broker.account().account_number
+    broker.close()
+    paper_trade(db, uid, "t-aapl", "AAPL", "10", account)
+    paper_trade(db, uid, "t-msft", "MSFT", "3", "PA0000009999")  # an account since replaced
+    paths.reconciliation(db, uid).set(
+        {"mismatches": {"AAPL": {"symbol": "AAPL", "broker_qty": "4", "book_qty": "10",
+                                 "since": datetime.now(UTC)}}}
+    )  # fmt: skip
+
+    # saving the keys again says which trades they cannot reach, and the trade says it too
+    save_keys(page, keys.key_id, "pkheld000001-secret")
+    notice = page.get_by_role("region", name="Alpaca keys").get_by_role("status")
+    expect(notice).to_contain_text("different Alpaca account from the one ending 9999")
+    expect(notice).to_contain_text("MSFT trade")
+    trades = page.get_by_role("region", name="Open trades")
+    msft = trades.get_by_role("row").filter(has_text="MSFT")
+    expect(msft).to_contain_text("this position is held in Alpaca account ending 9999")
+
+    # the difference, with what the person can do beside it
+    sync = page.get_by_role("region", name="Sync status")
+    difference = sync.get_by_role("listitem").filter(has_text="AAPL")
+    expect(difference).to_contain_text("AAPL: Alpaca holds 4, this site's trades hold 10")
+    shot(page, "difference-and-another-account")
+    page.once("dialog", lambda dialog: dialog.accept())
+    difference.get_by_role("button", name="Use Alpaca's quantity").click()
+    expect(sync.get_by_role("listitem")).to_have_count(0, timeout=LIVE_S)
+    aapl = trades.get_by_role("row").filter(has_text="AAPL")
+    expect(aapl.get_by_role("cell").nth(1)).to_have_text("4")
+    expect(aapl.get_by_role("button", name="Mark closed by hand")).to_have_count(0)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    msft.get_by_role("button", name="Mark closed by hand").click()
+    expect(msft).to_have_count(0, timeout=LIVE_S)
+    expect(page.locator("[role=alert]:not(:empty)")).to_have_count(0)
+    audit = {(d.to_dict() or {})["action"] for d in paths.audit(db, uid).stream()}
+    assert {"book_set_to_alpaca", "trade_marked_closed"} <= audit
+    held = broker_positions(alpaca, keys)
+    assert held == {"AAPL": Decimal(4)}  # no order was sent for either
+
+
+def broker_positions(alpaca: AlpacaServer, keys: AlpacaKeys) -> dict[str, Decimal]:
+    broker = AlpacaBroker(keys, trading_url=alpaca.url, data_url=alpaca.url)
+    try:
+        return broker.positions()
+    finally:
+        broker.close()
+
+
+def test_new_exits_are_applied_to_open_trades_only_when_the_person_says_so(
+    page: Page, alpaca: AlpacaServer, db: firestore.Client
+) -> None:
+    freeze(alpaca, 1_790_000_000.0)
+    person_with_keys(page, alpaca, "exits@example.com", "PKEXITS00001")
+    uid = uid_of(db, "exits@example.com")
+    region = page.get_by_role("region", name="Strategies")
+    region.get_by_label("Symbols").fill("AAPL")
+    region.get_by_label("Stop loss %").fill("5")
+    region.get_by_role("button", name="Save strategy").click()
+    row = region.get_by_role("row").filter(has_text="AAPL")
+    expect(row).to_contain_text("stop loss 5%")
+    [sid] = [d.id for d in paths.strategies(db, uid).stream()]
+    open_trade(db, uid, "t-held", "AAPL", "BUY", "2", "100")
+    paths.shadow_trades(db, uid).document("t-held").update(
+        {"strategy_id": sid, "stop_loss_pct": "5", "stop_loss_price": "95"}
+    )
+
+    row.get_by_role("button", name="Change exits").click()
+    dialog = page.get_by_role("dialog", name="Change exits")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_label("New stop loss %")).to_have_value("5")
+    expect(dialog).to_contain_text("This strategy has 1 open trade. Should the new levels apply")
+    dialog.get_by_label("New stop loss %").fill("2")
+    dialog.get_by_role("button", name="Save exits").click()  # not said yet: asked, not saved
+    expect(dialog.get_by_role("alert")).to_have_text(
+        "Choose whether the new levels apply to this strategy's open trades."
+    )
+    shot(page, "change-exits")
+    dialog.get_by_label("Yes, its open trades too").check()
+    dialog.get_by_role("button", name="Save exits").click()
+    expect(dialog).to_be_hidden()
+    expect(row).to_contain_text("stop loss 2%")
+    held = paths.shadow_trades(db, uid).document("t-held").get().to_dict() or {}
+    assert (held["stop_loss_pct"], Decimal(held["stop_loss_price"])) == ("2", Decimal("98"))
+    trades = page.get_by_role("region", name="Open trades")
+    expect(trades.get_by_role("row").filter(has_text="AAPL")).to_contain_text("stop at $98.00")
+
+
 # -- a page that tells the truth ------------------------------------------------------------------
 
 

@@ -19,7 +19,8 @@ export function startDashboard({ db, call }, user) {
   const mine = (...path) => doc(db, "users", uid, ...path);
   const live = (ref, render) => onSnapshot(ref, render, showError);
   const seen = { sync: undefined, run: undefined, snapshot: undefined };
-  const book = { trades: [], marks: {} }; // the open trades, and their live marks (status/marks)
+  // the open trades, their live marks (status/marks), and the symbols that differ from Alpaca
+  const book = { trades: [], marks: {}, differing: new Set() };
   const drawTrades = () => renderTrades(book, call);
 
   const stops = [
@@ -40,7 +41,12 @@ export function startDashboard({ db, call }, user) {
       renderLastSync(root, seen);
     }),
     live(mine("status", "last_sync_error"), (snap) => renderSyncError(root, snap.data())),
-    live(mine("status", "reconciliation"), (snap) => renderReconciliation(root, snap.data())),
+    live(mine("status", "reconciliation"), (snap) => {
+      const rows = Object.values(snap.data()?.mismatches || {});
+      book.differing = new Set(rows.map((r) => r.symbol));
+      renderReconciliation(root, rows, call);
+      drawTrades();
+    }),
     live(mine("status", "trading"), (snap) => renderSwitch(snap.data())),
     live(
       query(
@@ -124,18 +130,49 @@ function renderSyncError(root, error) {
   line.textContent = error ? `The last sync failed: ${error.message}` : "";
 }
 
-// What Alpaca holds and what the product's paper trades hold differ: said in words, per symbol.
-function renderReconciliation(root, doc) {
-  const rows = Object.values(doc?.mismatches || {});
-  const line = root.querySelector('[data-field="reconciliation"]');
-  line.hidden = rows.length === 0;
-  line.textContent = rows.length
-    ? "Your Alpaca account and this site disagree: " +
-      rows
-        .map((r) => `${r.symbol}: Alpaca holds ${r.broker_qty}, this site's trades hold ${r.book_qty} (since ${when(r.since)})`)
-        .join("; ") +
-      ". No new positions are opened in these symbols until they agree again."
-    : "";
+// What Alpaca holds and what the product's paper trades hold differ: said in words, per symbol,
+// each with what the person can do about it.
+function renderReconciliation(root, rows, call) {
+  const box = root.querySelector('[data-field="reconciliation"]');
+  box.hidden = rows.length === 0;
+  if (!rows.length) {
+    box.replaceChildren();
+    return;
+  }
+  const intro = document.createElement("p");
+  intro.className = "error-text";
+  intro.textContent =
+    "Your Alpaca account and this site disagree. No new positions are opened in these symbols until they agree again, and a closing order never sells more than Alpaca holds.";
+  const list = document.createElement("ul");
+  list.setAttribute("aria-label", "Differences with Alpaca");
+  for (const r of rows) {
+    const item = document.createElement("li");
+    item.textContent = `${r.symbol}: Alpaca holds ${r.broker_qty}, this site's trades hold ${r.book_qty} (since ${when(r.since)}). `;
+    if (settles(r)) item.append(useAlpacasQuantity(r, call));
+    else item.append("Alpaca holds more than this site opened: this site never takes over a position it did not open; close the rest at Alpaca or keep it there.");
+    list.append(item);
+  }
+  box.replaceChildren(intro, list);
+}
+
+// the book can be set down to what Alpaca holds on the same side (or to nothing), never up
+function settles({ broker_qty: broker, book_qty: book }) {
+  const [b, k] = [Number(broker), Number(book)];
+  return k !== 0 && (b === 0 || (Math.sign(b) === Math.sign(k) && Math.abs(b) < Math.abs(k)));
+}
+
+function useAlpacasQuantity(row, call) {
+  const use = document.createElement("button");
+  use.type = "button";
+  use.textContent = "Use Alpaca's quantity";
+  use.addEventListener("click", () => {
+    const held = Math.abs(Number(row.broker_qty));
+    const sure = window.confirm(
+      `Set this site's ${row.symbol} trades to the ${held} shares Alpaca holds? No order is sent; what is taken out of the book records no profit or loss.`,
+    );
+    if (sure) busy(use, () => call("use_alpaca_quantity", { symbol: row.symbol }));
+  });
+  return use;
 }
 
 const STATES = {
@@ -180,7 +217,7 @@ export function renderKeysLine(profile, uid) {
 
 // A trade's figures are as of when it opened; while it is open the pulse keeps all of a
 // person's marks in one document, which wins over them.
-function renderTrades({ trades: docs, marks }, call) {
+function renderTrades({ trades: docs, marks, differing }, call) {
   const body = $("#trades-body");
   body.replaceChildren(
     ...docs.map((snap) => {
@@ -217,12 +254,43 @@ function renderTrades({ trades: docs, marks }, call) {
       });
       const action = document.createElement("td");
       action.append(close);
+      // a paper position its keys cannot reach, or one Alpaca no longer holds as the book does
+      if (t.mode === "paper" && (t.other_account || differing.has(t.symbol))) {
+        action.append(" ", markClosed(snap.id, t, call));
+      }
       row.append(action);
       return row;
     }),
   );
   $("#no-trades").hidden = docs.length > 0;
   $("#close-all").hidden = docs.length === 0;
+}
+
+function markClosed(tradeId, t, call) {
+  const mark = document.createElement("button");
+  mark.type = "button";
+  mark.textContent = "Mark closed by hand";
+  mark.addEventListener("click", () => {
+    const sure = window.confirm(
+      `Mark your ${t.symbol} trade closed without sending any order? Do this only if you closed the position at Alpaca yourself, or it is held in an account you no longer use.`,
+    );
+    if (sure) busy(mark, () => call("mark_trade_closed", { trade_id: tradeId }));
+  });
+  return mark;
+}
+
+/** What a person is told when the keys they just saved open another account than the one
+ * holding some of their trades. */
+export function otherAccountNotice(held) {
+  if (!held?.length) return "";
+  const endings = [...new Set(held.map((t) => t.account_last4))].join(" and ");
+  const what = held.length > 1 ? `${held.length} trades` : "trade";
+  return (
+    `These keys open a different Alpaca account from the one ending ${endings} that holds your ` +
+    `${held.map((t) => t.symbol).join(", ")} ${what}. Nothing is sent for ${held.length > 1 ? "them" : "it"} ` +
+    `until you save that account's keys again; if you closed ${held.length > 1 ? "them" : "it"} at Alpaca ` +
+    "yourself, use Mark closed by hand in Open trades."
+  );
 }
 
 function renderSignals(docs) {
@@ -253,6 +321,7 @@ function wireActions({ db, call }, uid) {
       });
       keysForm.elements.secret_key.value = "";
       keysForm.elements.key_id.value = ""; // the keys line shows what was saved, masked
+      $("#keys-notice").textContent = otherAccountNotice(saved.trades_in_other_account);
       // at once from the answer; the listener follows
       renderKeysLine({ key_id_masked: saved.key_id, keys_paper: saved.paper, keys_version: saved.keys_version }, uid);
       if ($("#trading-enabled").checked) requestSync(); // the account shows at once

@@ -8,7 +8,7 @@ import {
 } from "firebase/auth";
 import { connect } from "./backend.js";
 import { startBacktest } from "./backtest.js";
-import { renderKeysLine, startDashboard } from "./dashboard.js";
+import { otherAccountNotice, renderKeysLine, startDashboard } from "./dashboard.js";
 import { startHistory } from "./history.js";
 import { startNotifications } from "./notifications.js";
 import { startOperations } from "./operations.js";
@@ -30,6 +30,7 @@ async function finishConnect({ auth, call }) {
     { key_id_masked: connected.key_id, keys_paper: connected.paper, keys_version: connected.keys_version },
     auth.currentUser?.uid,
   );
+  $("#keys-notice").textContent = otherAccountNotice(connected.trades_in_other_account);
 }
 
 async function boot() {

@@ -1,9 +1,9 @@
 // The Strategies and Risk limits regions: the person's strategies, their performance, their
 // risk limits and, when a limit switched trading off, which one and why. Changes go through
 // the callables.
-import { collection, doc, onSnapshot, orderBy, query } from "firebase/firestore";
+import { collection, doc, getDocs, onSnapshot, orderBy, query, where } from "firebase/firestore";
 import { drawEquity, span } from "./charts.js";
-import { $, busy, listeners, money, percent, setField, showError, symbolsOf } from "./ui.js";
+import { $, busy, clearError, listeners, money, percent, setField, showError, symbolsOf } from "./ui.js";
 
 // The product's defaults (README, "Risk limits"), shown until the person saves their own.
 export const DEFAULT_LIMITS = {
@@ -16,6 +16,7 @@ export const NAMES = { momentum_20d: "Momentum (20 days)", mean_reversion_20d: "
 
 export function startStrategies({ db, call }, uid) {
   const mine = (...path) => doc(db, "users", uid, ...path);
+  const exits = exitsDialog(db, call, uid);
   let removeChart = () => {};
   let points = [];
   let earlier = { days: [], equity: [] };
@@ -26,7 +27,7 @@ export function startStrategies({ db, call }, uid) {
   const live = (ref, render) => onSnapshot(ref, render, showError);
   const stops = [
     live(query(collection(db, "users", uid, "strategies"), orderBy("created_at", "desc")), (snap) =>
-      renderStrategies(snap.docs, call),
+      renderStrategies(snap.docs, call, exits.open),
     ),
     live(mine("stats", "summary"), (snap) => renderPerformance(snap.data())),
     live(mine("settings", "risk"), (snap) => fillLimits(snap.data() || DEFAULT_LIMITS)),
@@ -109,7 +110,72 @@ export function startStrategies({ db, call }, uid) {
     stops.forEach((stop) => stop());
     removeChart();
     off();
+    exits.off();
   };
+}
+
+/** Change a strategy's take-profit and stop-loss. When it holds open trades, the person is
+ * asked whether the new levels apply to them too (each from its own entry) or only to the
+ * trades it opens from now on: no default, so nothing changes under a trade unasked. */
+function exitsDialog(db, call, uid) {
+  const dialog = $("#exits-dialog");
+  const form = $("#exits-form");
+  const question = $("#exits-open-trades");
+  let strategy = null; // { id, ...the strategy as stored }
+  const { on, off } = listeners();
+  const close = () => {
+    strategy = null;
+    dialog.close();
+  };
+  on($("#exits-cancel"), "click", close);
+  on(form, "submit", (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    const optional = (name) => String(data.get(name)).trim() || null;
+    const saving = strategy;
+    busy(form.querySelector("[type=submit]"), async () => {
+      if (!question.hidden && !data.get("apply")) {
+        throw new Error("Choose whether the new levels apply to this strategy's open trades.");
+      }
+      await call("save_strategy", {
+        id: saving.id,
+        strategy: saving.strategy,
+        symbols: saving.symbols,
+        allocation_usd: saving.allocation_usd,
+        mode: saving.mode,
+        allow_short: saving.allow_short === true,
+        take_profit_pct: optional("take_profit_pct"),
+        stop_loss_pct: optional("stop_loss_pct"),
+        apply_to_open_trades: !question.hidden && data.get("apply") === "yes",
+      });
+      if (strategy === saving) close();
+    });
+  });
+  async function open(id, stored) {
+    strategy = { id, ...stored };
+    form.reset();
+    clearError(form.querySelector("[type=submit]"));
+    form.elements.take_profit_pct.value = stored.take_profit_pct ?? "";
+    form.elements.stop_loss_pct.value = stored.stop_loss_pct ?? "";
+    setField(form, "exits_of", `${NAMES[stored.strategy] || stored.strategy} on ${stored.symbols.join(", ")}`);
+    const held = await getDocs(
+      query(
+        collection(db, "users", uid, "shadowTradeHistory"),
+        where("status", "==", "OPEN"),
+        where("strategy_id", "==", id),
+      ),
+    );
+    question.hidden = held.size === 0;
+    setField(
+      form,
+      "exits_question",
+      held.size === 1
+        ? "This strategy has 1 open trade. Should the new levels apply to it too?"
+        : `This strategy has ${held.size} open trades. Should the new levels apply to them too?`,
+    );
+    if (strategy?.id === id) dialog.showModal();
+  }
+  return { open, off };
 }
 
 /** The Performance chart: one point a trading day (`equity/{day}`), from the first day the
@@ -142,7 +208,7 @@ function renderEquity(docs, alpaca) {
   return drawEquity(figure, lines, words.join(" "));
 }
 
-function renderStrategies(docs, call) {
+function renderStrategies(docs, call, changeExits) {
   $("#strategies-body").replaceChildren(
     ...docs.map((snap) => {
       const s = snap.data();
@@ -156,7 +222,12 @@ function renderStrategies(docs, call) {
       const decisions = Object.entries(s.last_decisions || {})
         .map(([symbol, action]) => `${symbol} ${action}`)
         .join(", ");
-      for (const text of [s.symbols.join(", "), money(s.allocation_usd), s.mode, status, decisions || "—"]) {
+      const levels = [
+        s.take_profit_pct ? `take profit ${s.take_profit_pct}%` : "",
+        s.stop_loss_pct ? `stop loss ${s.stop_loss_pct}%` : "",
+      ].filter(Boolean);
+      const exits = levels.join(", ") || "none";
+      for (const text of [s.symbols.join(", "), money(s.allocation_usd), s.mode, exits, status, decisions || "—"]) {
         const cell = document.createElement("td");
         cell.textContent = text;
         row.append(cell);
@@ -173,7 +244,9 @@ function renderStrategies(docs, call) {
         if (!window.confirm(`Delete this ${NAMES[s.strategy] || s.strategy} strategy? Its open positions stay open.`)) return;
         busy(remove, () => call("delete_strategy", { id: snap.id }));
       });
-      actions.append(toggle, " ", remove);
+      const change = button("Change exits");
+      change.addEventListener("click", () => busy(change, () => changeExits(snap.id, s)));
+      actions.append(toggle, " ", change, " ", remove);
       row.append(actions);
       return row;
     }),
