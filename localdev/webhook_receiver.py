@@ -27,6 +27,9 @@ class Behaviour:
     redirect_to: str | None = None
     delay_s: float = 0.0
     answer: bytes = b"ok"
+    drip_s: float = 0.0
+    """When set, the answer comes one byte every `drip_s` seconds and never ends (a receiver
+    that holds an attempt open), until the sender hangs up."""
 
 
 @dataclass
@@ -61,12 +64,25 @@ class WebhookReceiver:
                 behaviour = state.behaviour
                 if behaviour.delay_s:
                     time.sleep(behaviour.delay_s)
+                if behaviour.drip_s:
+                    self._drip(behaviour.drip_s)
+                    return
                 self.send_response(302 if behaviour.redirect_to else behaviour.status)
                 if behaviour.redirect_to:
                     self.send_header("Location", behaviour.redirect_to)
                 self.send_header("Content-Length", str(len(behaviour.answer)))
                 self.end_headers()
                 self.wfile.write(behaviour.answer)
+
+            def _drip(self, every_s: float) -> None:
+                self.close_connection = True
+                try:
+                    for byte in b"HTTP/1.1 200 OK\r\n" + b"X-Slow: " + b"x" * 10_000:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(every_s)
+                except OSError:
+                    pass  # the sender hung up
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -95,6 +95,12 @@ def check_params(project: str) -> list[str]:
             problems.append(
                 f"param: {name} is set in the deploy env files; it is for emulators only"
             )
+    if values.get(config.NOTIFY_LOOPBACK_HTTP.name, "").strip().lower() in ("true", "1", "yes"):
+        problems.append(
+            f"param: {config.NOTIFY_LOOPBACK_HTTP.name}=true would let webhooks reach the "
+            "functions' own loopback; it is for the local demo only: remove it from "
+            f"{where}"
+        )
     for param in declared_params():
         if isinstance(param, params.SecretParam):
             continue  # in Secret Manager (firebase functions:secrets:set), never in env files

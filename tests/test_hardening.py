@@ -22,11 +22,12 @@ from firebase_functions.https_fn import HttpsError
 from google.cloud import firestore
 from google.cloud.secretmanager_v1 import types
 from operator_scripts import ROOT, run_script
-from test_alpaca_connect import start
+from test_alpaca_connect import finish, start
 
 from agenttrader.api import alpaca_connect, keys_callables, strategy_callables
 from agenttrader.api.guard import Services, handled
 from agenttrader.bot.settings import StrategyDoc
+from agenttrader.broker.keystore import AlpacaKeys
 from agenttrader.store import paths
 from localdev.alpaca_standin import AlpacaServer
 from localdev.secret_manager_standin import SecretManagerServer
@@ -220,6 +221,55 @@ def test_five_key_saves_leave_one_enabled_version(
     services.platform.keys.forget("alice")
     loaded = services.platform.keys.load("alice", None)
     assert loaded is not None and loaded.key_id == "PKVERSION004"
+
+
+def test_a_late_retire_of_an_overlapping_save_never_destroys_the_newer_version(
+    services: Services, secrets: SecretManagerServer
+) -> None:
+    """Save A adds version 1, save B adds version 2, then A's retire runs late: version 2, the
+    newest, stays enabled and loads."""
+    store = services.platform.keys
+    first = store.save("alice", AlpacaKeys(key_id="PKSAVEAAAA1", secret_key="version-secret-1"))
+    second = store.save("alice", AlpacaKeys(key_id="PKSAVEBBBB1", secret_key="version-secret-1"))
+    assert (first, second) == (1, 2)
+    name = store.secret_name("alice")
+    assert store.retire_older("alice", f"{name}/versions/{first}") == 0  # A's, late
+    listed = secrets.store.list_secret_versions(types.ListSecretVersionsRequest(parent=name))
+    assert {v.name.rsplit("/", 1)[1]: v.state.name for v in listed.versions} == {
+        "1": "DESTROYED",
+        "2": "ENABLED",
+    }
+    store.forget("alice")
+    loaded = store.load("alice", None)
+    assert loaded is not None and loaded.key_id == "PKSAVEBBBB1"
+
+
+def test_overlapping_saves_and_a_connection_leave_the_newest_keys_shown_and_loading(
+    connecting: Services, alpaca: AlpacaServer, secrets: SecretManagerServer, db: firestore.Client
+) -> None:
+    for n in range(4):
+        register_alpaca_account(alpaca.url, f"PKRACE{n:05d}", "version-secret-1")
+    returned = start(connecting, "alice")
+
+    def save(n: int) -> None:
+        request = {"key_id": f"PKRACE{n:05d}", "secret_key": "version-secret-1"}
+        keys_callables.save_alpaca_keys(connecting, auth("alice"), request)
+
+    with ThreadPoolExecutor(5) as pool:
+        done = [pool.submit(save, n) for n in range(4)]
+        done.append(pool.submit(finish, connecting, "alice", returned))
+        for future in done:
+            future.result()
+    name = connecting.platform.keys.secret_name("alice")
+    listed = secrets.store.list_secret_versions(types.ListSecretVersionsRequest(parent=name))
+    states = {int(v.name.rsplit("/", 1)[1]): v.state.name for v in listed.versions}
+    assert [n for n, state in states.items() if state == "ENABLED"] == [max(states)]
+    connecting.platform.keys.forget("alice")
+    loaded = connecting.platform.keys.load("alice", None)
+    assert loaded is not None
+    profile = paths.user(db, "alice").get().to_dict() or {}
+    assert profile["keys_secret_version"] == max(states)
+    assert profile["key_id_masked"] == loaded.masked_key_id()  # the page shows what loads
 
 
 def test_keys_not_taken_by_secret_manager_change_nothing(

@@ -23,8 +23,15 @@ from test_functions_emulator import wait_for
 from agenttrader import runtime
 from agenttrader.bot import notices
 from agenttrader.core import clients
-from agenttrader.notify import delivery, tasks
-from agenttrader.notify.delivery import MAX_ATTEMPTS, Senders, TryAgain, deliver, route
+from agenttrader.notify import delivery, tasks, webhook
+from agenttrader.notify.delivery import (
+    MAX_ATTEMPTS,
+    SENDING_LEASE,
+    Senders,
+    TryAgain,
+    deliver,
+    route,
+)
 from agenttrader.notify.webhook import signing_secret
 from agenttrader.store import paths
 from localdev import emulators, webhook_signing_key
@@ -75,7 +82,10 @@ def set_up(
     address: str | None = "alice@example.com",
 ) -> None:
     paths.user(db, UID).set({"email": address} if address else {"created_at": NOW})
-    paths.notification_settings(db, UID).set({"events": events, "webhook_url": url, "email": email})
+    confirmed = {"email_to": address} if email and address else {}  # as the callable saves it
+    paths.notification_settings(db, UID).set(
+        {"events": events, "webhook_url": url, "email": email, **confirmed}
+    )
 
 
 def an_event(db: firestore.Client, event_id: str = "entry-filled-t1", kind: str = "") -> None:
@@ -240,7 +250,7 @@ def test_a_webhook_that_keeps_failing_is_switched_off_and_the_person_told(
     ("behaviour", "error"),
     [
         ({"redirect_to": "https://hooks.example.com/"}, "a redirect, which is never followed"),
-        ({"delay_s": 6.0}, "could not be reached within 5 seconds"),
+        ({"delay_s": 6.0}, "could not be reached, or did not answer in time"),
     ],
 )
 def test_a_redirect_or_a_silent_receiver_is_a_failure_in_words(
@@ -252,6 +262,34 @@ def test_a_redirect_or_a_silent_receiver_is_a_failure_in_words(
     with pytest.raises(TryAgain, match=error):
         attempt(db)
     assert error in record(db, "webhook")["error"]
+
+
+def test_a_receiver_that_drips_its_answer_is_a_failure_not_an_uncertain_send(
+    ready: firestore.Client, receiver: WebhookReceiver
+) -> None:
+    """One byte every 0.2 s: each read is quick, the whole never ends. The attempt ends at its
+    deadline and records a failure the queue tries again, well inside the sending lease."""
+    db = ready
+    receiver.state.behaviour.drip_s = 0.2
+    quick = Senders(webhook_key=lambda: KEY, loopback_http=True, deadline_s=1.5)
+    started = time.monotonic()
+    with pytest.raises(TryAgain, match="did not answer in time"):
+        deliver(db, quick, NOW, UID, "entry-filled-t1", "webhook")
+    assert time.monotonic() - started < 3
+    assert record(db, "webhook")["state"] == "failed"
+    assert SENDING_LEASE.total_seconds() > webhook.DEADLINE_S + 30
+
+
+def test_a_malformed_address_at_delivery_is_a_refusal_that_counts(quiet: firestore.Client) -> None:
+    """Saved before addresses were checked this closely: refused in words, counted toward
+    switching the webhook off, never an error that leaves the attempt `sending`."""
+    db = quiet
+    set_up(db, "https://hooks.example.com:99999/x")
+    an_event(db)
+    with pytest.raises(TryAgain, match="not sent: "):
+        attempt(db)
+    failed = record(db, "webhook")
+    assert (failed["state"], failed["attempts"]) == ("failed", 1)
 
 
 def test_an_address_that_turned_private_is_never_sent_to(quiet: firestore.Client) -> None:
@@ -304,13 +342,53 @@ def test_email_is_a_mail_document_the_extension_sends_once(quiet: firestore.Clie
     assert record(db, "email") == {"state": "queued", "at": NOW}
 
 
-def test_no_email_address_is_skipped_in_words(quiet: firestore.Client) -> None:
+def test_no_confirmed_address_is_skipped_in_words(quiet: firestore.Client) -> None:
     db = quiet
     set_up(db, None, email=True, address=None)
     an_event(db)
     assert attempt(db, "email") == "skipped"
-    assert record(db, "email")["error"] == "no address"
+    assert record(db, "email")["error"] == "no confirmed address"
     assert list(paths.mail(db).stream()) == []
+
+
+def test_mail_never_goes_to_the_profiles_address_unconfirmed(quiet: firestore.Client) -> None:
+    """Email chosen before addresses were confirmed: the profile's address (anyone could
+    have signed up with it) is never written to."""
+    db = quiet
+    set_up(db, None, email=True)
+    paths.notification_settings(db, UID).update({"email_to": firestore.DELETE_FIELD})
+    an_event(db)
+    assert attempt(db, "email") == "skipped"
+    assert list(paths.mail(db).stream()) == []
+
+
+def test_mail_stops_at_the_daily_limit_and_says_so_once(quiet: firestore.Client) -> None:
+    db = quiet
+    set_up(db, None, email=True)
+    capped = Senders(webhook_key=lambda: KEY, mail_per_day=2)
+    states = []
+    for n in range(5):
+        an_event(db, f"entry-filled-t{n}")
+        states.append(deliver(db, capped, NOW, UID, f"entry-filled-t{n}", "email"))
+    assert states == ["queued", "queued", "skipped", "skipped", "skipped"]
+    assert deliver(db, capped, NOW, UID, "entry-filled-t1", "email") == "queued"  # not twice
+    mails = {doc.id: doc.to_dict() or {} for doc in paths.mail(db).stream()}
+    day = NOW.date().isoformat()
+    assert sorted(mails) == [
+        f"{UID}-{day}-over-the-limit",
+        f"{UID}-entry-filled-t0",
+        f"{UID}-entry-filled-t1",
+    ]
+    assert (
+        "the rest of today's notifications are on your page"
+        in (mails[f"{UID}-{day}-over-the-limit"]["message"]["subject"])
+    )
+    assert record(db, "email", "entry-filled-t4")["error"].startswith("over the daily mail limit")
+    feed = {doc.id for doc in paths.notifications(db, UID).stream()}
+    assert {f"entry-filled-t{n}" for n in range(5)} <= feed  # the feed has them all
+    tomorrow = NOW + timedelta(days=1)
+    an_event(db, "entry-filled-t9")
+    assert deliver(db, capped, tomorrow, UID, "entry-filled-t9", "email") == "queued"
 
 
 def test_the_queue_spreads_the_attempts_over_about_a_day() -> None:

@@ -49,10 +49,11 @@ def test_settings_are_saved_and_the_signing_secret_shown(
     notifying: Services, db: firestore.Client
 ) -> None:
     request = {"events": EVENTS, "webhook_url": "https://hooks.example.com/x", "email": True}
-    answer = save_notification_settings(notifying, auth("alice"), request)
+    answer = save_notification_settings(notifying, auth("alice", email_verified=True), request)
     assert answer == {**request, "signing_secret": signing_secret(APP_KEY, "alice")}
     stored = paths.notification_settings(db, "alice").get().to_dict() or {}
     assert {k: stored[k] for k in request} == request
+    assert stored["email_to"] == "alice@example.com"  # the confirmed address, as it was
     audit = [d.to_dict() or {} for d in paths.audit(db, "alice").stream()]
     assert [a["action"] for a in audit] == ["notification_settings_saved"]
 
@@ -78,6 +79,22 @@ def test_bad_settings_are_refused_and_change_nothing(
     assert error.code == Code.INVALID_ARGUMENT
     assert says in error.message
     assert data_of(db) == before
+
+
+def test_email_is_offered_only_to_a_confirmed_address(
+    notifying: Services, db: firestore.Client
+) -> None:
+    before = data_of(db)
+    request = {"events": EVENTS, "email": True}
+    for unconfirmed in (auth("alice"), auth("alice", email_verified=False)):
+        error = error_of(save_notification_settings, notifying, unconfirmed, request)
+        assert error.code == Code.FAILED_PRECONDITION
+        assert error.message.startswith("Email me: confirm your email address first")
+    assert data_of(db) == before
+    save_notification_settings(notifying, auth("alice", email_verified=True), request)
+    save_notification_settings(notifying, auth("alice"), {"events": EVENTS})  # email off
+    stored = paths.notification_settings(db, "alice").get().to_dict() or {}
+    assert stored["email"] is False and "email_to" not in stored
 
 
 def test_a_rotated_secret_replaces_the_old_one(notifying: Services, db: firestore.Client) -> None:

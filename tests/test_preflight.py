@@ -74,6 +74,7 @@ def test_each_problem_is_one_line(env_file: Path, tmp_path: Path) -> None:
         "PULSE_CONCURRENCY=lots\n"
         "ALPACA_API_BASE_URL=http://127.0.0.1:9911\n"
         "SIGNAL_BUYING_POWER_FRACTION=1.5\n"
+        "NOTIFY_LOOPBACK_HTTP=true\n"
     )
     rules = tmp_path / "firestore.rules"
     rules.write_text((ROOT / "firestore.rules").read_text().replace("isAdmin()", "isAdmin(", 1))
@@ -85,13 +86,14 @@ def test_each_problem_is_one_line(env_file: Path, tmp_path: Path) -> None:
     found = preflight("--project", PROJECT, "--rules", str(rules), "--indexes", str(indexes))
     assert found.returncode == 1
     lines = found.stdout.splitlines()
-    assert len(lines) == 8, lines
+    assert len(lines) == 9, lines
     text = "\n".join(lines)
     assert "ENFORCE_APP_CHECK is on but APP_CHECK_SITE_KEY is empty" in text
     assert "SECRET_MANAGER_EMULATOR_HOST is set in the deploy env files" in text
     assert "PULSE_CONCURRENCY='lots' is not a positive whole number" in text
     assert "ALPACA_API_BASE_URL=http://127.0.0.1:9911 is not a public https URL" in text
     assert "SIGNAL_BUYING_POWER_FRACTION='1.5' must be a number in (0, 1]" in text
+    assert "NOTIFY_LOOPBACK_HTTP=true would let webhooks reach the functions' own loopback" in text
     assert "rules: firestore.rules does not compile: L" in text
     assert "order 'UP' is not valid" in text
     assert "needs fieldPath and one mode" in text

@@ -149,6 +149,21 @@ def test_the_kill_switch_is_never_written_by_its_owner(
     assert db.document(KILL_SWITCH).get().to_dict() == {**locked, "reason": "under review"}
 
 
+def test_a_deleted_accounts_open_page_cannot_bring_its_switch_back(db: firestore.Client) -> None:
+    """The account was deleted (no profile, no switch) while its page, still signed in, holds a
+    token for up to an hour: it cannot create the switch, or anything else under the uid."""
+    db.document(KILL_SWITCH).delete()
+    db.document(f"users/{OWNER}").delete()
+    owner = emulators.FirestoreAs(ROLES["owner"])
+    for fields in ({"enabled": True}, {"enabled": False}):
+        made = owner.write(KILL_SWITCH, fields, server_time=("updated_at",), exists=False)
+        assert made.status_code == 403
+    made = owner.write(f"users/{OWNER}", {"display_name": "back"}, exists=False, merge=False)
+    assert made.status_code == 403
+    assert not db.document(KILL_SWITCH).get().exists
+    assert not db.document(f"users/{OWNER}").get().exists
+
+
 NOTIFICATION = f"users/{OWNER}/notifications/n1"
 
 

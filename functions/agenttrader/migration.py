@@ -690,8 +690,15 @@ def _move_keys(
             else:
                 user_ref.set(shown, merge=True)
         else:
-            keystore.save(move.uid, move.keys)
-            user_ref.set({"keys_version": firestore.Increment(1), **shown}, merge=True)
+            secret_version = keystore.save(move.uid, move.keys)
+            user_ref.set(
+                {
+                    "keys_version": firestore.Increment(1),
+                    "keys_secret_version": secret_version,
+                    **shown,
+                },
+                merge=True,
+            )
         outcome: str = decision
         if move.source is not None:
             if not _stored_equal(keystore, move):

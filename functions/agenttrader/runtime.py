@@ -102,6 +102,7 @@ def senders() -> Senders:
     return Senders(
         webhook_key=lambda: config.WEBHOOK_SIGNING_KEY.value,
         loopback_http=config.NOTIFY_LOOPBACK_HTTP.value,
+        mail_per_day=config.MAIL_PER_DAY.value,
     )
 
 

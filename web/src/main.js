@@ -98,7 +98,7 @@ async function boot() {
     const stopStrategies = startStrategies(backend, user.uid);
     const stopBacktest = startBacktest(backend, user.uid);
     const stopHistory = startHistory(backend, user.uid);
-    const stopNotifications = startNotifications(backend, user.uid);
+    const stopNotifications = startNotifications(backend, user);
     let stopOperations = () => {};
     try {
       const token = await user.getIdTokenResult();

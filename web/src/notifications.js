@@ -12,13 +12,17 @@ import {
   serverTimestamp,
   writeBatch,
 } from "firebase/firestore";
-import { $, busy, listeners, showError, when } from "./ui.js";
+import { sendEmailVerification } from "firebase/auth";
+import { $, busy, listeners, setField, showError, when } from "./ui.js";
 
 const SHOWN = 30;
 
-export function startNotifications({ db, call }, uid) {
+export function startNotifications({ db, call }, user) {
+  const uid = user.uid;
   let unread = [];
   const form = $("#notify-form");
+  offerEmail(user, true);
+  confirmedSince(user); // confirmed since this browser last asked, or since its token was made
   const stopSettings = onSnapshot(
     doc(db, "users", uid, "settings", "notifications"),
     (snap) => fillSettings(form, snap.data()),
@@ -55,6 +59,18 @@ export function startNotifications({ db, call }, uid) {
       showSecret(answer.signing_secret);
     });
   });
+  const confirm = $("#send-confirmation");
+  on(confirm, "click", () =>
+    busy(confirm, async () => {
+      await sendEmailVerification(user);
+      $("#notify-status").textContent = `Sent to ${user.email}: open its link, then come back to this page.`;
+    }),
+  );
+  // back from the confirmation link in another tab: the page learns it without a reload
+  const recheck = () => {
+    if (document.visibilityState === "visible" && !user.emailVerified) confirmedSince(user);
+  };
+  on(document, "visibilitychange", recheck);
   const test = $("#send-test");
   on(test, "click", () =>
     busy(test, async () => {
@@ -78,6 +94,32 @@ export function startNotifications({ db, call }, uid) {
   };
 }
 
+/** Email is offered only to a confirmed address: the server refuses it otherwise (and not
+ * while the page is still `checking` that its token says so). */
+function offerEmail(user, checking = false) {
+  const box = $("#notify-form").elements.email;
+  const unconfirmed = !user.emailVerified;
+  box.disabled = unconfirmed || checking;
+  if (unconfirmed) box.checked = false;
+  const note = $("#email-unconfirmed");
+  note.hidden = !unconfirmed;
+  setField(note, "email", user.email || "your address");
+}
+
+/** Whether the person confirmed their address since the page loaded; a fresh ID token then
+ * carries it to the callables. */
+async function confirmedSince(user) {
+  try {
+    if (!user.emailVerified) await user.reload();
+    if (user.emailVerified && (await user.getIdTokenResult()).claims.email_verified !== true) {
+      await user.getIdToken(true);
+    }
+  } catch {
+    // asked again when the page is next shown; a save meanwhile is told why by the server
+  }
+  offerEmail(user);
+}
+
 function fillSettings(form, settings) {
   const off = $("#webhook-off");
   off.hidden = !settings?.webhook_off_at;
@@ -91,7 +133,7 @@ function fillSettings(form, settings) {
     box.checked = chosen.has(box.value);
   });
   form.elements.webhook_url.value = settings.webhook_url || "";
-  form.elements.email.checked = settings.email === true;
+  form.elements.email.checked = settings.email === true && !form.elements.email.disabled;
 }
 
 function showSecret(secret) {

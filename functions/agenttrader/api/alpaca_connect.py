@@ -92,13 +92,13 @@ def finish_alpaca_connect(call: Call[FinishRequest]) -> dict[str, Any]:
     paper = _use_state(call)
     token, scope = _exchange(app, call.request.code)
     keys = AlpacaKeys(oauth_token=SecretStr(token), paper=paper, scope=scope)
-    account = keep_keys(
+    account, secret_version = keep_keys(
         call,
         keys,
         Code.FAILED_PRECONDITION,
         "Alpaca did not accept the connection it just gave: connect again",
     )
-    version = retried(lambda: provision_keys(call, keys))
+    version = retried(lambda: provision_keys(call, keys, secret_version))
     logger.info("alpaca.connected", uid=call.who.uid, keys_version=version, paper=paper)
     return {
         "connected": True,

@@ -39,6 +39,8 @@ class Caller:
     uid: str
     email: str | None
     admin: bool
+    email_verified: bool = False
+    """The sign-in provider confirmed the person owns `email` (the token's `email_verified`)."""
 
 
 def caller(auth: https_fn.AuthData | None) -> Caller:
@@ -51,6 +53,7 @@ def caller(auth: https_fn.AuthData | None) -> Caller:
         uid=auth.uid,
         email=email if isinstance(email, str) else None,
         admin=token.get("admin") is True,
+        email_verified=token.get("email_verified") is True,
     )
 
 

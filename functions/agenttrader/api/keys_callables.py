@@ -65,13 +65,13 @@ def save_alpaca_keys(call: Call[KeysRequest]) -> dict[str, Any]:
     keys = AlpacaKeys(
         key_id=request.key_id, secret_key=SecretStr(request.secret_key), paper=request.paper
     )
-    account = keep_keys(
+    account, secret_version = keep_keys(
         call,
         keys,
         Code.INVALID_ARGUMENT,
         "Alpaca refused these keys: check the key id and secret",
     )
-    new_version = retried(lambda: provision_keys(call, keys))
+    new_version = retried(lambda: provision_keys(call, keys, secret_version))
     logger.info("keys.saved", uid=uid, keys_version=new_version)
     return {
         "key_id": keys.masked_key_id(),
@@ -109,9 +109,12 @@ def held_elsewhere(call: Call[Any], account_number: str) -> list[dict[str, str]]
     return found
 
 
-def keep_keys(call: Call[Any], keys: AlpacaKeys, refused: Code, message: str) -> AccountSnapshot:
+def keep_keys(
+    call: Call[Any], keys: AlpacaKeys, refused: Code, message: str
+) -> tuple[AccountSnapshot, int]:
     """Check a credential with Alpaca (`refused` with `message` when Alpaca refuses it), then
-    store it as a new version of the caller's secret. Returns the account the keys open."""
+    store it as a new version of the caller's secret. Returns the account the keys open and
+    the secret version they are."""
     broker = call.platform.brokers(keys)
     try:
         account = broker.account()
@@ -121,22 +124,27 @@ def keep_keys(call: Call[Any], keys: AlpacaKeys, refused: Code, message: str) ->
         raise
     finally:
         broker.close()
-    call.platform.keys.save(call.who.uid, keys)
-    return account
+    return account, call.platform.keys.save(call.who.uid, keys)
 
 
-def provision_keys(call: Call[Any], keys: AlpacaKeys) -> int:
+def provision_keys(call: Call[Any], keys: AlpacaKeys, secret_version: int) -> int:
     """Bump keys_version (creating the profile, with trading off, on first use) and audit it,
-    in one commit that fails if another call changed the profile in between."""
+    in one commit that fails if another call changed the profile in between. What the profile
+    shows of the keys follows the newest secret version: a save that overlapped this one and
+    stored a newer version keeps what it wrote."""
     db, uid, now = call.db, call.who.uid, call.now
     user_ref = paths.user(db, uid)
     snapshot = user_ref.get()
-    version = (keys_version(snapshot.to_dict()) or 0) + 1
-    update: dict[str, Any] = {
-        "keys_version": version,
-        "keys_updated_at": now,
-        **keys.shown(),  # what the page shows of the keys: never the key itself
-    }
+    stored = snapshot.to_dict() or {}
+    version = (keys_version(stored) or 0) + 1
+    update: dict[str, Any] = {"keys_version": version}
+    shown_version = stored.get("keys_secret_version")
+    if not isinstance(shown_version, int) or shown_version < secret_version:
+        update.update(
+            keys_updated_at=now,
+            keys_secret_version=secret_version,
+            **keys.shown(),  # what the page shows of the keys: never the key itself
+        )
     batch = db.batch()
     if snapshot.exists:
         batch.update(user_ref, update, option=unchanged_since(db, snapshot))

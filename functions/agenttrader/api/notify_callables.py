@@ -61,10 +61,18 @@ def save_notification_settings(call: Call[SettingsRequest]) -> dict[str, Any]:
             )
         except webhook.Refused as refused:
             raise fail(Code.INVALID_ARGUMENT, f"Webhook URL: {refused}") from None
+    if request.email and not (call.who.email_verified and call.who.email):
+        raise fail(
+            Code.FAILED_PRECONDITION,
+            "Email me: confirm your email address first, with the link in the confirmation "
+            "email, then save again",
+        )
     fields = {
         "events": list(request.events),
         "webhook_url": request.webhook_url,
         "email": request.email,
+        # mail goes only to the address the person proved is theirs, as it was when they chose
+        "email_to": call.who.email if request.email else firestore.DELETE_FIELD,
         "updated_at": call.now,
         # saved again: a webhook switched off for failing is on again
         "webhook_off_at": firestore.DELETE_FIELD,

@@ -138,6 +138,11 @@ KEY_CACHE_S = 3600.0
 (the cache is keyed by `keys_version`); this only bounds how long keys live in memory."""
 
 
+def version_number(name: str) -> int:
+    """The number at the end of a secret version's name (`.../versions/7`)."""
+    return int(name.rsplit("/", 1)[1])
+
+
 class KeyStore:
     """Reads, saves and removes users' keys; caches reads for `ttl_s` per keys_version."""
 
@@ -325,10 +330,10 @@ class KeyStore:
                 ErrorCode.SECRET_UNREADABLE, "the stored Alpaca keys are not valid; save them again"
             ) from None
 
-    def save(self, uid: str, keys: AlpacaKeys) -> None:
-        """Store keys as a new version of the user's secret, creating the secret on first use.
-        When Secret Manager does not take them, raises SECRET_UNAVAILABLE and the keys in use
-        stay as they were."""
+    def save(self, uid: str, keys: AlpacaKeys) -> int:
+        """Store keys as a new version of the user's secret, creating the secret on first use,
+        and return the version's number (a later save has a higher one). When Secret Manager
+        does not take them, raises SECRET_UNAVAILABLE and the keys in use stay as they were."""
         name = self.secret_name(uid)
         data = keys.payload()
         payload = types.SecretPayload(data=data, data_crc32c=google_crc32c.value(data))
@@ -345,6 +350,7 @@ class KeyStore:
             ) from None
         self.forget(uid)
         self.retire_older(uid, str(added.name))
+        return version_number(str(added.name))
 
     def _create_secret(self, name: str) -> None:
         try:
@@ -363,10 +369,13 @@ class KeyStore:
             pass
 
     def retire_older(self, uid: str, keep: str, attempts: int = 3) -> int:
-        """Destroy every version of the person's secret but `keep` (the one just stored): one
-        live credential, and one version billed a month. Tried `attempts` times; a failure is
-        logged and left for the next save, and never touches `keep`. Returns how many went."""
+        """Destroy every version of the person's secret older than `keep` (the one just
+        stored): one live credential, and one version billed a month. A newer version (a save
+        that overlapped this one) is never touched: of overlapping saves the newest stays.
+        Tried `attempts` times; a failure is logged and left for the next save. Returns how
+        many went."""
         name = self.secret_name(uid)
+        kept = version_number(keep)
         for attempt in range(attempts):
             try:
                 retired = 0
@@ -374,7 +383,7 @@ class KeyStore:
                     request={"parent": name, "filter": "state:ENABLED"}, timeout=CALL_TIMEOUT_S
                 )
                 for version in listed:
-                    if version.name != keep:
+                    if version_number(version.name) < kept:
                         self._client.destroy_secret_version(
                             request={"name": version.name}, timeout=CALL_TIMEOUT_S
                         )

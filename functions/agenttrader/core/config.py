@@ -86,6 +86,12 @@ WEBHOOK_SIGNING_KEY = params.SecretParam(
     "WEBHOOK_SIGNING_KEY",
     description="Notifications: the app key each person's webhook signing secret is derived from",
 )
+MAIL_PER_DAY = params.IntParam(
+    "MAIL_PER_DAY",
+    default=20,
+    description="Notifications: the most mails one person is sent a day (the rest stay in the "
+    "feed, and one mail says so)",
+)
 NOTIFY_LOOPBACK_HTTP = params.BoolParam(
     "NOTIFY_LOOPBACK_HTTP",
     default=False,

@@ -8,14 +8,17 @@ task named after the event and channel, so a trigger delivered twice enqueues on
 
 - webhook: the record is set to `sending` (with a precondition on the notification as read)
   before the request is made, so of two deliveries of one task only one sends. A failure
-  (refused address, no answer in 5 s, an answer other than 2xx) is `failed` and the task is
-  tried again by the queue, with exponential backoff; after `MAX_ATTEMPTS` it is `gave_up`,
-  the person's webhook is switched off (`webhook_off_at` on their settings, until they save
-  them again) and the feed tells them. A `sending` record older than `SENDING_LEASE` is an
-  attempt that ended without a word: it may have arrived, so it is never sent again
-  (`uncertain`).
+  (refused address, no answer within the attempt's deadline, an answer other than 2xx) is
+  `failed` and the task is tried again by the queue, with exponential backoff; after
+  `MAX_ATTEMPTS` it is `gave_up`, the person's webhook is switched off (`webhook_off_at` on
+  their settings, until they save them again) and the feed tells them. A `sending` record
+  older than `SENDING_LEASE` is an attempt that ended without a word: it may have arrived,
+  so it is never sent again (`uncertain`).
 - email: a document in `mail` (the "Trigger Email from Firestore" extension's collection,
   named after the event) created in the commit that records `queued`; the extension sends it.
+  Mail goes only to the address the person confirmed when they chose email (`email_to`), at
+  most `mail_per_day` a day (counted in `status/mail`): the next one says the rest are in the
+  feed, and the ones after it are `skipped` (the feed has them all).
 
 Events the person did not choose, a channel since switched off or removed, are `skipped`.
 """
@@ -41,8 +44,9 @@ CHANNELS = (WEBHOOK, EMAIL)
 MAX_ATTEMPTS = 10
 """Webhook attempts for one event before the webhook is switched off (the queue's backoff
 spreads them over about a day)."""
-SENDING_LEASE = timedelta(seconds=60)
-"""Longer than an attempt can take (5 s to connect, 5 s for each read)."""
+SENDING_LEASE = timedelta(seconds=webhook.DEADLINE_S + 45)
+"""Longer than an attempt can take (`webhook.DEADLINE_S`, resolution included), by a margin
+for the records before and after it."""
 MAIL_KEPT = timedelta(days=30)
 """How long a `mail` document is kept (`expires_at`, a TTL field)."""
 
@@ -68,6 +72,10 @@ class Senders:
     loopback_http: bool = False
     """Plain http to a loopback webhook (the local demo only)."""
     resolver: webhook.Resolver = webhook.resolve
+    deadline_s: float = webhook.DEADLINE_S
+    """The longest one webhook attempt takes."""
+    mail_per_day: int = 20
+    """The most mails one person is sent a day."""
 
 
 def channels(settings: dict[str, Any], kind: str) -> list[str]:
@@ -130,7 +138,7 @@ def _deliver(
     if channel not in channels(settings, str(notification.get("kind"))):
         return _record(db, snapshot, channel, {"state": SKIPPED, "at": now})
     if channel == EMAIL:
-        return _email(db, uid, snapshot, now)
+        return _email(db, uid, snapshot, settings, now, senders.mail_per_day)
     return _webhook(db, senders, uid, snapshot, record, settings, now)
 
 
@@ -160,23 +168,52 @@ def _record(
     return str(fields["state"])
 
 
-def _email(db: firestore.Client, uid: str, snapshot: Snapshot, now: datetime) -> str:
-    to = (paths.user(db, uid).get().to_dict() or {}).get("email")
+def _email(
+    db: firestore.Client,
+    uid: str,
+    snapshot: Snapshot,
+    settings: dict[str, Any],
+    now: datetime,
+    per_day: int,
+) -> str:
+    to = settings.get("email_to")
     if not isinstance(to, str) or "@" not in to:
-        return _record(db, snapshot, EMAIL, {"state": SKIPPED, "at": now, "error": "no address"})
-    mail = message.mail_document(to, message.event(snapshot.id, snapshot.to_dict() or {}))
+        unconfirmed = {"state": SKIPPED, "at": now, "error": "no confirmed address"}
+        return _record(db, snapshot, EMAIL, unconfirmed)
+    counter = paths.mail_count(db, uid).get()
+    day = now.date().isoformat()
+    counted = counter.to_dict() or {} if counter.exists else {}
+    sent = int(counted.get("sent") or 0) if counted.get("day") == day else 0
     batch = db.batch()
-    batch.create(
-        paths.mail(db).document(f"{uid}-{snapshot.id}"), {**mail, "expires_at": now + MAIL_KEPT}
-    )
-    _record(db, snapshot, EMAIL, {"state": QUEUED, "at": now}, batch)
+    count = {"day": day, "sent": sent + 1}
+    if counter.exists:  # of two deliveries at once, each counts: the loser tries again
+        batch.update(counter.reference, count, option=unchanged_since(db, counter))
+    else:
+        batch.create(counter.reference, count)
+    if sent > per_day:  # the mail saying so went already: the feed has it
+        over = {"state": SKIPPED, "at": now, "error": "over the daily mail limit; in the feed"}
+        return _record(db, snapshot, EMAIL, over)
+    if sent == per_day:
+        mail = message.over_the_limit(to, per_day)
+        mail_id = f"{uid}-{day}-over-the-limit"
+    else:
+        mail = message.mail_document(to, message.event(snapshot.id, snapshot.to_dict() or {}))
+        mail_id = f"{uid}-{snapshot.id}"
+    mail_ref = paths.mail(db).document(mail_id)
+    batch.create(mail_ref, {**mail, "expires_at": now + MAIL_KEPT})
+    said: dict[str, Any] = {"state": QUEUED, "at": now}
+    if sent == per_day:
+        said = {"state": SKIPPED, "at": now, "error": "over the daily mail limit; in the feed"}
+    _record(db, snapshot, EMAIL, said, batch)
     try:
         batch.commit()
     except gexc.AlreadyExists:
-        return QUEUED  # an earlier attempt queued it
+        if mail_ref.get().exists:
+            return str(said["state"])  # an earlier attempt queued it (and counted it)
+        raise  # another delivery counted today's first mail: counted again, afresh
     except gexc.NotFound:
         return GONE
-    return QUEUED
+    return str(said["state"])
 
 
 def _webhook(
@@ -207,6 +244,7 @@ def _webhook(
         secret,
         allow_loopback_http=senders.loopback_http,
         resolver=senders.resolver,
+        deadline_s=senders.deadline_s,
     ).problem
     # this attempt holds the `sending` record: what it did is recorded whatever changed since
     # (the person marking the notification read)

@@ -42,6 +42,22 @@ def webhook_body(structured: dict[str, Any]) -> bytes:
     return json.dumps({"text": text, "content": text, "event": structured}).encode()
 
 
+def over_the_limit(to: str, per_day: int) -> dict[str, Any]:
+    """The one mail that says today's other notifications are in the feed only."""
+    text = (
+        f"You were sent {per_day} notifications by mail today, the most in one day. The rest "
+        "of today's are on your page, in Notifications; mail starts again tomorrow."
+    )
+    return {
+        "to": to,
+        "message": {
+            "subject": "AgentTrader: the rest of today's notifications are on your page",
+            "text": text,
+            "html": f"<p>{html.escape(text)}</p>",
+        },
+    }
+
+
 def mail_document(to: str, structured: dict[str, Any]) -> dict[str, Any]:
     """What the Trigger Email extension reads: `to` and `message` (`subject`, `text`, `html`)."""
     title = TITLES.get(str(structured.get("kind")), "A notification")

@@ -120,6 +120,11 @@ def orders(db: firestore.Client, uid: str) -> firestore.CollectionReference:
     return user(db, uid).collection("orders")
 
 
+def mail_count(db: firestore.Client, uid: str) -> firestore.DocumentReference:
+    """How many mails the person was sent today (`day`, `sent`): the daily cap's counter."""
+    return user(db, uid).collection("status").document("mail")
+
+
 def reconciliation(db: firestore.Client, uid: str) -> firestore.DocumentReference:
     """Differences between the person's paper book and Alpaca's positions."""
     return user(db, uid).collection("status").document("reconciliation")
