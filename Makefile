@@ -40,4 +40,8 @@ bench: bootstrap
 deploy: bootstrap
 	@$(ENV) python scripts/page_settings.py --project $(PROJECT)
 	@$(ENV) python scripts/preflight.py --project $(PROJECT)
+	@$(ENV) python scripts/iam_plan.py --project $(PROJECT) --apply \
+	  --number "$$(gcloud projects describe $(PROJECT) --format='value(projectNumber)')" \
+	  --clock-secret "$$(grep -hs '^ALPACA_CLOCK_KEYS_SECRET=' functions/.env functions/.env.$(PROJECT) | tail -1 | cut -d= -f2-)"
+	@$(ENV) python scripts/iam_plan.py --project $(PROJECT) --check-policy
 	@$(ENV) firebase deploy --project $(PROJECT) --only functions,firestore,hosting

@@ -22,7 +22,7 @@ from agenttrader.api import (
     strategy_callables,
 )
 from agenttrader.api.guard import Handler, from_the_page, handled
-from agenttrader.core import clients, config
+from agenttrader.core import clients, config, iam
 from agenttrader.notify.delivery import route
 from agenttrader.notify.tasks import RETRY, enqueue_delivery, run_delivery
 from agenttrader.pulse.run import run_pulse, run_user_batch
@@ -32,7 +32,11 @@ options.set_global_options(region="us-central1", max_instances=10)
 
 
 @scheduler_fn.on_schedule(
-    schedule="every 1 minutes", timeout_sec=120, memory=options.MemoryOption.GB_1, cpu=1
+    schedule="every 1 minutes",
+    timeout_sec=120,
+    memory=options.MemoryOption.GB_1,
+    cpu=1,
+    service_account=iam.runs_as("pulse"),
 )
 def pulse(event: scheduler_fn.ScheduledEvent) -> None:
     """Every minute: sync everyone's snapshot and P&L when the market's cadence says so."""
@@ -58,6 +62,7 @@ def _health_probe() -> bool:
     timeout_sec=runtime.SYNC_TASK_TIMEOUT_S,
     memory=options.MemoryOption.GB_1,
     cpu=1,
+    service_account=iam.runs_as("syncuserbatch"),
 )
 def syncuserbatch(req: https_fn.CallableRequest[Any]) -> None:
     """One slice of a fanned-out pulse."""
@@ -84,7 +89,8 @@ def _exposed(
 
     adapter.__name__ = handler.__name__  # the function's deployed name
     adapter.__doc__ = handler.__doc__
-    return https_fn.on_call(secrets=secrets)(adapter)
+    account = iam.runs_as(handler.__name__)  # only what its job needs (core/iam.py)
+    return https_fn.on_call(secrets=secrets, service_account=account)(adapter)
 
 
 generate_trading_signal = _exposed(callables.generate_trading_signal)
@@ -120,7 +126,9 @@ send_test_notification = _exposed(notify_callables.send_test_notification, WEBHO
 
 
 @firestore_fn.on_document_created(
-    document="users/{uid}/notifications/{event_id}", memory=options.MemoryOption.MB_256
+    document="users/{uid}/notifications/{event_id}",
+    memory=options.MemoryOption.MB_256,
+    service_account=iam.runs_as("notificationcreated"),
 )
 def notificationcreated(event: firestore_fn.Event[Any]) -> None:
     """A new notification: a delivery task for each channel the person chose for it."""
@@ -140,6 +148,7 @@ def notificationcreated(event: firestore_fn.Event[Any]) -> None:
     timeout_sec=60,
     memory=options.MemoryOption.MB_256,
     secrets=WEBHOOK_KEY,
+    service_account=iam.runs_as("delivernotification"),
 )
 def delivernotification(req: https_fn.CallableRequest[Any]) -> None:
     """One attempt at delivering a notification on one channel."""
