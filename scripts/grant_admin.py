@@ -6,7 +6,9 @@
 Runs against the project GCLOUD_PROJECT names, with Application Default Credentials (or the
 Auth emulator when FIREBASE_AUTH_EMULATOR_HOST is set). Other custom claims are kept. The
 person sees the change once their ID token refreshes (at the latest within an hour; signing out
-and in again is immediate). Exit status: 0 done (or already so), 1 no such person, 2 bad
+and in again is immediate); a revoke ends their sessions at once (their refresh tokens are
+revoked, and every admin call checks the account as it is now). Only a confirmed email is made
+an admin. Exit status: 0 done (or already so), 1 no such person or an unconfirmed email, 2 bad
 arguments.
 """
 
@@ -41,6 +43,14 @@ def main() -> int:
         return 1
     claims = dict(user.custom_claims or {})
     wanted = not args.revoke
+    if wanted and not user.email_verified:
+        print(
+            f"grant_admin: {args.email} is not confirmed (the person has not opened the "
+            "confirmation email): anyone can sign up with an address; ask them to confirm it "
+            "first",
+            file=sys.stderr,
+        )
+        return 1
     if (claims.get("admin") is True) == wanted:
         print(f"{args.email} ({user.uid}) is {'already' if wanted else 'not'} an admin")
         return 0
@@ -49,6 +59,8 @@ def main() -> int:
     else:
         claims.pop("admin", None)
     auth.set_custom_user_claims(user.uid, claims or None)
+    if not wanted:  # every session signed in as an admin ends now, not within the hour
+        auth.revoke_refresh_tokens(user.uid)
     db = clients.firestore_client()
     batch = db.batch()
     audit_event(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -113,6 +114,24 @@ def delete_auth_user(uid: str) -> None:
         pass
 
 
+def admin_standing(uid: str, token: Mapping[str, Any]) -> str:
+    """Why `token` no longer speaks for an administrator ("" when it does), from their account
+    as it is now: the same test as verifying the token with `check_revoked`, and the claim."""
+    try:
+        user = admin_auth.get_user(uid)
+    except admin_auth.UserNotFoundError:
+        return "your account no longer exists"
+    if user.disabled:
+        return "your account is disabled"
+    if (user.custom_claims or {}).get("admin") is not True:
+        return "you are no longer an administrator"
+    signed_in = token.get("auth_time") or token.get("iat") or 0
+    valid_after_ms = user.tokens_valid_after_timestamp or 0
+    if not isinstance(signed_in, int | float) or signed_in * 1000 < valid_after_ms:
+        return "your sign-in was revoked: sign in again"
+    return ""
+
+
 def services() -> Services:
     try:
         fraction = Decimal(config.SIGNAL_BUYING_POWER_FRACTION.value)
@@ -134,4 +153,5 @@ def services() -> Services:
         ),
         webhook_key=lambda: config.WEBHOOK_SIGNING_KEY.value,
         webhook_loopback_http=config.NOTIFY_LOOPBACK_HTTP.value,
+        admin_standing=admin_standing,
     )

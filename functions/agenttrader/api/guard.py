@@ -200,6 +200,10 @@ class Services:
     """The app key each person's webhook signing secret derives from; None: no webhooks."""
     webhook_loopback_http: bool = False
     """Plain http to a loopback webhook (the local demo only)."""
+    admin_standing: Callable[[str, Mapping[str, Any]], str] | None = None
+    """Why an admin's token no longer speaks for them ("" when it does): their account gone
+    or disabled, the claim taken away, or their sign-in revoked since the token was made. An
+    ID token lives an hour; an admin's call is checked against the account as it is now."""
 
 
 @dataclass(frozen=True)
@@ -249,6 +253,12 @@ def endpoint(
             services: Services, auth: https_fn.AuthData | None, data: Any
         ) -> dict[str, Any]:
             who = admin(auth) if admin_only else caller(auth)
+            if admin_only and services.admin_standing is not None:
+                refused = services.admin_standing(who.uid, (auth.token if auth else None) or {})
+                if refused:
+                    raise fail(
+                        Code.PERMISSION_DENIED, f"{refused}: this call is for administrators"
+                    )
             db = services.platform.db
             not_deleted(db, who, unfinished_ok=finishes_deletion)
             request = parse(model, data)
