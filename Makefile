@@ -44,4 +44,5 @@ deploy: bootstrap
 	  --number "$$(gcloud projects describe $(PROJECT) --format='value(projectNumber)')" \
 	  --clock-secret "$$(grep -hs '^ALPACA_CLOCK_KEYS_SECRET=' functions/.env functions/.env.$(PROJECT) | tail -1 | cut -d= -f2-)"
 	@$(ENV) python scripts/iam_plan.py --project $(PROJECT) --check-policy
-	@$(ENV) firebase deploy --project $(PROJECT) --only functions,firestore,hosting
+	@$(ENV) firebase deploy --project $(PROJECT) --config firebase.deploy.json \
+	  --only functions,firestore,hosting

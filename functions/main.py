@@ -28,7 +28,7 @@ from agenttrader.notify.tasks import RETRY, enqueue_delivery, run_delivery
 from agenttrader.pulse.run import run_pulse, run_user_batch
 
 firebase_admin.initialize_app()
-options.set_global_options(region="us-central1", max_instances=10)
+options.set_global_options(region=config.REGION, max_instances=10)
 
 
 @scheduler_fn.on_schedule(

@@ -7,6 +7,7 @@ import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from operator_scripts import ROOT, run_script
@@ -97,6 +98,41 @@ def test_each_problem_is_one_line(env_file: Path, tmp_path: Path) -> None:
     assert "rules: firestore.rules does not compile: L" in text
     assert "order 'UP' is not valid" in text
     assert "needs fieldPath and one mode" in text
+
+
+def test_the_deployed_page_talks_only_to_its_own_projects_hosts(
+    env_file: Path, page_settings: Path
+) -> None:
+    env_file.write_text(f"APP_CHECK_SITE_KEY={SITE_KEY}\n")
+    deploy_config = ROOT / "firebase.deploy.json"
+    try:
+        written = run_script("page_settings.py", "--project", PROJECT)
+        assert written.returncode == 0, written.stderr
+        deployed = json.loads(deploy_config.read_text())
+    finally:
+        deploy_config.unlink(missing_ok=True)
+    emulated = json.loads((ROOT / "firebase.json").read_text())
+    policy = policy_of(deployed)
+    print(f"production Content-Security-Policy for {PROJECT}: {policy}")
+    assert "127.0.0.1" not in policy and "*" not in policy
+    connect = next(d for d in policy.split("; ") if d.startswith("connect-src "))
+    assert f"https://us-central1-{PROJECT}.cloudfunctions.net" in connect.split()
+    assert "http:" not in connect
+    others = [d for d in policy.split("; ") if not d.startswith("connect-src")]
+    assert others == [d for d in policy_of(emulated).split("; ") if not d.startswith("connect-src")]
+    assert "http://127.0.0.1:*" in policy_of(emulated)  # the emulators keep theirs
+    for part in ("firestore", "functions"):
+        assert deployed[part] == emulated[part]
+    assert deployed["hosting"]["public"] == emulated["hosting"]["public"]
+
+
+def policy_of(config: dict[str, Any]) -> str:
+    return next(
+        header["value"]
+        for rule in config["hosting"]["headers"]
+        for header in rule["headers"]
+        if header["key"] == "Content-Security-Policy"
+    )
 
 
 def test_a_page_without_the_site_key_is_refused(env_file: Path, page_settings: Path) -> None:

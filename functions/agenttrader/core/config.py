@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from firebase_functions import params
 
+REGION = "us-central1"
+"""Where the functions run (and where the page calls them)."""
+
 ALPACA_API_BASE_URL = params.StringParam(
     "ALPACA_API_BASE_URL",
     default="",
