@@ -22,6 +22,8 @@ from agenttrader.api import (
     strategy_callables,
 )
 from agenttrader.api.guard import Handler, from_the_page, handled
+from agenttrader.api.revocation import RETRY as REVOKE_RETRY
+from agenttrader.api.revocation import NotYet, run_revocation
 from agenttrader.core import clients, config, iam
 from agenttrader.notify.delivery import route
 from agenttrader.notify.tasks import RETRY, enqueue_delivery, run_delivery
@@ -153,3 +155,19 @@ def notificationcreated(event: firestore_fn.Event[Any]) -> None:
 def delivernotification(req: https_fn.CallableRequest[Any]) -> None:
     """One attempt at delivering a notification on one channel."""
     run_delivery(clients.firestore_client(), runtime.senders(), runtime.utcnow(), req.data)
+
+
+@tasks_fn.on_task_dispatched(
+    retry_config=options.RetryConfig(**REVOKE_RETRY),
+    rate_limits=options.RateLimits(max_concurrent_dispatches=5),
+    timeout_sec=60,
+    memory=options.MemoryOption.MB_256,
+    secrets=OAUTH_SECRET,
+    service_account=iam.runs_as("revoketoken"),
+)
+def revoketoken(req: https_fn.CallableRequest[Any]) -> None:
+    """Ask Alpaca again to revoke a Connect with Alpaca token it did not confirm revoked."""
+    try:
+        run_revocation(runtime.keystore(), runtime.services().oauth, req.data)
+    except NotYet as again:
+        raise https_fn.HttpsError(https_fn.FunctionsErrorCode.UNAVAILABLE, str(again)) from None

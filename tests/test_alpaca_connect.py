@@ -22,10 +22,12 @@ from oauth_app import REDIRECT
 
 from agenttrader.api import alpaca_connect, callables, keys_callables
 from agenttrader.api.guard import Services
+from agenttrader.api.revocation import NotYet, pending_secret, run_revocation
 from agenttrader.broker.keystore import KeyStore
 from agenttrader.pulse.run import run_pulse
 from agenttrader.store import paths
 from localdev.alpaca_standin import AlpacaServer
+from localdev.seed import register_alpaca_account
 
 
 def approve(url: str) -> dict[str, str]:
@@ -70,6 +72,7 @@ def test_a_person_connects_and_the_pulse_uses_the_token(
         "paper": True,
         "keys_version": 1,
         "trades_in_other_account": [],
+        "replaced_connection_revoked": None,
     }
     keys = keystore.load("alice", 1)
     assert keys is not None and keys.is_oauth and keys.paper
@@ -306,8 +309,42 @@ def test_a_revocation_alpaca_does_not_confirm_is_said_and_the_keys_still_go(
         app = replace(connecting.oauth, revoke_url=f"http://127.0.0.1:{port}/oauth/revoke")
     else:  # Alpaca refuses the app's credentials (401 invalid_client)
         app = replace(connecting.oauth, client_secret=lambda: "not-the-app-secret")
-    result = keys_callables.remove_alpaca_keys(replace(connecting, oauth=app), auth("alice"), {})
+    queued: list[tuple[dict[str, Any], str]] = []
+    failing = replace(connecting, oauth=app, enqueue_revocation=lambda d, i: queued.append((d, i)))
+    result = keys_callables.remove_alpaca_keys(failing, auth("alice"), {})
     assert result == {"removed": True, "connection_revoked": False}
-    assert keystore.load("alice", None) is None
-    assert alpaca_knows(alpaca, token)  # still live at Alpaca: the person is told to end it
+    assert keystore.load("alice", None) is None  # the person's keys go at once
+    assert alpaca_knows(alpaca, token)  # still live at Alpaca: asked again until it is not
     assert removal_audited(db, "alice") == {"had_keys": True, "connection_revoked": False}
+    [(task, task_id)] = queued
+    assert task == {"uid": "alice", "secret": task_id} and task_id == pending_secret("alice", token)
+    kept = keystore.load_named(task_id)
+    assert kept is not None and kept.oauth_token is not None
+    assert kept.oauth_token.get_secret_value() == token  # outside the person's keys
+
+    with pytest.raises(NotYet):  # the queue's next try: Alpaca still does not confirm
+        run_revocation(keystore, app, task)
+    assert alpaca_knows(alpaca, token)
+    assert run_revocation(keystore, connecting.oauth, task) == "revoked"  # Alpaca is back
+    assert not alpaca_knows(alpaca, token)
+    assert keystore.load_named(task_id) is None  # the kept token is gone too
+    assert run_revocation(keystore, connecting.oauth, task) == "gone"  # a repeated task
+
+
+def test_a_connection_replaced_by_pasted_keys_or_a_new_connection_is_revoked(
+    connecting: Services, keystore: KeyStore, alpaca: AlpacaServer
+) -> None:
+    first = connected_token(connecting, keystore, "alice")
+    second = connected_token(connecting, keystore, "alice")  # connected again: a new token
+    assert second != first
+    assert not alpaca_knows(alpaca, first) and alpaca_knows(alpaca, second)
+    register_alpaca_account(alpaca.url, "PKPASTED001", "pasted-secret-1")
+    saved = keys_callables.save_alpaca_keys(
+        connecting, auth("alice"), {"key_id": "PKPASTED001", "secret_key": "pasted-secret-1"}
+    )
+    assert saved["replaced_connection_revoked"] is True
+    assert not alpaca_knows(alpaca, second)
+    again = keys_callables.save_alpaca_keys(
+        connecting, auth("alice"), {"key_id": "PKPASTED001", "secret_key": "pasted-secret-1"}
+    )
+    assert again["replaced_connection_revoked"] is None  # pasted keys: nothing to revoke

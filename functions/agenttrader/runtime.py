@@ -14,6 +14,7 @@ from firebase_admin import exceptions as firebase_exceptions
 from firebase_admin import functions as admin_functions
 
 from agenttrader.api.guard import Services
+from agenttrader.api.revocation import REVOKE_QUEUE
 from agenttrader.broker.alpaca import broker_factory
 from agenttrader.broker.keystore import KeyStore
 from agenttrader.context.memory import PulseMemory
@@ -83,7 +84,12 @@ def sync_queue() -> Enqueue:
 
 def delivery_queue() -> TaskEnqueue:
     """Enqueue a notification's delivery under its task id; one already enqueued stays."""
-    queue = admin_functions.task_queue(DELIVERY_QUEUE)
+    return named_tasks(DELIVERY_QUEUE)
+
+
+def named_tasks(name: str) -> TaskEnqueue:
+    """Enqueue on the task queue `name` under a task id; one already enqueued stays."""
+    queue = admin_functions.task_queue(name)
 
     def enqueue(data: dict[str, Any], task_id: str) -> None:
         try:
@@ -154,4 +160,5 @@ def services() -> Services:
         webhook_key=lambda: config.WEBHOOK_SIGNING_KEY.value,
         webhook_loopback_http=config.NOTIFY_LOOPBACK_HTTP.value,
         admin_standing=admin_standing,
+        enqueue_revocation=named_tasks(REVOKE_QUEUE),
     )

@@ -346,8 +346,8 @@ function wireActions({ db, call }, uid) {
       $("#keys-notice").textContent = {
         true: "Removed. Alpaca has ended this site's access to your account.",
         false:
-          "Removed here, but Alpaca did not confirm that this site's access has ended: end it " +
-          "yourself under OAuth Apps in your Alpaca dashboard.",
+          "Removed. Alpaca has not confirmed yet that this site's access has ended: this site " +
+          "keeps asking until it does, or end it yourself under OAuth Apps in your Alpaca dashboard.",
       }[revoked] ?? "Removed.";
     }),
   );

@@ -21,7 +21,13 @@ from firebase_functions import logger
 from pydantic import Field, SecretStr, StrictBool
 
 from agenttrader.api.guard import Call, Code, Limit, StrictInput, endpoint, fail
-from agenttrader.api.keys_callables import held_elsewhere, keep_keys, provision_keys
+from agenttrader.api.keys_callables import (
+    current_keys,
+    held_elsewhere,
+    keep_keys,
+    provision_keys,
+    revoke_replaced,
+)
 from agenttrader.broker.keystore import AlpacaKeys
 from agenttrader.context.platform import OAuthApp
 from agenttrader.store import paths
@@ -92,6 +98,7 @@ def finish_alpaca_connect(call: Call[FinishRequest]) -> dict[str, Any]:
     paper = _use_state(call)
     token, scope = _exchange(app, call.request.code)
     keys = AlpacaKeys(oauth_token=SecretStr(token), paper=paper, scope=scope)
+    before = current_keys(call)
     account, secret_version = keep_keys(
         call,
         keys,
@@ -106,6 +113,7 @@ def finish_alpaca_connect(call: Call[FinishRequest]) -> dict[str, Any]:
         "paper": paper,
         "keys_version": version,
         "trades_in_other_account": held_elsewhere(call, account.account_number),
+        "replaced_connection_revoked": revoke_replaced(call, before, keys),
     }
 
 

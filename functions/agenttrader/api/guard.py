@@ -200,6 +200,8 @@ class Services:
     """The app key each person's webhook signing secret derives from; None: no webhooks."""
     webhook_loopback_http: bool = False
     """Plain http to a loopback webhook (the local demo only)."""
+    enqueue_revocation: Callable[[dict[str, Any], str], None] | None = None
+    """Enqueue asking Alpaca again to revoke a token (data, task id); None: not retried."""
     admin_standing: Callable[[str, Mapping[str, Any]], str] | None = None
     """Why an admin's token no longer speaks for them ("" when it does): their account gone
     or disabled, the claim taken away, or their sign-in revoked since the token was made. An

@@ -14,6 +14,7 @@ from pydantic import (
     field_validator,
 )
 
+from agenttrader.api import revocation
 from agenttrader.api.callables import Empty
 from agenttrader.api.guard import (
     Call,
@@ -26,7 +27,6 @@ from agenttrader.api.guard import (
 from agenttrader.bot.person import other_account_flag
 from agenttrader.broker.answers import AccountSnapshot
 from agenttrader.broker.keystore import AlpacaKeys, KeyStoreError
-from agenttrader.broker.oauth import revoke_token
 from agenttrader.broker.refusals import BrokerError
 from agenttrader.core.errors import ErrorCode
 from agenttrader.store import paths, queries, switches
@@ -65,6 +65,7 @@ def save_alpaca_keys(call: Call[KeysRequest]) -> dict[str, Any]:
     keys = AlpacaKeys(
         key_id=request.key_id, secret_key=SecretStr(request.secret_key), paper=request.paper
     )
+    before = current_keys(call)
     account, secret_version = keep_keys(
         call,
         keys,
@@ -78,6 +79,7 @@ def save_alpaca_keys(call: Call[KeysRequest]) -> dict[str, Any]:
         "paper": keys.paper,
         "keys_version": new_version,
         "trades_in_other_account": held_elsewhere(call, account.account_number),
+        "replaced_connection_revoked": revoke_replaced(call, before, keys),
     }
 
 
@@ -198,28 +200,33 @@ def remove_alpaca_keys(call: Call[Empty]) -> dict[str, Any]:
 
 def _forget_keys(call: Call[Any]) -> tuple[bool, bool | None]:
     """Delete the caller's secret. When it holds a Connect with Alpaca token, Alpaca is asked to
-    revoke it first (while the product still holds it, so a failure can be told and tried
-    again by removing again). Returns whether there was a secret, and whether Alpaca revoked
-    the token (None: there was no token, as with pasted keys; False: the person must end the
-    app's access in Alpaca's dashboard)."""
-    uid, app = call.who.uid, call.services.oauth
-    try:
-        keys = call.platform.keys.load(uid, None)
-    except KeyStoreError:
-        keys = None  # unreadable: deleting it is still what was asked
-    revoked: bool | None = None
-    if keys is not None and keys.oauth_token is not None:
-        revoked = (
-            app is not None
-            and bool(app.revoke_url)
-            and revoke_token(
-                app.revoke_url,
-                app.client_id,
-                app.client_secret(),
-                keys.oauth_token.get_secret_value(),
-            )
-        )
+    revoke it first; a revocation Alpaca does not confirm is kept and asked again until it is
+    (`revocation`). Returns whether there was a secret, and whether Alpaca confirmed the
+    revocation now (None: there was no token, as with pasted keys)."""
+    uid = call.who.uid
+    keys = current_keys(call)
+    revoked = revocation.revoke(call.services, uid, keys) if keys is not None else None
     return call.platform.keys.delete(uid), revoked
+
+
+def current_keys(call: Call[Any]) -> AlpacaKeys | None:
+    """The caller's keys as stored now (None: none, or unreadable)."""
+    try:
+        return call.platform.keys.load(call.who.uid, None)
+    except KeyStoreError:
+        return None  # unreadable: what is asked (removing, replacing) goes on
+
+
+def revoke_replaced(call: Call[Any], before: AlpacaKeys | None, now: AlpacaKeys) -> bool | None:
+    """A Connect with Alpaca token replaced by other keys or another connection is revoked
+    (None: nothing was replaced that needs it)."""
+    if before is None or before.oauth_token is None:
+        return None
+    if now.oauth_token is not None and (
+        now.oauth_token.get_secret_value() == before.oauth_token.get_secret_value()
+    ):
+        return None
+    return revocation.revoke(call.services, call.who.uid, before)
 
 
 # -- the account ---------------------------------------------------------------------------------

@@ -307,14 +307,42 @@ class KeyStore:
             ) from None
         return self._parsed(uid, response)
 
-    def load_platform(self, secret_id: str) -> AlpacaKeys | None:
-        """The operator's own key pair in the secret `secret_id` (same form as a person's;
-        None when there is no such secret): what is the same for everyone, such as the
-        market clock, is asked with it. Not cached: it is read a few times a day."""
+    def load_named(self, secret_id: str) -> AlpacaKeys | None:
+        """The keys in the secret `secret_id` (same form as a person's; None when there is no
+        such secret): the operator's own key pair, with which what is the same for everyone
+        (the market clock) is asked, or a token waiting to be revoked. Not cached."""
+        return self._access(f"secret:{secret_id}", f"{self._named(secret_id)}/versions/latest")
+
+    def save_named(self, secret_id: str, keys: AlpacaKeys) -> None:
+        """Store keys in a secret of their own (created on first use)."""
+        name = self._named(secret_id)
+        data = keys.payload()
+        payload = types.SecretPayload(data=data, data_crc32c=google_crc32c.value(data))
+        try:
+            self._create_secret(name)
+            self._client.add_secret_version(
+                request={"parent": name, "payload": payload}, timeout=CALL_TIMEOUT_S
+            )
+        except gexc.GoogleAPICallError as error:
+            logger.warn("keystore.not_saved", secret=secret_id, error=str(error))
+            raise KeyStoreError(
+                ErrorCode.SECRET_UNAVAILABLE, "Secret Manager did not take them; try again"
+            ) from None
+
+    def delete_named(self, secret_id: str) -> bool:
+        """Delete a secret of its own; False when there was none."""
+        try:
+            self._client.delete_secret(
+                request={"name": self._named(secret_id)}, timeout=CALL_TIMEOUT_S
+            )
+            return True
+        except gexc.NotFound:
+            return False
+
+    def _named(self, secret_id: str) -> str:
         if not SECRET_ID.fullmatch(secret_id):
             raise ValueError(f"not a valid secret id: {secret_id!r}")
-        name = f"projects/{self._project}/secrets/{secret_id}/versions/latest"
-        return self._access(f"platform:{secret_id}", name)
+        return f"projects/{self._project}/secrets/{secret_id}"
 
     @staticmethod
     def _parsed(uid: str, response: types.AccessSecretVersionResponse) -> AlpacaKeys:

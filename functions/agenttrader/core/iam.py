@@ -59,6 +59,7 @@ FUNCTIONS: dict[str, str] = {
     "remove_alpaca_keys": KEY_KEEPER,
     "delete_my_account": KEY_KEEPER,
     "finish_alpaca_connect": KEY_KEEPER,
+    "revoketoken": KEY_KEEPER,
     # the outside world: webhooks and mail
     "notificationcreated": OUTSIDE,
     "delivernotification": OUTSIDE,
@@ -125,9 +126,9 @@ def grants(
         Grant(KEY_KEEPER, SECRET_READER, secret=oauth_secret),
         Grant(OUTSIDE, SECRET_READER, secret=webhook_secret),
     ]
-    # the pulse fans out to sync tasks, a new notification to delivery tasks: each enqueues
-    # with its own identity, so it acts as itself
-    for account in (KEY_READER, OUTSIDE):
+    # the pulse fans out to sync tasks, a removal to revocation tasks, a new notification to
+    # delivery tasks: each enqueues with its own identity, so it acts as itself
+    for account in (KEY_READER, KEY_KEEPER, OUTSIDE):
         out += [Grant(account, role) for role in ENQUEUE]
         out.append(Grant(account, "roles/iam.serviceAccountUser", on_self=True))
     if clock_secret:

@@ -96,7 +96,7 @@ def with_platform_keys(
     if not secret_id:
         return None
     try:
-        keys = platform.keys.load_platform(secret_id)
+        keys = platform.keys.load_named(secret_id)
         if keys is None:
             logger.warn("pulse.platform_keys_missing", secret=secret_id)
             return None
