@@ -9,11 +9,14 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import pytest
 from firestore_state import all_documents
 from google.cloud import firestore
 from operator_scripts import run_script
 
+from agenttrader import migration
 from agenttrader.broker.keystore import AlpacaKeys, KeyStore
 from agenttrader.context.platform import Platform
 from agenttrader.migration import migrate, rollback
@@ -479,3 +482,85 @@ def test_a_malformed_field_is_named_as_the_source_wrote_it(
     assert "shadowTradeHistory/t1: quantity (qty):" in problems
     assert "shadowTradeHistory/t2: current_price (currentPrice): not a number: 'N/A'" in problems
     assert "tradingSignals/s1: created_at (createdAt): not a timestamp: 'soon'" in problems
+
+
+# -- the migration never replaces what was written since it decided -------------------------------
+
+
+def test_a_snapshot_written_after_the_plan_is_not_replaced(
+    db: firestore.Client, keystore: KeyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan decided to copy the legacy snapshot; the pulse wrote a newer one before the
+    copy landed: the newer one stays, the rest moves, the run says so."""
+    seed_single_user(db, trades=2, signals=1)
+    decide = migration._decide
+
+    def then_the_pulse_writes(*args: Any, **kwargs: Any) -> Any:
+        decided = decide(*args, **kwargs)
+        db.document("users/owner/alpacaAccounts/snapshot").set({"equity": "99999.00"})
+        return decided
+
+    monkeypatch.setattr(migration, "_decide", then_the_pulse_writes)
+    report = migrate(db, keystore, uid="owner", apply=True)
+    snapshot = db.document("users/owner/alpacaAccounts/snapshot").get().to_dict() or {}
+    assert snapshot == {"equity": "99999.00"}
+    assert report.counts["alpacaAccounts/snapshot"]["changed since planned"] == 1
+    assert any("was written since the plan read it" in p for p in report.problems)
+    assert db.document("users/owner/shadowTradeHistory/trade00000").get().exists  # the rest
+
+
+def test_an_overwrite_is_only_of_the_target_as_the_plan_read_it(
+    db: firestore.Client, keystore: KeyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_single_user(db, trades=1, signals=0)
+    target = db.document("users/owner/shadowTradeHistory/trade00000")
+    target.set({"symbol": "AAPL", "status": "OPEN", "note": "older"})
+    decide = migration._decide
+
+    def then_the_bot_closes_it(*args: Any, **kwargs: Any) -> Any:
+        decided = decide(*args, **kwargs)
+        target.set({"symbol": "AAPL", "status": "CLOSED", "note": "closed by the bot"})
+        return decided
+
+    monkeypatch.setattr(migration, "_decide", then_the_bot_closes_it)
+    report = migrate(db, keystore, uid="owner", apply=True, on_conflict="overwrite")
+    assert (target.get().to_dict() or {})["status"] == "CLOSED"
+    assert report.counts["shadowTradeHistory"]["changed since planned"] == 1
+    monkeypatch.undo()  # planned afresh, the overwrite the operator asked for is exact
+    again = migrate(db, keystore, uid="owner", apply=True, on_conflict="overwrite")
+    assert again.counts["shadowTradeHistory"]["overwrite"] == 1
+    assert "note" not in (target.get().to_dict() or {})
+
+
+def test_keys_the_person_saves_after_the_plan_stay(
+    db: firestore.Client, keystore: KeyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_drafts(db, "draftuser")
+    key_decision = migration._key_decision
+
+    def then_the_person_saves(*args: Any, **kwargs: Any) -> Any:
+        planned = key_decision(*args, **kwargs)
+        keystore.save("draftuser", AlpacaKeys(key_id="PKTHEIRS0001", secret_key="theirs-secret-1"))
+        return planned
+
+    monkeypatch.setattr(migration, "_key_decision", then_the_person_saves)
+    report = migrate(db, keystore, apply=True)
+    assert report.counts["keys (firestore)"] == {"changed since planned": 1}
+    keystore.forget("draftuser")
+    kept = keystore.load("draftuser", None)
+    assert kept is not None and kept.key_id == "PKTHEIRS0001"
+    assert db.document("users/draftuser/secrets/alpaca").get().exists  # legacy copy left
+
+
+def test_rollback_keeps_a_copy_the_bot_changed_since(
+    db: firestore.Client, keystore: KeyStore
+) -> None:
+    seed_single_user(db, trades=2, signals=0)
+    migrate(db, keystore, uid="owner", apply=True)
+    closed = db.document("users/owner/shadowTradeHistory/trade00001")
+    closed.update({"status": "CLOSED", "exit_price": "190"})  # the bot closed it
+    report = rollback(db, "owner")
+    assert report.counts["shadowTradeHistory"] == {"copy removed": 1, "changed since migrated": 1}
+    assert closed.get().exists
+    assert not db.document("users/owner/shadowTradeHistory/trade00000").get().exists
+    assert any("trade00001 changed since it was migrated: kept" in p for p in report.problems)

@@ -13,13 +13,15 @@ import hashlib
 import json
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
+from google.api_core import exceptions as gexc
 from google.cloud import firestore
+from google.cloud.firestore_v1.field_path import FieldPath
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agenttrader.broker.keystore import UID, AlpacaKeys, KeyStore
@@ -385,36 +387,77 @@ def plan_keys(db: firestore.Client, env_keys: AlpacaKeys | None, uid: str | None
 # -- running -----------------------------------------------------------------------------------
 
 
-class _Writer:
-    """Commits writes in batches of at most BATCH_LIMIT."""
+Write = Callable[[firestore.WriteBatch], None]
 
-    def __init__(self, db: firestore.Client) -> None:
+
+class _Writer:
+    """Commits writes in batches of at most BATCH_LIMIT. A write with a precondition (a create,
+    or a change of a document as it was read) that another writer broke is not made: the batch
+    is made again one write at a time, and each refused write is handed to `refused` (the
+    rest land)."""
+
+    def __init__(self, db: firestore.Client, refused: Callable[[str], None] | None = None) -> None:
         self._db = db
-        self._batch = db.batch()
-        self._pending = 0
+        self._writes: list[tuple[str, Write]] = []
+        self._refused = refused
 
     def set(self, ref: firestore.DocumentReference, data: dict[str, Any]) -> None:
-        self._batch.set(ref, data)
-        self._bump()
+        self._add(ref.path, lambda b: b.set(ref, data))
 
-    def delete(self, ref: firestore.DocumentReference) -> None:
-        self._batch.delete(ref)
-        self._bump()
+    def create(self, ref: firestore.DocumentReference, data: dict[str, Any]) -> None:
+        """Only if it still does not exist."""
+        self._add(ref.path, lambda b: b.create(ref, data))
+
+    def replace(
+        self,
+        snapshot: firestore.DocumentSnapshot[Any],
+        data: dict[str, Any],
+    ) -> None:
+        """Make the document `data` exactly, only if it is still as `snapshot` read it."""
+        fields: dict[str, Any] = {FieldPath(k).to_api_repr(): v for k, v in data.items()}
+        for name in (snapshot.to_dict() or {}).keys() - data.keys():
+            fields[FieldPath(name).to_api_repr()] = firestore.DELETE_FIELD
+        option = self._db.write_option(last_update_time=snapshot.update_time)
+        self._add(snapshot.reference.path, lambda b: b.update(snapshot.reference, fields, option))
+
+    def delete(
+        self,
+        ref: firestore.DocumentReference,
+        as_read: firestore.DocumentSnapshot[Any] | None = None,
+    ) -> None:
+        """Delete it (with `as_read`: only if it is still as read)."""
+        option = None
+        if as_read is not None and as_read.update_time is not None:
+            option = self._db.write_option(last_update_time=as_read.update_time)
+        self._add(ref.path, lambda b: b.delete(ref, option=option))
 
     def update(self, ref: firestore.DocumentReference, data: dict[str, Any]) -> None:
-        self._batch.update(ref, data)
-        self._bump()
+        self._add(ref.path, lambda b: b.update(ref, data))
 
-    def _bump(self) -> None:
-        self._pending += 1
-        if self._pending >= BATCH_LIMIT:
+    def _add(self, path: str, write: Write) -> None:
+        self._writes.append((path, write))
+        if len(self._writes) >= BATCH_LIMIT:
             self.flush()
 
     def flush(self) -> None:
-        if self._pending:
-            self._batch.commit()
-            self._batch = self._db.batch()
-            self._pending = 0
+        writes, self._writes = self._writes, []
+        if not writes:
+            return
+        batch = self._db.batch()
+        for _, write in writes:
+            write(batch)
+        try:
+            batch.commit()
+        except (gexc.AlreadyExists, gexc.FailedPrecondition, gexc.Conflict, gexc.NotFound):
+            for path, write in writes:  # one at a time: what still may be written is
+                single = self._db.batch()
+                write(single)
+                try:
+                    single.commit()
+                except (gexc.AlreadyExists, gexc.FailedPrecondition, gexc.Conflict, gexc.NotFound):
+                    if self._refused is None:
+                        raise
+                    self._refused(path)
 
 
 def _comparable(value: Any) -> Any:
@@ -470,10 +513,8 @@ def migrate(
             )
     moves, superseded = _resolve_collisions(moves, prefer, report)
     decided = _decide(db, moves, report, on_conflict)
-    keys = [
-        (move, _key_decision(keystore, move, on_conflict)) for move in plan_keys(db, env_keys, uid)
-    ]
-    key_conflicts = sum(1 for _, decision in keys if decision == "conflict")
+    keys = [_key_decision(keystore, move, on_conflict) for move in plan_keys(db, env_keys, uid)]
+    key_conflicts = sum(1 for _, decision, _ in keys if decision == "conflict")
     if on_conflict == "fail" and (report.conflicts or key_conflicts):
         _plan_keys_report(keys, report)
         report.problems.append(
@@ -483,18 +524,7 @@ def migrate(
     if not apply:
         _plan_keys_report(keys, report)
         return report
-    writer = _Writer(db)
-    owners = {m.target.parent.parent.id for m, _ in decided} | {k.uid for k, _ in keys if k.keys}
-    report.profiles_created = _ensure_profiles(db, writer, owners)
-    for move, doc in decided:
-        writer.set(move.target, doc)
-    for owner in sorted({m.target.parent.parent.id for m, _ in decided if m.kind == "trade"}):
-        # trades arrived behind the profile's count: the pulse counts them afresh
-        writer.update(
-            paths.user(db, owner),
-            {"open_trades": firestore.DELETE_FIELD, "trades_version": firestore.DELETE_FIELD},
-        )
-    writer.flush()
+    _write(db, decided, keys, report)
     _move_keys(db, keystore, keys, report)
     _verify(db, moves, report)
     if delete_legacy:
@@ -504,6 +534,39 @@ def migrate(
         else:
             report.problems.append("verification failed: legacy documents kept")
     return report
+
+
+def _write(
+    db: firestore.Client, decided: list[Decided], keys: list[KeyPlan], report: Report
+) -> None:
+    """The documents' moves, each only over what the plan read."""
+    refused: list[str] = []
+    writer = _Writer(db, refused.append)
+    owners = {m.target.parent.parent.id for m, _, _ in decided}
+    owners |= {k.uid for k, _, _ in keys if k.keys}
+    report.profiles_created = _ensure_profiles(db, writer, owners)
+    for move, doc, existing in decided:
+        # never over what was written since the plan read it: a copy only where there is
+        # still nothing, an overwrite only of the target as read
+        if existing.exists:
+            writer.replace(existing, doc)
+        else:
+            writer.create(move.target, doc)
+    for owner in sorted({m.target.parent.parent.id for m, _, _ in decided if m.kind == "trade"}):
+        # trades arrived behind the profile's count: the pulse counts them afresh
+        writer.update(
+            paths.user(db, owner),
+            {"open_trades": firestore.DELETE_FIELD, "trades_version": firestore.DELETE_FIELD},
+        )
+    writer.flush()
+    families = {m.target.path: m.family for m, _, _ in decided}
+    for path in refused:
+        if path in families:  # (a profile made meanwhile by the person is theirs: fine)
+            report.add(
+                families[path],
+                "changed since planned",
+                f"{path} was written since the plan read it: left as it is; run again",
+            )
 
 
 Prefer = str
@@ -576,9 +639,13 @@ def _delete_superseded(
     writer.flush()
 
 
+Decided = tuple[Move, dict[str, Any], firestore.DocumentSnapshot[Any]]
+"""A move, what its target is to hold, and the target as the plan read it."""
+
+
 def _decide(
     db: firestore.Client, moves: list[Move], report: Report, on_conflict: OnConflict
-) -> list[tuple[Move, dict[str, Any]]]:
+) -> list[Decided]:
     """Which moves write what: new targets, and conflicts only when overwriting."""
     decided = []
     targets = get_by_path(db, [m.target for m in moves])
@@ -594,12 +661,12 @@ def _decide(
         current = existing.to_dict() if existing.exists else None
         if current is None:
             report.add(move.family, "copy")
-            decided.append((move, doc))
+            decided.append((move, doc, existing))
         elif same(current, doc):
             report.add(move.family, "unchanged")
         elif on_conflict == "overwrite":
             report.add(move.family, "overwrite")
-            decided.append((move, doc))
+            decided.append((move, doc, existing))
         else:
             report.add(
                 move.family,
@@ -614,7 +681,7 @@ def _ensure_profiles(db: firestore.Client, writer: _Writer, uids: set[str]) -> i
     refs = [paths.user(db, uid) for uid in sorted(uids) if uid]
     for doc in get_by_path(db, refs).values():
         if not doc.exists:
-            writer.set(doc.reference, {"created_at": datetime.now(UTC), "migrated": True})
+            writer.create(doc.reference, {"created_at": datetime.now(UTC), "migrated": True})
             created += 1
     return created
 
@@ -622,18 +689,27 @@ def _ensure_profiles(db: firestore.Client, writer: _Writer, uids: set[str]) -> i
 KeyDecision = Literal["malformed", "copy", "unchanged", "conflict", "overwrite"]
 
 
-def _key_decision(keystore: KeyStore, move: KeyMove, on_conflict: OnConflict) -> KeyDecision:
+KeyPlan = tuple[KeyMove, KeyDecision, bytes | None]
+"""Keys to move, what to do, and what the person's secret held when that was decided."""
+
+
+def _stored(keystore: KeyStore, uid: str) -> bytes | None:
+    keystore.forget(uid)
+    stored = keystore.load(uid, None)
+    return None if stored is None else stored.payload()
+
+
+def _key_decision(keystore: KeyStore, move: KeyMove, on_conflict: OnConflict) -> KeyPlan:
     """Keys the secret already holds are unchanged; other keys in a secret that has some are a
     conflict (the person saved newer ones since), replaced only with `--on-conflict overwrite`."""
     if move.problem or move.keys is None:
-        return "malformed"
-    keystore.forget(move.uid)
-    stored = keystore.load(move.uid, None)
-    if stored is None:
-        return "copy"
-    if stored.payload() == move.keys.payload():
-        return "unchanged"
-    return "overwrite" if on_conflict == "overwrite" else "conflict"
+        return move, "malformed", None
+    seen = _stored(keystore, move.uid)
+    if seen is None:
+        return move, "copy", seen
+    if seen == move.keys.payload():
+        return move, "unchanged", seen
+    return move, ("overwrite" if on_conflict == "overwrite" else "conflict"), seen
 
 
 def _key_family(move: KeyMove) -> str:
@@ -649,8 +725,8 @@ def _key_conflict(move: KeyMove) -> str:
     )
 
 
-def _plan_keys_report(keys: list[tuple[KeyMove, KeyDecision]], report: Report) -> None:
-    for move, decision in keys:
+def _plan_keys_report(keys: list[KeyPlan], report: Report) -> None:
+    for move, decision, _ in keys:
         family = _key_family(move)
         if decision == "malformed":
             report.add(family, "malformed", move.problem)
@@ -671,16 +747,24 @@ def _stored_equal(keystore: KeyStore, move: KeyMove) -> bool:
 def _move_keys(
     db: firestore.Client,
     keystore: KeyStore,
-    keys: list[tuple[KeyMove, KeyDecision]],
+    keys: list[KeyPlan],
     report: Report,
 ) -> None:
-    for move, decision in keys:
+    for move, decision, seen in keys:
         family = _key_family(move)
         if decision == "malformed" or move.keys is None:
             report.add(family, "malformed", move.problem)
             continue
         if decision == "conflict":
             report.add(family, "conflict", _key_conflict(move))
+            continue
+        if decision != "unchanged" and _stored(keystore, move.uid) != seen:
+            # the person saved keys since the plan: theirs are newer, never replaced
+            report.add(
+                family,
+                "changed since planned",
+                f"users/{move.uid}: keys were saved since the plan read them: theirs stay",
+            )
             continue
         user_ref = paths.user(db, move.uid)
         shown = move.keys.shown()  # the page's keys line, true to the secret
@@ -755,20 +839,39 @@ def _delete_legacy(db: firestore.Client, moves: list[Move], report: Report) -> N
 def rollback(
     db: firestore.Client, uid: str | None, tenants: dict[str, str] | None = None
 ) -> Report:
-    """Remove migrated copies whose legacy source is still there (so nothing is lost)."""
+    """Remove migrated copies whose legacy source is still there (so nothing is lost), and only
+    while they hold what the migration wrote: a copy the product changed since (a trade the
+    bot closed, a snapshot a sync rewrote) is kept and reported, as is one changed between
+    this read and the delete."""
     report = Report()
     moves, _ = plan(db, uid, tenants or {})
-    writer = _Writer(db)
+    families = {m.target.path: m.family for m in moves}
+    refused: list[str] = []
+    writer = _Writer(db, refused.append)
     targets = get_by_path(db, [m.target for m in moves])
     for move in moves:
         target = targets[move.target.path]
-        if (
-            target.exists
-            and (target.to_dict() or {}).get("migrated_from") == move.source.reference.path
-        ):
-            writer.delete(move.target)
-            report.add(move.family, "copy removed")
-        else:
+        current = target.to_dict() or {} if target.exists else {}
+        if current.get("migrated_from") != move.source.reference.path:
             report.add(move.family, "kept")
+            continue
+        try:
+            migrated = expected_target(
+                move.kind, move.source.reference.path, move.source.to_dict() or {}
+            )
+        except Malformed:
+            migrated = None
+        if migrated is None or not same(current, migrated):
+            report.add(
+                move.family,
+                "changed since migrated",
+                f"{move.target.path} changed since it was migrated: kept",
+            )
+            continue
+        writer.delete(move.target, as_read=target)
+        report.add(move.family, "copy removed")
     writer.flush()
+    for path in refused:
+        report.add(families[path], "changed since migrated", f"{path} changed meanwhile: kept")
+        report.counts[families[path]]["copy removed"] -= 1
     return report
