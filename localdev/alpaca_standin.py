@@ -25,6 +25,14 @@ starting with ZZ have no trades and no bars either. Fills move the account's pos
 and short, with their average entry price: GET /v2/positions): a sale of what the account does
 not hold opens a short (unless the account may not sell short); as at Alpaca, an order that
 would turn a position round (sell 10 of 5 held) is refused with 403 "insufficient qty".
+Resting orders, as exits rest at Alpaca: `stop` and `limit` orders and `order_class: "oco"`
+(its parent the take-profit limit, its `legs` the stop), `day` or `gtc`, prices in whole cents
+(a sub-penny price is 422). They work (`new`) until the price path sets them off, watched minute
+by minute through the sessions since the last request (so a stop fires between two runs, and
+fills at the minute's price: at its stop or worse on a gap), and an OCO's other leg is then
+cancelled. DELETE /v2/orders/{id} cancels a working order (an OCO with its legs; one that ended
+is 422), GET /v2/orders?status=open lists the working ones, and the shares a resting order
+holds are not available to another sale (`qty_available`; 403 "insufficient qty").
 Paper and live accounts live side by side: a key id starting with PK opens a paper account
 (number PA...), any other a live one (digits only), so a person may hold both.
 An account's `orders` plan changes how its orders go: {"fill_delay_s": s (instead of the
@@ -104,6 +112,39 @@ def _iso(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")
 
 
+WATCHED_DAYS = 40
+"""How far back a resting order's price path is looked at, at most."""
+
+
+def _session_minutes(after: float, until: float) -> list[float]:
+    """Each minute in (after, until] that falls in a trading session, and `until` itself when
+    it does: the moments a resting order is checked at."""
+    after = max(after, until - WATCHED_DAYS * 86_400)
+    minutes = []
+    day = datetime.fromtimestamp(after, NEW_YORK).date()
+    last = datetime.fromtimestamp(until, NEW_YORK).date()
+    while day <= last:
+        if is_trading_day(day):
+            opens, closes = (t.timestamp() for t in session(day))
+            t = max(opens, (after // 60 + 1) * 60)
+            while t < closes and t <= until:
+                minutes.append(t)
+                t += 60
+            if opens <= until < closes and (not minutes or minutes[-1] != until):
+                if until > after:
+                    minutes.append(until)
+        day += timedelta(days=1)
+    return minutes
+
+
+def _close_after(epoch_s: float) -> float:
+    """The close of the session an order placed at `epoch_s` belongs to."""
+    day = datetime.fromtimestamp(epoch_s, NEW_YORK).date()
+    while not is_trading_day(day) or session(day)[1].timestamp() <= epoch_s:
+        day += timedelta(days=1)
+    return session(day)[1].timestamp()
+
+
 @dataclass
 class Fault:
     kind: str
@@ -133,6 +174,34 @@ class Order:
     filled_avg_price: Decimal | None = None
     filled_at: float | None = None
     filled_qty: Decimal = Decimal(0)
+    type: str = "market"
+    time_in_force: str = "day"
+    stop_price: Decimal | None = None
+    limit_price: Decimal | None = None
+    order_class: str = "simple"
+    legs: list[Order] = field(default_factory=list)
+    """An OCO's other leg (the stop), under its parent (the take-profit limit)."""
+    watched_from: float = 0.0
+    """A resting order watches the price path from here (the stand-in's time)."""
+    canceled_at: float | None = None
+
+    @property
+    def resting(self) -> bool:
+        return self.type in ("stop", "limit")
+
+    @property
+    def working(self) -> bool:
+        return self.status in ("new", "accepted", "partially_filled")
+
+    def triggered(self, price: Decimal) -> bool:
+        """Whether `price` sets this resting order off: a sell stop at or under its stop, a
+        sell limit at or over its limit (a buy's the other way round)."""
+        selling = self.side == "sell"
+        if self.type == "stop" and self.stop_price is not None:
+            return price <= self.stop_price if selling else price >= self.stop_price
+        if self.type == "limit" and self.limit_price is not None:
+            return price >= self.limit_price if selling else price <= self.limit_price
+        return False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -141,16 +210,22 @@ class Order:
             "symbol": self.symbol,
             "asset_class": "us_equity",
             "side": self.side,
-            "type": "market",
-            "time_in_force": "day",
+            "type": self.type,
+            "order_type": self.type,
+            "order_class": "" if self.order_class == "simple" else self.order_class,
+            "time_in_force": self.time_in_force,
             "qty": str(self.qty),
             "filled_qty": str(self.filled_qty),
             "filled_avg_price": None
             if self.filled_avg_price is None
             else str(self.filled_avg_price),
+            "limit_price": None if self.limit_price is None else str(self.limit_price),
+            "stop_price": None if self.stop_price is None else str(self.stop_price),
             "status": self.status,
             "submitted_at": _iso(self.submitted_at),
             "filled_at": None if self.filled_at is None else _iso(self.filled_at),
+            "canceled_at": None if self.canceled_at is None else _iso(self.canceled_at),
+            "legs": [leg.to_json() for leg in self.legs] or None,
         }
 
 
@@ -211,7 +286,7 @@ class Account:
                     "exchange": "NASDAQ",
                     "asset_class": "us_equity",
                     "qty": str(abs(qty)),
-                    "qty_available": str(abs(qty)),
+                    "qty_available": str(abs(qty) - self.reserved(symbol)),
                     "side": "long" if qty > 0 else "short",
                     "avg_entry_price": str(cost.quantize(Decimal("0.0001"))),
                     "current_price": str(price),
@@ -231,6 +306,9 @@ class Account:
         moment, or (with a `partial` plan) fill part of it first, then the rest or cancel."""
         clock = time.monotonic() + self.advanced_s
         for order in self.orders.values():
+            if order.resting:
+                self._watch(order, now)
+                continue
             if order.status not in ("accepted", "partially_filled") or clock < order.fills_at:
                 continue
             price = price_at(order.symbol, now)
@@ -246,6 +324,54 @@ class Account:
             else:
                 self.fill(order, rest, price, now)
                 order.status = "filled"
+
+    def _watch(self, order: Order, now: float) -> None:
+        """A resting order (and an OCO's other leg) against the price path since it was last
+        watched, minute by minute through the sessions: the first leg the price sets off fills
+        whole at that minute's price (at its stop or worse on a gap, at its limit or better),
+        and the other leg is cancelled, as Alpaca's OCO rule says. A day order ends at the
+        close."""
+        if not order.working:
+            return
+        group = [order, *order.legs]
+        start, order.watched_from = order.watched_from, now
+        for at in _session_minutes(start, now):
+            price = price_at(order.symbol, at)
+            leg = next((g for g in group if g.triggered(price)), None)
+            if leg is not None:
+                self.fill(leg, leg.qty - leg.filled_qty, price, at)
+                leg.status = "filled"
+                for other in group:
+                    if other is not leg and other.working:
+                        other.status, other.canceled_at = "canceled", at
+                return
+        if order.time_in_force == "day" and now >= _close_after(order.submitted_at):
+            for g in group:
+                g.status = "expired"
+
+    def reserved(self, symbol: str) -> Decimal:
+        """Shares held for working resting orders in `symbol` (an OCO's legs share them)."""
+        return sum(
+            (o.qty - o.filled_qty for o in self.orders.values()
+             if o.resting and o.working and o.symbol == symbol),
+            Decimal(0),
+        )  # fmt: skip
+
+    def find(self, wanted: str) -> Order | None:
+        """An order by Alpaca's id or the client's, an OCO's leg included (by its own id)."""
+        for order in self.orders.values():
+            if wanted in (order.id, order.client_order_id):
+                return order
+            for leg in order.legs:
+                if wanted == leg.id:
+                    return leg
+        return None
+
+    def parent_of(self, order: Order) -> Order:
+        for parent in self.orders.values():
+            if order in parent.legs:
+                return parent
+        return order
 
     def _delay(self) -> float:
         return float(self.plan.get("fill_delay_s", 1.0))
@@ -542,6 +668,9 @@ class _Handler(BaseHTTPRequestHandler):
         data = f"<!doctype html><html lang=en><title>Alpaca</title><body>{body}</body></html>"
         self._send(status, None, {"Content-Type": "text/html; charset=utf-8"}, data.encode())
 
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._serve("DELETE", urlsplit(self.path).path, {}, {})
+
     def do_GET(self) -> None:  # noqa: N802
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
@@ -613,6 +742,9 @@ class _Handler(BaseHTTPRequestHandler):
                 status, answer = _answer(market, account, endpoint, symbol, query, body)
         except ValueError as bad:
             status, answer = 422, {"code": 42210000, "message": str(bad)}
+        if status == 204:
+            self._send(204, None, raw=b"")
+            return
         self._send(status, answer)
 
 
@@ -620,6 +752,8 @@ _ROUTES = [
     (re.compile(r"^POST /v2/orders$"), "submit_order"),
     (re.compile(r"^GET /v2/orders:by_client_order_id$"), "order_by_client_id"),
     (re.compile(r"^GET /v2/orders/([^/]+)$"), "order"),
+    (re.compile(r"^DELETE /v2/orders/([^/]+)$"), "cancel_order"),
+    (re.compile(r"^GET /v2/orders$"), "orders"),
     (re.compile(r"^GET /v2/positions$"), "positions"),
     (re.compile(r"^GET /v2/stocks/bars$"), "multi_bars"),
     (re.compile(r"^GET /v2/account$"), "account"),
@@ -822,16 +956,14 @@ def _submit(market: Market, account: Account, body: dict[str, Any], now: float) 
         return 422, {"code": 40010001, "message": "client_order_id must be unique"}
     if not listed(symbol):
         return 422, {"code": 40010001, "message": f"asset not found: {symbol}"}
-    side = body.get("side")
-    if side not in ("buy", "sell"):
-        raise ValueError("side must be buy or sell")
-    text = str(body.get("qty", "0"))
-    if not re.fullmatch(r"\d+(\.\d+)?", text):
-        raise ValueError(f"invalid qty: {text} (a plain decimal number is expected)")
-    qty = Decimal(text)
-    if qty <= 0 or qty != qty.to_integral_value():
-        raise ValueError("qty must be a positive whole number of shares")
+    side, text, qty = _side_and_quantity(body)
     reduces = account.reduces(symbol, side)
+    kind = str(body.get("type") or "market")
+    order_class = str(body.get("order_class") or "simple")
+    if kind not in ("market", "stop", "limit") or order_class not in ("simple", "oco"):
+        raise ValueError(f"this stand-in takes market, stop, limit and oco orders, not {kind}")
+    if order_class == "oco" and not reduces:
+        return 422, {"code": 42210000, "message": "oco orders must be exit orders"}
     refuse = account.plan.get("refuse") or {}
     if refuse.get("times", 0) > 0:
         refuse["times"] -= 1
@@ -845,17 +977,20 @@ def _submit(market: Market, account: Account, body: dict[str, Any], now: float) 
             f"of {held} held)",
         }
     held = Decimal(account.holdings.get(symbol, 0))
-    if reduces and qty > abs(held):  # Alpaca never turns a position round in one order
+    available = abs(held) - account.reserved(symbol)
+    if reduces and qty > available:  # never past zero, nor shares a resting order holds
         return 403, {
             "code": 40310000,
             "message": f"insufficient qty available for order (requested: {text}, available: "
-            f"{abs(held)})",
+            f"{available})",
         }
     short = side == "sell" and held < qty
     if short and account.plan.get("shorting", True) is False:
         return 403, {"code": 40310000, "message": "account is not allowed to short"}
     if not reduces and qty * price_at(symbol, now) > account.buying_power(now):
         return 403, {"code": 40310000, "message": "insufficient buying power"}
+    if kind != "market" or order_class == "oco":
+        return _rest(account, body, symbol, side, qty, client_order_id, now)
     delay = float(account.plan.get("fill_delay_s", market.fill_delay_s))
     order = Order(
         id=str(uuid.uuid4()),
@@ -871,6 +1006,99 @@ def _submit(market: Market, account: Account, body: dict[str, Any], now: float) 
     return 200, order.to_json()
 
 
+def _side_and_quantity(body: dict[str, Any]) -> tuple[str, str, Decimal]:
+    side = body.get("side")
+    if side not in ("buy", "sell"):
+        raise ValueError("side must be buy or sell")
+    text = str(body.get("qty", "0"))
+    if not re.fullmatch(r"\d+(\.\d+)?", text):
+        raise ValueError(f"invalid qty: {text} (a plain decimal number is expected)")
+    qty = Decimal(text)
+    if qty <= 0 or qty != qty.to_integral_value():
+        raise ValueError("qty must be a positive whole number of shares")
+    return str(side), text, qty
+
+
+def _orders_answer(
+    account: Account, endpoint: str, wanted: str | None, query: dict[str, str], now: float
+) -> tuple[int, Any]:
+    """GET an order (by Alpaca's id or the client's), DELETE one, or list them."""
+    if endpoint == "cancel_order":
+        return _cancel(account, wanted, now)
+    if endpoint == "orders":
+        shown = [o for o in account.orders.values() if query.get("status") != "open" or o.working]
+        return 200, [o.to_json() for o in shown]
+    found = account.find(wanted or "")
+    if found is None:
+        return 404, {"code": 40410000, "message": "order not found"}
+    return 200, found.to_json()
+
+
+def _price(value: Any, what: str) -> Decimal:
+    text = str(value if value is not None else "")
+    if not re.fullmatch(r"\d+(\.\d+)?", text) or Decimal(text) <= 0:
+        raise ValueError(f"{what} must be a positive decimal")
+    price = Decimal(text)
+    if price >= 1 and price != price.quantize(CENT):
+        raise ValueError("sub-penny increment does not fulfill minimum pricing criteria")
+    return price
+
+
+def _rest(
+    account: Account,
+    body: dict[str, Any],
+    symbol: str,
+    side: str,
+    qty: Decimal,
+    client_order_id: str,
+    now: float,
+) -> tuple[int, Any]:
+    """A resting order: a stop, a limit, or an OCO (its parent the take-profit limit, its leg
+    the stop), working (`new`) until the price path sets it off, it is cancelled, or a day
+    order's session closes."""
+    tif = str(body.get("time_in_force") or "day")
+    if tif not in ("day", "gtc"):
+        raise ValueError(f"time_in_force {tif} is not taken for resting orders here")
+
+    def one(kind: str, stop: Decimal | None, limit: Decimal | None, cid: str) -> Order:
+        return Order(
+            id=str(uuid.uuid4()), client_order_id=cid, symbol=symbol, side=side, qty=qty,
+            submitted_at=now, fills_at=0.0, status="new", type=kind, time_in_force=tif,
+            stop_price=stop, limit_price=limit, watched_from=now,
+        )  # fmt: skip
+
+    if str(body.get("order_class") or "simple") == "oco":
+        take = _price((body.get("take_profit") or {}).get("limit_price"), "take_profit")
+        stop = _price((body.get("stop_loss") or {}).get("stop_price"), "stop_loss")
+        if (take <= stop) if side == "sell" else (take >= stop):
+            raise ValueError("take_profit.limit_price must be on the other side of stop_price")
+        order = one("limit", None, take, client_order_id)
+        order.order_class = "oco"
+        order.legs = [one("stop", stop, None, str(uuid.uuid4()))]
+        order.legs[0].order_class = "oco"
+    elif body.get("type") == "stop":
+        order = one("stop", _price(body.get("stop_price"), "stop_price"), None, client_order_id)
+    else:
+        order = one("limit", None, _price(body.get("limit_price"), "limit_price"), client_order_id)
+    account.orders[client_order_id] = order
+    return 200, order.to_json()
+
+
+def _cancel(account: Account, wanted: str | None, now: float) -> tuple[int, Any]:
+    """DELETE /v2/orders/{id}: a working order ends `canceled` (an OCO with both its legs); one
+    that already ended is 422, as at Alpaca."""
+    found = account.find(wanted or "")
+    if found is None:
+        return 404, {"code": 40410000, "message": "order not found"}
+    parent = account.parent_of(found)
+    if not parent.working:
+        return 422, {"code": 42210000, "message": f"order is {parent.status}, not cancelable"}
+    for order in (parent, *parent.legs):
+        if order.working:
+            order.status, order.canceled_at = "canceled", now
+    return 204, None
+
+
 def _answer(
     market: Market,
     account: Account,
@@ -883,12 +1111,9 @@ def _answer(
     account.settle(now)
     if endpoint == "submit_order":
         return _submit(market, account, body, now)
-    if endpoint in ("order", "order_by_client_id"):
+    if endpoint in ("order", "order_by_client_id", "cancel_order", "orders"):
         wanted = query.get("client_order_id") if endpoint == "order_by_client_id" else symbol
-        for order in account.orders.values():
-            if wanted in (order.id, order.client_order_id):
-                return 200, order.to_json()
-        return 404, {"code": 40410000, "message": "order not found"}
+        return _orders_answer(account, endpoint, wanted, query, now)
     reads = {
         "account": account.to_json,
         "positions": account.positions,

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import alpaca_trade_api as tradeapi
 import pytest
 import requests
 from alpaca_trade_api.rest import APIError, TimeFrame
+from bot_world import SYMBOLS
 
 from localdev.alpaca_standin import AlpacaServer, price_at
 from localdev.seed import register_alpaca_account
@@ -187,3 +191,125 @@ def test_open_accounts_mode_opens_any_well_formed_pair_but_pkbad() -> None:
             assert refused.value.status_code == 401
     finally:
         server.stop()
+
+
+# -- resting orders: exits that rest at Alpaca -----------------------------------------------------
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def at(local: str) -> float:
+    return datetime.fromisoformat(local).replace(tzinfo=NEW_YORK).timestamp()
+
+
+def freeze(alpaca: AlpacaServer, local: str) -> None:
+    requests.post(f"{alpaca.url}/_standin/clock", json={"now": at(local)}, timeout=5)
+
+
+def held_account(alpaca: AlpacaServer, symbol: str, qty: int = 10) -> tradeapi.REST:
+    register_alpaca_account(alpaca.url, "PKREST0001", "secret-key-1", holdings={symbol: qty})
+    return rest(alpaca, "PKREST0001")
+
+
+def test_an_oco_rests_until_the_price_path_sets_one_leg_off_and_the_other_ends(
+    alpaca: AlpacaServer,
+) -> None:
+    freeze(alpaca, "2026-11-23T10:00")
+    price = price_at("AAPL", at("2026-11-23T10:00"))
+    client = held_account(alpaca, "AAPL")
+    # the stop just under the price, the target far above: the stop goes first
+    stop = (price * Decimal("0.995")).quantize(Decimal("0.01"))
+    take = (price * 2).quantize(Decimal("0.01"))
+    placed = client.submit_order(
+        "AAPL", qty="10", side="sell", type="limit", time_in_force="gtc", order_class="oco",
+        take_profit={"limit_price": str(take)}, stop_loss={"stop_price": str(stop)},
+        client_order_id="t1-rest-1",
+    )  # fmt: skip
+    assert (placed["status"], placed["order_class"], placed["type"]) == ("new", "oco", "limit")
+    [leg] = placed["legs"]
+    assert (leg["type"], leg["stop_price"], leg["status"]) == ("stop", str(stop), "new")
+    (position,) = client.list_positions()
+    assert (position["qty"], position["qty_available"]) == ("10", "0")  # held for the exit
+    with pytest.raises(APIError) as refused:  # a second exit for the same shares
+        client.submit_order("AAPL", qty="10", side="sell", type="market", time_in_force="day")
+    assert refused.value.status_code == 403 and "insufficient qty" in str(refused.value)
+
+    crossed = next(
+        t for t in range(int(at("2026-11-23T10:01")), int(at("2026-11-23T16:00")), 60)
+        if price_at("AAPL", t) <= stop
+    )  # fmt: skip
+    requests.post(f"{alpaca.url}/_standin/clock", json={"now": crossed + 3600}, timeout=5)
+    parent = client.get_order_by_client_order_id("t1-rest-1")  # between two runs, it fired
+    [fired] = parent["legs"]
+    assert fired["status"] == "filled" and parent["status"] == "canceled"
+    assert Decimal(fired["filled_avg_price"]) <= stop
+    assert Decimal(fired["filled_avg_price"]) == price_at("AAPL", crossed)
+    assert fired["filled_at"].startswith(datetime.fromtimestamp(crossed, UTC).isoformat()[:16])
+    assert client.list_positions() == []
+    assert client.get_order(fired["id"])["status"] == "filled"
+
+
+def test_a_stop_fires_through_a_gap_at_the_open_at_the_price_there(alpaca: AlpacaServer) -> None:
+    """Overnight the price fell through the stop: it fills at the first minute of the next
+    session, below the stop, as a stop does."""
+    day, next_day = "2026-11-23", "2026-11-24"
+    close, open_ = at(f"{day}T15:59"), at(f"{next_day}T09:30")
+    symbol = next(s for s in SYMBOLS if price_at(s, open_) < price_at(s, close) - Decimal("0.05"))
+    stop = ((price_at(symbol, open_) + price_at(symbol, close)) / 2).quantize(Decimal("0.01"))
+    freeze(alpaca, f"{day}T15:59")
+    client = held_account(alpaca, symbol)
+    client.submit_order(
+        symbol, qty="10", side="sell", type="stop", time_in_force="gtc", stop_price=str(stop),
+        client_order_id="gap-stop",
+    )  # fmt: skip
+    freeze(alpaca, f"{next_day}T09:45")
+    filled = client.get_order_by_client_order_id("gap-stop")
+    assert filled["status"] == "filled"
+    assert Decimal(filled["filled_avg_price"]) == price_at(symbol, open_) < stop
+
+
+def test_cancelling_an_oco_ends_both_legs_and_an_ended_order_is_not_cancelable(
+    alpaca: AlpacaServer,
+) -> None:
+    freeze(alpaca, "2026-11-23T10:00")
+    price = price_at("MSFT", at("2026-11-23T10:00"))
+    client = held_account(alpaca, "MSFT")
+    placed = client.submit_order(
+        "MSFT", qty="10", side="sell", type="limit", time_in_force="gtc", order_class="oco",
+        take_profit={"limit_price": str((price * 2).quantize(Decimal("0.01")))},
+        stop_loss={"stop_price": str((price / 2).quantize(Decimal("0.01")))},
+        client_order_id="t2-rest-1",
+    )  # fmt: skip
+    client.cancel_order(placed["id"])
+    ended = client.get_order(placed["id"])
+    assert ended["status"] == "canceled" and ended["legs"][0]["status"] == "canceled"
+    assert client.list_positions()[0]["qty_available"] == "10"  # free again
+    with pytest.raises(APIError) as refused:
+        client.cancel_order(placed["id"])
+    assert refused.value.status_code == 422
+    assert client.list_orders(status="open") == []
+
+
+@pytest.mark.parametrize(
+    ("order", "says"),
+    [
+        ({"type": "stop", "stop_price": "100.005"}, "sub-penny"),
+        ({"type": "limit", "limit_price": "-1"}, "positive"),
+        (
+            {
+                "order_class": "oco",
+                "type": "limit",
+                "take_profit": {"limit_price": "1.00"},
+                "stop_loss": {"stop_price": "2.00"},
+            },
+            "other side",
+        ),  # fmt: skip
+    ],
+)
+def test_a_resting_order_of_the_wrong_shape_is_refused(
+    alpaca: AlpacaServer, order: dict[str, Any], says: str
+) -> None:
+    client = held_account(alpaca, "AAPL")
+    with pytest.raises(APIError) as refused:
+        client.submit_order("AAPL", qty="10", side="sell", time_in_force="gtc", **order)
+    assert refused.value.status_code == 422 and says in str(refused.value)

@@ -130,6 +130,7 @@ def test_save_keys_checks_them_stores_them_and_returns_only_a_mask(
         "paper": True,
         "keys_version": 1,
         "trades_in_other_account": [],
+        "replaced_connection_revoked": None,
     }
     assert "secret-key-1" not in repr(result)
     stored = keystore.load("alice", 1)
