@@ -550,7 +550,10 @@ def test_use_alpacas_quantity_sets_the_book_without_an_order(world: World) -> No
     world.pulse(f"{DAY}T10:01")
     assert world.doc("status/reconciliation")["mismatches"] == {}
     assert world.book() == world.positions() == {symbol: Decimal(4)}
-    assert world.orders_at_alpaca() == 0
+    # nothing bought or sold: the only order is the stop that now rests for the 4 it holds
+    orders = world.docs("orders").values()
+    assert [(o.get("kind"), o["qty"]) for o in orders] == [("resting", "4")]
+    assert world.orders_at_alpaca() == 1
     world.account(holdings={symbol: 4, "KO": 5})  # a KO position the product never opened
     more = error_of(
         position_callables.use_alpaca_quantity, world.services, auth(world.uid), {"symbol": "KO"}
@@ -578,9 +581,13 @@ def test_a_refused_close_the_person_asked_for_is_tried_again_then_handed_back(
     assert held["close_reason"] == "closed by you"
     assert "insufficient qty" in held["last_close_error"]["reason"]
     orders = world.docs("orders")
-    assert sorted(orders) == ["t-mine-close"] + [f"t-mine-close-{n}" for n in range(2, 6)]
+    closes = ["t-mine-close"] + [f"t-mine-close-{n}" for n in range(2, 6)]
+    # once the product stops trying, the trade's stop is offered to Alpaca to rest: refused
+    # here too (this account refuses every sale), once, and not asked again unchanged
+    assert sorted(orders) == [*closes, "t-mine-rest-1"]
     assert {o["status"] for o in orders.values()} == {"rejected"}
-    assert world.orders_at_alpaca() == 5  # one at a time, never two working
+    assert world.orders_at_alpaca() == 6  # one at a time, never two working
+    assert "Alpaca refused its resting exit" in trade(world, "t-mine")["resting_problem"]
     told = {k: v for k, v in world.docs("notifications").items() if v["kind"] == "exit_failed"}
     assert sorted(told) == ["exit-failed-t-mine-1", "exit-failed-t-mine-5"]
     assert "stopped trying" in told["exit-failed-t-mine-5"]["message"]

@@ -280,6 +280,8 @@ def _relevel(batch: firestore.WriteBatch, call: Call[StrategyRequest], sid: str)
         fields = relevelled(snapshot.to_dict() or {}, take, stop)
         batch.update(snapshot.reference, fields, option=unchanged_since(db, snapshot))
         changed.append(snapshot.id)
+    if changed:  # the pulse reads the trades again (it keeps them by this version)
+        batch.set(paths.user(db, uid), {"trades_version": firestore.Increment(1)}, merge=True)
     return sorted(changed)
 
 

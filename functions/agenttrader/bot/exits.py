@@ -15,6 +15,7 @@ from google.cloud import firestore
 from agenttrader.bot.lifecycle import Change, Event, State, move, next_close_id, state_of
 from agenttrader.bot.orders import new_order, submit
 from agenttrader.bot.person import OtherAccount, Person, other_account_flag
+from agenttrader.bot.resting import settle_before_exit
 from agenttrader.bot.strategies import Decision
 from agenttrader.core.errors import AgentTraderError, ErrorCode
 from agenttrader.core.money import decimal, plain
@@ -63,6 +64,10 @@ def close_position(
     if paper and not person.opens(before):
         _flag_other_account(person, ref, before)
         raise person.other_account(before)
+    if paper and before.get("resting"):  # its resting exit ends first, or it made the exit
+        if not settle_before_exit(person, trade_id):
+            return None
+        before = ref.get().to_dict() or {}
     room = person.exit_room(str(before.get("symbol")), str(before.get("side"))) if paper else None
     sized: list[Decimal] = []
 

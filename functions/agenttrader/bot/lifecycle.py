@@ -25,9 +25,14 @@ separate truth. A shadow trade has no orders: it is `open` from its entry and `c
     open      book_set         open      set to Alpaca's quantity: the part Alpaca no longer
                                          holds leaves the book at the entry price (no P&L)
     open      book_emptied     closed    the same, when Alpaca holds none of it
+    open      resting_filling  closing   a leg of its exit resting at Alpaca filled in part:
+    closing                              what is held shrinks
+    open      resting_filled   closed    a leg of its resting exit filled (the other ended by
+    closing                              Alpaca's OCO rule): exit price and P&L from its fill
 
 A close's events move the trade only when they come from the closing order it waits for
-(`close_order_id`); an answer about an earlier close is recorded on that order alone.
+(`close_order_id`), or for a resting exit's legs from the resting order it records
+(`resting.order_id`); an answer about an earlier close is recorded on that order alone.
 
 Exits are considered only for `open` trades; `status` stays `OPEN` until the trade is `closed`
 (the page, the pulse and the statistics read it). A document written before states existed is
@@ -75,6 +80,8 @@ class Event(StrEnum):
     CLOSED_BY_HAND = "closed_by_hand"
     BOOK_SET = "book_set"
     BOOK_EMPTIED = "book_emptied"
+    RESTING_FILLING = "resting_filling"
+    RESTING_FILLED = "resting_filled"
 
 
 TRANSITIONS: dict[tuple[State, Event], State] = {
@@ -91,6 +98,10 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
     (State.CLOSING, Event.CLOSED_BY_HAND): State.CLOSED,  # its close never left
     (State.OPEN, Event.BOOK_SET): State.OPEN,
     (State.OPEN, Event.BOOK_EMPTIED): State.CLOSED,
+    (State.OPEN, Event.RESTING_FILLING): State.CLOSING,
+    (State.CLOSING, Event.RESTING_FILLING): State.CLOSING,
+    (State.OPEN, Event.RESTING_FILLED): State.CLOSED,
+    (State.CLOSING, Event.RESTING_FILLED): State.CLOSED,
 }
 """Every change a trade may make; any other (state, event) is ignored (a repeated or late
 event), which is what makes following an order twice harmless."""
@@ -309,6 +320,11 @@ def _awaited(doc: dict[str, Any], event: Event, change: Change) -> bool:
     """An order's event moves the trade only when it is the order the trade waits for: a
     close's events only from its current closing order (a late answer about an earlier close
     is recorded on that order alone)."""
+    if event in (Event.RESTING_FILLING, Event.RESTING_FILLED):
+        return (
+            change.fill is not None
+            and (doc.get("resting") or {}).get("order_id") == (change.fill[0])
+        )
     if event not in EXIT_EVENTS or change.fill is None:
         return True
     waiting = doc.get("close_order_id")
@@ -394,6 +410,9 @@ def _update(
     elif event in (Event.EXIT, Event.SHADOW_EXIT, Event.CLOSED_BY_HAND, Event.BOOK_EMPTIED):
         update["close_reason"] = change.reason
         update["last_close_error"] = firestore.DELETE_FIELD
+    elif event in (Event.RESTING_FILLING, Event.RESTING_FILLED):
+        assert change.fill is not None
+        update.update(close_order_id=change.fill[0], close_reason=change.reason)
     elif change.reason:
         update["state_reason"] = change.reason
     if after is State.CLOSED:

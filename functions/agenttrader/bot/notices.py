@@ -114,7 +114,7 @@ def trade_moved(
             price=price,
             **about,
         )
-    elif event in ("exit_filled", "shadow_exit"):
+    elif event in ("exit_filled", "shadow_exit", "resting_filled"):
         pnl = trade.get("realized_pnl")
         # a paper trade holds 0 once closed: what closed is what its entry filled
         closed = trade.get("filled_qty") if mode == "paper" else trade.get("quantity")

@@ -115,6 +115,8 @@ def follow_orders(person: Person) -> tuple[set[str], Unsent]:
     unsent: Unsent = []
     for doc in queries.open_orders(person.db, person.uid).stream():
         order = doc.to_dict() or {}
+        if order.get("kind") == "resting":
+            continue  # an exit resting at Alpaca (bot.resting): its shares are still held
         working.add(str(order.get("symbol")))
         if order.get("status") == "pending" and order.get("opening"):
             unsent.append((doc.id, order))
@@ -214,7 +216,7 @@ def record(
     if state.status == "filled":
         event = Event.ENTRY_FILLED if order.get("opening") else Event.EXIT_FILLED
         _move(person, order_id, order, Change(event, fill=_fill(order_id, order, state)))
-        _finish(person, order_id, fields)
+        finish(person, order_id, fields)
         return
     reason = f"order {state.status} by Alpaca"
     if state.status not in ORDER_ENDED_UNFILLED:
@@ -248,7 +250,7 @@ def _ended(
         event = Event.EXIT_FAILED
         reason = f"the closing order was {status}: {reason}"
     _move(person, order_id, order, Change(event, reason=reason, fill=fill))
-    _finish(person, order_id, {**(fields or {}), "status": status, "reason": reason})
+    finish(person, order_id, {**(fields or {}), "status": status, "reason": reason})
 
 
 def _move(person: Person, order_id: str, order: dict[str, Any], change: Change) -> None:
@@ -257,7 +259,7 @@ def _move(person: Person, order_id: str, order: dict[str, Any], change: Change) 
         person.changed = True
 
 
-def _finish(person: Person, order_id: str, fields: dict[str, Any]) -> bool:
+def finish(person: Person, order_id: str, fields: dict[str, Any]) -> bool:
     """Record a final state once (precondition on the order as read); False if another run
     recorded it first."""
     db = person.db

@@ -85,6 +85,8 @@ def protect(
     for path, trade in trades:
         if state_of(trade.model_dump()) is not State.OPEN or trade.quantity <= 0:
             continue
+        if trade.resting:
+            continue  # its levels rest at Alpaca, which fills them at their price
         price = prices.get(trade.symbol)
         if price is None:
             continue

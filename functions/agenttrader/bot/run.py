@@ -48,6 +48,7 @@ from agenttrader.bot.person import Market, Person, StrategyFailure, bars_since
 from agenttrader.bot.protection import protect
 from agenttrader.bot.reconcile import due as reconcile_due
 from agenttrader.bot.reconcile import reconcile
+from agenttrader.bot.resting import follow_resting, rest_exits
 from agenttrader.bot.settings import BotConfig, StrategyDoc, bump_bot_version, load_bot_config
 from agenttrader.bot.strategies import STRATEGIES
 from agenttrader.broker.answers import AccountSnapshot, Bar
@@ -107,12 +108,14 @@ def trade_for(
     unsent: Unsent = []
     if orders_pending:
         working, unsent = follow_orders(person)
+        follow_resting(person)
     if person.changed:  # fills moved some: as they are now, marked to this run's prices
         trades = marked_to(open_trades(person.db, person.uid), prices)
     if reconcile_due(trades, orders_pending, recorded_mismatches):
         problems += _reconciled(person, trades, working, recorded_mismatches)
     strategies = dict(config.strategies) if config is not None else {}
     problems += protect(person, trades, prices, strategies)
+    rest_exits(person, trades, prices)
     running = config.running if config is not None else []
     if config is None or not running:
         send_entries(person, unsent, lambda order: _refusal(person, order, set()))

@@ -282,18 +282,71 @@ class AlpacaBroker:
                 "order",
             )
         except BrokerError as error:
-            reason = error.alpaca_message or ""
-            if "client_order_id" in reason:
+            if "client_order_id" in (error.alpaca_message or ""):
                 return self._same_order(self.order(client_order_id), symbol, side, qty)
-            if error.code in (ErrorCode.ALPACA_REJECTED, ErrorCode.ALPACA_UNAUTHORIZED) and (
-                reason
-            ):
-                raise BrokerError(
-                    ErrorCode.ORDER_REJECTED,
-                    f"Alpaca refused the order for {symbol}: {reason}",
-                    transient=False,
-                ) from None
+            raise self._refused(error, symbol) from None
+
+    def submit_resting_exit(
+        self,
+        symbol: str,
+        side: str,
+        qty: Decimal,
+        take_profit: Decimal | None,
+        stop_loss: Decimal | None,
+        client_order_id: str,
+    ) -> OrderState:
+        """An exit that rests at Alpaca, good until cancelled: an OCO (take-profit limit and
+        stop-loss stop) when both levels are given, else a stop or a limit. Prices in whole
+        cents, as Alpaca takes them. A `client_order_id` Alpaca has seen answers with that
+        order (a lost answer never places two); a refusal is ORDER_REJECTED."""
+        order: dict[str, Any] = {"type": "limit", "limit_price": plain(take_profit or Decimal(0))}
+        if take_profit is not None and stop_loss is not None:
+            order.update(
+                order_class="oco",
+                take_profit={"limit_price": plain(take_profit)},
+                stop_loss={"stop_price": plain(stop_loss)},
+            )
+        elif stop_loss is not None:
+            order = {"type": "stop", "stop_price": plain(stop_loss)}
+        try:
+            return self._parsed(
+                OrderState,
+                lambda: self._rest.submit_order(
+                    symbol,
+                    qty=plain(qty),
+                    side=side.lower(),
+                    time_in_force="gtc",
+                    client_order_id=client_order_id,
+                    **order,
+                ),
+                "order",
+            )
+        except BrokerError as error:
+            if "client_order_id" in (error.alpaca_message or ""):
+                return self._same_order(self.order(client_order_id), symbol, side, qty)
+            raise self._refused(error, symbol) from None
+
+    def cancel_order(self, alpaca_order_id: str) -> bool:
+        """Ask Alpaca to cancel an order (an OCO with its legs): True when it took the request,
+        False when the order had already ended (filled, cancelled, expired)."""
+        try:
+            self._call(lambda: self._rest.cancel_order(alpaca_order_id))
+        except BrokerError as error:
+            if error.status == 422:
+                return False
             raise
+        return True
+
+    @staticmethod
+    def _refused(error: BrokerError, symbol: str) -> BrokerError:
+        reason = error.alpaca_message or ""
+        if error.code in (ErrorCode.ALPACA_REJECTED, ErrorCode.ALPACA_UNAUTHORIZED) and reason:
+            return BrokerError(
+                ErrorCode.ORDER_REJECTED,
+                f"Alpaca refused the order for {symbol}: {reason}",
+                transient=False,
+            )
+        return error
 
     @staticmethod
     def _same_order(found: OrderState, symbol: str, side: str, qty: Decimal) -> OrderState:

@@ -112,11 +112,32 @@ class OrderState(BaseModel):
     filled_qty: Decimal = Decimal(0)
     filled_avg_price: Decimal | None = None
     filled_at: datetime | None = None
+    type: str = "market"
+    stop_price: Decimal | None = None
+    limit_price: Decimal | None = None
+    legs: list[OrderState] = Field(default_factory=list)
+    """An OCO's other leg(s), under the parent Alpaca answers with."""
 
-    @field_validator("qty", "filled_qty", "filled_avg_price", mode="before")
+    @field_validator("qty", "filled_qty", "filled_avg_price", "stop_price", "limit_price",
+                     mode="before")  # fmt: skip
     @classmethod
     def _exact(cls, value: Any) -> Decimal | None:
         return None if value is None else decimal(value)
+
+    @field_validator("legs", mode="before")
+    @classmethod
+    def _no_legs(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+    @property
+    def group(self) -> list[OrderState]:
+        """The order and its legs."""
+        return [self, *self.legs]
+
+    @property
+    def all_final(self) -> bool:
+        """Alpaca will change neither the order nor any of its legs again."""
+        return all(o.final for o in self.group)
 
     @property
     def final(self) -> bool:

@@ -138,6 +138,12 @@ class ShadowTrade(BaseModel):
     """Closing orders sent for it so far (see bot.protection: a refused close is sent again)."""
     last_close_error: dict[str, Any] | None = None
     """Why its last close failed, while it is held again after it."""
+    resting: dict[str, Any] | None = None
+    """Its exit resting at Alpaca (see bot.resting): order id, levels in cents, quantity."""
+    resting_problem: str | None = None
+    """Why no exit rests at Alpaca for it (the pulse's check of its levels still protects it)."""
+    resting_refused: dict[str, Any] | None = None
+    """The resting exit Alpaca refused (quantity, levels): not asked again until they change."""
 
     @field_validator(
         "quantity",

@@ -1,0 +1,236 @@
+"""Stops rest at Alpaca: a filled paper position's take-profit and stop-loss are orders at the
+broker (an OCO), placed once, followed leg by leg, and cancelled before any other exit. Driven
+through the pulse and the callables, against the emulators and the Alpaca stand-in (whose
+resting orders fire along its price path between two runs)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import requests
+from bot_world import NEW_YORK, World, price_of, trade
+from calling import auth
+from google.cloud import firestore
+
+from agenttrader.api import position_callables, strategy_callables
+from agenttrader.store import paths
+from localdev.alpaca_standin import price_at
+
+DAY = "2026-11-23"
+CENT = Decimal("0.01")
+
+
+def epoch(local: str) -> float:
+    return datetime.fromisoformat(local).replace(tzinfo=NEW_YORK).timestamp()
+
+
+def position(
+    world: World,
+    trade_id: str,
+    symbol: str,
+    entry: Decimal,
+    *,
+    stop: Decimal | None,
+    take: Decimal | None,
+    qty: str = "10",
+    sid: str | None = None,
+) -> None:
+    """A filled paper position of `qty` at `entry`, held at Alpaca too, with its levels."""
+    world.account(holdings={symbol: int(qty)}, orders={"fill_delay_s": 0})
+    doc: dict[str, Any] = {
+        "symbol": symbol, "side": "BUY", "quantity": qty, "filled_qty": qty,
+        "entry_price": str(entry), "status": "OPEN", "state": "open", "mode": "paper",
+        "strategy_id": sid, "entry_day": DAY, "created_at": datetime(2026, 11, 23, tzinfo=UTC),
+        "take_profit_pct": None if take is None else str((take / entry - 1) * 100),
+        "stop_loss_pct": None if stop is None else str((1 - stop / entry) * 100),
+        "take_profit_price": None if take is None else str(take),
+        "stop_loss_price": None if stop is None else str(stop),
+        "fills": {f"{trade_id}-open": {"role": "entry", "qty": qty, "price": str(entry)}},
+        "account_number": account_number(world), "paper": True,
+    }  # fmt: skip
+    batch = world.db.batch()
+    batch.set(paths.shadow_trades(world.db, world.uid).document(trade_id), doc)
+    batch.set(
+        paths.user(world.db, world.uid),
+        {"open_trades": firestore.Increment(1), "trades_version": firestore.Increment(1)},
+        merge=True,
+    )
+    batch.commit()
+
+
+def account_number(world: World) -> str:
+    answer = requests.get(
+        f"{world.alpaca.url}/v2/account",
+        headers={"APCA-API-KEY-ID": world.keys.key_id, "APCA-API-SECRET-KEY": "secret-key-1"},
+        timeout=5,
+    )
+    return str(answer.json()["account_number"])
+
+
+def alpaca_orders(world: World, status: str = "all") -> list[dict[str, Any]]:
+    answer = requests.get(
+        f"{world.alpaca.url}/v2/orders",
+        params={"status": status},
+        headers={"APCA-API-KEY-ID": world.keys.key_id, "APCA-API-SECRET-KEY": "secret-key-1"},
+        timeout=5,
+    )
+    return list(answer.json())
+
+
+def first_minute_at_or_under(symbol: str, level: Decimal, after: str, until: str) -> float:
+    start, end = int(epoch(after)), int(epoch(until))
+    return next(t for t in range(start, end, 60) if price_at(symbol, t) <= level)
+
+
+def test_a_filled_position_gets_one_oco_at_its_levels_in_cents(world: World) -> None:
+    symbol = world.holding()
+    price = price_of(world, symbol)
+    stop, take = price * Decimal("0.9"), price * Decimal("1.2")
+    position(world, "t-oco", symbol, price, stop=stop, take=take)
+    world.pulse(f"{DAY}T10:01")
+    held = trade(world, "t-oco")
+    resting = held["resting"]
+    assert resting["order_id"] == "t-oco-rest-1"
+    assert (resting["stop_loss"], resting["take_profit"], resting["qty"]) == (
+        str(stop.quantize(CENT)),
+        str(take.quantize(CENT)),
+        "10",
+    )
+    [oco] = alpaca_orders(world, "open")
+    assert (oco["order_class"], oco["time_in_force"], oco["client_order_id"]) == (
+        "oco",
+        "gtc",
+        "t-oco-rest-1",
+    )
+    assert Decimal(oco["limit_price"]) == take.quantize(CENT)
+    assert Decimal(oco["legs"][0]["stop_price"]) == stop.quantize(CENT)
+    for minute in ("02", "03"):  # later runs place nothing more
+        world.pulse(f"{DAY}T10:{minute}")
+    assert world.orders_at_alpaca() == 1
+    assert len(alpaca_orders(world)) == 1
+
+
+def test_the_stop_fires_at_alpaca_between_runs_while_the_product_is_down(world: World) -> None:
+    symbol = world.holding()
+    entry = price_at(symbol, epoch(f"{DAY}T10:01"))
+    later = min(
+        price_at(symbol, t)
+        for t in range(int(epoch(f"{DAY}T10:05")), int(epoch(f"{DAY}T15:50")), 60)
+    )
+    stop = ((entry + later) / 2).quantize(CENT)  # not crossed when placed; crossed later
+    assert later < stop < entry
+    position(world, "t-stop", symbol, entry, stop=stop, take=None)
+    world.pulse(f"{DAY}T10:01")
+    assert trade(world, "t-stop")["resting"]["stop_loss"] == str(stop)
+    fired = first_minute_at_or_under(symbol, stop, f"{DAY}T10:02", f"{DAY}T15:59")
+    # no run for hours (a deploy, an outage): the stand-in's clock moves on alone
+    world.pulse(f"{DAY}T15:58")
+    closed = trade(world, "t-stop")
+    assert closed["state"] == "closed"
+    exit_price = price_at(symbol, fired)
+    assert Decimal(closed["exit_price"]) == exit_price <= stop  # at its stop or worse
+    assert Decimal(closed["realized_pnl"]) == (exit_price - entry) * 10
+    assert closed["close_reason"].startswith("stop-loss: its exit resting at Alpaca filled")
+    assert world.positions() == {}
+    assert world.orders_at_alpaca() == 1  # the stop alone: no market order after it
+    told = [n for n in world.docs("notifications").values() if n["kind"] == "exit_filled"]
+    assert len(told) == 1 and symbol in told[0]["message"]
+
+
+def test_a_close_while_the_oco_rests_sends_one_closing_order_after_the_legs_ended(
+    world: World,
+) -> None:
+    symbol = world.holding()
+    price = price_of(world, symbol)
+    position(world, "t-close", symbol, price, stop=price / 2, take=price * 2)
+    world.pulse(f"{DAY}T10:01")
+    assert trade(world, "t-close")["resting"]["order_id"] == "t-close-rest-1"
+    world.set(f"{DAY}T10:02")
+    answer = position_callables.close_shadow_trade(
+        world.services, auth(world.uid), {"trade_id": "t-close"}
+    )
+    assert answer["state"] in ("closing", "closed")
+    world.pulse(f"{DAY}T10:03")
+    closed = trade(world, "t-close")
+    assert closed["state"] == "closed" and closed["close_reason"] == "closed by you"
+    orders = {o["client_order_id"]: o for o in alpaca_orders(world)}
+    assert orders["t-close-rest-1"]["status"] == "canceled"
+    assert orders["t-close-rest-1"]["legs"][0]["status"] == "canceled"
+    assert orders["t-close-close"]["status"] == "filled"
+    assert world.orders_at_alpaca() == 2  # the OCO, then exactly one close
+    assert world.positions() == {}
+    assert world.docs("orders")["t-close-rest-1"]["open"] is False
+
+
+def test_a_lost_answer_when_placing_the_oco_places_it_once(world: World) -> None:
+    """The run wrote the resting exit `pending` and sent it; Alpaca took it but the answer was
+    lost (the run died). The next run sends it again under the same id: still one OCO."""
+    symbol = world.holding()
+    price = price_of(world, symbol)
+    position(world, "t-lost", symbol, price, stop=price / 2, take=None)
+    stop = str((price / 2).quantize(CENT))
+    pending = {
+        "kind": "resting", "symbol": symbol, "side": "SELL", "qty": "10",
+        "take_profit_price": None, "stop_loss_price": stop, "status": "pending", "open": True,
+        "trade_id": "t-lost", "opening": False, "day": DAY, "account_number": account_number(world),
+        "paper": True, "created_at": datetime(2026, 11, 23, 15, tzinfo=UTC),
+    }  # fmt: skip
+    world.db.document(f"users/{world.uid}/orders/t-lost-rest-1").set(pending)
+    paths.shadow_trades(world.db, world.uid).document("t-lost").update(
+        {
+            "resting": {
+                "order_id": "t-lost-rest-1",
+                "qty": "10",
+                "take_profit": None,
+                "stop_loss": stop,
+            },
+            "resting_generation": 1,
+        }  # fmt: skip
+    )
+    paths.user(world.db, world.uid).set({"orders_pending": 1}, merge=True)
+    requests.post(  # what Alpaca took before the answer was lost
+        f"{world.alpaca.url}/v2/orders",
+        json={"symbol": symbol, "qty": "10", "side": "sell", "type": "stop",
+              "stop_price": stop, "time_in_force": "gtc", "client_order_id": "t-lost-rest-1"},
+        headers={"APCA-API-KEY-ID": world.keys.key_id, "APCA-API-SECRET-KEY": "secret-key-1"},
+        timeout=5,
+    ).raise_for_status()  # fmt: skip
+    world.pulse(f"{DAY}T10:01")
+    world.pulse(f"{DAY}T10:02")
+    assert len(alpaca_orders(world)) == 1
+    assert world.docs("orders")["t-lost-rest-1"]["status"] == "new"
+    assert trade(world, "t-lost")["resting"]["order_id"] == "t-lost-rest-1"
+
+
+def test_new_levels_replace_the_resting_exit_and_one_cancelled_outside_is_placed_again(
+    world: World,
+) -> None:
+    symbol = world.holding()
+    price = price_of(world, symbol)
+    sid = world.strategy(symbols=[symbol], mode="paper", stop_loss_pct="50", start=False)
+    position(world, "t-move", symbol, price, stop=price / 2, take=None, sid=sid)
+    world.pulse(f"{DAY}T10:01")
+    strategy_callables.save_strategy(
+        world.services,
+        auth(world.uid),
+        {"id": sid, "strategy": "momentum_20d", "symbols": [symbol], "allocation_usd": "1000",
+         "mode": "paper", "stop_loss_pct": "40", "apply_to_open_trades": True},
+    )  # fmt: skip
+    world.pulse(f"{DAY}T10:02")
+    moved = trade(world, "t-move")["resting"]
+    assert moved["order_id"] == "t-move-rest-2"
+    assert moved["stop_loss"] == str((price * Decimal("0.6")).quantize(CENT))
+    states = {o["client_order_id"]: o["status"] for o in alpaca_orders(world)}
+    assert states == {"t-move-rest-1": "canceled", "t-move-rest-2": "new"}
+
+    working = next(o for o in alpaca_orders(world, "open"))
+    requests.delete(  # the person cancels it in Alpaca's dashboard
+        f"{world.alpaca.url}/v2/orders/{working['id']}",
+        headers={"APCA-API-KEY-ID": world.keys.key_id, "APCA-API-SECRET-KEY": "secret-key-1"},
+        timeout=5,
+    ).raise_for_status()
+    world.pulse(f"{DAY}T10:03")
+    assert trade(world, "t-move")["resting"]["order_id"] == "t-move-rest-3"
+    assert [o["client_order_id"] for o in alpaca_orders(world, "open")] == ["t-move-rest-3"]
