@@ -605,6 +605,30 @@ def test_new_exits_are_applied_to_open_trades_only_when_the_person_says_so(
     expect(trades.get_by_role("row").filter(has_text="AAPL")).to_contain_text("stop at $98.00")
 
 
+def test_open_trades_say_whether_their_exits_rest_at_alpaca(
+    page: Page, alpaca: AlpacaServer, db: firestore.Client
+) -> None:
+    freeze(alpaca, 1_790_000_000.0)
+    person_with_keys(page, alpaca, "resting@example.com", "PKRESTING01")
+    uid = uid_of(db, "resting@example.com")
+    rests = {"order_id": "p-aapl-rest-1", "qty": "3", "take_profit": "110", "stop_loss": "95"}
+    paper_trade(db, uid, "p-aapl", "AAPL", "3", "PA0000000001")
+    paths.shadow_trades(db, uid).document("p-aapl").update(
+        {"stop_loss_price": "95", "take_profit_price": "110", "resting": rests}
+    )
+    paper_trade(db, uid, "p-msft", "MSFT", "3", "PA0000000001")
+    paths.shadow_trades(db, uid).document("p-msft").update(
+        {"stop_loss_price": "95", "resting_problem": "a fractional quantity cannot rest at Alpaca"}
+    )
+    trades = page.get_by_role("region", name="Open trades")
+    expect(trades.get_by_role("row").filter(has_text="AAPL")).to_contain_text(
+        "stop at $95.00, target at $110.00; both rest at Alpaca"
+    )
+    expect(trades.get_by_role("row").filter(has_text="MSFT")).to_contain_text(
+        "stop at $95.00; not resting at Alpaca: a fractional quantity cannot rest at Alpaca"
+    )
+
+
 # -- a page that tells the truth ------------------------------------------------------------------
 
 

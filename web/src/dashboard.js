@@ -191,6 +191,8 @@ function stateText(t) {
     t.take_profit_price ? `target at ${money(shownLevel(t.take_profit_price))}` : "",
   ].filter(Boolean);
   if (levels.length) text += `; ${levels.join(", ")}`;
+  if (t.resting) text += levels.length > 1 ? "; both rest at Alpaca" : "; it rests at Alpaca";
+  else if (t.mode === "paper" && t.resting_problem) text += `; not resting at Alpaca: ${t.resting_problem}`;
   if (t.last_close_error) text += `; the last close failed: ${t.last_close_error.reason}`;
   if (t.other_account) text += `; ${t.other_account.message}`;
   return text;
