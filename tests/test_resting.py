@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import pytest
 import requests
 from bot_world import NEW_YORK, World, price_of, trade
-from calling import auth
+from calling import Code, auth, error_of
 from google.cloud import firestore
 
-from agenttrader.api import position_callables, strategy_callables
+from agenttrader.api import keys_callables, position_callables, strategy_callables
 from agenttrader.store import paths
 from localdev.alpaca_standin import price_at
 
@@ -234,3 +235,42 @@ def test_new_levels_replace_the_resting_exit_and_one_cancelled_outside_is_placed
     world.pulse(f"{DAY}T10:03")
     assert trade(world, "t-move")["resting"]["order_id"] == "t-move-rest-3"
     assert [o["client_order_id"] for o in alpaca_orders(world, "open")] == ["t-move-rest-3"]
+
+
+@pytest.mark.parametrize("cancel", [True, False])
+def test_removing_keys_asks_first_what_becomes_of_the_resting_exits(
+    world: World, cancel: bool
+) -> None:
+    symbol = world.holding()
+    price = price_of(world, symbol)
+    position(world, "t-keys", symbol, price, stop=price / 2, take=None)
+    world.pulse(f"{DAY}T10:01")
+    who = auth(world.uid)
+    asked = error_of(keys_callables.remove_alpaca_keys, world.services, who, {})
+    assert asked.code == Code.FAILED_PRECONDITION
+    assert asked.details == {"reason": "RESTING_EXITS", "symbols": [symbol]}
+    assert f"1 of your exits rest at Alpaca ({symbol})" in asked.message
+    answer = keys_callables.remove_alpaca_keys(world.services, who, {"cancel_resting": cancel})
+    assert answer["removed"] is True
+    [order] = alpaca_orders(world)
+    if cancel:
+        assert answer["resting_cancelled"] == [symbol] and order["status"] == "canceled"
+        assert "cancelled by you" in trade(world, "t-keys")["resting_problem"]
+    else:
+        assert answer["resting_left_working"] == [symbol] and order["status"] == "new"
+
+
+def test_deleting_the_account_asks_too_and_cancels_when_told(world: World) -> None:
+    symbol = world.holding()
+    price = price_of(world, symbol)
+    position(world, "t-gone", symbol, price, stop=price / 2, take=None)
+    world.pulse(f"{DAY}T10:01")
+    who = auth(world.uid)
+    asked = error_of(keys_callables.delete_my_account, world.services, who, {"confirm": True})
+    assert asked.details == {"reason": "RESTING_EXITS", "symbols": [symbol]}
+    assert world.doc("")  # nothing was deleted
+    answer = keys_callables.delete_my_account(
+        world.services, who, {"confirm": True, "cancel_resting": True}
+    )
+    assert answer["deleted"] is True and answer["resting_cancelled"] == [symbol]
+    assert [o["status"] for o in alpaca_orders(world)] == ["canceled"]

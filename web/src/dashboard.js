@@ -8,7 +8,7 @@ import {
   query,
   where,
 } from "firebase/firestore";
-import { $, busy, listeners, money, percent, setField, showError, sign, when } from "./ui.js";
+import { $, busy, listeners, money, percent, setField, showError, sign, when, withRestingChoice } from "./ui.js";
 
 const RECENT_SIGNALS = 10;
 const closing = new Set();
@@ -344,7 +344,7 @@ function wireActions({ db, call }, uid) {
   const remove = $("#remove-keys");
   on(remove, "click", () =>
     busy(remove, async () => {
-      const { connection_revoked: revoked } = await call("remove_alpaca_keys", {});
+      const { connection_revoked: revoked } = await withRestingChoice(call, "remove_alpaca_keys", {});
       $("#keys-notice").textContent = {
         true: "Removed. Alpaca has ended this site's access to your account.",
         false:

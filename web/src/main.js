@@ -13,7 +13,7 @@ import { startHistory } from "./history.js";
 import { startNotifications } from "./notifications.js";
 import { startOperations } from "./operations.js";
 import { startStrategies } from "./strategies.js";
-import { $, busy, clearError, showError } from "./ui.js";
+import { $, busy, clearError, showError, withRestingChoice } from "./ui.js";
 
 // Alpaca's authorize page sends the person back here with ?code=...&state=...: finished once
 // they are signed in, then taken out of the address bar.
@@ -72,7 +72,7 @@ async function boot() {
     );
     if (!sure) return;
     busy(button, async () => {
-      await call("delete_my_account", { confirm: true });
+      await withRestingChoice(call, "delete_my_account", { confirm: true });
       await signOut(auth);
     });
   });

@@ -123,3 +123,18 @@ export function symbolsOf(text) {
     .map((s) => s.trim().toUpperCase())
     .filter(Boolean);
 }
+
+/** Call `name` with `data`; when the person's exits rest at Alpaca and they have not said what
+ * becomes of them, ask, then call again with their answer (`cancel_resting`). */
+export async function withRestingChoice(call, name, data) {
+  try {
+    return await call(name, data);
+  } catch (error) {
+    if (error?.details?.reason !== "RESTING_EXITS") throw error;
+    const symbols = (error.details.symbols || []).join(", ");
+    const cancel = window.confirm(
+      `Exits of yours rest at Alpaca (${symbols}). Press OK to cancel them at Alpaca, or Cancel to leave them working there: left working, they go on protecting what you hold.`,
+    );
+    return call(name, { ...data, cancel_resting: cancel });
+  }
+}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from firebase_functions import logger
+from firebase_functions import https_fn, logger
 from google.cloud import firestore
 from pydantic import (
     Field,
@@ -15,7 +15,6 @@ from pydantic import (
 )
 
 from agenttrader.api import revocation
-from agenttrader.api.callables import Empty
 from agenttrader.api.guard import (
     Call,
     Code,
@@ -43,9 +42,16 @@ class KeysRequest(StrictInput):
     paper: StrictBool = True
 
 
+class RemoveKeysRequest(StrictInput):
+    cancel_resting: StrictBool | None = None
+    """What becomes of the exits resting at Alpaca for the person's positions: cancelled there
+    (true) or left working (false); asked when there are any and nothing was said."""
+
+
 class DeleteAccountRequest(StrictInput):
     confirm: StrictBool
     """Must be the JSON value true: 1, 1.0 and "true" are not a confirmation."""
+    cancel_resting: StrictBool | None = None
 
     @field_validator("confirm")
     @classmethod
@@ -166,11 +172,13 @@ def provision_keys(call: Call[Any], keys: AlpacaKeys, secret_version: int) -> in
     return version
 
 
-@endpoint(Empty, Limit(5, 300))
-def remove_alpaca_keys(call: Call[Empty]) -> dict[str, Any]:
+@endpoint(RemoveKeysRequest, Limit(5, 300))
+def remove_alpaca_keys(call: Call[RemoveKeysRequest]) -> dict[str, Any]:
     """Delete the caller's secret (after asking Alpaca to revoke a Connect with Alpaca token
-    in it); the pulse stops syncing them."""
+    in it); the pulse stops syncing them. Exits resting at Alpaca are cancelled there or left
+    working, as the person says (asked first)."""
     db, uid, now = call.db, call.who.uid, call.now
+    resting = settle_resting(call, call.request.cancel_resting, "removing your keys")
     removed, revoked = _forget_keys(call)
     batch = db.batch()
     user_ref = paths.user(db, uid)
@@ -195,7 +203,59 @@ def remove_alpaca_keys(call: Call[Empty]) -> dict[str, Any]:
     )
     batch.commit()
     logger.info("keys.removed", uid=uid, had_keys=removed, connection_revoked=revoked)
-    return {"removed": removed, "connection_revoked": revoked}
+    return {"removed": removed, "connection_revoked": revoked, **resting}
+
+
+RESTING_EXITS = "RESTING_EXITS"
+"""The refusal's reason when exits rest at Alpaca and the person has not said what becomes of
+them (the page asks, then calls again with `cancel_resting`)."""
+
+
+def settle_resting(call: Call[Any], cancel: bool | None, doing: str) -> dict[str, Any]:
+    """The person's exits resting at Alpaca, before their keys go: asked about first (a
+    FAILED_PRECONDITION naming them), then cancelled there or left working as they said."""
+    working = [
+        (doc.reference, doc.to_dict() or {})
+        for doc in queries.open_orders(call.db, call.who.uid).stream()
+        if (doc.to_dict() or {}).get("kind") == "resting"
+    ]
+    if not working:
+        return {}
+    symbols = sorted({str(order.get("symbol")) for _, order in working})
+    if cancel is None:
+        raise https_fn.HttpsError(
+            Code.FAILED_PRECONDITION,
+            f"{len(working)} of your exits rest at Alpaca ({', '.join(symbols)}): say whether "
+            "to cancel them there first; left working, they go on protecting what you hold",
+            {"reason": RESTING_EXITS, "symbols": symbols},
+        )
+    if not cancel:
+        return {"resting_left_working": symbols}
+    keys = current_keys(call)
+    if keys is None:
+        raise fail(Code.FAILED_PRECONDITION, "your keys cannot be read: nothing was cancelled")
+    broker = call.platform.brokers(keys)
+    try:
+        for ref, order in working:
+            found = broker.find_order(ref.id)
+            if found is not None and not found.all_final:
+                broker.cancel_order(found.id)
+            why = f"cancelled by you, {doing}"
+            batch = call.db.batch()
+            batch.update(ref, {"status": "canceled", "open": False, "reason": why})
+            batch.set(
+                paths.user(call.db, call.who.uid),
+                {"orders_pending": firestore.Increment(-1)},
+                merge=True,
+            )
+            trade = paths.shadow_trades(call.db, call.who.uid).document(str(order["trade_id"]))
+            batch.update(trade, {"resting": firestore.DELETE_FIELD, "resting_problem": why})
+            batch.commit()
+    except BrokerError as error:
+        raise fail(Code.UNAVAILABLE, f"Alpaca: {error.message}; nothing else changed") from None
+    finally:
+        broker.close()
+    return {"resting_cancelled": symbols}
 
 
 def _forget_keys(call: Call[Any]) -> tuple[bool, bool | None]:
@@ -238,6 +298,7 @@ def delete_my_account(call: Call[DeleteAccountRequest]) -> dict[str, Any]:
     db, uid, now = call.db, call.who.uid, call.now
     record = paths.deleted_account(db, uid)
     # first: from here on every other call with this person's token is refused
+    resting = settle_resting(call, call.request.cancel_resting, "deleting your account")
     record.set({"state": "deleting", "requested_at": now}, merge=True)
     secret_removed, revoked = _forget_keys(call)
     deleted = db.recursive_delete(paths.user(db, uid))
@@ -261,4 +322,5 @@ def delete_my_account(call: Call[DeleteAccountRequest]) -> dict[str, Any]:
         "documents_deleted": deleted,
         "secret_removed": secret_removed,
         "connection_revoked": revoked,
+        **resting,
     }
