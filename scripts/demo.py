@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -333,16 +333,47 @@ def trading_day(alpaca: AlpacaServer, alice: emulators.Person) -> None:
         )
     for doc in paths.orders(db, uid).stream():
         o = doc.to_dict() or {}
+        kind = "an exit resting at Alpaca, " if o.get("kind") == "resting" else ""
+        price = o.get("filled_avg_price")
         print(
-            f"    orders/{doc.id}: {o['side']} {o['qty']} {o['symbol']} {o['status']} "
-            f"filled at {o.get('filled_avg_price')}"
+            f"    orders/{doc.id}: {kind}{o['side']} {o['qty']} {o['symbol']}, {o['status']}"
+            + (f" at ${price}" if price and o["status"] == "filled" else "")
         )
+    show_resting_fills(alpaca, db, uid)
     stats = paths.stats_summary(db, uid).get().to_dict() or {}
     shown = ("realized_pnl", "unrealized_pnl", "trades_closed", "win_rate", "max_drawdown_pct")
     print("    stats/summary: " + " ".join(f"{k}={stats.get(k)}" for k in shown))
     for doc in paths.equity_points(db, uid).stream():
         print(f"    equity/{doc.id}: {(doc.to_dict() or {}).get('equity')}")
     show_book_beside_alpaca(alpaca, db, uid, "PKDEMOALICE000")
+
+
+def show_resting_fills(alpaca: AlpacaServer, db: Any, uid: str) -> None:
+    """The exits that fired at Alpaca between two runs: when the leg filled (Alpaca's time),
+    and the run that then recorded it."""
+    account = alpaca.market.accounts.get("PKDEMOALICE000")
+    fired = []
+    for doc in paths.shadow_trades(db, uid).stream():
+        t = doc.to_dict() or {}
+        if "resting at Alpaca filled" not in str(t.get("close_reason")):
+            continue
+        order = account.find(str(t.get("close_order_id"))) if account else None
+        legs = [] if order is None else [order, *order.legs]
+        filled_at = next((leg.filled_at for leg in legs if leg.filled_at), None)
+        when = ""
+        if filled_at is not None:
+            when = f" at {datetime.fromtimestamp(filled_at, NEW_YORK):%H:%M}"
+        recorded = t.get("closed_at")
+        run = ""
+        if recorded is not None:
+            run = f", recorded by the {recorded.astimezone(NEW_YORK):%H:%M} run"
+        fired.append(f"    {t['symbol']}: {t['close_reason']}{when}{run}")
+    if not fired:
+        print("  no exit resting at Alpaca was reached this day: they still rest there")
+    else:
+        print("  exits that fired at Alpaca between two runs:")
+    for line in fired:
+        print(line)
 
 
 def listen(alice: emulators.Person, receiver: WebhookReceiver) -> None:
