@@ -107,10 +107,18 @@ def test_a_filled_position_gets_one_oco_at_its_levels_in_cents(world: World) -> 
     )
     assert Decimal(oco["limit_price"]) == take.quantize(CENT)
     assert Decimal(oco["legs"][0]["stop_price"]) == stop.quantize(CENT)
-    for minute in ("02", "03"):  # later runs place nothing more
+    order_ref = world.db.document(f"users/{world.uid}/orders/t-oco-rest-1")
+    written = order_ref.get().update_time
+    asked = world.alpaca.market.stats()["by_key"][world.keys.key_id]
+    for minute in ("02", "03", "04"):  # later runs place nothing more
         world.pulse(f"{DAY}T10:{minute}")
     assert world.orders_at_alpaca() == 1
     assert len(alpaca_orders(world)) == 1
+    # following it costs one list request a run, and no write while nothing changes
+    after = world.alpaca.market.stats()["by_key"][world.keys.key_id]
+    assert after.get("orders", 0) - asked.get("orders", 0) == 3 + 1  # + this test's own list
+    assert after.get("order_by_client_id", 0) == asked.get("order_by_client_id", 0)
+    assert order_ref.get().update_time == written
 
 
 def test_the_stop_fires_at_alpaca_between_runs_while_the_product_is_down(world: World) -> None:

@@ -61,19 +61,31 @@ def against(side: str) -> str:
 
 def follow_resting(person: Person) -> None:
     """Every resting exit Alpaca may still change: send one never confirmed sent (same id),
-    ask about the others, and move their trades by what their legs did."""
-    for doc in queries.open_orders(person.db, person.uid).stream():
-        order = doc.to_dict() or {}
-        if order.get("kind") != RESTING or not person.opens(order):
-            continue
+    and learn what the others did: one request lists every working order; only one that left
+    the list (a leg filled, it was cancelled or expired) is asked about on its own."""
+    mine = [
+        (doc.id, doc.to_dict() or {})
+        for doc in queries.open_orders(person.db, person.uid).stream()
+        if (doc.to_dict() or {}).get("kind") == RESTING
+    ]
+    mine = [(order_id, order) for order_id, order in mine if person.opens(order)]
+    if not mine:
+        return
+    try:
+        working = person.broker.open_orders()
+    except BrokerError as error:
+        logger.warn("bot.resting_not_followed", uid=person.uid, code=error.code)
+        return
+    for order_id, order in mine:
         try:
             if order.get("status") == "pending":
                 if person.may_send():
-                    _send(person, doc.id, order)
+                    _send(person, order_id, order)
                 continue
-            record_resting(person, doc.id, order, person.broker.order(doc.id))
+            state = working.get(order_id) or person.broker.order(order_id)
+            record_resting(person, order_id, order, state)
         except BrokerError as error:
-            logger.warn("bot.resting_not_followed", uid=person.uid, order=doc.id, code=error.code)
+            logger.warn("bot.resting_not_followed", uid=person.uid, order=order_id, code=error.code)
 
 
 def record_resting(person: Person, order_id: str, order: dict[str, Any], state: OrderState) -> None:
@@ -96,7 +108,8 @@ def record_resting(person: Person, order_id: str, order: dict[str, Any], state: 
             person.changed = True
     fields = {"status": state.status, "alpaca_order_id": state.id, "filled_qty": plain(filled)}
     if not state.all_final:
-        paths.orders(person.db, person.uid).document(order_id).set(fields, merge=True)
+        if any(order.get(k) != v for k, v in fields.items()):  # written only when it changed
+            paths.orders(person.db, person.uid).document(order_id).set(fields, merge=True)
         return
     if finish(person, order_id, fields) and filled == 0:
         _forget(person, trade_id, order_id, f"its exit resting at Alpaca ended {state.status}")

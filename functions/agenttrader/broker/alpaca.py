@@ -378,6 +378,16 @@ class AlpacaBroker:
                 return None
             raise
 
+    def open_orders(self) -> dict[str, OrderState]:
+        """Every order Alpaca may still change, by client_order_id, an OCO with its legs: one
+        request for all of them."""
+        raw = self._call(lambda: self._rest.list_orders(status="open", limit=500, nested=True))
+        try:
+            states = [OrderState.model_validate(item) for item in raw]
+        except (ValidationError, TypeError):
+            raise classify(ValueError("orders")) from None
+        return {state.client_order_id: state for state in states}
+
     def positions(self) -> dict[str, Decimal]:
         """Every position the account holds: signed quantity by symbol (short < 0)."""
         raw = self._call(self._rest.list_positions)
