@@ -91,6 +91,8 @@ def provision(alpaca: AlpacaServer) -> dict[str, emulators.Person]:
     people = {}
     for i, person in enumerate(PEOPLE):
         signed_up = emulators.sign_up(f"{person.name}@demo.agenttrader.test")
+        emulators.confirm_email(signed_up.uid)  # as following the confirmation link does
+        signed_up = emulators.sign_in(signed_up)  # a token that says so
         people[person.name] = signed_up
         if person.keys == "good":
             account = {
@@ -313,6 +315,7 @@ def trading_day(alpaca: AlpacaServer, alice: emulators.Person) -> None:
             f"synced={summary.counts['synced']} errors={errors}"
         )
         at += timedelta(minutes=30)
+    days_after(alpaca, db, alice.uid, day)
     alpaca.market.frozen_now = None
     paths.pulse_state(db).delete()  # back to today's clock
     uid = alice.uid
@@ -348,25 +351,54 @@ def trading_day(alpaca: AlpacaServer, alice: emulators.Person) -> None:
     show_book_beside_alpaca(alpaca, db, uid, "PKDEMOALICE000")
 
 
+def days_after(alpaca: AlpacaServer, db: Any, uid: str, day: date) -> None:
+    """The days after: one run near each close, while alice's exits rest at Alpaca and fire
+    there between runs, at their price (until one has, ten sessions at most)."""
+    for _ in range(10):
+        if fired_exits(db, uid) or not resting_exits(db, uid):
+            return
+        day += timedelta(days=1)
+        while not is_trading_day(day):
+            day += timedelta(days=1)
+        at = session(day)[1] - timedelta(minutes=5)
+        alpaca.market.frozen_now = at.timestamp()
+        with pulse_log():
+            summary = run_pulse(replace(runtime.platform(), now=lambda at=at: at.astimezone(UTC)))
+        print(f"  {day} {at:%H:%M} pulse: synced={summary.counts['synced']}")
+
+
+def resting_exits(db: Any, uid: str) -> list[str]:
+    return [
+        doc.id
+        for doc in paths.orders(db, uid).stream()
+        if (doc.to_dict() or {}).get("kind") == "resting" and (doc.to_dict() or {}).get("open")
+    ]
+
+
+def fired_exits(db: Any, uid: str) -> list[dict[str, Any]]:
+    return [
+        t
+        for t in (doc.to_dict() or {} for doc in paths.shadow_trades(db, uid).stream())
+        if "resting at Alpaca filled" in str(t.get("close_reason"))
+    ]
+
+
 def show_resting_fills(alpaca: AlpacaServer, db: Any, uid: str) -> None:
     """The exits that fired at Alpaca between two runs: when the leg filled (Alpaca's time),
     and the run that then recorded it."""
     account = alpaca.market.accounts.get("PKDEMOALICE000")
     fired = []
-    for doc in paths.shadow_trades(db, uid).stream():
-        t = doc.to_dict() or {}
-        if "resting at Alpaca filled" not in str(t.get("close_reason")):
-            continue
+    for t in fired_exits(db, uid):
         order = account.find(str(t.get("close_order_id"))) if account else None
         legs = [] if order is None else [order, *order.legs]
         filled_at = next((leg.filled_at for leg in legs if leg.filled_at), None)
         when = ""
         if filled_at is not None:
-            when = f" at {datetime.fromtimestamp(filled_at, NEW_YORK):%H:%M}"
+            when = f" on {datetime.fromtimestamp(filled_at, NEW_YORK):%Y-%m-%d at %H:%M}"
         recorded = t.get("closed_at")
         run = ""
         if recorded is not None:
-            run = f", recorded by the {recorded.astimezone(NEW_YORK):%H:%M} run"
+            run = f", recorded by the next run ({recorded.astimezone(NEW_YORK):%Y-%m-%d %H:%M})"
         fired.append(f"    {t['symbol']}: {t['close_reason']}{when}{run}")
     if not fired:
         print("  no exit resting at Alpaca was reached this day: they still rest there")
