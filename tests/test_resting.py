@@ -282,3 +282,33 @@ def test_deleting_the_account_asks_too_and_cancels_when_told(world: World) -> No
     )
     assert answer["deleted"] is True and answer["resting_cancelled"] == [symbol]
     assert [o["status"] for o in alpaca_orders(world)] == ["canceled"]
+
+
+def test_a_resting_exit_missing_at_alpaca_is_placed_again(world: World) -> None:
+    symbol = world.holding()
+    price = price_of(world, symbol)
+    position(world, "t-miss", symbol, price, stop=price / 2, take=None)
+    stop = str((price / 2).quantize(CENT))
+    lost = {
+        "kind": "resting", "symbol": symbol, "side": "SELL", "qty": "10",
+        "take_profit_price": None, "stop_loss_price": stop, "status": "new", "open": True,
+        "trade_id": "t-miss", "opening": False, "day": DAY, "paper": True,
+        "account_number": account_number(world),
+    }  # fmt: skip
+    world.db.document(f"users/{world.uid}/orders/t-miss-rest-1").set(lost)
+    paths.shadow_trades(world.db, world.uid).document("t-miss").update(
+        {
+            "resting": {
+                "order_id": "t-miss-rest-1",
+                "qty": "10",
+                "take_profit": None,
+                "stop_loss": stop,
+            },
+            "resting_generation": 1,
+        }  # fmt: skip
+    )
+    paths.user(world.db, world.uid).set({"orders_pending": 1}, merge=True)
+    world.pulse(f"{DAY}T10:01")
+    assert world.docs("orders")["t-miss-rest-1"]["reason"] == "missing at Alpaca"
+    assert trade(world, "t-miss")["resting"]["order_id"] == "t-miss-rest-2"
+    assert [o["client_order_id"] for o in alpaca_orders(world, "open")] == ["t-miss-rest-2"]

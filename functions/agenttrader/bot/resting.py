@@ -82,7 +82,11 @@ def follow_resting(person: Person) -> None:
                 if person.may_send():
                     _send(person, order_id, order)
                 continue
-            state = working.get(order_id) or person.broker.order(order_id)
+            state = working.get(order_id) or person.broker.find_order(order_id)
+            if state is None:  # Alpaca has no such order: placed again
+                finish(person, order_id, {"status": "canceled", "reason": "missing at Alpaca"})
+                _forget(person, str(order.get("trade_id")), order_id, "missing at Alpaca")
+                continue
             record_resting(person, order_id, order, state)
         except BrokerError as error:
             logger.warn("bot.resting_not_followed", uid=person.uid, order=order_id, code=error.code)
