@@ -46,6 +46,7 @@ from agenttrader.api.backtest_callables import WARM_UP, BacktestRequest, run_bac
 from agenttrader.api.guard import Services
 from agenttrader.backtest import engine as backtest_engine
 from agenttrader.bot import notices
+from agenttrader.bot import run as bot_run
 from agenttrader.bot.signals import shadow_trade_document
 from agenttrader.bot.strategies import STRATEGIES
 from agenttrader.broker.alpaca import AlpacaBroker, shared_connections
@@ -60,6 +61,7 @@ from agenttrader.pulse.people import PulseSettings
 from agenttrader.pulse.run import PulseSummary, run_pulse
 from agenttrader.store import paths, switches
 from localdev import ALPACA_PORT, SECRETS_PORT, emulators
+from localdev.alpaca_standin import price_at
 from localdev.webhook_receiver import WebhookReceiver
 
 ALPACA_LATENCY_S = 0.100
@@ -751,6 +753,162 @@ def reconciliation_line(
     )
 
 
+STOPS_DAY = datetime(2026, 11, 23, tzinfo=NEW_YORK)
+"""The replayed session of the stops bench (a Monday)."""
+STOP_QTY = 10
+STOP_SYMBOLS = [
+    "AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "GOOGL", "AMD", "NFLX", "INTC",
+    "ORCL", "CRM", "QCOM", "TXN", "KO", "JPM", "PYPL", "IBM", "PEP", "DIS",
+]  # fmt: skip
+
+
+def stops_population(
+    n: int,
+    db: firestore.Client,
+    alpaca: RemoteAlpaca,
+    secrets: RemoteSecrets,
+    crossed: bool = True,
+) -> list[tuple[str, str, Decimal, Decimal]]:
+    """`n` people, each with a filled paper position entered at the first run (09:35) whose
+    stop the day's price path crosses later (halfway between its entry and the day's low
+    after it): (uid, symbol, entry, stop)."""
+    emulators.clear_firestore()
+    alpaca.reset()
+    secrets.reset()
+    alpaca.latency(0)
+    secrets.latency(0)
+    opens = STOPS_DAY.replace(hour=9, minute=35)
+    start, end = int(opens.timestamp()) + 60, int(STOPS_DAY.replace(hour=15, minute=55).timestamp())
+    crossing = []  # symbols whose price falls below where it stood at the first run
+    for symbol in STOP_SYMBOLS:
+        entry = price_at(symbol, opens.timestamp())
+        low = min(price_at(symbol, t) for t in range(start, end, 60))
+        if low < entry * Decimal("0.998"):
+            stop = (entry + low) / 2 if crossed else entry / 2  # never reached: it rests all day
+            crossing.append((symbol, entry, stop.quantize(Decimal("0.01"))))
+    keystore = KeyStore(clients.secret_manager_client(), clients.project_id())
+    made = []
+    now = datetime.now(UTC)
+    for i in range(n):
+        symbol, entry, stop = crossing[i % len(crossing)]
+        key_id, secret = f"PKSTOP{i:05d}", f"stop-secret-{i}"
+        alpaca.add_account({"key_id": key_id, "secret_key": secret, "holdings": {symbol: STOP_QTY}})
+        keys = AlpacaKeys(key_id=key_id, secret_key=secret, paper=True)
+        keystore.save(uid_of(i), keys)
+        number = tradeapi.REST(key_id, secret, base_url=alpaca.url, raw_data=True).get_account()[
+            "account_number"
+        ]
+        uid = uid_of(i)
+        batch = db.batch()
+        batch.set(
+            paths.user(db, uid),
+            {
+                "email": f"{uid}@bench.test",
+                "keys_version": 1,
+                "open_trades": 1,
+                "trades_version": 1,
+            },
+        )
+        switches.set_trading(batch, db, uid, True, now)
+        batch.set(
+            paths.shadow_trades(db, uid).document("t0"),
+            {
+                "symbol": symbol, "side": "BUY", "quantity": str(STOP_QTY),
+                "filled_qty": str(STOP_QTY),
+                "entry_price": str(entry), "status": "OPEN", "state": "open", "mode": "paper",
+                "stop_loss_pct": str((1 - stop / entry) * 100), "stop_loss_price": str(stop),
+                "take_profit_pct": None, "take_profit_price": None, "created_at": now,
+                "fills": {"t0-open": {"role": "entry", "qty": str(STOP_QTY), "price": str(entry)}},
+                "account_number": number, "paper": True,
+            },
+        )  # fmt: skip
+        batch.commit()
+        made.append((uid, symbol, entry, stop))
+    return made
+
+
+def replay_stops(
+    n: int,
+    alpaca: RemoteAlpaca,
+    secrets: RemoteSecrets,
+    every_min: int,
+    resting: bool,
+    crossed: bool = True,
+) -> dict[str, float]:
+    """One session of `n` positions, a run every `every_min` minutes, with exits resting at
+    Alpaca or with the pulse's check alone: slippage beyond each stop, in basis points of the
+    stop, and what the day cost per position."""
+    counter = OpCounter()
+    db = CountingClient(counter)
+    made = stops_population(n, db, alpaca, secrets, crossed)
+    sm, project = clients.secret_manager_client(), clients.project_id()
+    clock = BenchClock(alpaca)
+
+    def broker(keys: AlpacaKeys) -> AlpacaBroker:
+        return AlpacaBroker(keys, trading_url=alpaca.url, data_url=alpaca.url)
+
+    platform = Platform(db=db, keys=KeyStore(sm, project), brokers=broker, now=clock.now)
+    original = bot_run.rest_exits
+    if not resting:  # the same product with nothing resting at Alpaca: the check alone
+        bot_run.rest_exits = lambda *args, **kwargs: None
+    reads0, writes0 = counter.snapshot()
+    alpaca0 = alpaca.requests_total()
+    at = STOPS_DAY.replace(hour=9, minute=35)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            while at <= STOPS_DAY.replace(hour=15, minute=55):
+                clock.move(at)
+                run_pulse(platform)
+                at += timedelta(minutes=every_min)
+    finally:
+        bot_run.rest_exits = original
+    slips = []
+    for uid, _, _, stop in made:
+        t = paths.shadow_trades(db, uid).document("t0").get().to_dict() or {}
+        if t.get("exit_price"):
+            slips.append(float((stop - Decimal(t["exit_price"])) / stop * 10_000))
+    _, writes1 = counter.snapshot()
+    return {
+        "closed": len(slips),
+        "mean_bps": sum(slips) / len(slips) if slips else 0.0,
+        "worst_bps": max(slips) if slips else 0.0,
+        "alpaca": (alpaca.requests_total() - alpaca0) / n,
+        "writes": (writes1 - writes0) / n,
+    }
+
+
+def bench_stops(alpaca: RemoteAlpaca, secrets: RemoteSecrets, n: int = 40) -> str:
+    """Stops resting at Alpaca against the pulse's check alone, on one replayed session whose
+    prices cross every stop between runs: a run every minute (as deployed) and every 15
+    minutes (a slow spell, an outage), and what resting adds per position per day."""
+    rest_1 = replay_stops(n, alpaca, secrets, 1, resting=True)
+    check_1 = replay_stops(n, alpaca, secrets, 1, resting=False)
+    rest_15 = replay_stops(n, alpaca, secrets, 15, resting=True)
+    check_15 = replay_stops(n, alpaca, secrets, 15, resting=False)
+    resting_all_day = replay_stops(n, alpaca, secrets, 1, resting=True, crossed=False)
+    check_all_day = replay_stops(n, alpaca, secrets, 1, resting=False, crossed=False)
+
+    def slip(name: str, m: dict[str, float]) -> str:
+        return f"{name} mean={m['mean_bps']:.1f} worst={m['worst_bps']:.1f}"
+
+    return " ".join(
+        [
+            f"stops: positions={n} closed_resting={rest_1['closed']:.0f}",
+            f"closed_check={check_1['closed']:.0f} slippage_bps_beyond_the_stop:",
+            slip("resting", rest_1),
+            slip("check_every_1min", check_1),
+            slip("resting_runs_every_15min", rest_15),
+            slip("check_every_15min", check_15),
+            f"extra_per_position_day_when_the_stop_fires alpaca_requests="
+            f"{rest_1['alpaca'] - check_1['alpaca']:+.1f}",
+            f"firestore_writes={rest_1['writes'] - check_1['writes']:+.1f}",
+            "extra_per_position_day_when_it_rests_all_day alpaca_requests="
+            f"{resting_all_day['alpaca'] - check_all_day['alpaca']:+.1f}",
+            f"firestore_writes={resting_all_day['writes'] - check_all_day['writes']:+.1f}",
+        ]
+    )
+
+
 FANOUT_WAIT_S = 900.0
 """How long the fan-out bench waits for everyone (the Functions emulator's workers share this
 machine's cores, unlike Cloud Functions' instances)."""
@@ -1037,6 +1195,12 @@ def main() -> int:
         default=True,
         help="time a five-year backtest of 20 symbols (--no-backtest: skip)",
     )
+    parser.add_argument(
+        "--stops",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="stops resting at Alpaca against the pulse's check alone (--no-stops: skip)",
+    )
     args = parser.parse_args()
     alpaca = RemoteAlpaca()
     secrets = RemoteSecrets(SECRETS_PORT)
@@ -1075,6 +1239,8 @@ def main() -> int:
             lines.append(bench_notifications())
         if args.backtest:
             lines.append(bench_backtest(alpaca, secrets))
+        if args.stops:
+            lines.append(bench_stops(alpaca, secrets))
         if args.fanout_users:
             if not firebase_admin._apps:
                 firebase_admin.initialize_app(options={"projectId": clients.project_id()})
