@@ -461,6 +461,9 @@ def test_close_all_positions_and_what_each_trade_is_doing(
 ) -> None:
     freeze(alpaca, 1_790_000_000.0)
     person_with_keys(page, alpaca, "closeall@example.com", "PKCLOSEALL01")
+    # Alpaca holds TSLA the book does not: the difference below is the one any sync finds (the
+    # one the page asks for when trading is switched on may land after it is seeded)
+    register_alpaca_account(alpaca.url, "PKCLOSEALL01", "pkcloseall01-secret", holdings={"TSLA": 7})
     uid = switch_on(page, db, "closeall@example.com")
     now = datetime.now(UTC)
     for symbol in ("AAPL", "MSFT"):
