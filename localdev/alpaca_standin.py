@@ -40,7 +40,9 @@ market's), "partial": "0.5" (fill that share first, status partially_filled), "t
 "cancel" | "fill" (what the rest does after another delay), "reject_closes": n (refuse the
 next n orders that reduce a position, 403 "insufficient qty available"), "refuse":
 {"message": m, "times": n} (refuse the next n orders with 403 and Alpaca's message m, as for
-pattern day trading or a wash trade), "shorting": false (the account may not sell short)}.
+pattern day trading or a wash trade), "shorting": false (the account may not sell short),
+"rest_partial": "0.5" (a resting leg set off fills that share first; with "then": "cancel"
+the rest of it is cancelled at the next request)}.
 An account may be given a fixed `last_equity` (yesterday's close) to simulate a day's loss.
 OAuth, as Alpaca offers it to apps: GET /oauth/authorize shows a page with an `Approve` button
 that sends the person back to the app's redirect URL with a single-use code; POST /oauth/token
@@ -331,23 +333,38 @@ class Account:
         whole at that minute's price (at its stop or worse on a gap, at its limit or better),
         and the other leg is cancelled, as Alpaca's OCO rule says. A day order ends at the
         close."""
-        if not order.working:
-            return
         group = [order, *order.legs]
+        if not any(g.working for g in group):
+            return
+        if any(g.status == "partially_filled" for g in group):
+            if self.plan.get("then") == "cancel":  # the rest of a leg filled in part ends
+                for g in group:
+                    if g.working:
+                        g.status, g.canceled_at = "canceled", now
+            return
         start, order.watched_from = order.watched_from, now
         for at in _session_minutes(start, now):
             price = price_at(order.symbol, at)
             leg = next((g for g in group if g.triggered(price)), None)
             if leg is not None:
-                self.fill(leg, leg.qty - leg.filled_qty, price, at)
-                leg.status = "filled"
-                for other in group:
-                    if other is not leg and other.working:
-                        other.status, other.canceled_at = "canceled", at
+                self._fire(group, leg, price, at)
                 return
         if order.time_in_force == "day" and now >= _close_after(order.submitted_at):
             for g in group:
                 g.status = "expired"
+
+    def _fire(self, group: list[Order], leg: Order, price: Decimal, at: float) -> None:
+        """`leg` is set off at `price`: it fills (in part first, with a `rest_partial` plan),
+        and the group's other leg ends, by the OCO rule."""
+        part = leg.qty - leg.filled_qty
+        share = self.plan.get("rest_partial")
+        if share:  # the plan's share first, a whole share at least
+            part = min(max((part * Decimal(str(share))).to_integral_value(), Decimal(1)), part)
+        self.fill(leg, part, price, at)
+        leg.status = "filled" if leg.filled_qty == leg.qty else "partially_filled"
+        for other in group:
+            if other is not leg and other.working:
+                other.status, other.canceled_at = "canceled", at
 
     def reserved(self, symbol: str) -> Decimal:
         """Shares held for working resting orders in `symbol` (an OCO's legs share them)."""

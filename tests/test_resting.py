@@ -37,9 +37,10 @@ def position(
     take: Decimal | None,
     qty: str = "10",
     sid: str | None = None,
+    orders: dict[str, Any] | None = None,
 ) -> None:
     """A filled paper position of `qty` at `entry`, held at Alpaca too, with its levels."""
-    world.account(holdings={symbol: int(qty)}, orders={"fill_delay_s": 0})
+    world.account(holdings={symbol: int(qty)}, orders={"fill_delay_s": 0, **(orders or {})})
     doc: dict[str, Any] = {
         "symbol": symbol, "side": "BUY", "quantity": qty, "filled_qty": qty,
         "entry_price": str(entry), "status": "OPEN", "state": "open", "mode": "paper",
@@ -312,3 +313,28 @@ def test_a_resting_exit_missing_at_alpaca_is_placed_again(world: World) -> None:
     assert world.docs("orders")["t-miss-rest-1"]["reason"] == "missing at Alpaca"
     assert trade(world, "t-miss")["resting"]["order_id"] == "t-miss-rest-2"
     assert [o["client_order_id"] for o in alpaca_orders(world, "open")] == ["t-miss-rest-2"]
+
+
+def test_a_leg_filled_in_part_then_ended_leaves_the_rest_held_and_closed_again(
+    world: World,
+) -> None:
+    """Alpaca fills 5 of the stop's 10, then the rest of the order ends: the trade holds 5
+    again, the next close sells exactly those 5, and the P&L counts both fills."""
+    symbol = world.holding()
+    entry = price_at(symbol, epoch(f"{DAY}T10:01"))
+    minutes = range(int(epoch(f"{DAY}T10:05")), int(epoch(f"{DAY}T15:50")), 60)
+    stop = ((entry + min(price_at(symbol, t) for t in minutes)) / 2).quantize(CENT)
+    plan = {"rest_partial": "0.5", "then": "cancel"}
+    position(world, "t-part", symbol, entry, stop=stop, take=None, orders=plan)
+    world.pulse(f"{DAY}T10:01")
+    world.pulse(f"{DAY}T15:58")  # the stop fired in part; the rest of it ended
+    closed = trade(world, "t-part")
+    assert closed["state"] == "closed"
+    fills = closed["fills"]
+    assert (fills["t-part-rest-1"]["qty"], fills["t-part-close"]["qty"]) == ("5", "5")
+    exits = (
+        Decimal(fills["t-part-rest-1"]["price"]) * 5 + Decimal(fills["t-part-close"]["price"]) * 5
+    )
+    assert Decimal(closed["realized_pnl"]) == (exits - entry * 10).quantize(CENT)
+    assert world.positions() == {}
+    assert world.orders_at_alpaca() == 2  # the stop, then one close of what was still held

@@ -110,6 +110,12 @@ def record_resting(person: Person, order_id: str, order: dict[str, Any], state: 
         change = Change(event, reason=reason, fill=fill)
         if move(person.db, person.uid, trade_id, change, person.now):
             person.changed = True
+        if state.all_final and not done:  # the rest ended unfilled: held again, closed again
+            reason = f"{reason}; {plain(filled)} filled and the rest was {state.status}"
+            failed = Change(Event.EXIT_FAILED, reason=reason, fill=fill)
+            if move(person.db, person.uid, trade_id, failed, person.now):
+                person.changed = True
+            _forget(person, trade_id, order_id, "")
     fields = {"status": state.status, "alpaca_order_id": state.id, "filled_qty": plain(filled)}
     if not state.all_final:
         if any(order.get(k) != v for k, v in fields.items()):  # written only when it changed
