@@ -17,6 +17,7 @@ from agenttrader.api import callables, keys_callables, strategy_callables
 from agenttrader.api.guard import Services
 from agenttrader.bot.strategies import STRATEGIES
 from agenttrader.broker.alpaca import AlpacaBroker
+from agenttrader.broker.answers import AccountSnapshot
 from agenttrader.broker.keystore import AlpacaKeys
 from agenttrader.context.platform import Platform
 from agenttrader.pulse.run import PulseSummary, run_pulse
@@ -143,6 +144,14 @@ class World:
         """The person's orders at the stand-in act as if `seconds` passed."""
         body = {"key_id": self.keys.key_id, "seconds": seconds}
         requests.post(f"{self.alpaca.url}/_standin/advance", json=body, timeout=5)
+
+    def alpaca_account(self) -> AccountSnapshot:
+        """The Alpaca account the person's keys open."""
+        broker = AlpacaBroker(self.keys, trading_url=self.alpaca.url, data_url=self.alpaca.url)
+        try:
+            return broker.account()
+        finally:
+            broker.close()
 
     def positions(self) -> dict[str, Decimal]:
         """What the stand-in's account holds, signed, by symbol."""

@@ -28,8 +28,6 @@ from agenttrader.api import (
     strategy_callables,
 )
 from agenttrader.bot.lifecycle import Change, Event, Fill, figures, move
-from agenttrader.broker.alpaca import AlpacaBroker
-from agenttrader.broker.answers import AccountSnapshot
 from agenttrader.broker.keystore import AlpacaKeys
 from agenttrader.core.clients import project_id, secret_manager_client
 from agenttrader.pulse.people import PulseSettings
@@ -83,16 +81,7 @@ def hold(
 
 
 def account_number(world: World) -> str:
-    return the_account(world).account_number
-
-
-def the_account(world: World) -> AccountSnapshot:
-    """The Alpaca account the person's keys open."""
-    broker = AlpacaBroker(world.keys, trading_url=world.alpaca.url, data_url=world.alpaca.url)
-    try:
-        return broker.account()
-    finally:
-        broker.close()
+    return world.alpaca_account().account_number
 
 
 # -- 1: exits belong to the position, not to the strategy that opened it -------------------------
@@ -165,7 +154,7 @@ def test_a_paper_entry_carries_levels_from_its_exact_fill(world: World) -> None:
     assert Decimal(held["take_profit_price"]) == fill * Decimal("1.1")
     assert Decimal(held["stop_loss_price"]) == fill * Decimal("0.95")
     assert (held["take_profit_pct"], held["stop_loss_pct"]) == ("10", "5")
-    account = the_account(world)
+    account = world.alpaca_account()
     assert (held["account_number"], held["account_id"], held["paper"]) == (
         account.account_number,
         account.account_id,

@@ -62,13 +62,31 @@ def position(
     batch.commit()
 
 
-def account_number(world: World) -> str:
-    answer = requests.get(
-        f"{world.alpaca.url}/v2/account",
-        headers={"APCA-API-KEY-ID": world.keys.key_id, "APCA-API-SECRET-KEY": "secret-key-1"},
-        timeout=5,
+def rested(world: World, trade_id: str, symbol: str, stop: str, status: str) -> None:
+    """The trade's stop written as the product writes a resting exit (`{trade}-rest-1`, with
+    `status`), on its order and on the trade, as a run that then died left it."""
+    order = {
+        "kind": "resting", "symbol": symbol, "side": "SELL", "qty": "10",
+        "take_profit_price": None, "stop_loss_price": stop, "status": status, "open": True,
+        "trade_id": trade_id, "opening": False, "day": DAY, "paper": True,
+        "account_number": account_number(world),
+        "created_at": datetime(2026, 11, 23, 15, tzinfo=UTC),
+    }  # fmt: skip
+    world.db.document(f"users/{world.uid}/orders/{trade_id}-rest-1").set(order)
+    resting = {
+        "order_id": f"{trade_id}-rest-1",
+        "qty": "10",
+        "take_profit": None,
+        "stop_loss": stop,
+    }
+    paths.shadow_trades(world.db, world.uid).document(trade_id).update(
+        {"resting": resting, "resting_generation": 1}
     )
-    return str(answer.json()["account_number"])
+    paths.user(world.db, world.uid).set({"orders_pending": 1}, merge=True)
+
+
+def account_number(world: World) -> str:
+    return world.alpaca_account().account_number
 
 
 def alpaca_orders(world: World, status: str = "all") -> list[dict[str, Any]]:
@@ -181,25 +199,7 @@ def test_a_lost_answer_when_placing_the_oco_places_it_once(world: World) -> None
     price = price_of(world, symbol)
     position(world, "t-lost", symbol, price, stop=price / 2, take=None)
     stop = str((price / 2).quantize(CENT))
-    pending = {
-        "kind": "resting", "symbol": symbol, "side": "SELL", "qty": "10",
-        "take_profit_price": None, "stop_loss_price": stop, "status": "pending", "open": True,
-        "trade_id": "t-lost", "opening": False, "day": DAY, "account_number": account_number(world),
-        "paper": True, "created_at": datetime(2026, 11, 23, 15, tzinfo=UTC),
-    }  # fmt: skip
-    world.db.document(f"users/{world.uid}/orders/t-lost-rest-1").set(pending)
-    paths.shadow_trades(world.db, world.uid).document("t-lost").update(
-        {
-            "resting": {
-                "order_id": "t-lost-rest-1",
-                "qty": "10",
-                "take_profit": None,
-                "stop_loss": stop,
-            },
-            "resting_generation": 1,
-        }  # fmt: skip
-    )
-    paths.user(world.db, world.uid).set({"orders_pending": 1}, merge=True)
+    rested(world, "t-lost", symbol, stop, "pending")
     requests.post(  # what Alpaca took before the answer was lost
         f"{world.alpaca.url}/v2/orders",
         json={"symbol": symbol, "qty": "10", "side": "sell", "type": "stop",
@@ -290,25 +290,7 @@ def test_a_resting_exit_missing_at_alpaca_is_placed_again(world: World) -> None:
     price = price_of(world, symbol)
     position(world, "t-miss", symbol, price, stop=price / 2, take=None)
     stop = str((price / 2).quantize(CENT))
-    lost = {
-        "kind": "resting", "symbol": symbol, "side": "SELL", "qty": "10",
-        "take_profit_price": None, "stop_loss_price": stop, "status": "new", "open": True,
-        "trade_id": "t-miss", "opening": False, "day": DAY, "paper": True,
-        "account_number": account_number(world),
-    }  # fmt: skip
-    world.db.document(f"users/{world.uid}/orders/t-miss-rest-1").set(lost)
-    paths.shadow_trades(world.db, world.uid).document("t-miss").update(
-        {
-            "resting": {
-                "order_id": "t-miss-rest-1",
-                "qty": "10",
-                "take_profit": None,
-                "stop_loss": stop,
-            },
-            "resting_generation": 1,
-        }  # fmt: skip
-    )
-    paths.user(world.db, world.uid).set({"orders_pending": 1}, merge=True)
+    rested(world, "t-miss", symbol, stop, "new")  # Alpaca never saw it
     world.pulse(f"{DAY}T10:01")
     assert world.docs("orders")["t-miss-rest-1"]["reason"] == "missing at Alpaca"
     assert trade(world, "t-miss")["resting"]["order_id"] == "t-miss-rest-2"

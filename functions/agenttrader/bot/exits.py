@@ -15,7 +15,7 @@ from google.cloud import firestore
 from agenttrader.bot.lifecycle import Change, Event, State, move, next_close_id, state_of
 from agenttrader.bot.orders import new_order, submit
 from agenttrader.bot.person import OtherAccount, Person, other_account_flag
-from agenttrader.bot.resting import settle_before_exit
+from agenttrader.bot.resting import against, settle_before_exit
 from agenttrader.bot.strategies import Decision
 from agenttrader.core.errors import AgentTraderError, ErrorCode
 from agenttrader.core.money import decimal, plain
@@ -32,11 +32,6 @@ def exit_reason(trade: ShadowTrade, decision: Decision) -> str | None:
     if decision.action == against(trade.side):
         return f"strategy exit: {decision.reason}"
     return None
-
-
-def against(side: str) -> str:
-    """The side that closes a position of `side`."""
-    return "SELL" if side == "BUY" else "BUY"
 
 
 def close_position(

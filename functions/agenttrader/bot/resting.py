@@ -53,6 +53,7 @@ def levels_in_cents(trade: ShadowTrade) -> tuple[Decimal | None, Decimal | None]
 
 
 def against(side: str) -> str:
+    """The side that closes a position of `side`."""
     return "SELL" if side == "BUY" else "BUY"
 
 

@@ -268,6 +268,13 @@ class AlpacaBroker:
         order (never a second one), once it is checked to be the same order (symbol, side,
         quantity); a refusal (no buying power, an unlisted symbol) is ORDER_REJECTED with
         Alpaca's reason."""
+        return self._submit(symbol, side, qty, client_order_id, type="market", time_in_force="day")
+
+    def _submit(
+        self, symbol: str, side: str, qty: Decimal, client_order_id: str, **order: Any
+    ) -> OrderState:
+        """Send an order under `client_order_id`: an id Alpaca has seen answers with that
+        order once it is checked to be the one meant; a refusal is ORDER_REJECTED."""
         try:
             return self._parsed(
                 OrderState,
@@ -275,9 +282,8 @@ class AlpacaBroker:
                     symbol,
                     qty=plain(qty),
                     side=side.lower(),
-                    type="market",
-                    time_in_force="day",
                     client_order_id=client_order_id,
+                    **order,
                 ),
                 "order",
             )
@@ -308,23 +314,7 @@ class AlpacaBroker:
             )
         elif stop_loss is not None:
             order = {"type": "stop", "stop_price": plain(stop_loss)}
-        try:
-            return self._parsed(
-                OrderState,
-                lambda: self._rest.submit_order(
-                    symbol,
-                    qty=plain(qty),
-                    side=side.lower(),
-                    time_in_force="gtc",
-                    client_order_id=client_order_id,
-                    **order,
-                ),
-                "order",
-            )
-        except BrokerError as error:
-            if "client_order_id" in (error.alpaca_message or ""):
-                return self._same_order(self.order(client_order_id), symbol, side, qty)
-            raise self._refused(error, symbol) from None
+        return self._submit(symbol, side, qty, client_order_id, time_in_force="gtc", **order)
 
     def cancel_order(self, alpaca_order_id: str) -> bool:
         """Ask Alpaca to cancel an order (an OCO with its legs): True when it took the request,

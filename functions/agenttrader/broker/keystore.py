@@ -315,29 +315,12 @@ class KeyStore:
 
     def save_named(self, secret_id: str, keys: AlpacaKeys) -> None:
         """Store keys in a secret of their own (created on first use)."""
-        name = self._named(secret_id)
-        data = keys.payload()
-        payload = types.SecretPayload(data=data, data_crc32c=google_crc32c.value(data))
-        try:
-            self._create_secret(name)
-            self._client.add_secret_version(
-                request={"parent": name, "payload": payload}, timeout=CALL_TIMEOUT_S
-            )
-        except gexc.GoogleAPICallError as error:
-            logger.warn("keystore.not_saved", secret=secret_id, error=str(error))
-            raise KeyStoreError(
-                ErrorCode.SECRET_UNAVAILABLE, "Secret Manager did not take them; try again"
-            ) from None
+        refusal = "Secret Manager did not take them; try again"
+        self._add_version(self._named(secret_id), keys, refusal, secret=secret_id)
 
     def delete_named(self, secret_id: str) -> bool:
         """Delete a secret of its own; False when there was none."""
-        try:
-            self._client.delete_secret(
-                request={"name": self._named(secret_id)}, timeout=CALL_TIMEOUT_S
-            )
-            return True
-        except gexc.NotFound:
-            return False
+        return self._delete_secret(self._named(secret_id))
 
     def _named(self, secret_id: str) -> str:
         if not SECRET_ID.fullmatch(secret_id):
@@ -363,6 +346,20 @@ class KeyStore:
         and return the version's number (a later save has a higher one). When Secret Manager
         does not take them, raises SECRET_UNAVAILABLE and the keys in use stay as they were."""
         name = self.secret_name(uid)
+        added = self._add_version(
+            name,
+            keys,
+            "your keys could not be stored right now; nothing changed; try again",
+            uid=uid,
+        )
+        self.forget(uid)
+        self.retire_older(uid, added)
+        return version_number(added)
+
+    def _add_version(self, name: str, keys: AlpacaKeys, refusal: str, **log: str) -> str:
+        """Store `keys` as a new version of the secret `name` (created on first use) and
+        return the version's name; SECRET_UNAVAILABLE with `refusal` when Secret Manager does
+        not take them (nothing changed)."""
         data = keys.payload()
         payload = types.SecretPayload(data=data, data_crc32c=google_crc32c.value(data))
         try:
@@ -371,14 +368,17 @@ class KeyStore:
                 request={"parent": name, "payload": payload}, timeout=CALL_TIMEOUT_S
             )
         except gexc.GoogleAPICallError as error:
-            logger.warn("keystore.not_saved", uid=uid, error=str(error))
-            raise KeyStoreError(
-                ErrorCode.SECRET_UNAVAILABLE,
-                "your keys could not be stored right now; nothing changed; try again",
-            ) from None
-        self.forget(uid)
-        self.retire_older(uid, str(added.name))
-        return version_number(str(added.name))
+            logger.warn("keystore.not_saved", error=str(error), **log)
+            raise KeyStoreError(ErrorCode.SECRET_UNAVAILABLE, refusal) from None
+        return str(added.name)
+
+    def _delete_secret(self, name: str) -> bool:
+        """Delete the secret `name` and every version; False when there was none."""
+        try:
+            self._client.delete_secret(request={"name": name}, timeout=CALL_TIMEOUT_S)
+            return True
+        except gexc.NotFound:
+            return False
 
     def _create_secret(self, name: str) -> None:
         try:
@@ -429,12 +429,7 @@ class KeyStore:
     def delete(self, uid: str) -> bool:
         """Delete the user's secret and every version; False when there was none."""
         try:
-            self._client.delete_secret(
-                request={"name": self.secret_name(uid)}, timeout=CALL_TIMEOUT_S
-            )
-            return True
-        except gexc.NotFound:
-            return False
+            return self._delete_secret(self.secret_name(uid))
         finally:
             self.forget(uid)
 

@@ -12,6 +12,7 @@ from firebase_functions import logger
 from agenttrader.bot.person import Market, bars_since
 from agenttrader.bot.run import symbols_known
 from agenttrader.broker.alpaca import AlpacaBroker
+from agenttrader.broker.keystore import AlpacaKeys
 from agenttrader.context.platform import Platform
 from agenttrader.core.errors import AgentTraderError
 from agenttrader.pulse.people import UserRef
@@ -78,11 +79,7 @@ def with_someones_keys(
             keys = platform.keys.load(user.uid, user.keys_version)
             if keys is None:
                 continue
-            broker = platform.brokers(keys)
-            try:
-                return ask(broker)
-            finally:
-                broker.close()
+            return _asked(platform, keys, ask)
         except AgentTraderError as error:
             logger.warn(f"pulse.{what}_unavailable", code=error.code, uid=user.uid)
     return None
@@ -100,14 +97,19 @@ def with_platform_keys(
         if keys is None:
             logger.warn("pulse.platform_keys_missing", secret=secret_id)
             return None
-        broker = platform.brokers(keys)
-        try:
-            return ask(broker)
-        finally:
-            broker.close()
+        return _asked(platform, keys, ask)
     except AgentTraderError as error:
         logger.warn(f"pulse.platform_{what}_unavailable", code=error.code, secret=secret_id)
     return None
+
+
+def _asked(platform: Platform, keys: AlpacaKeys, ask: Callable[[AlpacaBroker], T]) -> T:
+    """`ask` Alpaca with `keys`, the connection closed after."""
+    broker = platform.brokers(keys)
+    try:
+        return ask(broker)
+    finally:
+        broker.close()
 
 
 def some_switched_on(
