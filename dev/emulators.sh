@@ -21,6 +21,11 @@ logs="$root/.cache/logs"
 mkdir -p "$logs"
 log="$logs/emulators-$(date +%Y%m%d-%H%M%S)-$$.log"
 
+# The emulator writes a param it had no value for to functions/.env.local, which then overrides
+# functions/.env.demo-agenttrader on every later start (a param added while it ran keeps its
+# default for good): the emulated project's values live in the latter only.
+rm -f "$root/functions/.env.local"
+
 exec 3>&1
 export STORY="/proc/$$/fd/3"
 export GRPC_VERBOSITY=${GRPC_VERBOSITY:-ERROR}

@@ -119,6 +119,7 @@ save_risk_limits = _exposed(strategy_callables.save_risk_limits)
 start_alpaca_connect = _exposed(alpaca_connect.start_alpaca_connect)
 finish_alpaca_connect = _exposed(alpaca_connect.finish_alpaca_connect, secrets=OAUTH_SECRET)
 run_backtest = _exposed(backtest_callables.run_backtest)
+delete_backtest = _exposed(backtest_callables.delete_backtest)
 portfolio_history = _exposed(portfolio_callables.portfolio_history)
 WEBHOOK_KEY = [config.WEBHOOK_SIGNING_KEY.name]
 """For the callables that sign a webhook or show its signing secret."""

@@ -19,6 +19,8 @@ class Received:
     path: str
     body: dict[str, Any]
     signature_valid: bool
+    at: float = field(default_factory=time.monotonic)
+    """When it arrived (a monotonic clock: the gaps between attempts)."""
 
 
 @dataclass

@@ -434,7 +434,9 @@ BILLED_MIN_S = 0.1  # a request's time is billed in 100 ms steps: cloud.google.c
 TASK_OPERATIONS_PER_TASK = 2  # its create call and its push: cloud.google.com/tasks/pricing
 FANOUT_BATCH = 100  # PULSE_FANOUT_BATCH's default: people per task once the pulse fans out
 MONTH_MINUTES = 30 * 24 * 60
-OPEN_MINUTES = 21 * 6.5 * 60  # 21 sessions of 6.5 hours: every minute syncs
+SESSIONS = 21
+"""Market sessions in the reference month."""
+OPEN_MINUTES = SESSIONS * 6.5 * 60  # 21 sessions of 6.5 hours: every minute syncs
 CLOSED_SYNCS = (MONTH_MINUTES - OPEN_MINUTES) / (CLOSED_EVERY.total_seconds() / 60)
 IDLE_TICKS = MONTH_MINUTES - OPEN_MINUTES - CLOSED_SYNCS
 NEW_YORK = ZoneInfo("America/New_York")
@@ -684,11 +686,17 @@ def month(
 
 
 def all_in(
-    counts: dict[str, float], compute_s: float, invocations: float, tasks: float
+    counts: dict[str, float],
+    compute_s: float,
+    invocations: float,
+    tasks: float,
+    resting_writes: float = 0.0,
 ) -> dict[str, float]:
-    """A person's month at list prices, every part of the bill."""
+    """A person's month at list prices, every part of the bill; `resting_writes` are the
+    Firestore writes a month of exits resting at Alpaca adds (the `stops:` replay)."""
     parts = {
         "firestore": counts["reads"] * PRICES["reads"] + counts["writes"] * PRICES["writes"],
+        "resting_exits": resting_writes * PRICES["writes"],
         "secret_versions": SECRET_VERSION_MONTH_USD,  # one live version (older ones destroyed)
         "secret_access": counts["secrets"] * PRICES["secrets"],
         "compute": compute_s * (PULSE_VCPU * VCPU_SECOND_USD + PULSE_GIB * GIB_SECOND_USD),
@@ -698,15 +706,23 @@ def all_in(
     return {"total": sum(parts.values()), **parts}
 
 
-def all_in_line(n: int, strategies: int, report: dict[str, dict[str, float]]) -> str:
+def all_in_line(
+    n: int,
+    strategies: int,
+    report: dict[str, dict[str, float]],
+    resting_writes_per_position_day: float | None = None,
+) -> str:
     """The reference person's whole month (3 open trades, `strategies` active strategies), as
     measured with `n` people: Firestore and Secret Manager from the counts, compute from the
     runs' time at the declared size, one pulse invocation a minute shared by everyone, and,
     as if the pulse fanned out, one task (and its invocation) per FANOUT_BATCH people per
-    syncing run; against the sequential loop, which ran every minute for each person."""
+    syncing run; each open trade's exit resting at Alpaca every session (the writes the
+    `stops:` replay measured per position-day, when it ran); against the sequential loop,
+    which ran every minute for each person."""
     compute = report["compute"]
     fanned = compute["syncing_runs"] / FANOUT_BATCH
-    pulse = all_in(report["month"], compute["pulse_s"], MONTH_MINUTES / n + fanned, fanned)
+    resting = (resting_writes_per_position_day or 0.0) * TRADES_PER_USER * SESSIONS
+    pulse = all_in(report["month"], compute["pulse_s"], MONTH_MINUTES / n + fanned, fanned, resting)
     sequential = all_in(report["month_seq"], compute["sequential_s"], MONTH_MINUTES / n, 0)
     parts = " ".join(f"{k}={v:.4f}" for k, v in pulse.items() if k != "total")
     print(
@@ -877,10 +893,12 @@ def replay_stops(
     }
 
 
-def bench_stops(alpaca: RemoteAlpaca, secrets: RemoteSecrets, n: int = 40) -> str:
+def bench_stops(alpaca: RemoteAlpaca, secrets: RemoteSecrets, n: int = 40) -> tuple[str, float]:
     """Stops resting at Alpaca against the pulse's check alone, on one replayed session whose
     prices cross every stop between runs: a run every minute (as deployed) and every 15
-    minutes (a slow spell, an outage), and what resting adds per position per day."""
+    minutes (a slow spell, an outage), and what resting adds per position per day. Returns
+    the line and the Firestore writes resting adds per position-day (the dearer of a day it
+    fires and a day it rests throughout), for the all-in cost."""
     rest_1 = replay_stops(n, alpaca, secrets, 1, resting=True)
     check_1 = replay_stops(n, alpaca, secrets, 1, resting=False)
     rest_15 = replay_stops(n, alpaca, secrets, 15, resting=True)
@@ -891,7 +909,11 @@ def bench_stops(alpaca: RemoteAlpaca, secrets: RemoteSecrets, n: int = 40) -> st
     def slip(name: str, m: dict[str, float]) -> str:
         return f"{name} mean={m['mean_bps']:.1f} worst={m['worst_bps']:.1f}"
 
-    return " ".join(
+    writes = max(
+        rest_1["writes"] - check_1["writes"],
+        resting_all_day["writes"] - check_all_day["writes"],
+    )
+    line = " ".join(
         [
             f"stops: positions={n} closed_resting={rest_1['closed']:.0f}",
             f"closed_check={check_1['closed']:.0f} slippage_bps_beyond_the_stop:",
@@ -907,6 +929,7 @@ def bench_stops(alpaca: RemoteAlpaca, secrets: RemoteSecrets, n: int = 40) -> st
             f"firestore_writes={resting_all_day['writes'] - check_all_day['writes']:+.1f}",
         ]
     )
+    return line, writes
 
 
 FANOUT_WAIT_S = 900.0
@@ -1222,7 +1245,6 @@ def main() -> int:
                 args.users[0], alpaca, secrets, strategies=args.strategies, report=with_bot
             )
             lines.append(strategies_line(args.users[0], args.strategies, without, with_bot))
-            lines.append(all_in_line(args.users[0], args.strategies, with_bot))
         if args.reconcile_users:
             shadow: dict[str, dict[str, float]] = {}
             paper: dict[str, dict[str, float]] = {}
@@ -1239,8 +1261,12 @@ def main() -> int:
             lines.append(bench_notifications())
         if args.backtest:
             lines.append(bench_backtest(alpaca, secrets))
+        resting_writes = None
         if args.stops:
-            lines.append(bench_stops(alpaca, secrets))
+            line, resting_writes = bench_stops(alpaca, secrets)
+            lines.append(line)
+        if args.strategies and args.users:  # after the stops: their writes are part of it
+            lines.append(all_in_line(args.users[0], args.strategies, with_bot, resting_writes))
         if args.fanout_users:
             if not firebase_admin._apps:
                 firebase_admin.initialize_app(options={"projectId": clients.project_id()})

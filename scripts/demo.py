@@ -463,8 +463,13 @@ BACKTEST_FIGURES = [
 ]
 
 
-def shown(value: Any) -> str:
-    return "—" if value is None else str(value)
+def shown(value: Any, key: str = "") -> str:
+    """A backtest's figure as a person reads it: money (stored at full precision) to the cent."""
+    if value is None:
+        return "—"
+    if key == "final_equity":
+        return f"${Decimal(value).quantize(Decimal('0.01')):,}"
+    return str(value)
 
 
 def show_backtest(alice: emulators.Person) -> None:
@@ -486,7 +491,7 @@ def show_backtest(alice: emulators.Person) -> None:
         f"${answer['initial_equity']} to start"
     )
     rows = [
-        [label, shown(answer["statistics"][key]), shown(answer["buy_and_hold"][key])]
+        [label, shown(answer["statistics"][key], key), shown(answer["buy_and_hold"][key], key)]
         for label, key in BACKTEST_FIGURES
     ]
     print("  " + table(["", "the strategy", "buy and hold"], rows).replace("\n", "\n  "))

@@ -19,7 +19,7 @@ from calling import Code, auth, data_of, error_of, ready_user
 from google.cloud import firestore
 
 from agenttrader.api import keys_callables
-from agenttrader.api.backtest_callables import WARM_UP, run_backtest
+from agenttrader.api.backtest_callables import WARM_UP, delete_backtest, run_backtest
 from agenttrader.api.guard import Services
 from agenttrader.api.portfolio_callables import portfolio_history
 from agenttrader.backtest import engine
@@ -120,24 +120,57 @@ def test_the_same_rule_in_backtesting_py_makes_the_same_trades_and_equity(
     closed = [t for t in ours.trades if t.exit_day is not None]
     theirs = oracle._trades
     assert len(closed) >= 5, "too few trades to compare"
-    assert [
-        (t.entry_day, t.entry_price, t.exit_day, t.exit_price, t.quantity, t.realized_pnl)
-        for t in closed
-    ] == [
+    assert [(t.entry_day, t.entry_price, t.exit_day, t.exit_price, t.quantity) for t in closed] == [
         (
             row.EntryTime.date(),
             Decimal(repr(float(row.EntryPrice))),
             row.ExitTime.date(),
             Decimal(repr(float(row.ExitPrice))),
             Decimal(int(row.Size)),
-            Decimal(f"{float(row.PnL):.2f}"),
         )
         for row in theirs.itertuples()
     ]
-    # the same P&L to the cent: both start from their own cash (ours: the allocation)
+    # the same P&L (ours exact, theirs in floats): both start from their own cash (ours: the
+    # allocation)
+    for t, row in zip(closed, theirs.itertuples(), strict=True):
+        assert t.realized_pnl == pytest.approx(Decimal(repr(float(row.PnL))), abs=Decimal("1e-6"))
     ours_pnl = ours.statistics.final_equity - ours.initial_equity
-    theirs_pnl = Decimal(f"{float(oracle['Equity Final [$]']) - cash:.2f}")
-    assert ours_pnl == theirs_pnl
+    theirs_pnl = Decimal(repr(float(oracle["Equity Final [$]"]) - cash))
+    assert ours_pnl == pytest.approx(theirs_pnl, abs=Decimal("1e-6"))
+
+
+def test_a_backtests_money_is_kept_whole_and_its_curve_is_its_trades_replayed(
+    alpaca: AlpacaServer,
+) -> None:
+    """With slippage the fills are not whole cents; the stored curve is exactly what replaying
+    the trades at those fills gives, every day, with nothing rounded on the way."""
+    symbol = "AAPL"
+    bars = history(alpaca, [symbol], START, END)[symbol]
+    result = engine.run(
+        momentum(symbols=[symbol], take_profit_pct="6", stop_loss_pct="4"),
+        {symbol: bars},
+        START,
+        END,
+        Decimal(7),
+    )
+    fills = [p for t in result.trades for p in (t.entry_price, t.exit_price) if p is not None]
+    assert any(p != p.quantize(Decimal("0.01")) for p in fills)  # finer than a cent
+    closes = {b.t.date(): b.c for b in bars}
+    cash, held, last = result.initial_equity, Decimal(0), Decimal(0)
+    curve = []
+    for day in result.days:
+        for t in result.trades:
+            if t.exit_day == day:
+                cash, held = cash + t.quantity * (t.exit_price or 0), held - t.quantity
+            if t.entry_day == day:
+                cash, held = cash - t.quantity * t.entry_price, held + t.quantity
+        last = closes.get(day, last)
+        curve.append(cash + held * last)
+    assert list(result.equity) == curve
+    assert result.statistics.final_equity == curve[-1]
+    for t in result.trades:
+        if t.exit_price is not None:
+            assert t.realized_pnl == (t.exit_price - t.entry_price) * t.quantity
 
 
 def test_sharpe_and_drawdown_are_empyricals_on_the_same_curve(alpaca: AlpacaServer) -> None:
@@ -204,8 +237,9 @@ def test_a_backtest_is_stored_for_its_owner_and_answered(
     assert days[0] == "2024-01-02" and days[-1] == "2024-12-31"
     assert len(days) == len(stored["curve"]["equity"]) == len(stored["curve"]["buy_and_hold"])
     assert stored["initial_equity"] == "10000"
-    assert stored["trades"] and answer["trades_total"] == len(stored["trades"])
-    for trade in stored["trades"]:
+    trades = stored_trades(db, "alice", answer["id"])
+    assert trades and answer["trades_total"] == stored["trades_total"] == len(trades)
+    for trade in trades:
         assert trade["symbol"] in ("AAPL", "NVDA")
         assert "E" not in trade["quantity"] and "E" not in trade["entry_price"]
         if trade["exit_day"] is not None:
@@ -218,13 +252,72 @@ def test_a_backtest_is_stored_for_its_owner_and_answered(
     )
 
 
+def stored_trades(db: firestore.Client, uid: str, backtest_id: str) -> list[dict[str, Any]]:
+    """Every page of a stored backtest's trades, in page order."""
+    pages = [d.to_dict() or {} for d in paths.backtest_trades(db, uid, backtest_id).stream()]
+    assert [p["index"] for p in pages] == list(range(len(pages)))
+    return [t for p in pages for t in p["trades"]]
+
+
+LONG = [
+    "AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "GOOG", "AMD", "NFLX", "INTC",
+    "ORCL", "CRM", "ADBE", "QCOM", "TXN", "AVGO", "CSCO", "IBM", "PEP", "KO",
+]  # fmt: skip
+"""The README's five-year backtest: 20 symbols, over 2,000 trades."""
+
+
+def test_every_trade_of_a_long_backtest_is_kept_in_order_and_deleted_with_it(
+    services: Services, alpaca: AlpacaServer, db: firestore.Client
+) -> None:
+    ready_user(services, alpaca, "alice")
+    request = {
+        "strategy": "momentum_20d",
+        "symbols": LONG,
+        "allocation_usd": "5000",
+        "take_profit_pct": "8",
+        "stop_loss_pct": "5",
+        "start": "2021-11-01",
+        "end": "2026-10-30",
+    }
+    answer = run_backtest(services, auth("alice"), request)
+    stored = paths.backtests(db, "alice").document(answer["id"]).get().to_dict() or {}
+    trades = stored_trades(db, "alice", answer["id"])
+    assert answer["trades_total"] == stored["trades_total"] == len(trades) > 2000
+    assert stored["trade_pages"] == -(-len(trades) // stored["trades_per_page"])
+    # the engine's own list, oldest first, every one
+    bars = history(alpaca, LONG, date(2021, 11, 1), date(2026, 10, 30))
+    ran = engine.run(
+        momentum(symbols=LONG, allocation_usd="5000", take_profit_pct="8", stop_loss_pct="5"),
+        bars,
+        date(2021, 11, 1),
+        date(2026, 10, 30),
+    )
+    assert [(t["entry_day"], t["symbol"], t["quantity"]) for t in trades] == [
+        (t.entry_day.isoformat(), t.symbol, str(t.quantity)) for t in ran.trades
+    ]
+    closed = sum(1 for t in trades if t["exit_day"] is not None)
+    assert closed == stored["statistics"]["trades"]
+
+    assert error_of(delete_backtest, services, auth("bob"), {"backtest_id": answer["id"]}).code == (
+        Code.NOT_FOUND
+    )  # another person's id finds nothing of theirs
+    assert delete_backtest(services, auth("alice"), {"backtest_id": answer["id"]}) == {
+        "backtest_id": answer["id"],
+        "deleted": True,
+    }
+    assert not paths.backtests(db, "alice").document(answer["id"]).get().exists
+    assert list(paths.backtest_trades(db, "alice", answer["id"]).stream()) == []
+    again = error_of(delete_backtest, services, auth("alice"), {"backtest_id": answer["id"]})
+    assert again.code == Code.NOT_FOUND
+
+
 @pytest.mark.parametrize(
     ("change", "code", "says"),
     [
         ({"symbols": ["AAPL", "ZZZZ"]}, Code.INVALID_ARGUMENT, "ZZZZ"),
         ({"start": "2025-12-27", "end": "2025-12-28"}, Code.FAILED_PRECONDITION, "AAPL"),
         ({"start": "2019-01-02", "end": "2024-06-30"}, Code.INVALID_ARGUMENT, "5 years"),
-        ({"start": "2024-06-30", "end": "2024-01-02"}, Code.INVALID_ARGUMENT, "To must be after"),
+        ({"start": "2024-06-30", "end": "2024-01-02"}, Code.INVALID_ARGUMENT, "after From"),
         ({"start": "2024-02-30"}, Code.INVALID_ARGUMENT, "From"),
         ({"slippage_bps": 501}, Code.INVALID_ARGUMENT, "Slippage"),
         ({"start": "2099-01-02", "end": "2099-02-02"}, Code.INVALID_ARGUMENT, "before today"),

@@ -509,7 +509,54 @@ def paper_trade(
     open_trade(db, uid, trade_id, symbol, "BUY", qty, "100")
     fills = {f"{trade_id}-open": {"role": "entry", "qty": qty, "price": "100"}}
     paths.shadow_trades(db, uid).document(trade_id).update(
-        {"mode": "paper", "state": "open", "fills": fills, "account_number": account}
+        {
+            "mode": "paper",
+            "state": "open",
+            "fills": fills,
+            "filled_qty": qty,
+            "account_number": account,
+        }
+    )
+
+
+def test_a_closed_paper_trade_shows_what_it_traded(
+    page: Page, alpaca: AlpacaServer, db: firestore.Client, platform: Platform
+) -> None:
+    """A paper trade holds 0 once closed; its history and its export show the 7 it traded."""
+    monday = datetime(2026, 11, 23, 11, 0, tzinfo=ZoneInfo("America/New_York"))
+    freeze(alpaca, monday.timestamp())
+    keys = person_with_keys(page, alpaca, "traded@example.com", "PKTRADED0001")
+    register_alpaca_account(alpaca.url, keys.key_id, "pktraded0001-secret", holdings={"AAPL": 7})
+    uid = uid_of(db, "traded@example.com")
+    broker = AlpacaBroker(keys, trading_url=alpaca.url, data_url=alpaca.url)
+    account = broker.account().account_number
+    broker.close()
+    paper_trade(db, uid, "p-aapl", "AAPL", "7", account)
+
+    trades = page.get_by_role("region", name="Open trades")
+    trades.get_by_role("row").filter(has_text="AAPL").get_by_role("button", name="Close").click()
+    expect(page.locator("[role=alert]:not(:empty)")).to_have_count(0)
+    at_monday = replace(platform, now=lambda: monday.astimezone(UTC))
+    deadline = time.monotonic() + LIVE_S / 1000
+    while (paths.shadow_trades(db, uid).document("p-aapl").get().to_dict() or {}).get(
+        "state"
+    ) != "closed":
+        assert time.monotonic() < deadline, "the close never filled"
+        run_pulse(at_monday)  # follows the closing order's fill
+    closed = paths.shadow_trades(db, uid).document("p-aapl").get().to_dict() or {}
+    assert (closed["quantity"], closed["filled_qty"]) == ("0", "7")
+    assert broker_positions(alpaca, keys) == {}
+
+    history = page.get_by_role("region", name="Trade history")
+    row = history.get_by_role("row").filter(has_text="AAPL")
+    expect(row.get_by_role("cell").nth(3)).to_have_text("7")
+    with page.expect_download() as trades_file:
+        history.get_by_role("button", name="Export trades (CSV)").click()
+    [exported] = list(csv.DictReader(Path(trades_file.value.path()).read_text().splitlines()))
+    assert (exported["trade_id"], exported["quantity"], exported["mode"]) == (
+        "p-aapl",
+        "7",
+        "paper",
     )
 
 
@@ -1090,6 +1137,74 @@ def test_a_backtest_its_strategy_and_the_history_exported(
         "821",
         'a "quoted", reason',
     )
+
+
+LONG_BACKTEST = [
+    "AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "GOOG", "AMD", "NFLX", "INTC",
+    "ORCL", "CRM", "ADBE", "QCOM", "TXN", "AVGO", "CSCO", "IBM", "PEP", "KO",
+]  # fmt: skip
+
+
+def test_a_long_backtest_shows_every_trade_a_page_at_a_time_and_exports_them_all(
+    page: Page, alpaca: AlpacaServer, db: firestore.Client
+) -> None:
+    monday = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("America/New_York"))
+    freeze(alpaca, monday.timestamp())
+    person_with_keys(page, alpaca, "long@example.com", "PKLONGBT0001")
+    uid = uid_of(db, "long@example.com")
+    region = page.get_by_role("region", name="Backtest")
+    region.get_by_label("Symbols").fill(", ".join(LONG_BACKTEST))
+    region.get_by_label("Allocation per position (USD)").fill("5000")
+    region.get_by_label("Take profit %").fill("8")
+    region.get_by_label("Stop loss %").fill("5")
+    region.get_by_label("From", exact=True).fill("2021-11-01")
+    region.get_by_label("To", exact=True).fill("2026-10-30")
+    region.get_by_role("button", name="Run backtest").click()
+    note = region.locator("#backtest-trades-note")
+    expect(note).to_contain_text("the newest first", timeout=120_000)
+    [snap] = list(paths.backtests(db, uid).stream())
+    stored = snap.to_dict() or {}
+    total, per_page = stored["trades_total"], stored["trades_per_page"]
+    assert total > 2000
+    last_first = (stored["trade_pages"] - 1) * per_page
+    expect(note).to_have_text(
+        f"Trades {last_first + 1:,} to {total:,} of {total:,}, the newest first."
+    )
+    table = region.get_by_role("table", name="Backtest trades")
+    expect(table.locator("tbody tr")).to_have_count(total - last_first)
+    expect(region.get_by_role("button", name="Later trades")).to_be_hidden()
+    region.get_by_role("button", name="Earlier trades").click()
+    before = last_first - per_page
+    expect(note).to_have_text(
+        f"Trades {before + 1:,} to {last_first:,} of {total:,}, the newest first."
+    )
+    expect(table.locator("tbody tr")).to_have_count(per_page)
+    pages = [d.to_dict() or {} for d in paths.backtest_trades(db, uid, snap.id).stream()]
+    everything = [t for p in pages for t in p["trades"]]
+    newest_of_page = everything[last_first - 1]
+    expect(table.locator("tbody tr").first).to_contain_text(
+        f"{newest_of_page['symbol']}{newest_of_page['side']}{newest_of_page['quantity']}"
+        f"{newest_of_page['entry_day']} at"
+    )
+    region.get_by_role("button", name="Later trades").click()
+    expect(note).to_contain_text(f"Trades {last_first + 1:,} to")
+
+    with page.expect_download() as exported_file:
+        region.get_by_role("button", name="Export backtest trades (CSV)").click()
+    exported = list(csv.DictReader(Path(exported_file.value.path()).read_text().splitlines()))
+    assert len(exported) == total
+    assert [(r["entry_day"], r["symbol"], r["quantity"], r["realized_pnl"]) for r in exported] == [
+        (t["entry_day"], t["symbol"], t["quantity"], t["realized_pnl"] or "") for t in everything
+    ]
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    region.get_by_role("button", name="Delete this backtest").click()
+    expect(region.get_by_role("status").filter(has_text="deleted")).to_have_text(
+        "The backtest was deleted."
+    )
+    expect(table).to_be_hidden()
+    assert list(paths.backtests(db, uid).stream()) == []
+    assert list(paths.backtest_trades(db, uid, snap.id).stream()) == []
 
 
 def test_notification_settings_and_a_test_notification_to_the_webhook(

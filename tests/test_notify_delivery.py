@@ -6,8 +6,10 @@ the emulator's triggers off); the last goes through the Functions and Tasks emul
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -22,7 +24,7 @@ from test_functions_emulator import wait_for
 
 from agenttrader import runtime
 from agenttrader.bot import notices
-from agenttrader.core import clients
+from agenttrader.core import clients, config
 from agenttrader.notify import delivery, tasks, webhook
 from agenttrader.notify.delivery import (
     MAX_ATTEMPTS,
@@ -392,19 +394,19 @@ def test_mail_stops_at_the_daily_limit_and_says_so_once(quiet: firestore.Client)
 
 
 def test_the_queue_spreads_the_attempts_over_about_a_day() -> None:
-    """Cloud Tasks' documented backoff: the wait doubles from `min_backoff` `max_doublings`
-    times, then grows by the last doubled step, capped at `max_backoff`."""
-    retry = tasks.RETRY
-    assert retry["max_attempts"] >= MAX_ATTEMPTS
-    waits = []
-    for n in range(1, MAX_ATTEMPTS):
-        doubled = 2 ** min(n - 1, retry["max_doublings"])
-        linear = max(0, n - retry["max_doublings"] - 1) * 2 ** retry["max_doublings"]
-        waits.append(
-            min(retry["max_backoff_seconds"], (doubled + linear) * retry["min_backoff_seconds"])
-        )
-    assert waits[:3] == [300, 600, 1200]
-    assert 20 * 3600 <= sum(waits) <= 26 * 3600  # the tenth attempt about a day after the first
+    """The deployed defaults: the first retry after 5 minutes, the tenth attempt about a day
+    after the first, and the queue's own cap never reached before the webhook gives up."""
+    assert config.NOTIFY_ATTEMPTS.default == MAX_ATTEMPTS
+    spread = tasks.waits(
+        config.NOTIFY_RETRY_FIRST_S.default,
+        config.NOTIFY_RETRY_DOUBLINGS.default,
+        config.NOTIFY_RETRY_MAX_S.default,
+        config.NOTIFY_ATTEMPTS.default,
+    )
+    assert spread[:3] == [300, 600, 1200]
+    assert 20 * 3600 <= sum(spread) <= 26 * 3600
+    assert tasks.QUEUE_ATTEMPTS > config.NOTIFY_ATTEMPTS.default + 2
+    assert tasks.RETRY["min_backoff_seconds"] is config.NOTIFY_RETRY_FIRST_S
 
 
 def test_a_notification_reaches_the_webhook_and_email_through_the_emulators(
@@ -432,6 +434,49 @@ def test_a_notification_reaches_the_webhook_and_email_through_the_emulators(
         assert served.state.received[0].signature_valid
         assert served.state.received[0].body["event"]["id"] == "entry-filled-t1"
         assert len(list(paths.mail(db).stream())) == 1
+    finally:
+        served.stop()
+
+
+GIVE_UP = f"entry-filled-give-up-{uuid.uuid4().hex[:8]}"
+"""An event of this run's own: the queue keeps a task's name after it ends."""
+
+
+def test_a_webhook_that_keeps_failing_gives_up_through_the_trigger_and_the_queue(
+    db: firestore.Client,
+) -> None:
+    """The emulated project's schedule is seconds (`functions/.env.demo-agenttrader`): a
+    receiver that always answers 500 gets `NOTIFY_ATTEMPTS` attempts, each after the queue's
+    wait, then the webhook is switched off, the feed says so, and nothing more is sent."""
+    assert os.environ.get("CLOUD_TASKS_EMULATOR_HOST"), "the tasks emulator must be running"
+    attempts = int(os.environ["NOTIFY_ATTEMPTS"])
+    schedule = tasks.waits(
+        int(os.environ["NOTIFY_RETRY_FIRST_S"]),
+        int(os.environ["NOTIFY_RETRY_DOUBLINGS"]),
+        int(os.environ["NOTIFY_RETRY_MAX_S"]),
+        attempts,
+    )
+    served = WebhookReceiver(signing_secret(webhook_signing_key(), UID))
+    served.state.behaviour.status = 500
+    try:
+        set_up(db, served.url)
+        an_event(db, GIVE_UP)
+        wait_for(
+            lambda: record(db, "webhook", GIVE_UP).get("state") == "gave_up", 60 + sum(schedule)
+        )
+        final = record(db, "webhook", GIVE_UP)
+        assert final["attempts"] == attempts
+        assert final["error"].startswith("your webhook answered that it did not take")
+        assert len(served.state.received) == attempts
+        gaps = [b.at - a.at for a, b in itertools.pairwise(served.state.received)]
+        assert all(gap >= wait - 0.5 for gap, wait in zip(gaps, schedule, strict=True)), gaps
+        settings = paths.notification_settings(db, UID).get().to_dict() or {}
+        assert settings["webhook_off_at"] is not None
+        feed = paths.notifications(db, UID).document(f"webhook-off-{GIVE_UP}").get()
+        assert (feed.to_dict() or {})["kind"] == notices.WEBHOOK_OFF
+        time.sleep(max(schedule) + 2)  # a retry would have come by now
+        assert len(served.state.received) == attempts
+        print(f"webhook attempts {attempts}, gaps {[round(g, 1) for g in gaps]} s")
     finally:
         served.stop()
 

@@ -46,6 +46,8 @@ MATRIX: dict[str, set[tuple[str, str]]] = {
     f"users/{OWNER}/audit/e1": OWNER_LISTS,
     f"users/{OWNER}/strategies/st1": OWNER_LISTS,
     f"users/{OWNER}/backtests/b1": OWNER_LISTS,
+    f"users/{OWNER}/backtests/b1/trades/0000": OWNER_LISTS,
+    f"users/{OWNER}/backtests/b1/other/x": set(),
     f"users/{OWNER}/notifications/n1": OWNER_LISTS | {("owner", "update")},
     f"users/{OWNER}/settings/notifications": OWNER_READS,
     f"users/{OWNER}/settings/risk": OWNER_READS,

@@ -114,27 +114,32 @@ def test_two_people_each_see_only_their_own(
     assert "web-secret" not in repr([d.to_dict() for d in paths.audit(db, alice.uid).stream()])
 
 
-BAD = [
-    ("generate_trading_signal", {}),
-    ("generate_trading_signal", {"symbol": ["AAPL"]}),
-    ("generate_trading_signal", {"symbol": "../bob"}),
-    ("generate_trading_signal", {"symbol": "ＡＡＰＬ"}),
-    ("generate_trading_signal", {"symbol": "AAPL", "open_shadow_trade": 1}),
-    ("generate_trading_signal", {"symbol": "AAPL", "x": "y" * 20_000}),
-    ("set_trading_enabled", {"enabled": "NaN"}),
-    ("set_trading_enabled", {"enabled": None}),
-    ("close_shadow_trade", {"trade_id": "../../../ops/trading"}),
-    ("close_shadow_trade", {"trade_id": -1}),
-    ("save_alpaca_keys", {"key_id": "PKWEBALICE", "secret_key": -1.5}),
-    ("delete_my_account", {"confirm": "yes"}),
-    ("save_strategy", {"strategy": "momentum_20d", "symbols": ["AAPL"], "mode": "shadow"}),
+BAD = [  # (callable, data, the field the refusal names for a program; None: the whole request)
+    ("generate_trading_signal", {}, "symbol"),
+    ("generate_trading_signal", {"symbol": ["AAPL"]}, "symbol"),
+    ("generate_trading_signal", {"symbol": "../bob"}, "symbol"),
+    ("generate_trading_signal", {"symbol": "ＡＡＰＬ"}, "symbol"),
+    ("generate_trading_signal", {"symbol": "AAPL", "open_shadow_trade": 1}, "open_shadow_trade"),
+    ("generate_trading_signal", {"symbol": "AAPL", "x": "y" * 20_000}, None),
+    ("set_trading_enabled", {"enabled": "NaN"}, "enabled"),
+    ("set_trading_enabled", {"enabled": None}, "enabled"),
+    ("close_shadow_trade", {"trade_id": "../../../ops/trading"}, "trade_id"),
+    ("close_shadow_trade", {"trade_id": -1}, "trade_id"),
+    ("save_alpaca_keys", {"key_id": "PKWEBALICE", "secret_key": -1.5}, "secret_key"),
+    ("delete_my_account", {"confirm": "yes"}, "confirm"),
+    (
+        "save_strategy",
+        {"strategy": "momentum_20d", "symbols": ["AAPL"], "mode": "shadow"},
+        "allocation_usd",
+    ),
     (
         "save_strategy",
         {"strategy": "x", "symbols": ["AAPL"], "allocation_usd": "1", "mode": "shadow"},
+        "strategy",
     ),
-    ("set_strategy_status", {"id": "s1", "status": "running"}),
-    ("delete_strategy", {"id": "__s__"}),
-    ("save_risk_limits", {"max_position_usd": "1"}),
+    ("set_strategy_status", {"id": "s1", "status": "running"}, "status"),
+    ("delete_strategy", {"id": "__s__"}, "id"),
+    ("save_risk_limits", {"max_position_usd": "1"}, "max_daily_loss_usd"),
 ]
 
 
@@ -153,9 +158,10 @@ def test_bad_input_on_the_wire_changes_nothing(
 
     before = state()
     secret_calls = dict(secrets.store.calls)
-    for name, data in BAD:
-        status, message = error(name, data, alice)
-        assert status == "INVALID_ARGUMENT", (name, data, message)
+    for name, data, field in BAD:
+        refused = call(name, data, alice)["error"]
+        assert refused["status"] == "INVALID_ARGUMENT", (name, data, refused)
+        assert (refused.get("details") or {}).get("field") == field, (name, data, refused)
     assert state() == before
     writes = {"CreateSecret", "AddSecretVersion", "DeleteSecret"}
     assert {k: v for k, v in secrets.store.calls.items() if k in writes} == {
@@ -208,9 +214,12 @@ def test_a_strategy_and_risk_limits_through_the_emulators(
         "max_trades_per_day": 3,
     }
     assert result("save_risk_limits", limits, alice) == limits
-    status, message = error("save_strategy", {**request, "mode": "shadow"}, alice)
-    assert status == "FAILED_PRECONDITION"
-    assert "position limit" in message
+    body = call("save_strategy", {**request, "mode": "shadow"}, alice)
+    assert body["error"]["status"] == "FAILED_PRECONDITION"
+    assert body["error"]["message"] == (
+        "Allocation per position (USD): $500 is over your Max position (USD) of $400 (Risk limits)"
+    )
+    assert body["error"]["details"] == {"field": "allocation_usd"}  # for a program
     stored = paths.strategies(db, alice.uid).document(saved["id"]).get().to_dict() or {}
     assert (stored["status"], stored["mode"], stored["symbols"]) == (
         "active",

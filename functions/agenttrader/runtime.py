@@ -110,6 +110,7 @@ def senders() -> Senders:
         webhook_key=lambda: config.WEBHOOK_SIGNING_KEY.value,
         loopback_http=config.NOTIFY_LOOPBACK_HTTP.value,
         mail_per_day=config.MAIL_PER_DAY.value,
+        attempts=config.NOTIFY_ATTEMPTS.value,
     )
 
 

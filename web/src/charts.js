@@ -1,7 +1,7 @@
 // Equity charts drawn with TradingView's lightweight-charts (made for finance: a time axis of
 // trading days, crosshair, price scale), loaded the first time a chart is drawn. The chart
 // itself is hidden from screen readers; its caption says the same in words.
-import { money } from "./ui.js";
+import { dollars, money } from "./ui.js";
 
 const COLOURS = ["#1f6feb", "#8a8f98"];
 let library = null;
@@ -52,5 +52,5 @@ export function drawEquity(figure, lines, caption) {
 /** "from $10,000.00 on 2024-01-02 to $11,234.56 on 2024-12-31" */
 export function span(days, values) {
   if (!days.length) return "no days";
-  return `from ${money(values[0])} on ${days[0]} to ${money(values[values.length - 1])} on ${days[days.length - 1]}`;
+  return `from ${dollars(values[0])} on ${days[0]} to ${dollars(values[values.length - 1])} on ${days[days.length - 1]}`;
 }

@@ -82,6 +82,10 @@ export function startHistory({ db }, uid) {
   };
 }
 
+/** What a closed trade bought and sold: a paper trade's entry fill (it holds 0 once closed), a
+ * shadow trade's quantity. */
+export const traded = (t) => (t.mode === "paper" && t.filled_qty != null ? t.filled_qty : t.quantity);
+
 function renderHistory(docs, names) {
   $("#history-body").replaceChildren(
     ...docs.map((snap) => {
@@ -90,7 +94,7 @@ function renderHistory(docs, names) {
       row.dataset.tradeId = snap.id;
       const strategy = t.strategy_id ? names.get(t.strategy_id) || "a deleted strategy" : "by hand";
       for (const text of [
-        when(t.closed_at), t.symbol, t.side, t.quantity, money(t.entry_price), money(t.exit_price),
+        when(t.closed_at), t.symbol, t.side, traded(t), money(t.entry_price), money(t.exit_price),
         money(t.realized_pnl), strategy,
       ]) {
         const cell = document.createElement("td");
@@ -122,7 +126,7 @@ const iso = (value) => (value && typeof value.toDate === "function" ? value.toDa
 function tradeRow(snap) {
   const t = snap.data();
   return [
-    snap.id, t.symbol, t.side, t.quantity, t.entry_price, t.exit_price, t.realized_pnl,
+    snap.id, t.symbol, t.side, traded(t), t.entry_price, t.exit_price, t.realized_pnl,
     iso(t.created_at), iso(t.closed_at), t.strategy_id, t.mode || "shadow", t.close_reason,
   ];
 }
@@ -146,7 +150,7 @@ export function csv(columns, rows) {
   return [columns, ...rows].map((row) => row.map(field).join(",")).join("\r\n") + "\r\n";
 }
 
-function download(name, text) {
+export function download(name, text) {
   const url = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
   const link = document.createElement("a");
   link.href = url;

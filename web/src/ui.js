@@ -82,6 +82,24 @@ export async function busy(control, work) {
   }
 }
 
+/** A decimal string rounded to the cent, half to even, without passing through a binary
+ * float: "10234.5650000001" -> "10234.57". */
+export function toCents(text) {
+  const negative = text.startsWith("-");
+  const [whole, fraction = ""] = text.replace(/^-/, "").split(".");
+  if (fraction.length <= 2) return text;
+  let cents = BigInt(whole + fraction.slice(0, 2));
+  const rest = fraction.slice(2).replace(/0+$/, "");
+  if (rest > "5" || (rest === "5" && cents % 2n === 1n)) cents += 1n;
+  const digits = cents.toString().padStart(3, "0");
+  return `${negative && cents !== 0n ? "-" : ""}${digits.slice(0, -2)}.${digits.slice(-2)}`;
+}
+
+/** An amount of money as a person reads it, to the cent. */
+export function dollars(value) {
+  return money(value === undefined || value === null || value === "" ? value : toCents(String(value)));
+}
+
 /** "1234567.5" -> "$1,234,567.50" without passing through a binary float. */
 export function money(value) {
   if (value === undefined || value === null || value === "") return "—";

@@ -1,6 +1,7 @@
 """`run_backtest`: a strategy as a person would set it up, replayed on Alpaca's daily bars
 (fetched with their keys) by the live rules (`backtest.engine`), stored at
-`users/{uid}/backtests/{id}` and answered with its statistics beside buy-and-hold."""
+`users/{uid}/backtests/{id}` (its trades in pages below it) and answered with its statistics
+beside buy-and-hold; `delete_backtest` deletes one with its pages."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StrictBool, StrictInt, model_validator
 
-from agenttrader.api.guard import Call, Code, Limit, StrictInput, endpoint, fail
+from agenttrader.api.guard import Call, Code, DocumentId, Limit, StrictInput, endpoint, fail
+from agenttrader.api.messages import FieldError
 from agenttrader.api.strategy_callables import Money, Percent, Symbols
 from agenttrader.backtest import engine
-from agenttrader.backtest.document import backtest_document, shown
+from agenttrader.backtest.document import backtest_document, page_id, shown, trade_pages
 from agenttrader.bot.settings import StrategyDoc
 from agenttrader.bot.strategies import registered
 from agenttrader.store import paths
@@ -53,9 +55,11 @@ class BacktestRequest(StrictInput):
     def _range(self) -> BacktestRequest:
         start, end = date.fromisoformat(self.start), date.fromisoformat(self.end)
         if end <= start:
-            raise ValueError("To must be after From")
+            raise FieldError("end", "choose a day after From")
         if end > _years_after(start, MAX_YEARS):
-            raise ValueError(f"a backtest covers at most {MAX_YEARS} years: move From or To")
+            raise FieldError(
+                "start", f"a backtest covers at most {MAX_YEARS} years: move From or To"
+            )
         return self
 
     def strategy_doc(self) -> StrategyDoc:
@@ -87,7 +91,7 @@ def run_backtest(call: Call[BacktestRequest]) -> dict[str, Any]:
     request, db, uid, now = call.request, call.db, call.who.uid, call.now
     start, end = date.fromisoformat(request.start), date.fromisoformat(request.end)
     if start >= now.date():
-        raise fail(Code.INVALID_ARGUMENT, "From: choose a day before today")
+        raise fail(Code.INVALID_ARGUMENT, "From: choose a day before today", "start")
     profile = paths.user(db, uid).get()
     keys = call.platform.keys.load(uid, keys_version(profile.to_dict()))
     if keys is None:
@@ -106,7 +110,9 @@ def run_backtest(call: Call[BacktestRequest]) -> dict[str, Any]:
         broker.close()
     for symbol in request.symbols:
         if not bars.get(symbol):
-            raise fail(Code.INVALID_ARGUMENT, f"Symbols: Alpaca has no daily bars for {symbol}")
+            raise fail(
+                Code.INVALID_ARGUMENT, f"Symbols: Alpaca has no daily bars for {symbol}", "symbols"
+            )
         if not any(start <= b.t.date() <= end for b in bars[symbol]):
             raise fail(
                 Code.FAILED_PRECONDITION,
@@ -116,6 +122,8 @@ def run_backtest(call: Call[BacktestRequest]) -> dict[str, Any]:
     ref = paths.backtests(db, uid).document()
     batch = db.batch()
     batch.set(ref, backtest_document(request.model_dump(), result, now))
+    for page in trade_pages(result):
+        batch.set(paths.backtest_trades(db, uid, ref.id).document(page_id(page["index"])), page)
     audit_event(
         batch,
         db,
@@ -127,3 +135,23 @@ def run_backtest(call: Call[BacktestRequest]) -> dict[str, Any]:
     )
     batch.commit()
     return {"id": ref.id, **shown(result)}
+
+
+class BacktestId(StrictInput):
+    backtest_id: DocumentId
+
+
+@endpoint(BacktestId, Limit(30, 60))
+def delete_backtest(call: Call[BacktestId]) -> dict[str, Any]:
+    """Delete one of the caller's backtests and every page of its trades, in one commit."""
+    db, uid, backtest_id = call.db, call.who.uid, call.request.backtest_id
+    ref = paths.backtests(db, uid).document(backtest_id)
+    if not ref.get(["trade_pages"]).exists:
+        raise fail(Code.NOT_FOUND, "this backtest is already deleted", "backtest_id")
+    batch = db.batch()
+    for page in paths.backtest_trades(db, uid, backtest_id).list_documents():
+        batch.delete(page)
+    batch.delete(ref)
+    audit_event(batch, db, uid, "backtest_deleted", call.now, uid, {"backtest_id": backtest_id})
+    batch.commit()
+    return {"backtest_id": backtest_id, "deleted": True}

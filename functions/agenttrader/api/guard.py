@@ -16,7 +16,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from agenttrader.api.messages import sentence
+from agenttrader.api.messages import field_of, sentence
 from agenttrader.context.platform import OAuthApp, Platform
 from agenttrader.core.errors import AgentTraderError, callable_code
 from agenttrader.store import paths
@@ -28,8 +28,11 @@ Model = TypeVar("Model", bound=BaseModel)
 MAX_PAYLOAD_BYTES = 4096
 
 
-def fail(code: Code, message: str) -> https_fn.HttpsError:
-    return https_fn.HttpsError(code, message)
+def fail(code: Code, message: str, field: str | None = None) -> https_fn.HttpsError:
+    """A refusal: `message` is the sentence a person reads (fields named as the page labels
+    them); `field` is the request field it is about, by its own name, for a program
+    (`details.field`)."""
+    return https_fn.HttpsError(code, message, None if field is None else {"field": field})
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,8 @@ def parse(model: type[Model], data: Any) -> Model:
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise fail(Code.INVALID_ARGUMENT, sentence(dict(error.errors()[0]))) from None
+        first = dict(error.errors()[0])
+        raise fail(Code.INVALID_ARGUMENT, sentence(first), field_of(first)) from None
 
 
 def _not_reserved(value: str) -> str:
@@ -231,6 +235,8 @@ Handler = Callable[[Services, https_fn.AuthData | None, Any], dict[str, Any]]
 
 LIMITS: dict[str, Limit] = {}
 """Every callable's rate limit, by the name its counter is kept under."""
+INPUTS: dict[str, type[BaseModel]] = {}
+"""Every callable's input model, by the callable's name."""
 
 
 def endpoint(
@@ -249,6 +255,7 @@ def endpoint(
     def declare(work: Callable[[Call[Model]], dict[str, Any]]) -> Handler:
         name = bucket or work.__name__
         LIMITS[name] = limit
+        INPUTS[work.__name__] = model
 
         @functools.wraps(work)
         def handler(

@@ -76,7 +76,8 @@ def save_alpaca_keys(call: Call[KeysRequest]) -> dict[str, Any]:
         call,
         keys,
         Code.INVALID_ARGUMENT,
-        "Alpaca refused these keys: check the key id and secret",
+        "Alpaca refused these keys: check the Key ID and the Secret key",
+        "key_id",
     )
     new_version = retried(lambda: provision_keys(call, keys, secret_version))
     logger.info("keys.saved", uid=uid, keys_version=new_version)
@@ -118,17 +119,17 @@ def held_elsewhere(call: Call[Any], account_number: str) -> list[dict[str, str]]
 
 
 def keep_keys(
-    call: Call[Any], keys: AlpacaKeys, refused: Code, message: str
+    call: Call[Any], keys: AlpacaKeys, refused: Code, message: str, field: str | None = None
 ) -> tuple[AccountSnapshot, int]:
-    """Check a credential with Alpaca (`refused` with `message` when Alpaca refuses it), then
-    store it as a new version of the caller's secret. Returns the account the keys open and
-    the secret version they are."""
+    """Check a credential with Alpaca (`refused` with `message`, about `field`, when Alpaca
+    refuses it), then store it as a new version of the caller's secret. Returns the account
+    the keys open and the secret version they are."""
     broker = call.platform.brokers(keys)
     try:
         account = broker.account()
     except BrokerError as error:
         if error.code == ErrorCode.ALPACA_UNAUTHORIZED:
-            raise fail(refused, message) from None
+            raise fail(refused, message, field) from None
         raise
     finally:
         broker.close()

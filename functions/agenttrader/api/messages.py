@@ -30,6 +30,7 @@ LABELS = {
     "reason": "Reason",
     "trade_id": "Trade",
     "id": "Strategy",
+    "backtest_id": "Backtest",
     "status": "Status",
     "confirm": "Confirmation",
     "open_shadow_trade": "Open shadow trade",
@@ -59,6 +60,7 @@ HINTS = {
     "key_id": "use the key ID Alpaca shows (letters and digits)",
     "uid": "use a user ID as the People table shows it",
     "id": "choose one of your strategies",
+    "backtest_id": "choose one of your backtests",
     "trade_id": "choose one of your open trades",
     "start": "use a date such as 2024-01-31",
     "end": "use a date such as 2024-12-31",
@@ -67,14 +69,38 @@ HINTS = {
 """What a valid value looks like, for the fields whose rule is a pattern or a range."""
 
 
+class FieldError(ValueError):
+    """A refusal of a whole request that is about one of its fields (a check across fields,
+    such as From before To): the field it names."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def label(field: str) -> str:
     return LABELS.get(field, field.replace("_", " ").capitalize() or "The request")
 
 
+def field_of(error: dict[str, Any]) -> str:
+    """The request field a pydantic error is about, by its own name ("" for the request as a
+    whole)."""
+    raised = (error.get("ctx") or {}).get("error")
+    if isinstance(raised, FieldError):
+        return raised.field
+    loc = [p for p in error.get("loc", ()) if isinstance(p, str)]
+    return loc[0] if loc else ""
+
+
+def _choose(expected: str) -> str:
+    if not expected or "_" in expected:  # ids, not words: the page lists them in words
+        return "choose from the options the page lists"
+    return f"choose {expected}"
+
+
 def sentence(error: dict[str, Any]) -> str:
     """One pydantic error as a person reads it."""
-    loc = [p for p in error.get("loc", ()) if isinstance(p, str)]
-    field = loc[0] if loc else ""
+    field = field_of(error)
     kind = str(error.get("type", ""))
     ctx = error.get("ctx") or {}
     name = label(field)
@@ -85,7 +111,7 @@ def sentence(error: dict[str, Any]) -> str:
     if kind == "value_error":
         return f"{name}: {str(error.get('msg', '')).removeprefix('Value error, ')}"
     if kind == "literal_error":
-        return f"{name}: choose {ctx.get('expected', 'one of the options')}"
+        return f"{name}: {_choose(str(ctx.get('expected', '')))}"
     if kind.startswith("bool"):
         return f"{name}: choose yes or no"
     if kind in ("too_short", "too_long") and field == "symbols":

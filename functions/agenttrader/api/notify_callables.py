@@ -60,7 +60,7 @@ def save_notification_settings(call: Call[SettingsRequest]) -> dict[str, Any]:
                 request.webhook_url, allow_loopback_http=call.services.webhook_loopback_http
             )
         except webhook.Refused as refused:
-            raise fail(Code.INVALID_ARGUMENT, f"Webhook URL: {refused}") from None
+            raise fail(Code.INVALID_ARGUMENT, f"Webhook URL: {refused}", "webhook_url") from None
     if request.email and not (call.who.email_verified and call.who.email):
         raise fail(
             Code.FAILED_PRECONDITION,

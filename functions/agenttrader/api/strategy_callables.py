@@ -19,6 +19,7 @@ from agenttrader.api.guard import (
     endpoint,
     fail,
 )
+from agenttrader.api.messages import label
 from agenttrader.bot.lifecycle import relevelled
 from agenttrader.bot.settings import (
     MAX_SYMBOLS,
@@ -133,8 +134,9 @@ def save_strategy(call: Call[StrategyRequest]) -> dict[str, Any]:
     if Decimal(request.allocation_usd) > limits.max_position_usd:
         raise fail(
             Code.FAILED_PRECONDITION,
-            f"allocation_usd ${request.allocation_usd} is over your position limit "
-            f"${limits.max_position_usd} (Risk limits)",
+            f"{label('allocation_usd')}: ${request.allocation_usd} is over your "
+            f"{label('max_position_usd')} of ${limits.max_position_usd} (Risk limits)",
+            "allocation_usd",
         )
     _paper_needs_paper_keys(request.mode, profile)
     if request.allow_short and request.mode == "paper" and account.exists:

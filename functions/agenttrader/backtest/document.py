@@ -1,5 +1,6 @@
-"""A backtest as stored at `users/{uid}/backtests/{id}` (read by its owner's page) and as the
-callable answers it. Money and quantities are plain decimal strings, days ISO dates."""
+"""A backtest as stored at `users/{uid}/backtests/{id}` (read by its owner's page), its trades
+in pages at `users/{uid}/backtests/{id}/trades/{page}`, and as the callable answers it. Money
+and quantities are plain decimal strings at full precision, days ISO dates."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from decimal import Decimal
 from typing import Any
 
 from agenttrader.backtest.engine import FILLS, Result, Statistics, Trade
-from agenttrader.core.money import cents, plain
+from agenttrader.core.money import plain
 
-MAX_TRADES_STORED = 2000
-"""The most trades one document keeps (the first ones, oldest first), well inside Firestore's
-1 MiB a document; `trades_total` counts them all."""
+TRADES_PER_PAGE = 250
+"""Trades a page document keeps (about 90 KiB, well inside Firestore's 1 MiB a document). A
+backtest's most (20 symbols, 5 years, a trade at least every other day: about 12,600) are 51
+pages, written with the backtest in one commit."""
 
 
 def _value(value: Any) -> Any:
@@ -51,8 +53,27 @@ def backtest_document(parameters: dict[str, Any], result: Result, now: datetime)
         **shown(result),
         "curve": {
             "days": [d.isoformat() for d in result.days],
-            "equity": [plain(cents(v)) for v in result.equity],
-            "buy_and_hold": [plain(cents(v)) for v in result.buy_and_hold],
+            "equity": [plain(v) for v in result.equity],
+            "buy_and_hold": [plain(v) for v in result.buy_and_hold],
         },
-        "trades": [trade_document(t) for t in result.trades[:MAX_TRADES_STORED]],
+        "trades_per_page": TRADES_PER_PAGE,
+        "trade_pages": len(trade_pages(result)),
     }
+
+
+def page_id(index: int) -> str:
+    return f"{index:04d}"
+
+
+def trade_pages(result: Result) -> list[dict[str, Any]]:
+    """The trades, oldest first (by entry day, then symbol), `TRADES_PER_PAGE` a page: each
+    page its `index`, the number of its `first` trade (from 0) and its `trades`."""
+    trades = result.trades
+    return [
+        {
+            "index": i,
+            "first": start,
+            "trades": [trade_document(t) for t in trades[start : start + TRADES_PER_PAGE]],
+        }
+        for i, start in enumerate(range(0, len(trades), TRADES_PER_PAGE))
+    ]

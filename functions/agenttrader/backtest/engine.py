@@ -6,6 +6,7 @@ stop-loss, the strategy turning against the position: `bot.exits`) and statistic
 The fill convention: each day, every symbol is decided on that day's close (its bars up to and
 including the day, the bars before `start` as history); what it decides (an entry sized at
 the close, or an exit) fills at the next day's open, moved against the trader by `slippage_bps`.
+Money is kept at full precision (fills, cash, equity, P&L): rounding is for showing it.
 A decision on the last day does not fill. Like the live bot, a strategy holds at most one
 position per symbol and, having left one, may enter again from the next decision on.
 
@@ -31,7 +32,7 @@ from agenttrader.bot.protection import crossed, levels_of
 from agenttrader.bot.settings import StrategyDoc
 from agenttrader.bot.strategies import STRATEGIES, Decision
 from agenttrader.broker.answers import Bar
-from agenttrader.core.money import Side, cents, percent
+from agenttrader.core.money import Side, percent, unrealized_pnl
 from agenttrader.store.models import ShadowTrade
 
 FILLS = (
@@ -190,7 +191,8 @@ def _fill(
     day: date,
     strategy: StrategyDoc,
 ) -> None:
-    price = cents(open_price * (1 + slip if order.side == "BUY" else 1 - slip))
+    # at full precision: the bar's price as Alpaca gives it, moved by the slippage
+    price = open_price * (1 + slip if order.side == "BUY" else 1 - slip)
     flow = order.quantity * price
     book.cash += -flow if order.side == "BUY" else flow
     if order.closes:
@@ -201,7 +203,9 @@ def _fill(
                 exit_day=day,
                 exit_price=price,
                 exit_reason=order.reason,
-                realized_pnl=position.realized_pnl(price),
+                realized_pnl=unrealized_pnl(
+                    position.side, position.entry_price, position.quantity, price
+                ),
             )
         )
         return
@@ -280,5 +284,5 @@ def statistics(
         win_rate_pct=books.win_rate,
         exposure_pct=percent(Decimal(exposed_days) / len(days) * 100) if days else Decimal(0),
         trades=closed,
-        final_equity=cents(final),
+        final_equity=final,
     )

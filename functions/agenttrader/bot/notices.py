@@ -302,9 +302,8 @@ def webhook_off(
         uid,
         f"webhook-off-{event_id}",
         WEBHOOK_OFF,
-        f"Your webhook was switched off: it did not take a notification in {attempts} tries "
-        "over about a day. Check it, then save your notification settings to switch it on "
-        "again.",
+        f"Your webhook was switched off: it did not take a notification in {attempts} tries. "
+        "Check it, then save your notification settings to switch it on again.",
         at,
         about=event_id,
     )

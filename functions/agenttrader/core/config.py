@@ -95,6 +95,29 @@ MAIL_PER_DAY = params.IntParam(
     description="Notifications: the most mails one person is sent a day (the rest stay in the "
     "feed, and one mail says so)",
 )
+NOTIFY_ATTEMPTS = params.IntParam(
+    "NOTIFY_ATTEMPTS",
+    default=10,
+    description="Notifications: webhook attempts for one event before the webhook is switched "
+    "off (the person is told in the feed)",
+)
+NOTIFY_RETRY_FIRST_S = params.IntParam(
+    "NOTIFY_RETRY_FIRST_S",
+    default=300,
+    description="Notifications: seconds before a failed webhook attempt is tried again the "
+    "first time",
+)
+NOTIFY_RETRY_DOUBLINGS = params.IntParam(
+    "NOTIFY_RETRY_DOUBLINGS",
+    default=5,
+    description="Notifications: how many times the wait doubles; after that it grows by the "
+    "last doubled step each attempt",
+)
+NOTIFY_RETRY_MAX_S = params.IntParam(
+    "NOTIFY_RETRY_MAX_S",
+    default=6 * 3600,
+    description="Notifications: the longest wait between two webhook attempts, in seconds",
+)
 NOTIFY_LOOPBACK_HTTP = params.BoolParam(
     "NOTIFY_LOOPBACK_HTTP",
     default=False,

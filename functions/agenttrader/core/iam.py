@@ -73,6 +73,7 @@ FUNCTIONS: dict[str, str] = {
     "set_strategy_status": APP,
     "delete_strategy": APP,
     "save_risk_limits": APP,
+    "delete_backtest": APP,
     "start_alpaca_connect": APP,
     "admin_set_global_trading": APP,
     "admin_get_last_pulse": APP,

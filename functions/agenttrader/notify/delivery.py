@@ -10,7 +10,7 @@ task named after the event and channel, so a trigger delivered twice enqueues on
   before the request is made, so of two deliveries of one task only one sends. A failure
   (refused address, no answer within the attempt's deadline, an answer other than 2xx) is
   `failed` and the task is tried again by the queue, with exponential backoff; after
-  `MAX_ATTEMPTS` it is `gave_up`, the person's webhook is switched off (`webhook_off_at` on
+  `Senders.attempts` it is `gave_up`, the person's webhook is switched off (`webhook_off_at` on
   their settings, until they save them again) and the feed tells them. A `sending` record
   older than `SENDING_LEASE` is an attempt that ended without a word: it may have arrived,
   so it is never sent again (`uncertain`).
@@ -42,8 +42,8 @@ WEBHOOK = "webhook"
 EMAIL = "email"
 CHANNELS = (WEBHOOK, EMAIL)
 MAX_ATTEMPTS = 10
-"""Webhook attempts for one event before the webhook is switched off (the queue's backoff
-spreads them over about a day)."""
+"""Webhook attempts for one event before the webhook is switched off, by default (param
+`NOTIFY_ATTEMPTS`; the queue's backoff spreads them over about a day)."""
 SENDING_LEASE = timedelta(seconds=webhook.DEADLINE_S + 45)
 """Longer than an attempt can take (`webhook.DEADLINE_S`, resolution included), by a margin
 for the records before and after it."""
@@ -76,6 +76,8 @@ class Senders:
     """The longest one webhook attempt takes."""
     mail_per_day: int = 20
     """The most mails one person is sent a day."""
+    attempts: int = MAX_ATTEMPTS
+    """Webhook attempts for one event before the webhook is switched off."""
 
 
 def channels(settings: dict[str, Any], kind: str) -> list[str]:
@@ -251,7 +253,7 @@ def _webhook(
     if error is None:
         delivered = {"state": DELIVERED, "attempts": attempts, "at": now}
         return _record(db, snapshot, WEBHOOK, delivered)
-    if attempts < MAX_ATTEMPTS:
+    if attempts < senders.attempts:
         failed = {"state": FAILED, "attempts": attempts, "at": now, "error": error}
         _record(db, snapshot, WEBHOOK, failed)
         raise TryAgain(error)

@@ -11,20 +11,39 @@ from typing import Any
 
 from firebase_functions import https_fn, logger
 
-from agenttrader.notify.delivery import CHANNELS, MAX_ATTEMPTS, Senders, TryAgain, deliver
+from agenttrader.core import config
+from agenttrader.notify.delivery import CHANNELS, Senders, TryAgain, deliver
 
 DELIVERY_QUEUE = "delivernotification"
 """The task queue (and task function) that delivers a notification on one channel."""
 
-RETRY = {
-    "max_attempts": MAX_ATTEMPTS + 2,
-    "min_backoff_seconds": 300,
-    "max_backoff_seconds": 6 * 3600,
-    "max_doublings": 5,
+QUEUE_ATTEMPTS = 100
+"""The queue's own cap on a task's attempts: a backstop for an attempt that crashes. A webhook
+gives up by itself after `NOTIFY_ATTEMPTS` failures (its last attempt answers the queue 2xx),
+so no schedule a deployment chooses reaches this cap."""
+
+RETRY: dict[str, Any] = {
+    "max_attempts": QUEUE_ATTEMPTS,
+    "min_backoff_seconds": config.NOTIFY_RETRY_FIRST_S,
+    "max_backoff_seconds": config.NOTIFY_RETRY_MAX_S,
+    "max_doublings": config.NOTIFY_RETRY_DOUBLINGS,
 }
-"""The queue's retries, after 5, 10, 20, 40, 80, 160 and 320 minutes, then every 6 hours:
-`MAX_ATTEMPTS` attempts span about a day (and two more for attempts that found another one
-sending)."""
+"""The queue's retries, as params. By default after 5, 10, 20, 40, 80, 160 and 320 minutes,
+then every 6 hours: `NOTIFY_ATTEMPTS` (10) attempts span about a day. The emulated project
+waits seconds instead (`functions/.env.demo-agenttrader`)."""
+
+
+def waits(first_s: int, doublings: int, max_s: int, attempts: int) -> list[int]:
+    """The seconds the queue waits before each retry of a task that keeps failing (Cloud
+    Tasks' documented backoff: the wait doubles from `first_s` `doublings` times, then grows
+    by the last doubled step, capped at `max_s`), for `attempts` attempts in all."""
+    out = []
+    for n in range(1, attempts):
+        doubled = 2 ** min(n - 1, doublings)
+        linear = max(0, n - doublings - 1) * 2**doublings
+        out.append(min(max_s, (doubled + linear) * first_s))
+    return out
+
 
 TaskEnqueue = Callable[[dict[str, Any], str], None]
 """Enqueue a task's data under a task id; a task already enqueued under it is left as it is."""

@@ -111,7 +111,11 @@ class ShadowTrade(BaseModel):
     symbol: str = Field(min_length=1, max_length=12)
     side: Literal["BUY", "SELL"]
     quantity: Decimal = Field(ge=0)
-    """What is held: for a paper trade, what has filled (0 while its entry has not)."""
+    """What is held: for a paper trade, what has filled (0 while its entry has not, 0 again
+    once it is closed); what was traded is `filled_qty`."""
+    filled_qty: Decimal | None = None
+    """What a paper trade's entry filled, kept when it closes (None for a shadow trade, whose
+    `quantity` never changes)."""
     entry_price: Decimal = Field(gt=0)
     status: Literal["OPEN", "CLOSED"]
     state: str | None = None
@@ -147,6 +151,7 @@ class ShadowTrade(BaseModel):
 
     @field_validator(
         "quantity",
+        "filled_qty",
         "entry_price",
         "current_price",
         "unrealized_pnl",

@@ -111,6 +111,13 @@ def backtests(db: firestore.Client, uid: str) -> firestore.CollectionReference:
     return user(db, uid).collection("backtests")
 
 
+def backtest_trades(
+    db: firestore.Client, uid: str, backtest_id: str
+) -> firestore.CollectionReference:
+    """A backtest's trades, in pages (`0000`, `0001`, ...: oldest first)."""
+    return backtests(db, uid).document(backtest_id).collection("trades")
+
+
 def risk_settings(db: firestore.Client, uid: str) -> firestore.DocumentReference:
     return user(db, uid).collection("settings").document("risk")
 
