@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import firebase_admin
@@ -438,6 +439,7 @@ def test_a_notification_reaches_the_webhook_and_email_through_the_emulators(
         served.stop()
 
 
+EMULATED_ENV = Path(__file__).resolve().parents[1] / "functions" / ".env.demo-agenttrader"
 GIVE_UP = f"entry-filled-give-up-{uuid.uuid4().hex[:8]}"
 """An event of this run's own: the queue keeps a task's name after it ends."""
 
@@ -449,11 +451,16 @@ def test_a_webhook_that_keeps_failing_gives_up_through_the_trigger_and_the_queue
     receiver that always answers 500 gets `NOTIFY_ATTEMPTS` attempts, each after the queue's
     wait, then the webhook is switched off, the feed says so, and nothing more is sent."""
     assert os.environ.get("CLOUD_TASKS_EMULATOR_HOST"), "the tasks emulator must be running"
-    attempts = int(os.environ["NOTIFY_ATTEMPTS"])
+    emulated = dict(
+        line.split("=", 1)
+        for line in EMULATED_ENV.read_text().splitlines()
+        if line.startswith("NOTIFY_")
+    )  # what the Functions emulator runs with
+    attempts = int(emulated["NOTIFY_ATTEMPTS"])
     schedule = tasks.waits(
-        int(os.environ["NOTIFY_RETRY_FIRST_S"]),
-        int(os.environ["NOTIFY_RETRY_DOUBLINGS"]),
-        int(os.environ["NOTIFY_RETRY_MAX_S"]),
+        int(emulated["NOTIFY_RETRY_FIRST_S"]),
+        int(emulated["NOTIFY_RETRY_DOUBLINGS"]),
+        int(emulated["NOTIFY_RETRY_MAX_S"]),
         attempts,
     )
     served = WebhookReceiver(signing_secret(webhook_signing_key(), UID))
