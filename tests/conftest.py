@@ -9,9 +9,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+import requests
 from bot_world import World
+from browsing import CHROMIUM_ARGS, SITE
 from google.cloud import firestore
 from oauth_app import CLIENT_ID, CLIENT_SECRET, REDIRECT
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from agenttrader.api.guard import Services
 from agenttrader.broker.alpaca import AlpacaBroker, BrokerFactory, RetryPolicy
@@ -128,3 +131,36 @@ def connecting(services: Services, alpaca: AlpacaServer) -> Services:
         f"{alpaca.url}/oauth/revoke",
     )
     return replace(services, oauth=app)
+
+
+# -- the page in Chromium (tests/test_browser.py, tests/test_views.py) ---------------------------
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    executable = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def site(db: firestore.Client, alpaca: AlpacaServer, secrets: SecretManagerServer) -> str:
+    """A clean project behind the page: no accounts, no documents, no secrets."""
+    emulators.clear_auth()
+    answer = requests.get(f"{SITE}/__/firebase/init.json", timeout=10)
+    assert answer.status_code == 200, "the Hosting emulator does not serve the page"
+    return SITE
+
+
+@pytest.fixture
+def page(browser: Browser, site: str) -> Iterator[Page]:
+    """A fresh tab; an exception the page's script did not catch fails the test."""
+    context = browser.new_context()
+    opened = context.new_page()
+    uncaught: list[str] = []
+    opened.on("pageerror", lambda error: uncaught.append(str(error)))
+    yield opened
+    context.close()
+    assert uncaught == [], f"the page's script failed: {uncaught}"

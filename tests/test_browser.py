@@ -7,12 +7,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-import os
 import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,9 +21,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from browsing import PASSWORD, SHOTS, SITE
 from google.cloud import firestore
 from operator_scripts import ROOT
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from agenttrader.bot import notices
 from agenttrader.bot.strategies import STRATEGIES
@@ -42,63 +41,56 @@ from localdev.secret_manager_standin import SecretManagerServer
 from localdev.seed import open_trade, register_alpaca_account
 from localdev.webhook_receiver import Behaviour, WebhookReceiver
 
-SITE = "http://127.0.0.1:5000"
-SHOTS = Path(__file__).resolve().parents[1] / "test-output" / "screenshots"
-PASSWORD = "correct-horse-battery"
 LIVE_S = 10_000  # ms Playwright waits for a live change; the page measures far less
 # A call and the listener that shows its result on a loaded two-core machine can pass the
 # default 5 s; every expectation waits as long as a live change may take.
 expect.set_options(timeout=LIVE_S)
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SYMBOLS = [
     "AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "GOOGL", "AMD", "NFLX", "INTC",
     "ORCL", "CRM", "QCOM", "TXN", "KO", "JPM", "PYPL", "IBM", "PEP", "DIS",
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    executable = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def site(db: firestore.Client, alpaca: AlpacaServer, secrets: SecretManagerServer) -> str:
-    """A clean project behind the page: no accounts, no documents, no secrets."""
-    emulators.clear_auth()
-    answer = requests.get(f"{SITE}/__/firebase/init.json", timeout=10)
-    assert answer.status_code == 200, "the Hosting emulator does not serve the page"
-    return SITE
-
-
-@pytest.fixture
-def page(browser: Browser, site: str) -> Iterator[Page]:
-    """A fresh tab; an exception the page's script did not catch fails the test."""
-    context = browser.new_context()
-    opened = context.new_page()
-    uncaught: list[str] = []
-    opened.on("pageerror", lambda error: uncaught.append(str(error)))
-    yield opened
-    context.close()
-    assert uncaught == [], f"the page's script failed: {uncaught}"
-
-
 def shot(page: Page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     target = SHOTS / f"{name}.png"
-    page.screenshot(path=str(target), full_page=True)
+    page.screenshot(path=str(target), full_page=True, scale="css")
     print(f"screenshot: {target}")
+
+
+VIEW_OF = {
+    "Account": "Overview",
+    "Sync status": "Overview",
+    "Open trades": "Overview",
+    "Latest notifications": "Overview",
+    "Strategies": "Strategies",
+    "Signals": "Strategies",
+    "Backtest": "Backtest",
+    "Trade history": "History",
+    "Notifications": "Notifications",
+    "Alpaca keys": "Settings",
+    "Risk limits": "Settings",
+    "Notification settings": "Settings",
+    "Your account": "Settings",
+    "Operations": "Operations",
+}
+"""Each region and the view that shows it (the navigation's link)."""
+
+
+def go(page: Page, view: str) -> None:
+    """Follow the navigation's link to `view`; its heading takes the focus."""
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=view, exact=True).click()
+    expect(page.locator("[data-view]:not([hidden]) > h2")).to_be_focused()
+
+
+def on_view(page: Page, name: str) -> Locator:
+    """The region `name`, on its view (navigated to when another is shown)."""
+    view = VIEW_OF[name]
+    current = page.locator("#main-nav a[aria-current=page]")
+    expect(current).to_have_count(1)  # the page has shown its first view
+    if current.inner_text() != view:
+        go(page, view)
+    return page.get_by_role("region", name=name)
 
 
 def create_account(page: Page, email: str) -> None:
@@ -106,11 +98,11 @@ def create_account(page: Page, email: str) -> None:
     page.get_by_label("Email", exact=True).fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_role("region", name="Account")).to_be_visible()
+    expect(page.get_by_role("region", name="Account")).to_be_visible()  # the overview
 
 
 def save_keys(page: Page, key_id: str, secret: str) -> None:
-    keys = page.get_by_role("region", name="Alpaca keys")
+    keys = on_view(page, "Alpaca keys")
     keys.get_by_label("Key ID").fill(key_id)
     keys.get_by_label("Secret key").fill(secret)
     keys.get_by_role("button", name="Save keys").click()
@@ -125,7 +117,7 @@ def person_with_keys(
     keys = register_alpaca_account(alpaca.url, key_id, secret, cash=cash)
     create_account(page, email)
     save_keys(page, key_id, secret)
-    expect(page.get_by_role("region", name="Alpaca keys")).to_contain_text("Saved:")
+    expect(on_view(page, "Alpaca keys")).to_contain_text("Saved:")
     return keys
 
 
@@ -135,7 +127,7 @@ def open_shadow_trade_from_a_signal(
     """Generate a signal that acts (BUY or SELL) with `Open shadow trade` checked; returns its
     symbol and the Signals region."""
     symbol, strategy = acting_symbol(alpaca, keys)
-    signals = page.get_by_role("region", name="Signals")
+    signals = on_view(page, "Signals")
     signals.get_by_label("Symbol").fill(symbol)
     signals.get_by_label("Strategy").select_option(strategy)
     signals.get_by_label("Open shadow trade").check()
@@ -147,7 +139,7 @@ def switch_on(page: Page, db: firestore.Client, email: str) -> str:
     """Trading switched on from the page and the write acknowledged: the switch is no longer
     busy and Firestore has it (a write still in flight could land after a later change).
     Returns the person's uid."""
-    switch = page.get_by_role("switch", name="Trading enabled")
+    switch = on_view(page, "Sync status").get_by_role("switch", name="Trading enabled")
     switch.check()
     expect(switch).to_be_checked()
     expect(switch).to_be_enabled()
@@ -213,21 +205,21 @@ def test_a_new_persons_whole_journey(
 
     create_account(page, "journey@example.com")
     save_keys(page, keys.key_id, "journey-secret-1")
-    keys_region = page.get_by_role("region", name="Alpaca keys")
+    keys_region = on_view(page, "Alpaca keys")
     expect(keys_region).to_contain_text("Saved: PKJO****Y001 (paper)")
     expect(keys_region.get_by_label("Secret key")).to_have_value("")
     uid = switch_on(page, db, "journey@example.com")
 
-    account = page.get_by_role("region", name="Account")
+    account = on_view(page, "Account")
     # switching trading on asks for a sync at once (request_sync): no waiting for the pulse
     expect(account).to_contain_text("$25,000.00", timeout=LIVE_S)
     assert run_pulse(platform).counts["synced"] == 1
-    expect(page.get_by_role("region", name="Sync status")).not_to_contain_text("never")
+    expect(on_view(page, "Sync status")).not_to_contain_text("never")
     shot(page, "dashboard-synced")
 
     symbol, signals = open_shadow_trade_from_a_signal(page, alpaca, keys)
     expect(signals.get_by_role("listitem").first).to_contain_text(symbol, timeout=LIVE_S)
-    trades = page.get_by_role("region", name="Open trades")
+    trades = on_view(page, "Open trades")
     row = trades.get_by_role("row").filter(has_text=symbol)
     expect(row).to_have_count(1, timeout=LIVE_S)
     pnl_before = row.get_by_role("cell").nth(4).inner_text()
@@ -246,6 +238,7 @@ def test_a_new_persons_whole_journey(
     closed = [d.to_dict() or {} for d in paths.shadow_trades(db, uid).stream()]
     assert [t["status"] for t in closed] == ["CLOSED"]
 
+    keys_region = on_view(page, "Alpaca keys")
     keys_region.get_by_role("button", name="Remove keys").click()
     expect(keys_region).to_contain_text("No keys saved.", timeout=LIVE_S)
 
@@ -263,10 +256,10 @@ def test_bad_keys_show_the_alert_and_store_nothing(
 ) -> None:
     create_account(page, "badkeys@example.com")
     save_keys(page, "PKBADKEYS001", "not-a-real-secret")
-    alert = page.get_by_role("region", name="Alpaca keys").get_by_role("alert")
+    alert = on_view(page, "Alpaca keys").get_by_role("alert")
     expect(alert).to_contain_text("Alpaca refused these keys")
     expect(alert).not_to_contain_text("Traceback")
-    expect(page.get_by_role("region", name="Alpaca keys")).to_contain_text("No keys saved.")
+    expect(on_view(page, "Alpaca keys")).to_contain_text("No keys saved.")
     assert secrets.store.calls["CreateSecret"] == 0
     assert not list(db.collection("users").stream())
     shot(page, "bad-keys")
@@ -283,7 +276,7 @@ def test_a_button_is_disabled_while_its_call_is_in_flight(
     expect(button).to_be_disabled()
     button.click(force=True)  # a second press while the first is in flight does nothing
     expect(button).to_be_enabled(timeout=LIVE_S)
-    expect(page.get_by_role("region", name="Alpaca keys")).to_contain_text("PKSL****YS01")
+    expect(on_view(page, "Alpaca keys")).to_contain_text("PKSL****YS01")
     assert secrets.store.calls["AddSecretVersion"] == 1
 
 
@@ -296,7 +289,7 @@ def test_two_people_in_two_browsers_never_see_each_others_data(
         page = browser.new_context().new_page()
         create_account(page, f"{name}@example.com")
         save_keys(page, f"PK{name.upper():0<10}", f"{name}-secret-1")
-        expect(page.get_by_role("region", name="Alpaca keys")).to_contain_text("Saved:")
+        expect(on_view(page, "Alpaca keys")).to_contain_text("Saved:")
         switch_on(page, db, f"{name}@example.com")
         pages[name] = page
     assert run_pulse(platform).counts["synced"] == 2
@@ -315,6 +308,10 @@ def test_operations_is_for_admins_and_an_admin_halts_everyone(
 ) -> None:
     person_with_keys(page, alpaca, "trader@example.com", "PKTRADER0001")
     switch_on(page, db, "trader@example.com")
+    nav = page.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("link", name="Operations")).to_have_count(0)
+    page.goto(f"{SITE}#/operations")  # the address alone shows nothing of it
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     expect(page.get_by_role("region", name="Operations")).to_have_count(0)
 
     admin = emulators.sign_up("ops@example.com", PASSWORD)
@@ -324,7 +321,7 @@ def test_operations_is_for_admins_and_an_admin_halts_everyone(
     ops_page.get_by_label("Email", exact=True).fill("ops@example.com")
     ops_page.get_by_label("Password").fill(PASSWORD)
     ops_page.get_by_role("button", name="Sign in").click()
-    operations = ops_page.get_by_role("region", name="Operations")
+    operations = on_view(ops_page, "Operations")
     expect(operations).to_be_visible()
     run_pulse(platform)
     expect(operations).to_contain_text("users 1", timeout=LIVE_S)
@@ -355,11 +352,11 @@ def test_a_person_runs_a_strategy_within_their_risk_limits(
     keys = register_alpaca_account(alpaca.url, "PKSTRATEGY01", "strategy-secret-1")
     create_account(page, "bot@example.com")
     save_keys(page, keys.key_id, "strategy-secret-1")
-    expect(page.get_by_role("region", name="Alpaca keys")).to_contain_text("Saved:")
+    expect(on_view(page, "Alpaca keys")).to_contain_text("Saved:")
     uid = switch_on(page, db, "bot@example.com")
 
     symbol, strategy = acting_symbol(alpaca, keys, sides=("BUY",))
-    region = page.get_by_role("region", name="Strategies")
+    region = on_view(page, "Strategies")
     expect(region).to_contain_text("No strategies yet.")
     region.get_by_label("Strategy").select_option(strategy)
     region.get_by_label("Symbols").fill(f"{symbol.lower()}, ")
@@ -374,13 +371,15 @@ def test_a_person_runs_a_strategy_within_their_risk_limits(
 
     assert run_pulse(at_monday).counts["synced"] == 1
     expect(row).to_contain_text(re.compile(rf"{symbol} (BUY|SELL)"))
-    trades = page.get_by_role("region", name="Open trades")
-    expect(trades.get_by_role("row").filter(has_text=symbol)).to_have_count(1)
     performance = region.get_by_role("definition")
     expect(performance.nth(0)).to_have_text("$0.00")  # realized: nothing closed yet
     shot(page, "strategies-running")
+    trades = on_view(page, "Open trades")
+    expect(trades.get_by_role("row").filter(has_text=symbol)).to_have_count(1)
     # the bot's entry is in the feed, live, unread until the person says otherwise
-    feed = page.get_by_role("region", name="Notifications")
+    latest = on_view(page, "Latest notifications")
+    expect(latest.get_by_role("listitem").first).to_contain_text("Your shadow trade bought")
+    feed = on_view(page, "Notifications")
     expect(feed.get_by_role("listitem").first).to_contain_text("Your shadow trade bought")
     expect(feed.get_by_role("listitem").first).to_contain_text(symbol)
     expect(feed.get_by_role("status")).to_have_text("1 unread.")
@@ -389,10 +388,11 @@ def test_a_person_runs_a_strategy_within_their_risk_limits(
     [note] = [d.to_dict() or {} for d in paths.notifications(db, uid).stream()]
     assert note["read_at"] is not None and note["kind"] == "entry_filled"
 
+    on_view(page, "Strategies")
     row.get_by_role("button", name="Pause").click()
     expect(row).to_contain_text("paused")
 
-    risk = page.get_by_role("region", name="Risk limits")
+    risk = on_view(page, "Risk limits")
     expect(risk.get_by_label("Max position (USD)")).to_have_value("10000")
     risk.get_by_label("Max drawdown %").fill("1")
     risk.get_by_role("button", name="Save risk limits").click()
@@ -402,22 +402,26 @@ def test_a_person_runs_a_strategy_within_their_risk_limits(
         assert time.monotonic() < deadline, "the limits never reached Firestore"
         time.sleep(0.1)
 
+    on_view(page, "Strategies")
     row.get_by_role("button", name="Start").click()
     expect(row).to_contain_text("active")
     paths.stats_summary(db, uid).set({"peak_equity": "150000.00"}, merge=True)
     restarted = replace(at_monday, memory=PulseMemory())  # what a new instance knows
     run_pulse(restarted)
+    risk = on_view(page, "Risk limits")
     expect(risk).to_contain_text("Trading was switched off by your max drawdown limit: ")
+    feed = on_view(page, "Notifications")
     expect(feed.get_by_role("listitem").first).to_contain_text(
         "Your max drawdown limit switched your trading off"
     )
     expect(feed.get_by_role("status")).to_have_text("1 unread.")
+    sync_status = on_view(page, "Sync status")
     expect(page.get_by_role("switch", name="Trading enabled")).not_to_be_checked()
-    sync_status = page.get_by_role("region", name="Sync status")
     expect(sync_status).to_contain_text("The last sync failed: trading switched off: ")
     expect(sync_status).not_to_contain_text("RISK_LIMIT_TRIPPED")
     shot(page, "risk-limit-tripped")
 
+    region = on_view(page, "Strategies")
     page.once("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Delete").click()
     expect(region).to_contain_text("No strategies yet.")
@@ -427,7 +431,7 @@ def test_connect_with_alpaca_instead_of_pasting_keys(
     page: Page, db: firestore.Client, secrets: SecretManagerServer, alpaca: AlpacaServer
 ) -> None:
     create_account(page, "connect@example.com")
-    keys = page.get_by_role("region", name="Alpaca keys")
+    keys = on_view(page, "Alpaca keys")
     keys.get_by_role("button", name="Connect with Alpaca").click()
     # Alpaca's own page (the stand-in's), then back to the site with a code
     page.get_by_role("button", name="Approve").click()
@@ -442,7 +446,7 @@ def test_connect_with_alpaca_instead_of_pasting_keys(
 
     # the same return link again (a reload of an old tab): refused, nothing changes
     page.goto(f"{SITE}/?code=reused-code-123&state={'x' * 43}")
-    keys_alert = page.get_by_role("region", name="Alpaca keys").get_by_role("alert")
+    keys_alert = on_view(page, "Alpaca keys").get_by_role("alert")
     expect(keys_alert).to_contain_text("already used or never issued")
     assert (paths.user(db, uid).get().to_dict() or {})["keys_version"] == 1
 
@@ -479,12 +483,12 @@ def test_close_all_positions_and_what_each_trade_is_doing(
                                  "since": now}}}
     )  # fmt: skip
 
-    trades = page.get_by_role("region", name="Open trades")
+    trades = on_view(page, "Open trades")
     expect(trades.get_by_role("row")).to_have_count(4, timeout=LIVE_S)  # the header and three
     paper = trades.get_by_role("row").filter(has_text="NVDA")
     expect(paper).to_contain_text("Opening: 0 of 5 filled; stop at $142.50, target at $165.00")
     expect(paper.get_by_role("button", name="Close")).to_be_disabled()
-    sync = page.get_by_role("region", name="Sync status")
+    sync = on_view(page, "Sync status")
     expect(sync).to_contain_text("TSLA: Alpaca holds 7, this site's trades hold 0")
     expect(sync).not_to_contain_text("book_qty")
     shot(page, "open-trades-states")
@@ -533,7 +537,7 @@ def test_a_closed_paper_trade_shows_what_it_traded(
     broker.close()
     paper_trade(db, uid, "p-aapl", "AAPL", "7", account)
 
-    trades = page.get_by_role("region", name="Open trades")
+    trades = on_view(page, "Open trades")
     trades.get_by_role("row").filter(has_text="AAPL").get_by_role("button", name="Close").click()
     expect(page.locator("[role=alert]:not(:empty)")).to_have_count(0)
     at_monday = replace(platform, now=lambda: monday.astimezone(UTC))
@@ -547,7 +551,7 @@ def test_a_closed_paper_trade_shows_what_it_traded(
     assert (closed["quantity"], closed["filled_qty"]) == ("0", "7")
     assert broker_positions(alpaca, keys) == {}
 
-    history = page.get_by_role("region", name="Trade history")
+    history = on_view(page, "Trade history")
     row = history.get_by_role("row").filter(has_text="AAPL")
     expect(row.get_by_role("cell").nth(3)).to_have_text("7")
     with page.expect_download() as trades_file:
@@ -579,15 +583,15 @@ def test_what_a_person_can_do_about_a_difference_or_another_account(
 
     # saving the keys again says which trades they cannot reach, and the trade says it too
     save_keys(page, keys.key_id, "pkheld000001-secret")
-    notice = page.get_by_role("region", name="Alpaca keys").get_by_role("status")
+    notice = on_view(page, "Alpaca keys").get_by_role("status")
     expect(notice).to_contain_text("different Alpaca account from the one ending 9999")
     expect(notice).to_contain_text("MSFT trade")
-    trades = page.get_by_role("region", name="Open trades")
+    trades = on_view(page, "Open trades")
     msft = trades.get_by_role("row").filter(has_text="MSFT")
     expect(msft).to_contain_text("this position is held in Alpaca account ending 9999")
 
     # the difference, with what the person can do beside it
-    sync = page.get_by_role("region", name="Sync status")
+    sync = on_view(page, "Sync status")
     difference = sync.get_by_role("listitem").filter(has_text="AAPL")
     expect(difference).to_contain_text("AAPL: Alpaca holds 4, this site's trades hold 10")
     shot(page, "difference-and-another-account")
@@ -622,7 +626,7 @@ def test_new_exits_are_applied_to_open_trades_only_when_the_person_says_so(
     freeze(alpaca, 1_790_000_000.0)
     person_with_keys(page, alpaca, "exits@example.com", "PKEXITS00001")
     uid = uid_of(db, "exits@example.com")
-    region = page.get_by_role("region", name="Strategies")
+    region = on_view(page, "Strategies")
     region.get_by_label("Symbols").fill("AAPL")
     region.get_by_label("Stop loss %").fill("5")
     region.get_by_role("button", name="Save strategy").click()
@@ -651,7 +655,7 @@ def test_new_exits_are_applied_to_open_trades_only_when_the_person_says_so(
     expect(row).to_contain_text("stop loss 2%")
     held = paths.shadow_trades(db, uid).document("t-held").get().to_dict() or {}
     assert (held["stop_loss_pct"], Decimal(held["stop_loss_price"])) == ("2", Decimal("98"))
-    trades = page.get_by_role("region", name="Open trades")
+    trades = on_view(page, "Open trades")
     expect(trades.get_by_role("row").filter(has_text="AAPL")).to_contain_text("stop at $98.00")
 
 
@@ -670,7 +674,7 @@ def test_open_trades_say_whether_their_exits_rest_at_alpaca(
     paths.shadow_trades(db, uid).document("p-msft").update(
         {"stop_loss_price": "95", "resting_problem": "a fractional quantity cannot rest at Alpaca"}
     )
-    trades = page.get_by_role("region", name="Open trades")
+    trades = on_view(page, "Open trades")
     expect(trades.get_by_role("row").filter(has_text="AAPL")).to_contain_text(
         "stop at $95.00, target at $110.00; both rest at Alpaca"
     )
@@ -702,7 +706,7 @@ def test_the_next_person_on_the_same_tab_never_sees_the_previous_ones_data(
 ) -> None:
     person_with_keys(page, alpaca, "alice@example.com", "PKALICESAME1", cash="31337")
     switch_on(page, db, "alice@example.com")
-    expect(page.get_by_role("region", name="Account")).to_contain_text("$31,337.00", timeout=LIVE_S)
+    expect(on_view(page, "Account")).to_contain_text("$31,337.00", timeout=LIVE_S)
     alice = ("PKAL****AME1", "31,337")
     # every 20 ms: whose page it says it is, what the signed-in view holds (shown or not) and
     # what a person can read
@@ -719,7 +723,7 @@ def test_the_next_person_on_the_same_tab_never_sees_the_previous_ones_data(
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_text("Signed in as frank@example.com")).to_be_visible()
-    expect(page.get_by_role("region", name="Alpaca keys")).to_contain_text("No keys saved.")
+    expect(on_view(page, "Alpaca keys")).to_contain_text("No keys saved.")
     page.wait_for_timeout(500)
     samples: list[list[str]] = page.evaluate(
         "() => { clearInterval(window.__timer); return window.__seen; }"
@@ -741,7 +745,7 @@ def test_keys_stored_by_a_migration_show_on_the_page(
     paths.trading_status(db, uid).set({"enabled": True, "updated_at": now})
     page.goto(SITE)
     sign_in(page, "migrated@example.com")
-    keys_region = page.get_by_role("region", name="Alpaca keys")
+    keys_region = on_view(page, "Alpaca keys")
     expect(keys_region).to_contain_text("No keys saved.")
     assert run_pulse(platform).counts["synced"] == 1  # the pulse fills in what the page shows
     expect(keys_region).to_contain_text("Saved: PKMI****ED01 (paper)", timeout=LIVE_S)
@@ -754,7 +758,7 @@ def test_a_halt_shows_on_every_persons_page_with_the_reason(
     person_with_keys(page, alpaca, "halted@example.com", "PKHALTED0001")
     switch_on(page, db, "halted@example.com")
     ops_page = admin_page(browser)
-    operations = ops_page.get_by_role("region", name="Operations")
+    operations = on_view(ops_page, "Operations")
     everyone = operations.get_by_role("switch", name="Trading for everyone")
     expect(everyone).to_be_checked(timeout=LIVE_S)  # as the admin's page has read it
     everyone.uncheck()
@@ -776,7 +780,7 @@ def test_an_error_shows_beside_the_form_that_caused_it_in_words(
     page: Page, alpaca: AlpacaServer, db: firestore.Client
 ) -> None:
     person_with_keys(page, alpaca, "words@example.com", "PKWORDS00001")
-    strategies = page.get_by_role("region", name="Strategies")
+    strategies = on_view(page, "Strategies")
     strategies.get_by_label("Symbols").fill("apple, 42!")
     strategies.get_by_role("button", name="Save strategy").click()
     alert = strategies.get_by_role("alert")
@@ -788,13 +792,14 @@ def test_an_error_shows_beside_the_form_that_caused_it_in_words(
     assert described == alert.get_attribute("id")
     expect(page.locator("#alert")).to_be_empty()
     shot(page, "error-beside-its-form")
-    risk = page.get_by_role("region", name="Risk limits")
+    said = alert.inner_text()
+    risk = on_view(page, "Risk limits")
     risk.get_by_label("Max position (USD)").fill("ten thousand")
     risk.get_by_role("button", name="Save risk limits").click()
     expect(risk.get_by_role("alert")).to_have_text(
         "Max position (USD): use an amount in dollars such as 2500 or 2500.50", timeout=LIVE_S
     )
-    for text in (alert.inner_text(), risk.get_by_role("alert").inner_text()):
+    for text in (said, risk.get_by_role("alert").inner_text()):
         assert not re.search(r"[\^$\\]|\(invalid-argument\)|_usd|allocation_", text), text
 
 
@@ -806,7 +811,7 @@ def test_the_figures_agree_from_the_moment_a_trade_opens(
     keys = person_with_keys(page, alpaca, "figures@example.com", "PKFIGURES001", cash="250000")
     uid = switch_on(page, db, "figures@example.com")
     assert run_pulse(platform).counts["synced"] == 1
-    risk = page.get_by_role("region", name="Risk limits")
+    risk = on_view(page, "Risk limits")
     risk.get_by_label("Max position (USD)").fill("1000")
     risk.get_by_role("button", name="Save risk limits").click()
     deadline = time.monotonic() + LIVE_S / 1000
@@ -814,20 +819,20 @@ def test_the_figures_agree_from_the_moment_a_trade_opens(
         assert time.monotonic() < deadline, "the limits never reached Firestore"
         time.sleep(0.1)
     symbol, _ = open_shadow_trade_from_a_signal(page, alpaca, keys)
-    trades = page.get_by_role("region", name="Open trades")
+    trades = on_view(page, "Open trades")
     row = trades.get_by_role("row").filter(has_text=symbol)
     expect(row).to_have_count(1, timeout=LIVE_S)
     # priced at its entry at once, before any pulse: P&L 0.00, not "—"
     expect(row.get_by_role("cell").nth(4)).to_have_text("$0.00")
     trade = next(d.to_dict() or {} for d in paths.shadow_trades(db, uid).stream())
     assert Decimal(trade["quantity"]) * Decimal(trade["entry_price"]) <= 1000
-    account = page.get_by_role("region", name="Account")
+    account = on_view(page, "Account")
     synced = account.locator('[data-field="synced_at"]').inner_text()
-    last = page.get_by_role("region", name="Sync status").locator('[data-field="last_success_at"]')
+    last = on_view(page, "Sync status").locator('[data-field="last_success_at"]')
     expect(last).to_have_text(synced)
     row.get_by_role("button", name="Close").click()
     expect(trades.get_by_text("No open trades.")).to_be_visible(timeout=LIVE_S)
-    performance = page.get_by_role("region", name="Strategies")
+    performance = on_view(page, "Strategies")
     expect(performance.locator('[data-field="trades_closed"]')).to_have_text("1", timeout=LIVE_S)
 
 
@@ -841,8 +846,7 @@ def test_an_admin_finds_people_and_switches_one_off_in_one_click(
     person_with_keys(page, alpaca, "dan@example.com", "PKDAN0000001")
     dan = switch_on(page, db, "dan@example.com")
     ops_page = admin_page(browser)
-    regions = ops_page.get_by_role("region")
-    expect(regions.first).to_have_accessible_name("Operations")  # an admin's page starts there
+    on_view(ops_page, "Operations")
     people = ops_page.get_by_role("table", name="People")
     expect(people.get_by_role("row")).to_have_count(5, timeout=LIVE_S)  # the header and four
     ops_page.get_by_label("Search people by email").fill("dan")
@@ -864,10 +868,10 @@ def test_small_things_a_person_notices(page: Page, alpaca: AlpacaServer) -> None
     register_alpaca_account(alpaca.url, "PKSMALL00001", "small-secret-1")
     create_account(page, "small@example.com")
     save_keys(page, "PKSMALL00001", "small-secret-1")
-    keys_region = page.get_by_role("region", name="Alpaca keys")
+    keys_region = on_view(page, "Alpaca keys")
     expect(keys_region).to_contain_text("Saved: PKSM****0001")
     expect(keys_region.get_by_label("Key ID")).to_have_value("")
-    signals = page.get_by_role("region", name="Signals")
+    signals = on_view(page, "Signals")
     signals.get_by_label("Symbol").fill("AAPL and MSFT please")
     expect(signals.get_by_label("Symbol")).to_have_value("AAPL and MSFT please")
     signals.get_by_role("button", name="Generate signal").click()
@@ -899,7 +903,7 @@ def test_the_page_sends_security_headers_and_breaks_none_of_its_own_rules(
     page.on("console", lambda message: console.append(message.text))
     person_with_keys(page, alpaca, "strict@example.com", "PKSTRICT0001")
     switch_on(page, db, "strict@example.com")
-    expect(page.get_by_role("region", name="Account")).to_contain_text("$", timeout=LIVE_S)
+    expect(on_view(page, "Account")).to_contain_text("$", timeout=LIVE_S)
     assert page.evaluate("() => window.__violations || []") == []
     assert not [m for m in console if "Content Security Policy" in m or "Permissions" in m]
 
@@ -967,7 +971,7 @@ def test_the_page_finds_the_emulators_where_hosting_says_they_are(
     try:
         person_with_keys(page, alpaca, "moved@example.com", "PKMOVED00001")
         switch_on(page, db, "moved@example.com")
-        expect(page.get_by_role("region", name="Account")).to_contain_text("$", timeout=LIVE_S)
+        expect(on_view(page, "Account")).to_contain_text("$", timeout=LIVE_S)
         assert all(forwarder.connections > 0 for forwarder in moved.values())
     finally:
         for forwarder in moved.values():
@@ -1021,7 +1025,7 @@ def test_a_backtest_its_strategy_and_the_history_exported(
     person_with_keys(page, alpaca, "quant@example.com", "PKBACKTEST02")
     uid = uid_of(db, "quant@example.com")
 
-    region = page.get_by_role("region", name="Backtest")
+    region = on_view(page, "Backtest")
     region.get_by_label("Symbols").fill("aapl, nvda")
     region.get_by_label("Allocation per position (USD)").fill("5000")
     region.get_by_label("Take profit %").fill("8")
@@ -1046,7 +1050,7 @@ def test_a_backtest_its_strategy_and_the_history_exported(
 
     region.get_by_role("button", name="Start this strategy").click()
     expect(region).to_contain_text("Started")
-    strategies = page.get_by_role("region", name="Strategies")
+    strategies = on_view(page, "Strategies")
     row = strategies.get_by_role("row").filter(has_text="AAPL, NVDA")
     expect(row).to_contain_text("active")
     [strategy] = [d.to_dict() or {} for d in paths.strategies(db, uid).stream()]
@@ -1097,13 +1101,14 @@ def test_a_backtest_its_strategy_and_the_history_exported(
             {"equity": equity, "at": datetime.fromisoformat(f"{day}T21:00:00+00:00")}
         )
 
-    history = page.get_by_role("region", name="Trade history")
+    history = on_view(page, "Trade history")
     rows = history.get_by_role("row").filter(has_text="AAPL")
     expect(rows).to_have_count(20)
     expect(rows.first).to_contain_text("-$22.50")  # newest first
     history.get_by_role("button", name="More trades").click()
     expect(rows).to_have_count(23)
     expect(history.get_by_role("button", name="More trades")).to_be_hidden()
+    on_view(page, "Strategies")  # the Performance chart
     performance = page.locator("#performance-figure")
     page.locator("#performance").scroll_into_view_if_needed()  # Alpaca's record is asked now
     expect(performance).to_contain_text(
@@ -1115,6 +1120,7 @@ def test_a_backtest_its_strategy_and_the_history_exported(
     shot(page, "performance-and-history")
     performance.screenshot(path=str(SHOTS / "performance-chart.png"))
 
+    history = on_view(page, "Trade history")
     with page.expect_download() as trades_file:
         history.get_by_role("button", name="Export trades (CSV)").click()
     exported = list(csv.DictReader(Path(trades_file.value.path()).read_text().splitlines()))
@@ -1152,7 +1158,7 @@ def test_a_long_backtest_shows_every_trade_a_page_at_a_time_and_exports_them_all
     freeze(alpaca, monday.timestamp())
     person_with_keys(page, alpaca, "long@example.com", "PKLONGBT0001")
     uid = uid_of(db, "long@example.com")
-    region = page.get_by_role("region", name="Backtest")
+    region = on_view(page, "Backtest")
     region.get_by_label("Symbols").fill(", ".join(LONG_BACKTEST))
     region.get_by_label("Allocation per position (USD)").fill("5000")
     region.get_by_label("Take profit %").fill("8")
@@ -1215,14 +1221,14 @@ def test_notification_settings_and_a_test_notification_to_the_webhook(
     secret = signing_secret(webhook_signing_key(), uid)
     receiver = WebhookReceiver(secret)
     try:
-        region = page.get_by_role("region", name="Notification settings")
+        region = on_view(page, "Notification settings")
         expect(region.get_by_label("Email me")).to_be_disabled()  # not confirmed yet
         expect(region).to_contain_text("Mail goes only to a confirmed address")
         region.get_by_role("button", name="Send confirmation email").click()
         expect(region.get_by_role("status")).to_contain_text("Sent to hear@example.com")
         emulators.confirm_email(uid)  # the person follows the link
         page.reload()
-        region = page.get_by_role("region", name="Notification settings")
+        region = on_view(page, "Notification settings")
         expect(region.get_by_label("Email me")).to_be_enabled()
         expect(page.locator("#email-unconfirmed")).to_be_hidden()
         region.get_by_label("A close was refused").uncheck()
@@ -1273,7 +1279,7 @@ def test_notification_settings_and_a_test_notification_to_the_webhook(
             datetime.now(UTC),
         )
         batch.commit()
-        item = page.get_by_role("region", name="Notifications").get_by_role("listitem").first
+        item = on_view(page, "Notifications").get_by_role("listitem").first
         expect(item).to_contain_text("Your paper trade bought 3 AAPL at $150.00.")
         expect(item).to_contain_text("Sent to your webhook.", timeout=60_000)
         expect(item).to_contain_text("Queued for email.")
@@ -1284,6 +1290,7 @@ def test_notification_settings_and_a_test_notification_to_the_webhook(
 
         # a webhook switched off for failing (as the delivery leaves it) is said so, in words,
         # until the settings are saved again
+        region = on_view(page, "Notification settings")
         paths.notification_settings(db, uid).update(
             {
                 "webhook_off_at": datetime.now(UTC),

@@ -1,78 +1,64 @@
-// The signed-in person's own documents, live, and the calls that change them.
-import {
-  collection,
-  doc,
-  limit,
-  onSnapshot,
-  orderBy,
-  query,
-  where,
-} from "firebase/firestore";
-import { $, busy, listeners, money, percent, setField, showError, sign, when, withRestingChoice } from "./ui.js";
+// The signed-in person's own documents, live (Overview's, the keys line in Settings, the recent
+// signals in Strategies), and the calls that change them.
+import { collection, doc, limit, orderBy, query, where } from "firebase/firestore";
+import { $, busy, listeners, money, percent, setField, sign, when, withRestingChoice } from "./ui.js";
 
 const RECENT_SIGNALS = 10;
 const closing = new Set();
 
-export function startDashboard({ db, call }, user) {
+export function startDashboard({ db, call, live }, user) {
   const uid = user.uid;
   const root = $("#signed-in");
   const mine = (...path) => doc(db, "users", uid, ...path);
-  const live = (ref, render) => onSnapshot(ref, render, showError);
+  const overview = (source, render) => live.watch("overview", source, render);
   const seen = { sync: undefined, run: undefined, snapshot: undefined };
   // the open trades, their live marks (status/marks), and the symbols that differ from Alpaca
   const book = { trades: [], marks: {}, differing: new Set() };
   const drawTrades = () => renderTrades(book, call);
-
-  const stops = [
-    // a missing profile read from the cache (the database not reached yet) says nothing
-    live(mine(), (snap) => (snap.exists() || !snap.metadata.fromCache) && renderKeysLine(snap.data() || {}, uid)),
-    live(mine("alpacaAccounts", "snapshot"), (snap) => {
-      seen.snapshot = snap.data();
-      renderAccount(root, seen.snapshot);
-      renderLastSync(root, seen);
-    }),
-    live(doc(db, "ops", "status"), (snap) => renderHalt(snap.data())),
-    live(mine("status", "sync"), (snap) => {
-      seen.sync = snap.data();
-      renderLastSync(root, seen);
-    }),
-    live(doc(db, "ops", "freshness"), (snap) => {
-      seen.run = snap.data();
-      renderLastSync(root, seen);
-    }),
-    live(mine("status", "last_sync_error"), (snap) => renderSyncError(root, snap.data())),
-    live(mine("status", "reconciliation"), (snap) => {
-      const rows = Object.values(snap.data()?.mismatches || {});
-      book.differing = new Set(rows.map((r) => r.symbol));
-      renderReconciliation(root, rows, call);
+  // a missing profile read from the cache (the database not reached yet) says nothing
+  const keysLine = (snap) => (snap.exists() || !snap.metadata.fromCache) && renderKeysLine(snap.data() || {}, uid);
+  live.watch("settings", mine(), keysLine);
+  overview(mine(), keysLine); // the switch asks for a sync at once when keys are saved
+  live.always(doc(db, "ops", "status"), (snap) => renderHalt(snap.data()));
+  overview(mine("alpacaAccounts", "snapshot"), (snap) => {
+    seen.snapshot = snap.data();
+    renderAccount(root, seen.snapshot);
+    renderLastSync(root, seen);
+  });
+  overview(mine("status", "sync"), (snap) => {
+    seen.sync = snap.data();
+    renderLastSync(root, seen);
+  });
+  overview(doc(db, "ops", "freshness"), (snap) => {
+    seen.run = snap.data();
+    renderLastSync(root, seen);
+  });
+  overview(mine("status", "last_sync_error"), (snap) => renderSyncError(root, snap.data()));
+  overview(mine("status", "reconciliation"), (snap) => {
+    const rows = Object.values(snap.data()?.mismatches || {});
+    book.differing = new Set(rows.map((r) => r.symbol));
+    renderReconciliation(root, rows, call);
+    drawTrades();
+  });
+  overview(mine("status", "trading"), (snap) => renderSwitch(snap.data()));
+  overview(
+    query(collection(db, "users", uid, "shadowTradeHistory"), where("status", "==", "OPEN"), orderBy("created_at", "desc")),
+    (snap) => {
+      book.trades = snap.docs;
       drawTrades();
-    }),
-    live(mine("status", "trading"), (snap) => renderSwitch(snap.data())),
-    live(
-      query(
-        collection(db, "users", uid, "shadowTradeHistory"),
-        where("status", "==", "OPEN"),
-        orderBy("created_at", "desc"),
-      ),
-      (snap) => {
-        book.trades = snap.docs;
-        drawTrades();
-      },
-    ),
-    live(mine("status", "marks"), (snap) => {
-      book.marks = snap.data()?.trades || {};
-      drawTrades();
-    }),
-    live(
-      query(collection(db, "users", uid, "signals"), orderBy("created_at", "desc"), limit(RECENT_SIGNALS)),
-      (snap) => renderSignals(snap.docs),
-    ),
-  ];
+    },
+  );
+  overview(mine("status", "marks"), (snap) => {
+    book.marks = snap.data()?.trades || {};
+    drawTrades();
+  });
+  live.watch(
+    "strategies",
+    query(collection(db, "users", uid, "signals"), orderBy("created_at", "desc"), limit(RECENT_SIGNALS)),
+    (snap) => renderSignals(snap.docs),
+  );
   const actions = wireActions({ db, call }, uid);
-  return () => {
-    stops.forEach((stop) => stop());
-    actions.off();
-  };
+  return () => actions.off();
 }
 
 // The pulse writes a person's sync status only when it changes; while it is healthy, the last

@@ -1,18 +1,9 @@
 // The Trade history region: the person's closed trades, newest first, a page at a time (live),
 // and their trades and signals exported as CSV files made in the page from their own documents
 // (the columns: README, "Exports").
-import {
-  collection,
-  getDocs,
-  limit,
-  onSnapshot,
-  orderBy,
-  query,
-  startAfter,
-  where,
-} from "firebase/firestore";
+import { collection, getDocs, limit, orderBy, query, startAfter, where } from "firebase/firestore";
 import { NAMES } from "./strategies.js";
-import { $, busy, listeners, money, showError, when } from "./ui.js";
+import { $, busy, listeners, money, when } from "./ui.js";
 
 const PAGE = 20;
 const EXPORT_PAGE = 500;
@@ -26,40 +17,31 @@ export const SIGNAL_COLUMNS = [
   "strategy_id", "user_strategy_id", "status", "reason",
 ];
 
-export function startHistory({ db }, uid) {
+export function startHistory({ db, live }, uid) {
   const trades = collection(db, "users", uid, "shadowTradeHistory");
   const closed = [where("status", "==", "CLOSED"), orderBy("closed_at", "desc")];
   const names = new Map();
   let pages = 1;
-  let stopPage = () => {};
   let shown = [];
   const draw = () => renderHistory(shown, names);
-  const follow = () => {
-    stopPage();
-    stopPage = onSnapshot(
-      query(trades, ...closed, limit(PAGE * pages + 1)),
-      (snap) => {
-        $("#history-more").hidden = snap.docs.length <= PAGE * pages;
-        shown = snap.docs.slice(0, PAGE * pages);
-        draw();
-      },
-      showError,
-    );
-  };
-  const stopNames = onSnapshot(
-    collection(db, "users", uid, "strategies"),
+  const page = live.watch(
+    "history",
+    () => query(trades, ...closed, limit(PAGE * pages + 1)),
     (snap) => {
-      names.clear();
-      snap.docs.forEach((d) => names.set(d.id, `${NAMES[d.data().strategy] || d.data().strategy} on ${d.data().symbols.join(", ")}`));
+      $("#history-more").hidden = snap.docs.length <= PAGE * pages;
+      shown = snap.docs.slice(0, PAGE * pages);
       draw();
     },
-    showError,
   );
-  follow();
+  live.watch("history", collection(db, "users", uid, "strategies"), (snap) => {
+    names.clear();
+    snap.docs.forEach((d) => names.set(d.id, `${NAMES[d.data().strategy] || d.data().strategy} on ${d.data().symbols.join(", ")}`));
+    draw();
+  });
   const { on, off } = listeners();
   on($("#history-more"), "click", () => {
     pages += 1;
-    follow();
+    page.again();
   });
   const exportTrades = $("#export-trades");
   on(exportTrades, "click", () =>
@@ -75,11 +57,7 @@ export function startHistory({ db }, uid) {
       download("signals.csv", csv(SIGNAL_COLUMNS, docs.map((d) => signalRow(d))));
     }),
   );
-  return () => {
-    stopPage();
-    stopNames();
-    off();
-  };
+  return off;
 }
 
 /** What a closed trade bought and sold: a paper trade's entry fill (it holds 0 once closed), a

@@ -1,5 +1,5 @@
-// The page: a signed-out visitor sees only the sign-in form; a signed-in person their own
-// dashboard, live; an administrator also Operations.
+// The page: a signed-out visitor sees only the sign-in form; a signed-in person their own data,
+// live, in views at their own addresses (views.js); an administrator also Operations.
 import {
   createUserWithEmailAndPassword,
   onAuthStateChanged,
@@ -14,12 +14,14 @@ import { startNotifications } from "./notifications.js";
 import { startOperations } from "./operations.js";
 import { startStrategies } from "./strategies.js";
 import { $, busy, clearError, showError, withRestingChoice } from "./ui.js";
+import { liveViews, route } from "./views.js";
 
 // Alpaca's authorize page sends the person back here with ?code=...&state=...: finished once
 // they are signed in, then taken out of the address bar.
 const returned = new URLSearchParams(window.location.search);
 let connecting = returned.has("state") ? { code: returned.get("code") || "", state: returned.get("state") } : null;
-if (connecting) window.history.replaceState(null, "", window.location.pathname);
+// back from Alpaca: the keys are in Settings
+if (connecting) window.history.replaceState(null, "", `${window.location.pathname}#/settings`);
 
 async function finishConnect({ auth, call }) {
   const pending = connecting;
@@ -93,20 +95,27 @@ async function boot() {
       return;
     }
     clearError();
-    const stopDashboard = startDashboard(backend, user);
+    const live = liveViews();
+    const session = { ...backend, live };
+    const stopDashboard = startDashboard(session, user);
     if (connecting) busy($("#connect-alpaca"), () => finishConnect(backend));
-    const stopStrategies = startStrategies(backend, user.uid);
-    const stopBacktest = startBacktest(backend, user.uid);
-    const stopHistory = startHistory(backend, user.uid);
-    const stopNotifications = startNotifications(backend, user);
+    const stopStrategies = startStrategies(session, user.uid);
+    const stopBacktest = startBacktest(session, user.uid);
+    const stopHistory = startHistory(session, user.uid);
+    const stopNotifications = startNotifications(session, user);
     let stopOperations = () => {};
-    try {
-      const token = await user.getIdTokenResult();
-      if (token.claims.admin === true) stopOperations = startOperations(backend);
-    } catch (error) {
-      showError(error);
-    }
+    let admin = false;
+    const navigated = () => route(live, admin, true);
+    window.addEventListener("hashchange", navigated);
+    // the link of the view already shown changes no address: its heading takes the focus
+    const again = (event) => event.target.closest?.("#main-nav a[aria-current=page]") && navigated();
+    signedIn.addEventListener("click", again);
+    let ended = false;
     stop = () => {
+      ended = true;
+      window.removeEventListener("hashchange", navigated);
+      signedIn.removeEventListener("click", again);
+      live.stop();
       stopDashboard();
       stopStrategies();
       stopBacktest();
@@ -114,6 +123,16 @@ async function boot() {
       stopNotifications();
       stopOperations();
     };
+    route(live, admin, false);
+    try {
+      admin = (await user.getIdTokenResult()).claims.admin === true;
+    } catch (error) {
+      showError(error);
+    }
+    if (admin && !ended) {
+      stopOperations = startOperations(session);
+      route(live, admin, false); // #/operations, when that is where they came to
+    }
   });
 }
 

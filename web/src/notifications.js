@@ -1,41 +1,30 @@
 // The Notifications region: what the bot did while the person was away (fills, exits, orders
 // that ended, risk trips, failing syncs, each day's summary), newest first and live, with the
 // unread count and where each was sent; `Mark all read` sets each unread one's read_at, the one
-// field the rules let the person write there.
-import {
-  collection,
-  doc,
-  limit,
-  onSnapshot,
-  orderBy,
-  query,
-  serverTimestamp,
-  writeBatch,
-} from "firebase/firestore";
+// field the rules let the person write there. The overview shows the five latest; Settings the
+// Notification settings form.
+import { collection, doc, limit, orderBy, query, serverTimestamp, writeBatch } from "firebase/firestore";
 import { sendEmailVerification } from "firebase/auth";
-import { $, busy, listeners, setField, showError, when } from "./ui.js";
+import { $, busy, listeners, setField, when } from "./ui.js";
 
 const SHOWN = 30;
+const LATEST = 5;
 
-export function startNotifications({ db, call }, user) {
+export function startNotifications({ db, call, live }, user) {
   const uid = user.uid;
   let unread = [];
   const form = $("#notify-form");
   offerEmail(user, true);
   confirmedSince(user); // confirmed since this browser last asked, or since its token was made
-  const stopSettings = onSnapshot(
-    doc(db, "users", uid, "settings", "notifications"),
-    (snap) => fillSettings(form, snap.data()),
-    showError,
+  live.watch("settings", doc(db, "users", uid, "settings", "notifications"), (snap) =>
+    fillSettings(form, snap.data()),
   );
-  const stop = onSnapshot(
-    query(collection(db, "users", uid, "notifications"), orderBy("at", "desc"), limit(SHOWN)),
-    (snap) => {
-      unread = snap.docs.filter((d) => !d.data().read_at);
-      render(snap.docs, unread.length);
-    },
-    showError,
-  );
+  const feed = collection(db, "users", uid, "notifications");
+  live.watch("notifications", query(feed, orderBy("at", "desc"), limit(SHOWN)), (snap) => {
+    unread = snap.docs.filter((d) => !d.data().read_at);
+    render(snap.docs, unread.length);
+  });
+  live.watch("overview", query(feed, orderBy("at", "desc"), limit(LATEST)), (snap) => renderLatest(snap.docs));
   const { on, off } = listeners();
   const markAll = $("#mark-all-read");
   on(markAll, "click", () =>
@@ -87,11 +76,7 @@ export function startNotifications({ db, call }, user) {
       $("#notify-status").textContent = "A new signing secret: the old one no longer verifies.";
     }),
   );
-  return () => {
-    stop();
-    stopSettings();
-    off();
-  };
+  return off;
 }
 
 /** Email is offered only to a confirmed address: the server refuses it otherwise (and not
@@ -140,6 +125,22 @@ function showSecret(secret) {
   const line = $("#signing-secret");
   line.querySelector("code").textContent = secret;
   line.hidden = false;
+}
+
+/** The overview's five latest, each its sentence and when, unread ones marked. */
+function renderLatest(docs) {
+  $("#latest-list").replaceChildren(
+    ...docs.map((snap) => {
+      const n = snap.data();
+      const item = document.createElement("li");
+      item.classList.toggle("unread", !n.read_at);
+      const at = document.createElement("time");
+      at.textContent = when(n.at);
+      item.append(at, ` ${n.message}`);
+      return item;
+    }),
+  );
+  $("#no-latest").hidden = docs.length > 0;
 }
 
 function render(docs, unreadCount) {

@@ -1,35 +1,20 @@
 // The Operations region, for administrators only (custom claim admin: true): the global switch,
 // the last pulse, and switching one person's trading off.
-import { doc, onSnapshot } from "firebase/firestore";
-import { $, busy, listeners, setField, showError } from "./ui.js";
+import { doc } from "firebase/firestore";
+import { $, busy, listeners, setField } from "./ui.js";
 
-export function startOperations({ db, call }) {
+export function startOperations({ db, call, live }) {
   const region = $("#operations");
-  region.hidden = false;
-  $("#signed-in").prepend(region); // an administrator comes for Operations: first
-  $("#signed-in").prepend($("#halt-banner"));
   const globalSwitch = $("#global-trading");
-  const stops = [
-    onSnapshot(
-      doc(db, "ops", "trading"),
-      (snap) => {
-        const halted = snap.data()?.enabled === false;
-        globalSwitch.checked = !halted;
-        const reason = snap.data()?.reason ? `: ${snap.data().reason}` : "";
-        setField(
-          region,
-          "global_line",
-          halted ? `Trading is halted for everyone${reason}.` : "Trading is on for everyone.",
-        );
-      },
-      showError,
-    ),
-    onSnapshot(
-      doc(db, "ops", "last_pulse"),
-      (snap) => setField(region, "last_pulse", snap.exists() ? summary(snap.data()) : "No pulse has run yet."),
-      showError,
-    ),
-  ];
+  live.watch("operations", doc(db, "ops", "trading"), (snap) => {
+    const halted = snap.data()?.enabled === false;
+    globalSwitch.checked = !halted;
+    const reason = snap.data()?.reason ? `: ${snap.data().reason}` : "";
+    setField(region, "global_line", halted ? `Trading is halted for everyone${reason}.` : "Trading is on for everyone.");
+  });
+  live.watch("operations", doc(db, "ops", "last_pulse"), (snap) =>
+    setField(region, "last_pulse", snap.exists() ? summary(snap.data()) : "No pulse has run yet."),
+  );
   const onSwitch = () => {
     const wanted = globalSwitch.checked;
     busy(globalSwitch, async () => {
@@ -54,7 +39,6 @@ export function startOperations({ db, call }) {
   globalSwitch.addEventListener("change", onSwitch);
   form.addEventListener("submit", onDisable);
   return () => {
-    stops.forEach((stop) => stop());
     people.off();
     globalSwitch.removeEventListener("change", onSwitch);
     form.removeEventListener("submit", onDisable);

@@ -1,7 +1,7 @@
 // The Strategies and Risk limits regions: the person's strategies, their performance, their
 // risk limits and, when a limit switched trading off, which one and why. Changes go through
 // the callables.
-import { collection, doc, getDocs, onSnapshot, orderBy, query, where } from "firebase/firestore";
+import { collection, doc, getDocs, orderBy, query, where } from "firebase/firestore";
 import { drawEquity, span } from "./charts.js";
 import { $, busy, clearError, listeners, money, percent, setField, showError, symbolsOf } from "./ui.js";
 
@@ -14,7 +14,7 @@ export const DEFAULT_LIMITS = {
 };
 export const NAMES = { momentum_20d: "Momentum (20 days)", mean_reversion_20d: "Mean reversion (20 days)" };
 
-export function startStrategies({ db, call }, uid) {
+export function startStrategies({ db, call, live }, uid) {
   const mine = (...path) => doc(db, "users", uid, ...path);
   const exits = exitsDialog(db, call, uid);
   let removeChart = () => {};
@@ -24,19 +24,18 @@ export function startStrategies({ db, call }, uid) {
     removeChart();
     removeChart = renderEquity(points, earlier);
   };
-  const live = (ref, render) => onSnapshot(ref, render, showError);
-  const stops = [
-    live(query(collection(db, "users", uid, "strategies"), orderBy("created_at", "desc")), (snap) =>
-      renderStrategies(snap.docs, call, exits.open),
-    ),
-    live(mine("stats", "summary"), (snap) => renderPerformance(snap.data())),
-    live(mine("settings", "risk"), (snap) => fillLimits(snap.data() || DEFAULT_LIMITS)),
-    live(mine("status", "trading"), (snap) => renderTrip(snap.data())),
-    live(query(collection(db, "users", uid, "equity"), orderBy("at")), (snap) => {
-      points = snap.docs;
-      redraw();
-    }),
-  ];
+  const shown = (source, render) => live.watch("strategies", source, render);
+  shown(query(collection(db, "users", uid, "strategies"), orderBy("created_at", "desc")), (snap) =>
+    renderStrategies(snap.docs, call, exits.open),
+  );
+  shown(mine("stats", "summary"), (snap) => renderPerformance(snap.data()));
+  live.watch("settings", mine("settings", "risk"), (snap) => fillLimits(snap.data() || DEFAULT_LIMITS));
+  live.watch("settings", mine("status", "trading"), (snap) => renderTrip(snap.data()));
+  shown(query(collection(db, "users", uid, "equity"), orderBy("at")), (snap) => {
+    points = snap.docs;
+    redraw();
+  });
+  const stops = [];
   // a paper account's history from before the product kept its own: asked when the person
   // first looks at the Performance region, and again when their keys change
   let keysVersion;
@@ -63,17 +62,15 @@ export function startStrategies({ db, call }, uid) {
   });
   watcher.observe($("#performance"));
   stops.push(() => watcher.disconnect());
-  stops.push(
-    live(mine(), (snap) => {
-      const version = snap.data()?.keys_version ?? null;
-      if (version === keysVersion) return;
-      keysVersion = version;
-      paper = version !== null && snap.data()?.keys_paper === true;
-      earlier = { days: [], equity: [] };
-      redraw();
-      ask();
-    }),
-  );
+  shown(mine(), (snap) => {
+    const version = snap.data()?.keys_version ?? null;
+    if (version === keysVersion) return;
+    keysVersion = version;
+    paper = version !== null && snap.data()?.keys_paper === true;
+    earlier = { days: [], equity: [] };
+    redraw();
+    ask();
+  });
   const { on, off } = listeners();
   const strategyForm = $("#strategy-form");
   on(strategyForm, "submit", (event) => {
