@@ -46,3 +46,5 @@ deploy: bootstrap
 	@$(ENV) python scripts/iam_plan.py --project $(PROJECT) --check-policy
 	@$(ENV) firebase deploy --project $(PROJECT) --config firebase.deploy.json \
 	  --only functions,firestore,hosting
+	@$(ENV) python scripts/backups.py --project $(PROJECT) --apply
+	@$(ENV) python scripts/alerts.py --project $(PROJECT) --apply

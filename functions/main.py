@@ -28,6 +28,7 @@ from agenttrader.core import clients, config, iam
 from agenttrader.notify.delivery import route
 from agenttrader.notify.tasks import RETRY, enqueue_delivery, run_delivery
 from agenttrader.pulse.run import run_pulse, run_user_batch
+from agenttrader.watch.backups import check_backups, firestore_backups
 
 firebase_admin.initialize_app()
 options.set_global_options(region=config.REGION, max_instances=10)
@@ -156,6 +157,17 @@ def notificationcreated(event: firestore_fn.Event[Any]) -> None:
 def delivernotification(req: https_fn.CallableRequest[Any]) -> None:
     """One attempt at delivering a notification on one channel."""
     run_delivery(clients.firestore_client(), runtime.senders(), runtime.utcnow(), req.data)
+
+
+@scheduler_fn.on_schedule(
+    schedule="every day 06:00",  # UTC
+    memory=options.MemoryOption.MB_256,
+    service_account=iam.runs_as("backupcheck"),
+)
+def backupcheck(event: scheduler_fn.ScheduledEvent) -> None:
+    """Say (an error the backup-failed alert matches) when no backup finished in 26 hours."""
+    project = clients.project_id()
+    check_backups(firestore_backups(project), "(default)", runtime.utcnow())
 
 
 @tasks_fn.on_task_dispatched(

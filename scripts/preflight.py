@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 import requests
 from firebase_functions import params
@@ -324,7 +325,23 @@ def main() -> int:
         f"preflight: ready to deploy to {args.project} (project id, params, rules, functions, "
         "indexes and web client checked)"
     )
+    print(f"preflight: {operations_report(args.project)}")
     return 0
+
+
+def operations_report(project: str) -> str:
+    """What the deploy sets for the operators after `firebase deploy`: backups and alerts."""
+    values = env_files(project)
+
+    def param(p: Any) -> str:
+        return str(values.get(p.name, p.default))
+
+    pitr = param(config.BACKUP_PITR).lower() in ("true", "1", "yes")
+    email = param(config.ALERT_EMAIL) or "nobody yet (set ALERT_EMAIL)"
+    return (
+        f"then backups: point-in-time recovery {'on' if pitr else 'off'}, a daily backup kept "
+        f"{param(config.BACKUP_RETENTION_DAYS)} days; alerts: 7 policies, sent to {email}"
+    )
 
 
 if __name__ == "__main__":

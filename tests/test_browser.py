@@ -325,6 +325,9 @@ def test_operations_is_for_admins_and_an_admin_halts_everyone(
     expect(operations).to_be_visible()
     run_pulse(platform)
     expect(operations).to_contain_text("users 1", timeout=LIVE_S)
+    health = operations.get_by_role("status").filter(has_text="attention")
+    expect(health).to_have_text("Nothing needs attention now.")  # the last hour at a glance
+    expect(operations.get_by_role("definition").first).to_have_text("1")  # one run
     everyone = operations.get_by_role("switch", name="Trading for everyone")
     expect(everyone).to_be_checked()
     everyone.uncheck()

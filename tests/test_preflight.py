@@ -57,16 +57,20 @@ def test_a_demo_project_is_refused_in_one_line() -> None:
 
 
 def test_a_ready_project_passes_every_check(env_file: Path, page_settings: Path) -> None:
-    env_file.write_text(f"APP_CHECK_SITE_KEY={SITE_KEY}\n")
+    env_file.write_text(
+        f"APP_CHECK_SITE_KEY={SITE_KEY}\nBACKUP_RETENTION_DAYS=30\nALERT_EMAIL=ops@example.com\n"
+    )
     written = run_script("page_settings.py", "--project", PROJECT)
     assert written.returncode == 0, written.stderr
     assert json.loads(page_settings.read_text()) == {"siteKey": SITE_KEY}
     ready = preflight("--project", PROJECT)
     assert ready.returncode == 0, ready.stdout + ready.stderr
-    assert ready.stdout.strip() == (
+    assert ready.stdout.strip().splitlines() == [
         f"preflight: ready to deploy to {PROJECT} (project id, params, rules, functions, "
-        "indexes and web client checked)"
-    )
+        "indexes and web client checked)",
+        "preflight: then backups: point-in-time recovery on, a daily backup kept 30 days; "
+        "alerts: 7 policies, sent to ops@example.com",
+    ]
 
 
 def test_each_problem_is_one_line(env_file: Path, tmp_path: Path) -> None:

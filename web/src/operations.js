@@ -1,7 +1,7 @@
 // The Operations region, for administrators only (custom claim admin: true): the global switch,
-// the last pulse, and switching one person's trading off.
+// the last pulse, the last hour at a glance, and switching one person's trading off.
 import { doc } from "firebase/firestore";
-import { $, busy, listeners, setField } from "./ui.js";
+import { $, busy, listeners, setField, showError } from "./ui.js";
 
 export function startOperations({ db, call, live }) {
   const region = $("#operations");
@@ -12,9 +12,15 @@ export function startOperations({ db, call, live }) {
     const reason = snap.data()?.reason ? `: ${snap.data().reason}` : "";
     setField(region, "global_line", halted ? `Trading is halted for everyone${reason}.` : "Trading is on for everyone.");
   });
-  live.watch("operations", doc(db, "ops", "last_pulse"), (snap) =>
-    setField(region, "last_pulse", snap.exists() ? summary(snap.data()) : "No pulse has run yet."),
-  );
+  let asked = 0;
+  live.watch("operations", doc(db, "ops", "last_pulse"), (snap) => {
+    setField(region, "last_pulse", snap.exists() ? summary(snap.data()) : "No pulse has run yet.");
+    if (!snap.exists() || Date.now() - asked < 20_000) return; // the last hour, after each run
+    asked = Date.now();
+    call("admin_get_last_pulse", {})
+      .then((answer) => renderHealth(region, answer.last_hour))
+      .catch((error) => showError(error, $("#health")));
+  });
   const onSwitch = () => {
     const wanted = globalSwitch.checked;
     busy(globalSwitch, async () => {
@@ -123,4 +129,19 @@ function summary(run) {
       `switched off ${run.skipped_disabled ?? 0}, without keys ${run.skipped_no_keys ?? 0}`,
     errors ? `errors: ${errors}` : "no errors",
   ].join("\n");
+}
+
+/** The last hour: runs, people synced and failed (by reason), deadlines reached, deliveries,
+ * and the sentence saying whether anything needs attention now. */
+function renderHealth(region, hour) {
+  setField(region, "health_sentence", hour.sentence);
+  const reasons = Object.entries(hour.failed_by_reason || {})
+    .map(([code, n]) => `${n} ${code}`)
+    .join(", ");
+  setField(region, "health_runs", String(hour.runs));
+  setField(region, "health_synced", String(hour.synced));
+  setField(region, "health_failed", reasons ? `${hour.failed} (${reasons})` : String(hour.failed));
+  setField(region, "health_deadline", String(hour.deadline_hits));
+  setField(region, "health_deliveries", `${hour.deliveries_failed} failed attempts, ${hour.deliveries_gave_up} webhooks switched off`);
+  $("#health").hidden = false;
 }

@@ -22,9 +22,11 @@ from agenttrader.api.guard import (
     endpoint,
     fail,
 )
+from agenttrader.core import config
 from agenttrader.store import paths, queries, switches
 from agenttrader.store.audit import audit_event
 from agenttrader.store.firestore_io import get_in_order
+from agenttrader.watch.health import Thresholds, last_hour
 
 ADMIN_LIMIT = Limit(60, 60)
 """Shared by every admin callable, counted under `admin`."""
@@ -51,12 +53,18 @@ def admin_set_global_trading(call: Call[GlobalTradingRequest]) -> dict[str, Any]
 
 @endpoint(Empty, ADMIN_LIMIT, admin_only=True, bucket="admin")
 def admin_get_last_pulse(call: Call[Empty]) -> dict[str, Any]:
-    """The last pulse's summary (`ops/last_pulse`)."""
+    """The last pulse's summary (`ops/last_pulse`) and the last hour at a glance
+    (`last_hour`, by the alerts' thresholds)."""
     doc = paths.last_pulse(call.db).get()
     if not doc.exists:
         raise fail(Code.NOT_FOUND, "no pulse has run yet")
+    thresholds = Thresholds(failing_share=float(config.ALERT_FAILING_SHARE.value))
     return {
-        k: v.isoformat() if isinstance(v, datetime) else v for k, v in (doc.to_dict() or {}).items()
+        **{
+            k: v.isoformat() if isinstance(v, datetime) else v
+            for k, v in (doc.to_dict() or {}).items()
+        },
+        "last_hour": last_hour(call.db, call.now, thresholds),
     }
 
 

@@ -118,6 +118,36 @@ NOTIFY_RETRY_MAX_S = params.IntParam(
     default=6 * 3600,
     description="Notifications: the longest wait between two webhook attempts, in seconds",
 )
+BACKUP_PITR = params.BoolParam(
+    "BACKUP_PITR",
+    default=True,
+    description="Backups: point-in-time recovery (7 days) on the database, set by make deploy",
+)
+BACKUP_RETENTION_DAYS = params.IntParam(
+    "BACKUP_RETENTION_DAYS",
+    default=14,
+    description="Backups: how many days each daily backup is kept (1 to 98), set by make deploy",
+)
+ALERT_EMAIL = params.StringParam(
+    "ALERT_EMAIL",
+    default="",
+    description="Alerts: the address the operators' alerts are sent to (make deploy)",
+)
+ALERT_FAILING_SHARE = params.StringParam(
+    "ALERT_FAILING_SHARE",
+    default="0.2",
+    description="Alerts: the share of a run's people failing (3 runs in a row) that alerts",
+)
+ALERT_DELIVERY_AGE_S = params.IntParam(
+    "ALERT_DELIVERY_AGE_S",
+    default=3600,
+    description="Alerts: a webhook still failing this many seconds after its event alerts",
+)
+ALERT_SYNC_QUEUE_AGE_S = params.IntParam(
+    "ALERT_SYNC_QUEUE_AGE_S",
+    default=120,
+    description="Alerts: a sync task waiting this many seconds in the queue alerts",
+)
 NOTIFY_LOOPBACK_HTTP = params.BoolParam(
     "NOTIFY_LOOPBACK_HTTP",
     default=False,

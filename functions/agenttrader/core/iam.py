@@ -80,6 +80,7 @@ FUNCTIONS: dict[str, str] = {
     "admin_disable_user_trading": APP,
     "admin_unlock_user_trading": APP,
     "admin_list_people": APP,
+    "backupcheck": APP,
 }
 """Every deployed function and the account it runs as."""
 
@@ -119,6 +120,7 @@ def grants(
     """Everything the deploy grants, account by account."""
     keys = f"projects/{project_number}/secrets/{KEYS_PREFIX}"
     out = [Grant(account, role) for account in ACCOUNTS for role in (FIRESTORE, LOGS)]
+    out.append(Grant(APP, "roles/datastore.viewer"))  # backupcheck lists the backups
     out += [
         Grant(KEY_READER, SECRET_READER, prefix=keys),
         Grant(KEY_KEEPER, f"projects/{{project}}/roles/{KEEPER_ROLE}", prefix=keys),

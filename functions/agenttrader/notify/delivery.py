@@ -30,12 +30,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from firebase_functions import logger
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from agenttrader.bot import notices
 from agenttrader.notify import message, webhook
 from agenttrader.store import paths
+from agenttrader.store.health import count_delivery
 from agenttrader.store.optimistic import Contended, retried, unchanged_since
 
 WEBHOOK = "webhook"
@@ -253,10 +255,17 @@ def _webhook(
     if error is None:
         delivered = {"state": DELIVERED, "attempts": attempts, "at": now}
         return _record(db, snapshot, WEBHOOK, delivered)
+    age_s = _age_s(snapshot, now)
     if attempts < senders.attempts:
         failed = {"state": FAILED, "attempts": attempts, "at": now, "error": error}
         _record(db, snapshot, WEBHOOK, failed)
+        logger.warn(
+            "notify.webhook_failed", uid=uid, event_id=snapshot.id, attempts=attempts, age_s=age_s
+        )
+        count_delivery(db, now, FAILED)
         raise TryAgain(error)
+    logger.warn("notify.gave_up", uid=uid, event_id=snapshot.id, attempts=attempts, age_s=age_s)
+    count_delivery(db, now, GAVE_UP)
     batch = db.batch()
     gave_up = {"state": GAVE_UP, "attempts": attempts, "at": now, "error": error}
     _record(db, snapshot, WEBHOOK, gave_up, batch)
@@ -267,3 +276,9 @@ def _webhook(
     notices.webhook_off(batch, db, uid, snapshot.id, attempts, now)
     batch.commit()
     return GAVE_UP
+
+
+def _age_s(snapshot: Snapshot, now: datetime) -> float:
+    """How long after its event an attempt is (the `deliveries-failing` alert's value)."""
+    at = (snapshot.to_dict() or {}).get("at")
+    return (now - at).total_seconds() if isinstance(at, datetime) else 0.0

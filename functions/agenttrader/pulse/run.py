@@ -281,6 +281,7 @@ def _fan_out(
                 "run_id": summary.run_id,
                 "batch": number,
                 "deadline": deadline.isoformat(),
+                "enqueued_at": platform.now().isoformat(),
                 "market_closed": closed,
                 "trading_day": day,
                 "closes_at": None if closes_at is None else closes_at.isoformat(),
@@ -311,10 +312,22 @@ def _record(db: firestore.Client, summary: PulseSummary, started: float) -> None
     record.set(paths.last_pulse(db), doc)
     record.set(paths.pulse_run(db, summary.run_id), doc)
     record.commit()
+    attempted = summary.counts.get("synced", 0) + summary.counts.get("failed", 0)
     logger.info(
         "pulse.recorded",
         **{k: v for k, v in doc.items() if not isinstance(v, datetime)},
+        attempted=attempted,
+        # the share of the people it tried that failed: the `syncs-failing` alert's value
+        failed_share=round(summary.counts.get("failed", 0) / attempted, 4) if attempted else 0.0,
     )
+    _deadline_reached(summary.run_id, summary.counts)
+
+
+def _deadline_reached(run_id: str, counts: Counter[str]) -> None:
+    """Log a run (or a fanned-out task) that left people for the next run: the
+    `pulse-deadline` alert."""
+    if counts.get("deferred", 0):
+        logger.warn("pulse.deadline_reached", run_id=run_id, deferred=counts["deferred"])
 
 
 def run_user_batch(
@@ -332,6 +345,11 @@ def run_user_batch(
     if number is not None and not _claim(platform, run_id, int(number)):
         logger.info("pulse.batch_already_claimed", run_id=run_id, batch=number)
         return Counter()
+    if payload.get("enqueued_at"):  # how long it waited: the `sync-queue-backlog` alert
+        waited = platform.now() - datetime.fromisoformat(payload["enqueued_at"])
+        logger.info(
+            "pulse.batch_started", run_id=run_id, batch=number, age_s=waited.total_seconds()
+        )
     users = [UserRef(str(row[0]), *row[1:]) for row in payload["users"]]
     budget = settings.deadline_s
     if payload.get("deadline"):
@@ -356,6 +374,7 @@ def run_user_batch(
     increments["finished_at"] = platform.now()
     paths.pulse_run(db, run_id).update(increments)
     _update_if_run(db, paths.last_pulse(db), run_id, increments)
+    _deadline_reached(run_id, counts)
     return counts
 
 

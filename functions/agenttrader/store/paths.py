@@ -70,7 +70,17 @@ def last_pulse(db: firestore.Client) -> firestore.DocumentReference:
 
 
 def pulse_run(db: firestore.Client, run_id: str) -> firestore.DocumentReference:
-    return db.collection("ops").document("pulse").collection("runs").document(run_id)
+    return pulse_runs(db).document(run_id)
+
+
+def pulse_runs(db: firestore.Client) -> firestore.CollectionReference:
+    """Every run's summary, by run id (`started_at`: when it began)."""
+    return db.collection("ops").document("pulse").collection("runs")
+
+
+def health_hour(db: firestore.Client, hour: str) -> firestore.DocumentReference:
+    """One hour's counters for the operators' health at a glance (`2026-12-03T16`)."""
+    return db.collection("ops").document("health").collection("hours").document(hour)
 
 
 def pulse_batch(db: firestore.Client, run_id: str, batch: int) -> firestore.DocumentReference:
