@@ -19,6 +19,7 @@ from typing import Any
 
 from agenttrader.core import config
 from scripts.preflight import ROOT, env_files
+from scripts.preflight import gcloud_json as gcloud
 
 MONITORING = ROOT / "monitoring"
 PARAMS: dict[str, tuple[str, str]] = {
@@ -55,13 +56,6 @@ def render(policy: dict[str, Any], values: dict[str, str], channel: str | None) 
         return value
 
     return fill(policy)
-
-
-def gcloud(*args: str) -> Any:
-    out = subprocess.run(
-        ["gcloud", *args, "--format=json"], check=True, capture_output=True, text=True
-    )
-    return json.loads(out.stdout or "null")
 
 
 def plan(project: str, values: dict[str, str], existing: dict[str, Any]) -> list[list[str]]:

@@ -11,13 +11,12 @@ BACKUP_RETENTION_DAYS (14: how long each daily backup is kept, at most 98).
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from typing import Any
 
 from agenttrader.core import config
-from scripts.preflight import env_files
+from scripts.preflight import env_files, gcloud_json
 
 DATABASE = "(default)"
 
@@ -57,13 +56,6 @@ def plan(
              f"--backup-schedule={schedule}", f"--retention={days}d", *base]
         )  # fmt: skip
     return commands
-
-
-def gcloud_json(*args: str) -> Any:
-    out = subprocess.run(
-        ["gcloud", *args, "--format=json"], check=True, capture_output=True, text=True
-    )
-    return json.loads(out.stdout or "null")
 
 
 def main() -> int:

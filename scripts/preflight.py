@@ -70,6 +70,14 @@ def check_project(project: str) -> list[str]:
     return []
 
 
+def gcloud_json(*args: str) -> Any:
+    """What a gcloud command answers, as JSON (the deploy's reads of what is set now)."""
+    out = subprocess.run(
+        ["gcloud", *args, "--format=json"], check=True, capture_output=True, text=True
+    )
+    return json.loads(out.stdout or "null")
+
+
 def env_files(project: str) -> dict[str, str]:
     """What `firebase deploy` reads for params: functions/.env, then .env.<project>."""
     values: dict[str, str] = {}
