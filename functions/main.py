@@ -16,6 +16,7 @@ from agenttrader.api import (
     backtest_callables,
     callables,
     keys_callables,
+    live_callables,
     notify_callables,
     portfolio_callables,
     position_callables,
@@ -120,6 +121,8 @@ save_risk_limits = _exposed(strategy_callables.save_risk_limits)
 start_alpaca_connect = _exposed(alpaca_connect.start_alpaca_connect)
 finish_alpaca_connect = _exposed(alpaca_connect.finish_alpaca_connect, secrets=OAUTH_SECRET)
 run_backtest = _exposed(backtest_callables.run_backtest)
+allow_live_trading = _exposed(live_callables.allow_live_trading)
+stop_live_trading = _exposed(live_callables.stop_live_trading)
 delete_backtest = _exposed(backtest_callables.delete_backtest)
 portfolio_history = _exposed(portfolio_callables.portfolio_history)
 WEBHOOK_KEY = [config.WEBHOOK_SIGNING_KEY.name]

@@ -72,6 +72,7 @@ VIEW_OF = {
     "Risk limits": "Settings",
     "Notification settings": "Settings",
     "Your account": "Settings",
+    "Live trading": "Settings",
     "Operations": "Operations",
 }
 """Each region and the view that shows it (the navigation's link)."""
@@ -660,6 +661,40 @@ def test_new_exits_are_applied_to_open_trades_only_when_the_person_says_so(
     assert (held["stop_loss_pct"], Decimal(held["stop_loss_price"])) == ("2", Decimal("98"))
     trades = on_view(page, "Open trades")
     expect(trades.get_by_role("row").filter(has_text="AAPL")).to_contain_text("stop at $98.00")
+
+
+def test_live_trading_is_allowed_for_the_live_account_by_its_last_four_and_stopped(
+    page: Page, alpaca: AlpacaServer, db: firestore.Client
+) -> None:
+    keys = register_alpaca_account(alpaca.url, "AKLIVEPAGE01", "live-secret-1")
+    broker = AlpacaBroker(keys, trading_url=alpaca.url, data_url=alpaca.url)
+    number = broker.account().account_number
+    broker.close()
+    create_account(page, "live@example.com")
+    settings = on_view(page, "Alpaca keys")
+    settings.get_by_label("Key ID").fill(keys.key_id)
+    settings.get_by_label("Secret key").fill("live-secret-1")
+    settings.get_by_label("Paper account").uncheck()
+    settings.get_by_role("button", name="Save keys").click()
+    expect(settings).to_contain_text("(live)")
+    region = on_view(page, "Live trading")
+    expect(region).to_contain_text("Live trading is not allowed")
+    field = region.get_by_label("Last four characters of your account number")
+    field.fill("0000" if number[-4:] != "0000" else "1111")
+    region.get_by_role("button", name="I understand, allow live trading").click()
+    expect(region.get_by_role("alert")).to_contain_text("these are not the last four")
+    field.fill(number[-4:])
+    region.get_by_role("button", name="I understand, allow live trading").click()
+    expect(region).to_contain_text(
+        f"Live trading is allowed in your live account ending {number[-4:]}"
+    )
+    shot(page, "live-trading-allowed")
+    region.get_by_role("button", name="Stop live trading").click()
+    expect(region).to_contain_text("Live trading was stopped on")
+    expect(region.get_by_role("button", name="Stop live trading")).to_be_hidden()
+    uid = uid_of(db, "live@example.com")
+    stored = paths.live_settings(db, uid).get().to_dict() or {}
+    assert stored["account_number_last4"] == number[-4:] and stored["revoked_at"] is not None
 
 
 def test_open_trades_say_whether_their_exits_rest_at_alpaca(

@@ -51,6 +51,7 @@ MATRIX: dict[str, set[tuple[str, str]]] = {
     f"users/{OWNER}/notifications/n1": OWNER_LISTS | {("owner", "update")},
     f"users/{OWNER}/settings/notifications": OWNER_READS,
     f"users/{OWNER}/settings/risk": OWNER_READS,
+    f"users/{OWNER}/settings/live": OWNER_READS,
     f"users/{OWNER}/settings/other": set(),
     f"users/{OWNER}/orders/o1": OWNER_LISTS,
     f"users/{OWNER}/stats/summary": OWNER_READS,

@@ -74,8 +74,8 @@ def test_each_view_has_its_own_address_and_reads_only_what_it_shows(
         "History": ["ops/status", f"{mine}/shadowTradeHistory", f"{mine}/strategies"],
         "Notifications": ["ops/status", f"{mine}/notifications"],
         "Settings": [
-            "ops/status", mine, f"{mine}/settings/notifications", f"{mine}/settings/risk",
-            f"{mine}/status/trading",
+            "ops/status", mine, f"{mine}/settings/live", f"{mine}/settings/notifications",
+            f"{mine}/settings/risk", f"{mine}/status/trading",
         ],
     }  # fmt: skip
     for view in VIEWS:

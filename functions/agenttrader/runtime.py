@@ -150,6 +150,7 @@ def services() -> Services:
         platform=platform(),
         buying_power_fraction=fraction,
         delete_auth_user=delete_auth_user,
+        live_trading=config.LIVE_TRADING.value,
         oauth=OAuthApp(
             client_id=config.ALPACA_OAUTH_CLIENT_ID.value,
             client_secret=lambda: config.ALPACA_OAUTH_CLIENT_SECRET.value,

@@ -10,6 +10,7 @@ import { connect } from "./backend.js";
 import { startBacktest } from "./backtest.js";
 import { otherAccountNotice, renderKeysLine, startDashboard } from "./dashboard.js";
 import { startHistory } from "./history.js";
+import { startLive } from "./live.js";
 import { startNotifications } from "./notifications.js";
 import { startOperations } from "./operations.js";
 import { startStrategies } from "./strategies.js";
@@ -103,6 +104,7 @@ async function boot() {
     const stopBacktest = startBacktest(session, user.uid);
     const stopHistory = startHistory(session, user.uid);
     const stopNotifications = startNotifications(session, user);
+    const stopLive = startLive(session, user.uid);
     let stopOperations = () => {};
     let admin = false;
     const navigated = () => route(live, admin, true);
@@ -121,6 +123,7 @@ async function boot() {
       stopBacktest();
       stopHistory();
       stopNotifications();
+      stopLive();
       stopOperations();
     };
     route(live, admin, false);

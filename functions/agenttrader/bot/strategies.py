@@ -90,5 +90,5 @@ DEFAULT_STRATEGY = Momentum.id
 def registered(value: str) -> str:
     """A strategy id a caller gave, if it is in the registry."""
     if value not in STRATEGIES:
-        raise ValueError(f"unknown strategy; choose one of {sorted(STRATEGIES)}")
+        raise ValueError("choose one of the strategies the page lists")
     return value

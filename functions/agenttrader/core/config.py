@@ -118,6 +118,12 @@ NOTIFY_RETRY_MAX_S = params.IntParam(
     default=6 * 3600,
     description="Notifications: the longest wait between two webhook attempts, in seconds",
 )
+LIVE_TRADING = params.BoolParam(
+    "LIVE_TRADING",
+    default=False,
+    description="Offer live trading: people may consent to real orders in their live Alpaca "
+    "account (off: no consent is taken)",
+)
 BACKUP_PITR = params.BoolParam(
     "BACKUP_PITR",
     default=True,

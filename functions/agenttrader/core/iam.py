@@ -53,6 +53,7 @@ FUNCTIONS: dict[str, str] = {
     "use_alpaca_quantity": KEY_READER,
     "request_sync": KEY_READER,
     "run_backtest": KEY_READER,
+    "allow_live_trading": KEY_READER,
     "portfolio_history": KEY_READER,
     # saving and removing keys
     "save_alpaca_keys": KEY_KEEPER,
@@ -74,6 +75,7 @@ FUNCTIONS: dict[str, str] = {
     "delete_strategy": APP,
     "save_risk_limits": APP,
     "delete_backtest": APP,
+    "stop_live_trading": APP,
     "start_alpaca_connect": APP,
     "admin_set_global_trading": APP,
     "admin_get_last_pulse": APP,

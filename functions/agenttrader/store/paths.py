@@ -128,6 +128,11 @@ def backtest_trades(
     return backtests(db, uid).document(backtest_id).collection("trades")
 
 
+def live_settings(db: firestore.Client, uid: str) -> firestore.DocumentReference:
+    """The person's consent to live orders: account id, last four, consented and revoked at."""
+    return user(db, uid).collection("settings").document("live")
+
+
 def risk_settings(db: firestore.Client, uid: str) -> firestore.DocumentReference:
     return user(db, uid).collection("settings").document("risk")
 

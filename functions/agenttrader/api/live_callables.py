@@ -1,0 +1,86 @@
+"""Live trading's first gate: the person's consent, for one live Alpaca account.
+
+`allow_live_trading` records, at `users/{uid}/settings/live`, that the person allows this
+product to place real orders in the live account their saved keys open, once they have typed
+the last four characters of its number as Alpaca gives it (read with their keys at the moment
+they consent). `stop_live_trading` revokes it in one call. Both are audited. The operator
+decides first: while `LIVE_TRADING` is off, no consent is taken. Consent is for one account
+(`account_id`): keys for another account need it again."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from agenttrader.api.callables import Empty
+from agenttrader.api.guard import Call, Code, Limit, StrictInput, endpoint, fail
+from agenttrader.store import paths
+from agenttrader.store.audit import audit_event
+from agenttrader.store.models import keys_version
+
+LIVE_LIMIT = Limit(10, 60)
+OFF = "this deployment does not offer live trading (its operator has not switched it on)"
+
+
+class ConsentRequest(StrictInput):
+    account_last4: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{4}$")]
+
+
+@endpoint(ConsentRequest, LIVE_LIMIT)
+def allow_live_trading(call: Call[ConsentRequest]) -> dict[str, Any]:
+    """Record the person's consent to live orders in the live account their keys open."""
+    db, uid, now = call.db, call.who.uid, call.now
+    if not call.services.live_trading:
+        raise fail(Code.FAILED_PRECONDITION, OFF)
+    profile = paths.user(db, uid).get().to_dict()
+    keys = call.platform.keys.load(uid, keys_version(profile))
+    if keys is None:
+        raise fail(Code.FAILED_PRECONDITION, "save the keys of your live Alpaca account first")
+    if keys.paper:
+        raise fail(
+            Code.FAILED_PRECONDITION,
+            "your saved keys open a paper account: live trading needs the keys of your live "
+            "Alpaca account (untick Paper account when you save them)",
+        )
+    broker = call.platform.brokers(keys)
+    try:
+        account = broker.account()
+    finally:
+        broker.close()
+    number = account.account_number or ""
+    if call.request.account_last4.upper() != number[-4:].upper():
+        raise fail(
+            Code.INVALID_ARGUMENT,
+            "Last four characters of your account number: these are not the last four of the "
+            "live account your keys open; copy them from your Alpaca dashboard",
+            "account_last4",
+        )
+    consent = {
+        "account_id": account.account_id,
+        "account_number_last4": number[-4:],
+        "consented_at": now,
+        "revoked_at": None,
+    }
+    batch = db.batch()
+    batch.set(paths.live_settings(db, uid), consent)
+    audit_event(batch, db, uid, "live_consent_given", now, uid, {"account_last4": number[-4:]})
+    batch.commit()
+    return {"account_number_last4": number[-4:], "consented_at": now.isoformat()}
+
+
+@endpoint(Empty, LIVE_LIMIT)
+def stop_live_trading(call: Call[Empty]) -> dict[str, Any]:
+    """Revoke the consent: no new live entry from now on (stops resting at Alpaca stay)."""
+    db, uid, now = call.db, call.who.uid, call.now
+    ref = paths.live_settings(db, uid)
+    held = ref.get()
+    if not held.exists or (held.to_dict() or {}).get("revoked_at") is not None:
+        return {"revoked": False}  # nothing to revoke: the same answer however often asked
+    batch = db.batch()
+    batch.update(
+        ref, {"revoked_at": now}, option=db.write_option(last_update_time=held.update_time)
+    )
+    audit_event(batch, db, uid, "live_consent_revoked", now, uid, {})
+    batch.commit()
+    return {"revoked": True}
