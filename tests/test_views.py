@@ -8,11 +8,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from browsing import PASSWORD, SHOTS, SITE
+from browsing import PASSWORD, SITE
 from google.cloud import firestore
 from operator_scripts import ROOT
 from playwright.sync_api import Browser, BrowserContext, Page, expect
@@ -232,4 +231,3 @@ def test_the_readme_shows_the_views() -> None:
         image = f"docs/views/phone-{view.lower()}.png"
         assert image in readme and (ROOT / image).exists(), image
     assert not re.search(r"docs/dashboard[^/]*\.png", readme)
-    assert Path(SHOTS).name == "screenshots"
