@@ -15,6 +15,7 @@ from pydantic import Field
 
 from agenttrader.api.callables import Empty
 from agenttrader.api.guard import Call, Code, Limit, StrictInput, endpoint, fail
+from agenttrader.api.messages import label
 from agenttrader.store import paths
 from agenttrader.store.audit import audit_event
 from agenttrader.store.models import keys_version
@@ -52,8 +53,8 @@ def allow_live_trading(call: Call[ConsentRequest]) -> dict[str, Any]:
     if call.request.account_last4.upper() != number[-4:].upper():
         raise fail(
             Code.INVALID_ARGUMENT,
-            "Last four characters of your account number: these are not the last four of the "
-            "live account your keys open; copy them from your Alpaca dashboard",
+            f"{label('account_last4')}: these are not the last four of the live account your "
+            "keys open; copy them from your Alpaca dashboard",
             "account_last4",
         )
     consent = {

@@ -13,6 +13,7 @@ from typing import Any
 from google.cloud import firestore
 
 from agenttrader.store import paths
+from agenttrader.store.firestore_io import get_in_order
 from agenttrader.store.health import hour_key
 
 HOUR = timedelta(hours=1)
@@ -44,10 +45,11 @@ def last_hour(db: firestore.Client, now: datetime, thresholds: Thresholds) -> di
         by_reason.update({k: int(v) for k, v in (r.get("errors_by_code") or {}).items()})
     deadline_hits = sum(1 for r in runs if int(r.get("deferred") or 0) > 0)
     deliveries: Counter[str] = Counter()
-    for key in {hour_key(since), hour_key(now)}:
-        doc = paths.health_hour(db, key).get().to_dict() or {}
+    hours = [paths.health_hour(db, key) for key in sorted({hour_key(since), hour_key(now)})]
+    for snapshot in get_in_order(db, hours):  # one round trip for both hours
+        doc = snapshot.to_dict() or {}
         deliveries.update({k: int(doc.get(f"deliveries_{k}") or 0) for k in ("failed", "gave_up")})
-    last_run = max((r["started_at"] for r in runs if r.get("started_at")), default=None)
+    last_run = runs[-1].get("started_at") if runs else None  # they come oldest first
     attention = _attention(runs, now, last_run, deadline_hits, deliveries, thresholds)
     return {
         "runs": len(runs),
