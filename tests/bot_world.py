@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 import requests
 from calling import auth
-from google.cloud import firestore
 
 from agenttrader.api import callables, keys_callables, strategy_callables
 from agenttrader.api.guard import Services
@@ -22,6 +21,7 @@ from agenttrader.broker.keystore import AlpacaKeys
 from agenttrader.context.platform import Platform
 from agenttrader.pulse.run import PulseSummary, run_pulse
 from agenttrader.store import paths
+from agenttrader.store.models import count_open_trades
 from localdev.alpaca_standin import AlpacaServer
 from localdev.seed import register_alpaca_account
 
@@ -180,6 +180,15 @@ class World:
         requests.post(f"{self.alpaca.url}/_standin/accounts", json=body, timeout=5)
 
 
+def seed_open_trade(world: World, trade_id: str, doc: dict[str, Any]) -> None:
+    """An open trade stored as an entry leaves it: the trade and the profile's count of open
+    trades, in one commit."""
+    batch = world.db.batch()
+    batch.set(paths.shadow_trades(world.db, world.uid).document(trade_id), doc)
+    count_open_trades(batch, world.db, world.uid, +1)
+    batch.commit()
+
+
 def seed_position(
     world: World, sid: str, symbol: str, side: str, entry: str, mode: str = "shadow"
 ) -> str:
@@ -201,14 +210,7 @@ def seed_position(
     if mode == "paper":
         trade["fills"] = {f"{trade_id}-open": {"role": "entry", "qty": "3", "price": entry}}
         world.account(holdings={symbol: 3 if side == "BUY" else -3})
-    batch = world.db.batch()
-    batch.set(paths.shadow_trades(world.db, world.uid).document(trade_id), trade)
-    batch.set(
-        paths.user(world.db, world.uid),
-        {"open_trades": firestore.Increment(1), "trades_version": firestore.Increment(1)},
-        merge=True,
-    )
-    batch.commit()
+    seed_open_trade(world, trade_id, trade)
     return trade_id
 
 

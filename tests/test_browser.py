@@ -25,6 +25,7 @@ from browsing import PASSWORD, SHOTS, SITE
 from google.cloud import firestore
 from operator_scripts import ROOT
 from playwright.sync_api import Browser, Locator, Page, expect
+from test_backtest import LONG
 
 from agenttrader.bot import notices
 from agenttrader.bot.strategies import STRATEGIES
@@ -1183,12 +1184,6 @@ def test_a_backtest_its_strategy_and_the_history_exported(
     )
 
 
-LONG_BACKTEST = [
-    "AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "GOOG", "AMD", "NFLX", "INTC",
-    "ORCL", "CRM", "ADBE", "QCOM", "TXN", "AVGO", "CSCO", "IBM", "PEP", "KO",
-]  # fmt: skip
-
-
 def test_a_long_backtest_shows_every_trade_a_page_at_a_time_and_exports_them_all(
     page: Page, alpaca: AlpacaServer, db: firestore.Client
 ) -> None:
@@ -1197,7 +1192,7 @@ def test_a_long_backtest_shows_every_trade_a_page_at_a_time_and_exports_them_all
     person_with_keys(page, alpaca, "long@example.com", "PKLONGBT0001")
     uid = uid_of(db, "long@example.com")
     region = on_view(page, "Backtest")
-    region.get_by_label("Symbols").fill(", ".join(LONG_BACKTEST))
+    region.get_by_label("Symbols").fill(", ".join(LONG))
     region.get_by_label("Allocation per position (USD)").fill("5000")
     region.get_by_label("Take profit %").fill("8")
     region.get_by_label("Stop loss %").fill("5")

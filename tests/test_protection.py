@@ -15,10 +15,9 @@ from typing import Any
 import google_crc32c
 import pytest
 import requests
-from bot_world import World, price_of, trade
+from bot_world import World, price_of, seed_open_trade, trade
 from calling import Code, auth, error_of
 from google.api_core import exceptions as gexc
-from google.cloud import firestore
 
 from agenttrader.api import (
     admin_callables,
@@ -70,14 +69,7 @@ def hold(
     if mode == "paper":
         doc["fills"] = {f"{trade_id}-open": {"role": "entry", "qty": qty, "price": str(entry)}}
         doc["account_number"] = account_number(world)
-    batch = world.db.batch()
-    batch.set(paths.shadow_trades(world.db, world.uid).document(trade_id), doc)
-    batch.set(
-        paths.user(world.db, world.uid),
-        {"open_trades": firestore.Increment(1), "trades_version": firestore.Increment(1)},
-        merge=True,
-    )
-    batch.commit()
+    seed_open_trade(world, trade_id, doc)
 
 
 def account_number(world: World) -> str:

@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 import requests
-from bot_world import NEW_YORK, World, price_of, trade
+from bot_world import NEW_YORK, World, price_of, seed_open_trade, trade
 from calling import Code, auth, error_of
-from google.cloud import firestore
 
 from agenttrader.api import keys_callables, position_callables, strategy_callables
 from agenttrader.store import paths
@@ -52,14 +51,7 @@ def position(
         "fills": {f"{trade_id}-open": {"role": "entry", "qty": qty, "price": str(entry)}},
         "account_number": account_number(world), "paper": True,
     }  # fmt: skip
-    batch = world.db.batch()
-    batch.set(paths.shadow_trades(world.db, world.uid).document(trade_id), doc)
-    batch.set(
-        paths.user(world.db, world.uid),
-        {"open_trades": firestore.Increment(1), "trades_version": firestore.Increment(1)},
-        merge=True,
-    )
-    batch.commit()
+    seed_open_trade(world, trade_id, doc)
 
 
 def rested(world: World, trade_id: str, symbol: str, stop: str, status: str) -> None:
