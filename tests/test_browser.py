@@ -473,8 +473,14 @@ def test_close_all_positions_and_what_each_trade_is_doing(
     # Alpaca holds TSLA the book does not: the difference below is the one any sync finds (the
     # one the page asks for when trading is switched on may land after it is seeded)
     register_alpaca_account(alpaca.url, "PKCLOSEALL01", "pkcloseall01-secret", holdings={"TSLA": 7})
-    uid = switch_on(page, db, "closeall@example.com")
-    now = datetime.now(UTC)
+    # the difference is on record before the overview is shown again (its listeners start
+    # with it there), as a person coming back to the page finds it
+    uid, now = uid_of(db, "closeall@example.com"), datetime.now(UTC)
+    paths.reconciliation(db, uid).set(
+        {"mismatches": {"TSLA": {"symbol": "TSLA", "broker_qty": "7", "book_qty": "0",
+                                 "since": now}}}
+    )  # fmt: skip
+    assert switch_on(page, db, "closeall@example.com") == uid
     for symbol in ("AAPL", "MSFT"):
         open_trade(db, uid, f"shadow-{symbol}", symbol, "BUY", "2", "100.00")
     opening = {
@@ -483,10 +489,6 @@ def test_close_all_positions_and_what_each_trade_is_doing(
         "created_at": now, "stop_loss_price": "142.5", "take_profit_price": "165.0000001",
     }  # fmt: skip
     paths.shadow_trades(db, uid).document("paper-nvda").set(opening)
-    paths.reconciliation(db, uid).set(
-        {"mismatches": {"TSLA": {"symbol": "TSLA", "broker_qty": "7", "book_qty": "0",
-                                 "since": now}}}
-    )  # fmt: skip
 
     trades = on_view(page, "Open trades")
     expect(trades.get_by_role("row")).to_have_count(4, timeout=LIVE_S)  # the header and three
@@ -494,7 +496,7 @@ def test_close_all_positions_and_what_each_trade_is_doing(
     expect(paper).to_contain_text("Opening: 0 of 5 filled; stop at $142.50, target at $165.00")
     expect(paper.get_by_role("button", name="Close")).to_be_disabled()
     sync = on_view(page, "Sync status")
-    expect(sync).to_contain_text("TSLA: Alpaca holds 7, this site's trades hold 0")
+    expect(sync).to_contain_text("TSLA: Alpaca holds 7, this site's trades hold 0", timeout=LIVE_S)
     expect(sync).not_to_contain_text("book_qty")
     shot(page, "open-trades-states")
 

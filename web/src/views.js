@@ -60,8 +60,12 @@ export function liveViews() {
     show(view) {
       if (view === current) return;
       current = view;
-      stopWhere((s) => s.view !== ALWAYS);
+      // the new view's listeners start before the old view's stop: a document both read (the
+      // profile) stays listened to throughout, never dropped and asked for again at once
+      const leaving = running.filter((r) => r.spec.view !== ALWAYS);
+      running = running.filter((r) => r.spec.view === ALWAYS);
       declared.filter((s) => s.view === view).forEach(start);
+      leaving.forEach((r) => r.stop());
       count();
     },
     stop() {
