@@ -6,7 +6,8 @@ alpaca-trade-api's `REST` talks to it when its base URLs point here.
 
 Control endpoints (not part of Alpaca) live under `/_standin/`:
   POST /_standin/accounts  {key_id, secret_key, cash?, holdings?, fault?, status?,
-                            deprecated_fields? (false: no pattern_day_trader/daytrade_count)}
+                            deprecated_fields? (false: no pattern_day_trader/daytrade_count),
+                            daytrade_count?}
   POST /_standin/reset     forget every account, fault and counter
   POST /_standin/clock     {"now": <epoch seconds> | null}  freeze or release the clock
   POST /_standin/latency   {"seconds": 0.1}  added to every Alpaca answer
@@ -242,6 +243,9 @@ class Account:
     created_at: float = field(default_factory=time.time)
     deprecated_fields: bool = True
     """Whether the account JSON still carries pattern_day_trader and daytrade_count."""
+    daytrade_count: int = 0
+    """Day trades in the last five trading days, as Alpaca counts them (4 or more: flagged a
+    pattern day trader)."""
     last_equity: Decimal | None = None
     """Yesterday's closing equity, when fixed; else computed from today's holdings."""
     orders: dict[str, Order] = field(default_factory=dict)
@@ -425,7 +429,7 @@ class Account:
             "cash": str(self.cash.quantize(CENT)),
             "accrued_fees": "0",
             "portfolio_value": str(equity),
-            "pattern_day_trader": False,
+            "pattern_day_trader": self.daytrade_count >= 4,
             "trading_blocked": self.status != "ACTIVE",
             "transfers_blocked": False,
             "account_blocked": False,
@@ -441,7 +445,7 @@ class Account:
             "maintenance_margin": "0",
             "last_maintenance_margin": "0",
             "sma": "0",
-            "daytrade_count": 0,
+            "daytrade_count": self.daytrade_count,
         }
         if not self.deprecated_fields:
             del body["pattern_day_trader"], body["daytrade_count"]
@@ -499,6 +503,7 @@ class Market:
             status=str(body.get("status", "ACTIVE")),
             fault=fault,
             deprecated_fields=bool(body.get("deprecated_fields", True)),
+            daytrade_count=int(body.get("daytrade_count", 0)),
             last_equity=None if body.get("last_equity") is None else Decimal(body["last_equity"]),
             plan=dict(body.get("orders") or {}),
         )

@@ -496,7 +496,7 @@ VALID = {
         {"allocation_usd": "0"},
         {"allocation_usd": "-5"},
         {"allocation_usd": "1e3"},
-        {"mode": "live"},
+        {"mode": "real"},  # live is a mode, with its own refusals (test_live_trading)
         {"take_profit_pct": "0"},
         {"stop_loss_pct": 5},
         {"id": "__x__"},

@@ -24,7 +24,7 @@ import requests
 from browsing import PASSWORD, SHOTS, SITE
 from google.cloud import firestore
 from operator_scripts import ROOT
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Browser, Dialog, Locator, Page, expect
 from test_backtest import LONG
 
 from agenttrader.bot import notices
@@ -692,10 +692,59 @@ def test_live_trading_is_allowed_for_the_live_account_by_its_last_four_and_stopp
         f"Live trading is allowed in your live account ending {number[-4:]}"
     )
     shot(page, "live-trading-allowed")
+    uid = uid_of(db, "live@example.com")
+
+    # a live strategy: refused until the person's own limits are saved, then marked Live
+    strategies = on_view(page, "Strategies")
+    strategies.get_by_label("Symbols").fill("AAPL")
+    strategies.get_by_label("Mode").select_option("live")
+    strategies.get_by_label("Stop loss %").fill("5")
+    strategies.get_by_role("button", name="Save strategy").click()
+    expect(strategies.get_by_role("alert")).to_contain_text(
+        "a live strategy needs your own Max position (USD) and Max daily loss (USD)"
+    )
+    limits = on_view(page, "Risk limits")
+    for label, value in (("Max position (USD)", "5000"), ("Max daily loss (USD)", "500"),
+                         ("Max drawdown %", "10"), ("Max trades per day", "5")):  # fmt: skip
+        limits.get_by_label(label).fill(value)
+    limits.get_by_role("button", name="Save risk limits").click()
+    deadline = time.monotonic() + 10
+    while (paths.risk_settings(db, uid).get().to_dict() or {}).get("max_position_usd") != "5000":
+        assert time.monotonic() < deadline, "the limits never reached Firestore"
+        time.sleep(0.1)
+    strategies = on_view(page, "Strategies")
+    strategies.get_by_role("button", name="Save strategy").click()
+    expect(strategies.get_by_role("row").filter(has_text="AAPL")).to_contain_text("Live")
+
+    # a live position: marked Live, and closing everything asks for the last four again
+    open_trade(db, uid, "live-AAPL", "AAPL", "BUY", "3", "100.00")
+    paths.shadow_trades(db, uid).document("live-AAPL").update(
+        {"mode": "live", "account_number": number, "paper": False, "state": "open",
+         "filled_qty": "3"}
+    )  # fmt: skip
+    trades = on_view(page, "Open trades")
+    row = trades.get_by_role("row").filter(has_text="AAPL")
+    expect(row.get_by_text("Live", exact=True)).to_be_visible()
+    asked: list[str] = []
+
+    def wrong_four(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        dialog.accept("0000" if number[-4:] != "0000" else "1111")
+
+    page.once("dialog", wrong_four)
+    trades.get_by_role("button", name="Close all positions").click()
+    expect(trades.get_by_role("alert")).to_contain_text(
+        f"closing real positions in your live account ending {number[-4:]} needs the last four"
+    )
+    assert "type the last four characters of its number" in asked[0]
+    assert (paths.shadow_trades(db, uid).document("live-AAPL").get().to_dict() or {})[
+        "status"
+    ] == "OPEN"
+
+    region = on_view(page, "Live trading")
     region.get_by_role("button", name="Stop live trading").click()
     expect(region).to_contain_text("Live trading was stopped on")
     expect(region.get_by_role("button", name="Stop live trading")).to_be_hidden()
-    uid = uid_of(db, "live@example.com")
     stored = paths.live_settings(db, uid).get().to_dict() or {}
     assert stored["account_number_last4"] == number[-4:] and stored["revoked_at"] is not None
 

@@ -23,7 +23,7 @@ from localdev.seed import register_alpaca_account
 @pytest.fixture
 def offered(services: Services) -> Services:
     """A deployment whose operator switched live trading on."""
-    return replace(services, live_trading=True)
+    return replace(services, platform=replace(services.platform, live_trading=True))
 
 
 def save_keys(services: Services, alpaca: AlpacaServer, key_id: str, paper: bool) -> str:

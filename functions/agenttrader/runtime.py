@@ -56,6 +56,8 @@ def platform() -> Platform:
         brokers=broker_factory(),
         now=utcnow,
         memory=memory(),
+        live_trading=config.LIVE_TRADING.value,
+        live_first_days_percent=config.LIVE_FIRST_DAYS_PERCENT.value,
     )
 
 
@@ -150,7 +152,6 @@ def services() -> Services:
         platform=platform(),
         buying_power_fraction=fraction,
         delete_auth_user=delete_auth_user,
-        live_trading=config.LIVE_TRADING.value,
         oauth=OAuthApp(
             client_id=config.ALPACA_OAUTH_CLIENT_ID.value,
             client_secret=lambda: config.ALPACA_OAUTH_CLIENT_SECRET.value,

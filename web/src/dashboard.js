@@ -1,7 +1,7 @@
 // The signed-in person's own documents, live (Overview's, the keys line in Settings, the recent
 // signals in Strategies), and the calls that change them.
 import { collection, doc, limit, orderBy, query, where } from "firebase/firestore";
-import { $, busy, listeners, money, percent, setField, sign, when, withRestingChoice } from "./ui.js";
+import { $, atBroker, busy, listeners, liveBadge, money, percent, setField, sign, when, withRestingChoice } from "./ui.js";
 
 const RECENT_SIGNALS = 10;
 const closing = new Set();
@@ -57,7 +57,7 @@ export function startDashboard({ db, call, live }, user) {
     query(collection(db, "users", uid, "signals"), orderBy("created_at", "desc"), limit(RECENT_SIGNALS)),
     (snap) => renderSignals(snap.docs),
   );
-  const actions = wireActions({ db, call }, uid);
+  const actions = wireActions({ db, call }, uid, book);
   return () => actions.off();
 }
 
@@ -178,7 +178,7 @@ function stateText(t) {
   ].filter(Boolean);
   if (levels.length) text += `; ${levels.join(", ")}`;
   if (t.resting) text += levels.length > 1 ? "; both rest at Alpaca" : "; it rests at Alpaca";
-  else if (t.mode === "paper" && t.resting_problem) text += `; not resting at Alpaca: ${t.resting_problem}`;
+  else if (atBroker(t.mode) && t.resting_problem) text += `; not resting at Alpaca: ${t.resting_problem}`;
   if (t.last_close_error) text += `; the last close failed: ${t.last_close_error.reason}`;
   if (t.other_account) text += `; ${t.other_account.message}`;
   return text;
@@ -226,6 +226,7 @@ function renderTrades({ trades: docs, marks, differing }, call) {
         const cell = document.createElement(i === 0 ? "th" : "td");
         if (i === 0) cell.scope = "row";
         cell.textContent = text;
+        if (i === 0) cell.append(...liveBadge(t.mode));
         if (i >= 5) sign(cell, i === 5 ? t.unrealized_pnl : t.pnl_percent);
         row.append(cell);
       });
@@ -243,7 +244,7 @@ function renderTrades({ trades: docs, marks, differing }, call) {
       const action = document.createElement("td");
       action.append(close);
       // a paper position its keys cannot reach, or one Alpaca no longer holds as the book does
-      if (t.mode === "paper" && (t.other_account || differing.has(t.symbol))) {
+      if (atBroker(t.mode) && (t.other_account || differing.has(t.symbol))) {
         action.append(" ", markClosed(snap.id, t, call));
       }
       row.append(action);
@@ -293,7 +294,7 @@ function renderSignals(docs) {
   );
 }
 
-function wireActions({ db, call }, uid) {
+function wireActions({ db, call }, uid, book) {
   const actions = listeners();
   const on = actions.on;
   const keysForm = $("#keys-form");
@@ -356,10 +357,18 @@ function wireActions({ db, call }, uid) {
 
   const closeAll = $("#close-all");
   on(closeAll, "click", () => {
-    const sure = window.confirm(
-      "Close all your open positions? Shadow trades close at the latest price; paper positions get closing orders at Alpaca.",
+    const live = book.trades.some((snap) => snap.data().mode === "live");
+    const question =
+      "Close all your open positions? Shadow trades close at the latest price; paper and live positions get closing orders at Alpaca.";
+    if (!live) {
+      if (window.confirm(question)) busy(closeAll, () => call("close_all_positions", {}));
+      return;
+    }
+    // real money: the person types their live account's last four again
+    const typed = window.prompt(
+      `${question} Some are real positions in your live account: type the last four characters of its number to close them.`,
     );
-    if (sure) busy(closeAll, () => call("close_all_positions", {}));
+    if (typed !== null) busy(closeAll, () => call("close_all_positions", { account_last4: typed.trim() }));
   });
 
   const signalForm = $("#signal-form");

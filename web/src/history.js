@@ -3,7 +3,7 @@
 // (the columns: README, "Exports").
 import { collection, getDocs, limit, orderBy, query, startAfter, where } from "firebase/firestore";
 import { NAMES } from "./strategies.js";
-import { $, busy, listeners, money, when } from "./ui.js";
+import { $, atBroker, busy, listeners, liveBadge, money, when } from "./ui.js";
 
 const PAGE = 20;
 const EXPORT_PAGE = 500;
@@ -60,9 +60,9 @@ export function startHistory({ db, live }, uid) {
   return off;
 }
 
-/** What a closed trade bought and sold: a paper trade's entry fill (it holds 0 once closed), a
- * shadow trade's quantity. */
-export const traded = (t) => (t.mode === "paper" && t.filled_qty != null ? t.filled_qty : t.quantity);
+/** What a closed trade bought and sold: a paper or live trade's entry fill (it holds 0 once
+ * closed), a shadow trade's quantity. */
+export const traded = (t) => (atBroker(t.mode) && t.filled_qty != null ? t.filled_qty : t.quantity);
 
 function renderHistory(docs, names) {
   $("#history-body").replaceChildren(
@@ -79,6 +79,7 @@ function renderHistory(docs, names) {
         cell.textContent = text;
         row.append(cell);
       }
+      row.cells[1].append(...liveBadge(t.mode));
       return row;
     }),
   );

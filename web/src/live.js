@@ -12,7 +12,9 @@ export function startLive({ db, call, live }, uid) {
       region,
       "live_line",
       allowed
-        ? `Live trading is allowed in your live account ending ${consent.account_number_last4}, since ${when(consent.consented_at)}.`
+        ? `Live trading is allowed in your live account ending ${consent.account_number_last4}, since ${when(consent.consented_at)}. ` +
+            `In your first five trading days of live trading (from ${when(consent.first_consented_at || consent.consented_at)}), a live strategy uses ${consent.first_days_percent ?? 100}% of its allocation. ` +
+            "Every live position's stop rests at Alpaca; stopping live trading stops new live positions, never those stops."
         : consent?.revoked_at
           ? `Live trading was stopped on ${when(consent.revoked_at)}: every order goes to a paper account.`
           : "Live trading is not allowed: every order goes to a paper account.",

@@ -3,7 +3,7 @@
 // the callables.
 import { collection, doc, getDocs, orderBy, query, where } from "firebase/firestore";
 import { drawEquity, span } from "./charts.js";
-import { $, busy, clearError, listeners, money, percent, setField, showError, symbolsOf } from "./ui.js";
+import { $, busy, clearError, listeners, liveBadge, money, percent, setField, showError, symbolsOf } from "./ui.js";
 
 // The product's defaults (README, "Risk limits"), shown until the person saves their own.
 export const DEFAULT_LIMITS = {
@@ -229,6 +229,7 @@ function renderStrategies(docs, call, changeExits) {
         cell.textContent = text;
         row.append(cell);
       }
+      name.append(...liveBadge(s.mode));
       const actions = document.createElement("td");
       const toggle = button(s.status === "active" ? "Pause" : "Start");
       const next = s.status === "active" ? "paused" : "active";
@@ -266,6 +267,10 @@ function renderPerformance(stats) {
   setField(root, "win_rate", stats?.win_rate ? percent(stats.win_rate) : "—");
   setField(root, "max_drawdown_pct", stats?.max_drawdown_pct ? percent(stats.max_drawdown_pct) : "—");
   setField(root, "sharpe_daily", stats?.sharpe_daily ?? "—");
+  // live trades' realized P&L, apart from the paper and shadow figures, once there is any
+  const live = stats?.live_realized;
+  $("#live-realized").hidden = !live || Number(live) === 0;
+  setField(root, "live_realized", money(live));
 }
 
 function fillLimits(limits) {

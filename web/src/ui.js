@@ -84,6 +84,18 @@ export async function busy(control, work) {
 
 /** A decimal string rounded to the cent, half to even, without passing through a binary
  * float: "10234.5650000001" -> "10234.57". */
+/** A trade or strategy at Alpaca: paper or live orders (a shadow one is recorded here only). */
+export const atBroker = (mode) => mode === "paper" || mode === "live";
+
+/** "Live", in words, beside what trades real money (never colour alone). */
+export function liveBadge(mode) {
+  if (mode !== "live") return [];
+  const badge = document.createElement("span");
+  badge.className = "badge-live";
+  badge.textContent = "Live";
+  return [badge];
+}
+
 export function toCents(text) {
   const negative = text.startsWith("-");
   const [whole, fraction = ""] = text.replace(/^-/, "").split(".");

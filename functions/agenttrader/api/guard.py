@@ -204,8 +204,6 @@ class Services:
     """The app key each person's webhook signing secret derives from; None: no webhooks."""
     webhook_loopback_http: bool = False
     """Plain http to a loopback webhook (the local demo only)."""
-    live_trading: bool = False
-    """The operator offers live trading (param `LIVE_TRADING`): only then is consent taken."""
     enqueue_revocation: Callable[[dict[str, Any], str], None] | None = None
     """Enqueue asking Alpaca again to revoke a token (data, task id); None: not retried."""
     admin_standing: Callable[[str, Mapping[str, Any]], str] | None = None

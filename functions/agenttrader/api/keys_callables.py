@@ -31,6 +31,7 @@ from agenttrader.core.errors import ErrorCode
 from agenttrader.store import paths, queries, switches
 from agenttrader.store.audit import audit_event
 from agenttrader.store.models import (
+    at_broker,
     keys_version,
 )
 from agenttrader.store.optimistic import retried, unchanged_since
@@ -99,7 +100,7 @@ def held_elsewhere(call: Call[Any], account_number: str) -> list[dict[str, str]]
     for doc in queries.open_trades(call.db, call.who.uid).stream():
         trade = doc.to_dict() or {}
         held_in = str(trade.get("account_number") or "")
-        if trade.get("mode") == "paper" and held_in and held_in != account_number:
+        if at_broker(trade.get("mode")) and held_in and held_in != account_number:
             found.append(
                 {
                     "trade_id": doc.id,

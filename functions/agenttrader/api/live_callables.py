@@ -1,4 +1,5 @@
-"""Live trading's first gate: the person's consent, for one live Alpaca account.
+"""Live trading's consent: the person's, for one live Alpaca account (the gate that checks it
+before every live entry is `bot.live`).
 
 `allow_live_trading` records, at `users/{uid}/settings/live`, that the person allows this
 product to place real orders in the live account their saved keys open, once they have typed
@@ -16,39 +17,58 @@ from pydantic import Field
 from agenttrader.api.callables import Empty
 from agenttrader.api.guard import Call, Code, Limit, StrictInput, endpoint, fail
 from agenttrader.api.messages import label
+from agenttrader.bot import live
+from agenttrader.broker.answers import AccountSnapshot
 from agenttrader.store import paths
 from agenttrader.store.audit import audit_event
 from agenttrader.store.models import keys_version
 
 LIVE_LIMIT = Limit(10, 60)
-OFF = "this deployment does not offer live trading (its operator has not switched it on)"
 
 
 class ConsentRequest(StrictInput):
     account_last4: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{4}$")]
 
 
-@endpoint(ConsentRequest, LIVE_LIMIT)
-def allow_live_trading(call: Call[ConsentRequest]) -> dict[str, Any]:
-    """Record the person's consent to live orders in the live account their keys open."""
-    db, uid, now = call.db, call.who.uid, call.now
-    if not call.services.live_trading:
-        raise fail(Code.FAILED_PRECONDITION, OFF)
-    profile = paths.user(db, uid).get().to_dict()
-    keys = call.platform.keys.load(uid, keys_version(profile))
+def live_account(call: Call[Any], what: str) -> AccountSnapshot:
+    """The live account the caller's saved keys open, read from Alpaca with them now (`what`:
+    the thing that needs it, for the refusals). Refused while the operator has not switched
+    live trading on, and for no keys, paper keys or a connection that did not allow trading."""
+    if not call.platform.live_trading:
+        raise fail(Code.FAILED_PRECONDITION, live.OFF)
+    profile = paths.user(call.db, call.who.uid).get().to_dict()
+    keys = call.platform.keys.load(call.who.uid, keys_version(profile))
     if keys is None:
-        raise fail(Code.FAILED_PRECONDITION, "save the keys of your live Alpaca account first")
+        raise fail(
+            Code.FAILED_PRECONDITION, f"save the keys of your live Alpaca account first: {what} "
+            "needs them",
+        )  # fmt: skip
     if keys.paper:
         raise fail(
             Code.FAILED_PRECONDITION,
-            "your saved keys open a paper account: live trading needs the keys of your live "
-            "Alpaca account (untick Paper account when you save them)",
+            f"your saved keys open a paper account: {what} needs the keys of your live Alpaca "
+            "account (untick Paper account when you save them)",
+        )
+    scope = (keys.scope or "").split()
+    if keys.oauth_token is not None and scope and "trading" not in scope:
+        raise fail(
+            Code.FAILED_PRECONDITION,
+            f"Connect with Alpaca did not allow trading, which {what} needs: connect again and "
+            "allow trading",
         )
     broker = call.platform.brokers(keys)
     try:
-        account = broker.account()
+        return broker.account()
     finally:
         broker.close()
+
+
+@endpoint(ConsentRequest, LIVE_LIMIT)
+def allow_live_trading(call: Call[ConsentRequest]) -> dict[str, Any]:
+    """Record the person's consent to live orders in the live account their keys open (the
+    first consent's time is kept: a person's first days of live trading count from it)."""
+    db, uid, now = call.db, call.who.uid, call.now
+    account = live_account(call, "live trading")
     number = account.account_number or ""
     if call.request.account_last4.upper() != number[-4:].upper():
         raise fail(
@@ -57,10 +77,13 @@ def allow_live_trading(call: Call[ConsentRequest]) -> dict[str, Any]:
             "keys open; copy them from your Alpaca dashboard",
             "account_last4",
         )
+    before = paths.live_settings(db, uid).get().to_dict() or {}
     consent = {
         "account_id": account.account_id,
         "account_number_last4": number[-4:],
         "consented_at": now,
+        "first_consented_at": before.get("first_consented_at") or now,
+        "first_days_percent": call.platform.live_first_days_percent,
         "revoked_at": None,
     }
     batch = db.batch()

@@ -7,13 +7,13 @@ import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from firebase_functions import https_fn
 from google.cloud import firestore
 from pydantic import Field
 
-from agenttrader.api.callables import SYMBOL_PATTERN, Empty
+from agenttrader.api.callables import SYMBOL_PATTERN
 from agenttrader.api.guard import (
     Call,
     Code,
@@ -24,6 +24,7 @@ from agenttrader.api.guard import (
     fail,
     stored,
 )
+from agenttrader.api.messages import label
 from agenttrader.bot.books import recount_closed
 from agenttrader.bot.exits import NothingHeld, close_position
 from agenttrader.bot.lifecycle import Change, Event, Fill, State, move, state_of
@@ -38,6 +39,7 @@ from agenttrader.store.firestore_io import get_in_order
 from agenttrader.store.models import (
     ShadowTrade,
     Writer,
+    at_broker,
     keys_version,
 )
 
@@ -60,12 +62,21 @@ def close_shadow_trade(call: Call[CloseTradeRequest]) -> dict[str, Any]:
     return answer
 
 
-@endpoint(Empty, Limit(5, 60))
-def close_all_positions(call: Call[Empty]) -> dict[str, Any]:
-    """Close every open trade of the caller's (shadow trades at once, paper trades through
-    closing orders); trades still being opened or closed are left to their orders."""
+class CloseAllRequest(StrictInput):
+    account_last4: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{4}$")] | None = None
+    """Asked again when live positions are among those closed: the last four characters of
+    the live account's number, as the person consented with."""
+
+
+@endpoint(CloseAllRequest, Limit(5, 60))
+def close_all_positions(call: Call[CloseAllRequest]) -> dict[str, Any]:
+    """Close every open trade of the caller's (shadow trades at once, paper and live trades
+    through closing orders); trades still being opened or closed are left to their orders. With
+    live positions among them, nothing is closed unless the caller typed the last four
+    characters of each live account's number."""
     db, uid = call.db, call.who.uid
     trades = [(doc.id, stored(ShadowTrade, doc)) for doc in queries.open_trades(db, uid).stream()]
+    _live_confirmed(trades, call.request.account_last4)
     closed, left = [], []
     with _closer(call) as (person, prices):
         price_of = prices(sorted({t.symbol for _, t in trades})) if trades else {}
@@ -77,6 +88,22 @@ def close_all_positions(call: Call[Empty]) -> dict[str, Any]:
     if any(c["state"] == State.CLOSED for c in closed):
         recount_closed(db, uid, call.now)
     return {"closed": closed, "left": left}
+
+
+def _live_confirmed(trades: list[tuple[str, ShadowTrade]], typed: str | None) -> None:
+    """Closing live positions is confirmed by the last four of their account's number."""
+    accounts = {str(t.account_number or "") for _, t in trades if t.mode == "live"}
+    if not accounts:
+        return
+    wanted = sorted(number[-4:].upper() for number in accounts)
+    if typed is None or any(typed.upper() != last4 for last4 in wanted):
+        field = label("account_last4")
+        raise fail(
+            Code.INVALID_ARGUMENT,
+            f"{field}: closing real positions in your live account ending {', '.join(wanted)} "
+            "needs the last four characters of its number, typed again; nothing was closed",
+            "account_last4",
+        )
 
 
 @contextlib.contextmanager
@@ -194,7 +221,7 @@ def mark_trade_closed(call: Call[CloseTradeRequest]) -> dict[str, Any]:
     ref = paths.shadow_trades(db, uid).document(trade_id)
     snapshot = ref.get()
     trade = _open_trade(ref, snapshot)
-    if trade.mode != "paper":
+    if not at_broker(trade.mode):
         raise fail(Code.FAILED_PRECONDITION, "only a paper trade is closed by hand; close this one")
     doc = snapshot.to_dict() or {}
     waiting = doc.get("close_order_id")
@@ -242,7 +269,7 @@ def use_alpaca_quantity(call: Call[SymbolRequest]) -> dict[str, Any]:
         trades = [
             (trade_id, t)
             for trade_id, t in stored_trades
-            if t.get("mode") == "paper" and t.get("symbol") == symbol and person.opens(t)
+            if at_broker(t.get("mode")) and t.get("symbol") == symbol and person.opens(t)
         ]
     trades.sort(key=lambda t: str(t[1].get("created_at")))
     ours = sum(

@@ -19,7 +19,9 @@ from agenttrader.api.guard import (
     endpoint,
     fail,
 )
+from agenttrader.api.live_callables import live_account
 from agenttrader.api.messages import label
+from agenttrader.bot import live
 from agenttrader.bot.lifecycle import relevelled
 from agenttrader.bot.settings import (
     MAX_SYMBOLS,
@@ -32,6 +34,7 @@ from agenttrader.core.money import plain
 from agenttrader.store import paths, queries
 from agenttrader.store.audit import audit_event
 from agenttrader.store.firestore_io import get_in_order
+from agenttrader.store.models import at_broker
 from agenttrader.store.optimistic import retried, unchanged_since
 
 MAX_STRATEGIES = 10
@@ -85,7 +88,7 @@ class StrategyRequest(StrictInput):
     strategy: Annotated[str, Field(max_length=40), AfterValidator(registered)]
     symbols: Symbols
     allocation_usd: Money
-    mode: Literal["shadow", "paper"]
+    mode: Literal["shadow", "paper", "live"]
     take_profit_pct: Percent | None = None
     stop_loss_pct: Percent | None = None
     allow_short: StrictBool = False
@@ -138,8 +141,10 @@ def save_strategy(call: Call[StrategyRequest]) -> dict[str, Any]:
             f"{label('max_position_usd')} of ${limits.max_position_usd} (Risk limits)",
             "allocation_usd",
         )
+    if request.mode == "live":
+        _live_allowed(call, risk_doc, request.stop_loss_pct)
     _paper_needs_paper_keys(request.mode, profile)
-    if request.allow_short and request.mode == "paper" and account.exists:
+    if request.allow_short and at_broker(request.mode) and account.exists:
         if (account.to_dict() or {}).get("shorting_enabled") is False:
             raise fail(
                 Code.FAILED_PRECONDITION,
@@ -222,6 +227,9 @@ def set_strategy_status(call: Call[StatusRequest]) -> dict[str, Any]:
         current = snapshot.to_dict() or {}
         if status == "active" and current.get("mode") == "paper":
             _paper_needs_paper_keys("paper", paths.user(db, uid).get())
+        if status == "active" and current.get("mode") == "live":
+            risk_doc = paths.risk_settings(db, uid).get()
+            _live_allowed(call, risk_doc, current.get("stop_loss_pct"))
         batch = db.batch()
         batch.update(
             ref,
@@ -292,6 +300,37 @@ def _existing(ref: firestore.DocumentReference) -> firestore.DocumentSnapshot[An
     if not snapshot.exists:
         raise fail(Code.NOT_FOUND, f"no strategy {ref.id}")
     return snapshot
+
+
+def _live_allowed(
+    call: Call[Any], risk_doc: firestore.DocumentSnapshot[Any], stop_loss_pct: str | None
+) -> None:
+    """A live strategy is saved or started only when all of it holds: the operator offers
+    live trading, the strategy has a stop-loss, the person has set their own max position and
+    max daily loss, their keys open a live account (read from Alpaca now) and they consented
+    to live orders in that account."""
+    if not call.platform.live_trading:
+        raise fail(Code.FAILED_PRECONDITION, live.OFF)
+    if stop_loss_pct is None:
+        raise fail(
+            Code.INVALID_ARGUMENT,
+            f"{label('stop_loss_pct')}: a live strategy needs one, so that each position it "
+            "opens has a stop resting at Alpaca",
+            "stop_loss_pct",
+        )
+    risk = risk_doc.to_dict() or {} if risk_doc.exists else {}
+    if not (risk.get("max_position_usd") and risk.get("max_daily_loss_usd")):
+        raise fail(
+            Code.FAILED_PRECONDITION,
+            f"a live strategy needs your own {label('max_position_usd')} and "
+            f"{label('max_daily_loss_usd')}: save them under Risk limits first",
+        )
+    account = live_account(call, "a live strategy")
+    why = live.refusal(
+        True, paths.live_settings(call.db, call.who.uid).get().to_dict(), account.account_id
+    )
+    if why is not None:
+        raise fail(Code.FAILED_PRECONDITION, why)
 
 
 def _paper_needs_paper_keys(mode: str, profile: firestore.DocumentSnapshot[Any]) -> None:

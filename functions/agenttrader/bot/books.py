@@ -18,7 +18,7 @@ from agenttrader.bot.settings import StrategyDoc
 from agenttrader.broker.answers import AccountSnapshot
 from agenttrader.core.money import plain
 from agenttrader.store import paths
-from agenttrader.store.models import ShadowTrade
+from agenttrader.store.models import ShadowTrade, at_broker
 from agenttrader.store.totals import closed_totals
 
 BOOKS_EVERY = timedelta(minutes=15)
@@ -67,7 +67,11 @@ def books_of(person: Person, running: Sequence[tuple[str, StrategyDoc]]) -> Book
 
 def _shadow_open(trades: list[tuple[str, ShadowTrade]]) -> Decimal:
     return sum(
-        (t.unrealized_pnl for _, t in trades if t.mode != "paper" and t.unrealized_pnl is not None),
+        (
+            t.unrealized_pnl
+            for _, t in trades
+            if not at_broker(t.mode) and t.unrealized_pnl is not None
+        ),
         Decimal(0),
     )
 

@@ -15,7 +15,7 @@ from typing import Any
 from firebase_functions import logger
 from google.api_core import exceptions as gexc
 
-from agenttrader.bot import notices, risk
+from agenttrader.bot import live, notices, risk
 from agenttrader.bot.lifecycle import State, levels_document
 from agenttrader.bot.orders import new_order, submit
 from agenttrader.bot.person import Person, StrategyFailure
@@ -26,7 +26,7 @@ from agenttrader.broker.answers import AccountSnapshot
 from agenttrader.core.errors import ErrorCode
 from agenttrader.core.money import Side, plain
 from agenttrader.store import paths, queries
-from agenttrader.store.models import count_open_trades
+from agenttrader.store.models import at_broker, count_open_trades
 
 
 def entry_id(sid: str, symbol: str, day: str) -> str:
@@ -72,6 +72,35 @@ def _remember(person: Person, trade_id: str) -> None:
     person.platform.memory.keep("entered", person.memory_key, entered | {trade_id})
 
 
+def _allocation(
+    person: Person, strategy: StrategyDoc, trade_id: str, symbol: str, account: AccountSnapshot
+) -> Decimal | None:
+    """What an entry may commit: its strategy's allocation, or for a live one the share of
+    it the first days allow; None: a live entry the gate holds back (the person is told)."""
+    if strategy.mode != "live":
+        return strategy.allocation_usd
+    why = person.live_refusal() or live.day_trade_refusal(account)
+    if why is not None:
+        _skipped(person, trade_id, symbol, why)
+        return None
+    consent, percent = person.live_consent(), person.platform.live_first_days_percent
+    return strategy.allocation_usd * live.allocation_share(consent, person.day, percent)
+
+
+def _skipped(person: Person, trade_id: str, symbol: str, why: str) -> None:
+    """A live entry held back by the gate: the person is told why, once a day."""
+    if person.platform.memory.recall("skipped", f"{person.memory_key}/{trade_id}") == why:
+        return
+    batch = person.db.batch()
+    notices.entry_skipped(batch, person.db, person.uid, trade_id, symbol, why, person.now)
+    try:
+        batch.commit()
+    except gexc.Conflict:
+        pass  # told already today
+    person.platform.memory.keep("skipped", f"{person.memory_key}/{trade_id}", why)
+    logger.info("bot.live_entry_skipped", uid=person.uid, trade_id=trade_id, why=why)
+
+
 def enter(
     person: Person,
     config: BotConfig,
@@ -86,16 +115,18 @@ def enter(
     is due: already entered today, no whole share affordable, or entries stopped."""
     db, uid, now = person.db, person.uid, person.now
     side = entry_side(decision, strategy)
-    closing = strategy.mode == "paper" and not person.may_send()  # decided again at the open
+    closing = at_broker(strategy.mode) and not person.may_send()  # decided again at the open
     if side is None or not person.entries_allowed or symbol in person.mismatched or closing:
         return
     trade_id = entry_id(sid, symbol, person.day)
     if entered_today(person, trade_id):
         return  # entered (and maybe left) earlier today
-    quantity = entry_quantity(strategy.allocation_usd, price)
+    allocation = _allocation(person, strategy, trade_id, symbol, account)
+    # none: a live entry the gate holds back (the person is told why); 0 shares: nothing to do
+    quantity = Decimal(0) if allocation is None else entry_quantity(allocation, price)
     if quantity < 1:
-        return  # the allocation buys no whole share at this price: nothing to do
-    if side == "SELL" and strategy.mode == "paper" and account.shorting_enabled is False:
+        return
+    if side == "SELL" and at_broker(strategy.mode) and account.shorting_enabled is False:
         raise StrategyFailure(
             ErrorCode.SHORTING_NOT_ALLOWED,
             "this strategy may sell short, but your Alpaca account cannot: switch shorting off "
@@ -109,7 +140,7 @@ def enter(
     if breach is not None:
         stop_entries(person, breach)
         return
-    paper = strategy.mode == "paper"
+    paper = at_broker(strategy.mode)  # paper or live: an order at Alpaca
     trade = {
         **shadow_trade_document(symbol, side, quantity, price, now, trade_id),
         "strategy_id": sid,

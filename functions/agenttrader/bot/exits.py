@@ -20,7 +20,7 @@ from agenttrader.bot.strategies import Decision
 from agenttrader.core.errors import AgentTraderError, ErrorCode
 from agenttrader.core.money import decimal, plain
 from agenttrader.store import paths
-from agenttrader.store.models import ShadowTrade, Writer
+from agenttrader.store.models import ShadowTrade, Writer, at_broker
 
 
 def exit_reason(trade: ShadowTrade, decision: Decision) -> str | None:
@@ -55,7 +55,7 @@ def close_position(
     ref = paths.shadow_trades(person.db, person.uid).document(trade_id)
     read = ref.get()
     before = read.to_dict() or {} if read.exists else {}
-    paper = before.get("mode") == "paper"
+    paper = at_broker(before.get("mode"))  # paper or live: a closing order at Alpaca
     if paper and not person.opens(before):
         _flag_other_account(person, ref, before)
         raise person.other_account(before)
@@ -69,7 +69,7 @@ def close_position(
     def with_order(writer: Writer, doc: dict[str, Any]) -> None:
         if also is not None:
             also(writer, doc)
-        if doc.get("mode") != "paper":
+        if not at_broker(doc.get("mode")):
             return
         quantity = decimal(doc["quantity"]) if room is None else min(decimal(doc["quantity"]), room)
         sized[:] = [quantity]

@@ -54,7 +54,7 @@ from google.cloud import firestore
 from agenttrader.bot import notices
 from agenttrader.core.money import cents, decimal, plain, unrealized_pnl
 from agenttrader.store import paths
-from agenttrader.store.models import ShadowTrade, Writer, count_open_trades
+from agenttrader.store.models import ShadowTrade, Writer, at_broker, count_open_trades
 from agenttrader.store.optimistic import Contended, retried, unchanged_since
 from agenttrader.store.totals import count_close
 
@@ -276,7 +276,7 @@ def move(
         doc = snapshot.to_dict() or {}
         before = state_of(doc)
         event = change.event
-        if event is Event.EXIT and doc.get("mode") != "paper":
+        if event is Event.EXIT and not at_broker(doc.get("mode")):
             event = Event.SHADOW_EXIT  # a shadow trade has no order to wait for
         after = TRANSITIONS.get((before, event))
         if after is None or not _awaited(doc, event, change):

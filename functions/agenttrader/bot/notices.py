@@ -17,7 +17,7 @@ from google.cloud import firestore
 
 from agenttrader.core.money import decimal
 from agenttrader.store import paths
-from agenttrader.store.models import Writer
+from agenttrader.store.models import Writer, at_broker
 
 ENTRY_FILLED = "entry_filled"
 EXIT_FILLED = "exit_filled"
@@ -38,6 +38,8 @@ KINDS = (
     DAILY_SUMMARY,
 )
 """The events a person chooses to hear of by webhook and email (the feed shows every one)."""
+ENTRY_SKIPPED = "entry_skipped"
+"""A live entry the gate held back (bot.live): in the feed, once a strategy, symbol and day."""
 WEBHOOK_OFF = "webhook_off"
 """Their webhook was switched off: in the feed and by email, never to the webhook itself."""
 
@@ -98,7 +100,7 @@ def trade_moved(
     about: an entry or an exit filled, an order that ended with nothing done, a close that
     failed."""
     symbol, side = str(trade.get("symbol")), str(trade.get("side"))
-    mode = "paper" if trade.get("mode") == "paper" else "shadow"
+    mode = str(trade.get("mode")) if at_broker(trade.get("mode")) else "shadow"
     about = {"trade_id": trade_id, "symbol": symbol, "mode": mode}
     if event in ("entry_filled", "entry_ended"):
         quantity, price = trade.get("quantity"), trade.get("entry_price")
@@ -117,7 +119,7 @@ def trade_moved(
     elif event in ("exit_filled", "shadow_exit", "resting_filled"):
         pnl = trade.get("realized_pnl")
         # a paper trade holds 0 once closed: what closed is what its entry filled
-        closed = trade.get("filled_qty") if mode == "paper" else trade.get("quantity")
+        closed = trade.get("filled_qty") if at_broker(mode) else trade.get("quantity")
         message = (
             f"Your {mode} trade {_bought(side, closing=True)} {closed} {symbol} at "
             f"{money(trade.get('exit_price'))}, closing the position: realized P&L {money(pnl)}."
@@ -311,3 +313,23 @@ def webhook_off(
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def entry_skipped(
+    writer: Writer, db: firestore.Client, uid: str, trade_id: str, symbol: str, why: str,
+    at: datetime,
+) -> None:  # fmt: skip
+    """A live entry was not made, and why: created once for each strategy, symbol and trading
+    day (a later run's create fails; one already read stays read)."""
+    writer.create(
+        paths.notifications(db, uid).document(f"entry-skipped-{trade_id}"),
+        {
+            "kind": ENTRY_SKIPPED,
+            "message": f"Your live strategy did not open a position in {symbol}: {why}.",
+            "at": at,
+            "read_at": None,
+            "trade_id": trade_id,
+            "symbol": symbol,
+            "mode": "live",
+        },
+    )

@@ -1,8 +1,9 @@
-"""Paper orders: written `pending` with the decision that makes them, sent to Alpaca under
-their document id as `client_order_id` (Alpaca answers an id it has seen with that order, never
-a second one), and followed until Alpaca says they are done. Each answer moves the order's
-trade through its lifecycle (`lifecycle`): the trade is changed first, the order closed after,
-so a crash in between is finished by the next run without changing the trade twice.
+"""Orders at Alpaca (paper and live): written `pending` with the decision that makes them, sent
+to Alpaca under their document id as `client_order_id` (Alpaca answers an id it has seen with
+that order, never a second one), and followed until Alpaca says they are done. Each answer
+moves the order's trade through its lifecycle (`lifecycle`): the trade is changed first, the
+order closed after, so a crash in between is finished by the next run without changing the
+trade twice. A live entry passes the live gate (`bot.live`) again just before it is sent.
 
 Orders leave only from the pulse while the market is open; an entry still `pending` after its
 trading session is cancelled as stale (unless Alpaca has it: then it is followed like any
@@ -90,6 +91,13 @@ def submit(person: Person, order_id: str, order: dict[str, Any]) -> None:
         return  # stays pending: sent only with keys that open its account
     symbol, side, qty = str(order["symbol"]), str(order["side"]), decimal(order["qty"])
     opening = bool(order.get("opening"))
+    if opening and order.get("paper") is False:  # a live entry: the gate again, at the send
+        why = person.live_refusal(order)
+        if why is not None:
+            reason = f"cancelled before it was sent: {why}"
+            _ended(person, order_id, order, "canceled", reason, Decimal(0), None)
+            logger.warn("bot.live_entry_withdrawn", uid=person.uid, order_id=order_id)
+            return
     try:
         state = person.broker.submit_order(symbol, side, qty, order_id)
     except BrokerError as error:

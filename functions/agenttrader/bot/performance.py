@@ -52,6 +52,8 @@ class Performance:
     shadow_peak: Decimal | None = None
     shadow_day: str | None = None
     shadow_day_start: Decimal | None = None
+    live_realized: Decimal = Decimal(0)
+    """What the closed live trades realized (real money): shown apart from the rest."""
     """The shadow book's P&L at the first run of `shadow_day`."""
 
     @property
@@ -119,6 +121,7 @@ class Performance:
         return replace(
             self,
             shadow_realized=cents(totals.shadow),
+            live_realized=cents(totals.live),
             realized_pnl=cents(totals.realized),
             trades_closed=totals.count,
             wins=totals.wins,

@@ -10,11 +10,13 @@ from typing import Any
 
 from google.cloud import firestore
 
+from agenttrader.bot import live
 from agenttrader.broker.alpaca import AlpacaBroker
 from agenttrader.broker.answers import NEW_YORK, Bar
 from agenttrader.broker.keystore import AlpacaKeys
 from agenttrader.context.platform import Platform
 from agenttrader.core.errors import AgentTraderError, ErrorCode
+from agenttrader.store import paths
 
 BARS_SINCE = timedelta(days=45)
 """Calendar days of daily bars asked for: more than the longest lookback in trading days."""
@@ -78,6 +80,25 @@ class Person:
 
     closes_at: datetime | None = None
     """When this session closes; orders stop leaving `LAST_SEND` before."""
+    consent: dict[str, Any] | None = None
+    """The person's consent to live orders as read this run (`live_consent`)."""
+    consent_read: bool = False
+
+    def live_consent(self) -> dict[str, Any] | None:
+        """Their consent to live orders (`settings/live`), read once a run, when first asked."""
+        if not self.consent_read:
+            doc = paths.live_settings(self.db, self.uid).get()
+            self.consent, self.consent_read = (doc.to_dict() if doc.exists else None), True
+        return self.consent
+
+    def live_refusal(self, order: dict[str, Any] | None = None) -> str | None:
+        """Why no live entry (`order`, when one is about to leave) may be sent now: the
+        operator's switch, the person's consent, the account these keys open being the one
+        they consented for and the one the order was decided for. None: it may."""
+        why = live.refusal(self.platform.live_trading, self.live_consent(), self.account_id)
+        if why is None and order is not None and order.get("account_id") != self.account_id:
+            return OtherAccount(str(order.get("account_number") or ""), self.account_number).message
+        return why
 
     def may_send(self) -> bool:
         """An order may leave now: the market is open and its close is not a minute away

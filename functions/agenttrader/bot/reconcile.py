@@ -24,14 +24,14 @@ from agenttrader.bot.person import Person
 from agenttrader.core.money import decimal, plain
 from agenttrader.store import paths
 from agenttrader.store.audit import audit_event
-from agenttrader.store.models import ShadowTrade
+from agenttrader.store.models import ShadowTrade, at_broker
 
 
 def paper_book(trades: list[tuple[str, ShadowTrade]]) -> dict[str, Decimal]:
     """What the product's paper trades hold, signed, by symbol."""
     book: dict[str, Decimal] = {}
     for _, trade in trades:
-        if trade.mode != "paper" or not holds(trade.model_dump()):
+        if not at_broker(trade.mode) or not holds(trade.model_dump()):
             continue
         signed = trade.quantity if trade.side == "BUY" else -trade.quantity
         book[trade.symbol] = book.get(trade.symbol, Decimal(0)) + signed
@@ -40,7 +40,7 @@ def paper_book(trades: list[tuple[str, ShadowTrade]]) -> dict[str, Decimal]:
 
 def due(trades: list[tuple[str, ShadowTrade]], orders_pending: int | None, recorded: int) -> bool:
     """Whether this person is compared this run."""
-    return bool(orders_pending) or recorded > 0 or any(t.mode == "paper" for _, t in trades)
+    return bool(orders_pending) or recorded > 0 or any(at_broker(t.mode) for _, t in trades)
 
 
 def reconcile(

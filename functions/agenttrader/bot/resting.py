@@ -35,7 +35,7 @@ from agenttrader.broker.refusals import BrokerError
 from agenttrader.core.errors import ErrorCode
 from agenttrader.core.money import decimal, plain
 from agenttrader.store import paths, queries
-from agenttrader.store.models import ShadowTrade
+from agenttrader.store.models import ShadowTrade, at_broker
 from agenttrader.store.optimistic import LOST_RACE, unchanged_since
 
 CENT = Decimal("0.01")
@@ -165,7 +165,7 @@ def rest_exits(
     if not person.may_send():
         return
     for path, trade in trades:
-        if trade.mode != "paper" or state_of(trade.model_dump()) is not State.OPEN:
+        if not at_broker(trade.mode) or state_of(trade.model_dump()) is not State.OPEN:
             continue
         try:
             _rest(person, person.db.document(path).id, trade, prices.get(trade.symbol))

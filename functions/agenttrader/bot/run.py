@@ -57,7 +57,7 @@ from agenttrader.context.platform import Platform
 from agenttrader.core.errors import ErrorCode
 from agenttrader.store import paths, queries
 from agenttrader.store.firestore_io import fields_of
-from agenttrader.store.models import ShadowTrade, marked_to
+from agenttrader.store.models import ShadowTrade, at_broker, marked_to
 from agenttrader.store.optimistic import LOST_RACE, unchanged_since
 
 
@@ -149,6 +149,9 @@ def trade_for(
             problems.append(failure.code)
         if allowed and not person.entries_allowed:
             problems.append(ErrorCode.RISK_LIMIT_TRIPPED)  # an entry's limit tripped
+    if person.changed and any(at_broker(s.mode) for _, s in running):
+        # an entry that filled at once has its exit resting from this run, not the next
+        rest_exits(person, marked_to(open_trades(person.db, person.uid), prices), prices)
     write_books(person, account, trades, books, notes)
     return problems
 
@@ -244,13 +247,19 @@ def _run_strategy(
             "paper mode trades only with paper keys; these are live keys (save paper keys, or "
             "use shadow mode)",
         )
+    if strategy.mode == "live" and person.keys.paper:
+        raise StrategyFailure(
+            ErrorCode.KEYS_NOT_LIVE,
+            "live mode trades only with the keys of a live account; these are paper keys "
+            "(save your live account's keys, or use paper mode)",
+        )
     scope = (person.keys.scope or "").split()
-    if strategy.mode == "paper" and person.keys.oauth_token is not None and scope:
+    if at_broker(strategy.mode) and person.keys.oauth_token is not None and scope:
         if "trading" not in scope:
             raise StrategyFailure(
                 ErrorCode.TOKEN_SCOPE,
-                "Connect with Alpaca did not allow trading, which paper mode needs: connect "
-                "again and allow trading, or use shadow mode",
+                f"Connect with Alpaca did not allow trading, which {strategy.mode} mode needs: "
+                "connect again and allow trading, or use shadow mode",
             )
     decisions: dict[str, str] = {}
     for symbol in strategy.symbols:

@@ -16,7 +16,7 @@ from agenttrader.store import paths
 from agenttrader.store.firestore_io import fields_of
 from agenttrader.store.models import Writer
 
-Mode = Literal["shadow", "paper"]
+Mode = Literal["shadow", "paper", "live"]
 Status = Literal["active", "paused", "error"]
 MAX_SYMBOLS = 20
 

@@ -37,3 +37,12 @@ def calendar_clock(now: datetime) -> MarketClock:
         next_open=calendar.next_open(minute).to_pydatetime(),
         next_close=calendar.next_close(minute).to_pydatetime(),
     )
+
+
+def sessions_between(first: str, last: str) -> int:
+    """The NYSE's trading sessions from New York date `first` to `last`, both counted (0 when
+    `last` is before `first`)."""
+    if last < first:
+        return 0
+    calendar = _nyse(int(first[:4]))
+    return len(calendar.sessions_in_range(first, last))

@@ -26,6 +26,12 @@ class Platform:
     now: Clock
     memory: PulseMemory = field(default_factory=PulseMemory)
     """What this instance remembers between pulses (one per instance in production)."""
+    live_trading: bool = False
+    """The operator offers live trading (param `LIVE_TRADING`): only then is a person's consent
+    taken, or a live entry sent."""
+    live_first_days_percent: int = 100
+    """The share of a live strategy's allocation its entries use in the person's first five
+    trading days of live trading (param `LIVE_FIRST_DAYS_PERCENT`)."""
 
 
 @dataclass(frozen=True)

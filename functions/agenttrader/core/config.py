@@ -124,6 +124,12 @@ LIVE_TRADING = params.BoolParam(
     description="Offer live trading: people may consent to real orders in their live Alpaca "
     "account (off: no consent is taken)",
 )
+LIVE_FIRST_DAYS_PERCENT = params.IntParam(
+    "LIVE_FIRST_DAYS_PERCENT",
+    default=25,
+    description="Live trading: the percent of a live strategy's allocation its entries use in "
+    "a person's first five trading days of live trading (1 to 100)",
+)
 BACKUP_PITR = params.BoolParam(
     "BACKUP_PITR",
     default=True,

@@ -28,7 +28,16 @@ def keys_version(profile: Mapping[str, Any] | None) -> int | None:
 
 
 DEPRECATED_FIELDS = ("pattern_day_trader", "daytrade_count")
-"""Account fields Alpaca has deprecated: stored when sent, never relied on."""
+"""Account fields Alpaca has deprecated: stored when sent; only a live entry looks at them
+(bot.live: a missing count holds a small account's live entries back)."""
+
+BROKER_MODES = ("paper", "live")
+"""The modes whose trades are orders in an Alpaca account (the others are shadow trades)."""
+
+
+def at_broker(mode: object) -> bool:
+    """A trade or strategy of this mode holds, orders and rests at Alpaca."""
+    return mode in BROKER_MODES
 
 
 def open_trades_count(profile: Mapping[str, Any] | None) -> int | None:
@@ -122,7 +131,8 @@ class ShadowTrade(BaseModel):
     """Its place in the lifecycle (`opening`, `open`, `closing`, `closed`; see bot.lifecycle);
     None for documents written before states existed."""
     mode: str | None = None
-    """`paper` for a trade with orders at Alpaca; anything else is a shadow trade."""
+    """`paper` or `live` for a trade with orders at Alpaca (`at_broker`); anything else is a
+    shadow trade."""
     current_price: Decimal | None = None
     unrealized_pnl: Decimal | None = None
     pnl_percent: Decimal | None = None

@@ -1,6 +1,6 @@
 """A person's counts: their open trades (the profile's `open_trades`), and their closed-trade
 totals (`stats/closed`): how many trades closed, how many won, and their realized P&L (all,
-and the shadow book's), in whole cents. Each close adds itself with
+the shadow book's, and the live trades' apart), in whole cents. Each close adds itself with
 increments in the commit that closes the trade (which has a precondition on the trade), so it
 counts exactly once; the statistics read this one document instead of the person's history.
 
@@ -21,7 +21,7 @@ from google.cloud import firestore
 
 from agenttrader.core.money import cents, decimal
 from agenttrader.store import paths, queries
-from agenttrader.store.models import Writer, open_trades_count
+from agenttrader.store.models import Writer, at_broker, open_trades_count
 from agenttrader.store.optimistic import retried, unchanged_since
 
 
@@ -32,6 +32,8 @@ class ClosedTotals:
     realized: Decimal = Decimal(0)
     shadow: Decimal = Decimal(0)
     """The realized P&L of the closed shadow trades (the shadow book)."""
+    live: Decimal = Decimal(0)
+    """The realized P&L of the closed live trades (real money), kept apart."""
 
 
 def _added_by(trade: dict[str, Any]) -> dict[str, int] | None:
@@ -44,7 +46,8 @@ def _added_by(trade: dict[str, Any]) -> dict[str, int] | None:
         "count": 1,
         "wins": 1 if pnl > 0 else 0,
         "realized_cents": pnl,
-        "shadow_cents": 0 if trade.get("mode") == "paper" else pnl,
+        "shadow_cents": 0 if at_broker(trade.get("mode")) else pnl,
+        "live_cents": pnl if trade.get("mode") == "live" else 0,
     }
 
 
@@ -69,13 +72,16 @@ def closed_totals(db: firestore.Client, uid: str) -> ClosedTotals:
         wins=int(data.get("wins", 0)),
         realized=Decimal(int(data.get("realized_cents", 0))) / 100,
         shadow=Decimal(int(data.get("shadow_cents", 0))) / 100,
+        live=Decimal(int(data.get("live_cents", 0))) / 100,
     )
 
 
 def _count_history(
     transaction: firestore.Transaction, db: firestore.Client, uid: str
 ) -> dict[str, Any]:
-    totals: dict[str, Any] = {"count": 0, "wins": 0, "realized_cents": 0, "shadow_cents": 0}
+    totals: dict[str, Any] = {
+        "count": 0, "wins": 0, "realized_cents": 0, "shadow_cents": 0, "live_cents": 0
+    }  # fmt: skip
     for snapshot in queries.closed_trades(db, uid).stream(transaction=transaction):
         for key, value in (_added_by(snapshot.to_dict() or {}) or {}).items():
             totals[key] += value
