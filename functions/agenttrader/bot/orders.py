@@ -91,7 +91,7 @@ def submit(person: Person, order_id: str, order: dict[str, Any]) -> None:
         return  # stays pending: sent only with keys that open its account
     symbol, side, qty = str(order["symbol"]), str(order["side"]), decimal(order["qty"])
     opening = bool(order.get("opening"))
-    if opening and order.get("paper") is False:  # a live entry: the gate again, at the send
+    if opening and not person.keys.paper:  # these keys open a live account: the gate again
         why = person.live_refusal(order)
         if why is not None:
             reason = f"cancelled before it was sent: {why}"
