@@ -105,7 +105,7 @@ def finish_alpaca_connect(call: Call[FinishRequest]) -> dict[str, Any]:
         Code.FAILED_PRECONDITION,
         "Alpaca did not accept the connection it just gave: connect again",
     )
-    version = retried(lambda: provision_keys(call, keys, secret_version))
+    version = retried(lambda: provision_keys(call, keys, secret_version, account))
     logger.info("alpaca.connected", uid=call.who.uid, keys_version=version, paper=paper)
     return {
         "connected": True,

@@ -80,7 +80,7 @@ def save_alpaca_keys(call: Call[KeysRequest]) -> dict[str, Any]:
         "Alpaca refused these keys: check the Key ID and the Secret key",
         "key_id",
     )
-    new_version = retried(lambda: provision_keys(call, keys, secret_version))
+    new_version = retried(lambda: provision_keys(call, keys, secret_version, account))
     logger.info("keys.saved", uid=uid, keys_version=new_version)
     return {
         "key_id": keys.masked_key_id(),
@@ -137,11 +137,21 @@ def keep_keys(
     return account, call.platform.keys.save(call.who.uid, keys)
 
 
-def provision_keys(call: Call[Any], keys: AlpacaKeys, secret_version: int) -> int:
+def keys_account(keys: AlpacaKeys, account: AccountSnapshot) -> dict[str, Any]:
+    """What the profile records of the account saved keys open: its id, and whether they may
+    trade (a Connect with Alpaca token without the `trading` scope may not)."""
+    return {"keys_account_id": account.account_id, "keys_may_trade": keys.may_trade}
+
+
+def provision_keys(
+    call: Call[Any], keys: AlpacaKeys, secret_version: int, account: AccountSnapshot
+) -> int:
     """Bump keys_version (creating the profile, with trading off, on first use) and audit it,
     in one commit that fails if another call changed the profile in between. What the profile
     shows of the keys follows the newest secret version: a save that overlapped this one and
-    stored a newer version keeps what it wrote."""
+    stored a newer version keeps what it wrote. It also records the account they open (as
+    Alpaca answered) and whether they may trade, so that a live strategy is checked against
+    them without reading the keys."""
     db, uid, now = call.db, call.who.uid, call.now
     user_ref = paths.user(db, uid)
     snapshot = user_ref.get()
@@ -154,6 +164,7 @@ def provision_keys(call: Call[Any], keys: AlpacaKeys, secret_version: int) -> in
             keys_updated_at=now,
             keys_secret_version=secret_version,
             **keys.shown(),  # what the page shows of the keys: never the key itself
+            **keys_account(keys, account),
         )
     batch = db.batch()
     if snapshot.exists:
@@ -192,6 +203,8 @@ def remove_alpaca_keys(call: Call[RemoveKeysRequest]) -> dict[str, Any]:
                 "keys_updated_at": now,
                 "key_id_masked": firestore.DELETE_FIELD,
                 "keys_paper": firestore.DELETE_FIELD,
+                "keys_account_id": firestore.DELETE_FIELD,
+                "keys_may_trade": firestore.DELETE_FIELD,
             },
         )
     audit_event(

@@ -30,32 +30,36 @@ class ConsentRequest(StrictInput):
     account_last4: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{4}$")]
 
 
+def live_keys_refusal(profile: dict[str, Any], what: str) -> str | None:
+    """Why the saved keys, as the profile shows them, cannot serve `what` (live trading, a
+    live strategy): none saved, paper keys, or a connection that did not allow trading."""
+    if profile.get("keys_paper") is None:
+        return f"save the keys of your live Alpaca account first: {what} needs them"
+    if profile["keys_paper"]:
+        return (
+            f"your saved keys open a paper account: {what} needs the keys of your live Alpaca "
+            "account (untick Paper account when you save them)"
+        )
+    if profile.get("keys_may_trade") is False:
+        return (
+            f"Connect with Alpaca did not allow trading, which {what} needs: connect again and "
+            "allow trading"
+        )
+    return None
+
+
 def live_account(call: Call[Any], what: str) -> AccountSnapshot:
     """The live account the caller's saved keys open, read from Alpaca with them now (`what`:
     the thing that needs it, for the refusals). Refused while the operator has not switched
     live trading on, and for no keys, paper keys or a connection that did not allow trading."""
     if not call.platform.live_trading:
         raise fail(Code.FAILED_PRECONDITION, live.OFF)
-    profile = paths.user(call.db, call.who.uid).get().to_dict()
+    profile = paths.user(call.db, call.who.uid).get().to_dict() or {}
     keys = call.platform.keys.load(call.who.uid, keys_version(profile))
-    if keys is None:
-        raise fail(
-            Code.FAILED_PRECONDITION, f"save the keys of your live Alpaca account first: {what} "
-            "needs them",
-        )  # fmt: skip
-    if keys.paper:
-        raise fail(
-            Code.FAILED_PRECONDITION,
-            f"your saved keys open a paper account: {what} needs the keys of your live Alpaca "
-            "account (untick Paper account when you save them)",
-        )
-    scope = (keys.scope or "").split()
-    if keys.oauth_token is not None and scope and "trading" not in scope:
-        raise fail(
-            Code.FAILED_PRECONDITION,
-            f"Connect with Alpaca did not allow trading, which {what} needs: connect again and "
-            "allow trading",
-        )
+    shown = {} if keys is None else {"keys_paper": keys.paper, "keys_may_trade": keys.may_trade}
+    why = live_keys_refusal(shown, what)
+    if why is not None or keys is None:
+        raise fail(Code.FAILED_PRECONDITION, why or "")
     broker = call.platform.brokers(keys)
     try:
         return broker.account()

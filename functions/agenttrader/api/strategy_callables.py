@@ -19,7 +19,7 @@ from agenttrader.api.guard import (
     endpoint,
     fail,
 )
-from agenttrader.api.live_callables import live_account
+from agenttrader.api.live_callables import live_keys_refusal
 from agenttrader.api.messages import label
 from agenttrader.bot import live
 from agenttrader.bot.lifecycle import relevelled
@@ -142,7 +142,7 @@ def save_strategy(call: Call[StrategyRequest]) -> dict[str, Any]:
             "allocation_usd",
         )
     if request.mode == "live":
-        _live_allowed(call, risk_doc, request.stop_loss_pct)
+        _live_allowed(call, profile, risk_doc, request.stop_loss_pct)
     _paper_needs_paper_keys(request.mode, profile)
     if request.allow_short and at_broker(request.mode) and account.exists:
         if (account.to_dict() or {}).get("shorting_enabled") is False:
@@ -228,8 +228,10 @@ def set_strategy_status(call: Call[StatusRequest]) -> dict[str, Any]:
         if status == "active" and current.get("mode") == "paper":
             _paper_needs_paper_keys("paper", paths.user(db, uid).get())
         if status == "active" and current.get("mode") == "live":
-            risk_doc = paths.risk_settings(db, uid).get()
-            _live_allowed(call, risk_doc, current.get("stop_loss_pct"))
+            profile, risk_doc = get_in_order(
+                db, [paths.user(db, uid), paths.risk_settings(db, uid)]
+            )
+            _live_allowed(call, profile, risk_doc, current.get("stop_loss_pct"))
         batch = db.batch()
         batch.update(
             ref,
@@ -303,12 +305,17 @@ def _existing(ref: firestore.DocumentReference) -> firestore.DocumentSnapshot[An
 
 
 def _live_allowed(
-    call: Call[Any], risk_doc: firestore.DocumentSnapshot[Any], stop_loss_pct: str | None
+    call: Call[Any],
+    profile: firestore.DocumentSnapshot[Any],
+    risk_doc: firestore.DocumentSnapshot[Any],
+    stop_loss_pct: str | None,
 ) -> None:
     """A live strategy is saved or started only when all of it holds: the operator offers
     live trading, the strategy has a stop-loss, the person has set their own max position and
-    max daily loss, their keys open a live account (read from Alpaca now) and they consented
-    to live orders in that account."""
+    max daily loss, their saved keys open a live account and may trade (as the profile
+    recorded when they were saved, from Alpaca's answer), and they consented to live orders
+    in that account. The pulse asks again before every live entry, with the account as Alpaca
+    answers then."""
     if not call.platform.live_trading:
         raise fail(Code.FAILED_PRECONDITION, live.OFF)
     if stop_loss_pct is None:
@@ -325,10 +332,16 @@ def _live_allowed(
             f"a live strategy needs your own {label('max_position_usd')} and "
             f"{label('max_daily_loss_usd')}: save them under Risk limits first",
         )
-    account = live_account(call, "a live strategy")
-    why = live.refusal(
-        True, paths.live_settings(call.db, call.who.uid).get().to_dict(), account.account_id
-    )
+    saved = profile.to_dict() or {} if profile.exists else {}
+    why = live_keys_refusal(saved, "a live strategy")
+    if why is None and not saved.get("keys_account_id"):  # keys stored before it was recorded
+        why = (
+            "save your live account's keys again (or connect with Alpaca again): this site "
+            "has not recorded which account they open"
+        )
+    if why is None:
+        consent = paths.live_settings(call.db, call.who.uid).get().to_dict()
+        why = live.refusal(True, consent, str(saved.get("keys_account_id") or ""))
     if why is not None:
         raise fail(Code.FAILED_PRECONDITION, why)
 

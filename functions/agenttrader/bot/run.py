@@ -253,14 +253,12 @@ def _run_strategy(
             "live mode trades only with the keys of a live account; these are paper keys "
             "(save your live account's keys, or use paper mode)",
         )
-    scope = (person.keys.scope or "").split()
-    if at_broker(strategy.mode) and person.keys.oauth_token is not None and scope:
-        if "trading" not in scope:
-            raise StrategyFailure(
-                ErrorCode.TOKEN_SCOPE,
-                f"Connect with Alpaca did not allow trading, which {strategy.mode} mode needs: "
-                "connect again and allow trading, or use shadow mode",
-            )
+    if at_broker(strategy.mode) and not person.keys.may_trade:
+        raise StrategyFailure(
+            ErrorCode.TOKEN_SCOPE,
+            f"Connect with Alpaca did not allow trading, which {strategy.mode} mode needs: "
+            "connect again and allow trading, or use shadow mode",
+        )
     decisions: dict[str, str] = {}
     for symbol in strategy.symbols:
         history = bars.get(symbol)

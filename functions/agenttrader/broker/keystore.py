@@ -84,6 +84,13 @@ class AlpacaKeys(BaseModel):
         written by every path that stores one, never the key itself."""
         return {"key_id_masked": self.masked_key_id(), "keys_paper": self.paper}
 
+    @property
+    def may_trade(self) -> bool:
+        """Orders may be sent with it: keys always; a Connect with Alpaca token only with the
+        `trading` scope (or with no scope recorded, as tokens stored before scopes were)."""
+        scope = (self.scope or "").split()
+        return self.oauth_token is None or not scope or "trading" in scope
+
     def masked_key_id(self) -> str:
         """What a person is shown of their credential: never the secret part."""
         if self.key_id is None:

@@ -54,8 +54,6 @@ FUNCTIONS: dict[str, str] = {
     "request_sync": KEY_READER,
     "run_backtest": KEY_READER,
     "allow_live_trading": KEY_READER,
-    "save_strategy": KEY_READER,  # a live strategy: the account its keys open, read now
-    "set_strategy_status": KEY_READER,
     "portfolio_history": KEY_READER,
     # saving and removing keys
     "save_alpaca_keys": KEY_KEEPER,
@@ -72,6 +70,8 @@ FUNCTIONS: dict[str, str] = {
     # Firestore only
     "set_trading_enabled": APP,
     "mark_trade_closed": APP,
+    "save_strategy": APP,
+    "set_strategy_status": APP,
     "delete_strategy": APP,
     "save_risk_limits": APP,
     "delete_backtest": APP,
