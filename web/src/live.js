@@ -16,8 +16,8 @@ export function startLive({ db, call, live }, uid) {
             `In your first five trading days of live trading (from ${when(consent.first_consented_at || consent.consented_at)}), a live strategy uses ${consent.first_days_percent ?? 100}% of its allocation. ` +
             "Every live position's stop rests at Alpaca; stopping live trading stops new live positions, never those stops."
         : consent?.revoked_at
-          ? `Live trading was stopped on ${when(consent.revoked_at)}: every order goes to a paper account.`
-          : "Live trading is not allowed: every order goes to a paper account.",
+          ? `Live trading was stopped on ${when(consent.revoked_at)}: no new live position is opened; the stops of those you hold still rest at Alpaca.`
+          : "Live trading is not allowed: no order goes to a live account.",
     );
     $("#live-stop").hidden = !allowed;
   });
