@@ -9,16 +9,14 @@ by display name) is updated, the rest created. Without `--apply` it prints what 
 
 from __future__ import annotations
 
-import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from agenttrader.core import config
-from scripts.preflight import ROOT, env_files
+from scripts.preflight import ROOT, carry_out, deploy_step_args, env_files
 from scripts.preflight import gcloud_json as gcloud
 
 MONITORING = ROOT / "monitoring"
@@ -86,10 +84,7 @@ def plan(project: str, values: dict[str, str], existing: dict[str, Any]) -> list
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--project", required=True)
-    parser.add_argument("--apply", action="store_true")
-    args = parser.parse_args()
+    args = deploy_step_args(__doc__)
     files = env_files(args.project)
     values = {name: files.get(name, default) for name, (default, _) in PARAMS.items()}
     base = ["--project", args.project]
@@ -119,10 +114,7 @@ def main() -> int:
         ]
         print("  gcloud " + " ".join(create))
         existing["channel"] = gcloud(*create)["name"] if args.apply else "(the new channel)"
-    for command in plan(args.project, values, existing):
-        print("  " + " ".join(command))
-        if args.apply:
-            subprocess.run(command, check=True)
+    carry_out(plan(args.project, values, existing), args.apply)
     return 0
 
 

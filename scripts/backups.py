@@ -10,13 +10,11 @@ BACKUP_RETENTION_DAYS (14: how long each daily backup is kept, at most 98).
 
 from __future__ import annotations
 
-import argparse
-import subprocess
 import sys
 from typing import Any
 
 from agenttrader.core import config
-from scripts.preflight import env_files, gcloud_json
+from scripts.preflight import carry_out, deploy_step_args, env_files, gcloud_json
 
 DATABASE = "(default)"
 
@@ -59,10 +57,7 @@ def plan(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--project", required=True)
-    parser.add_argument("--apply", action="store_true")
-    args = parser.parse_args()
+    args = deploy_step_args(__doc__)
     pitr, days = wanted(args.project)
     scope = ["--project", args.project, "--database", DATABASE]
     database = gcloud_json("firestore", "databases", "describe", *scope) or {}
@@ -72,10 +67,7 @@ def main() -> int:
         f"backups: point-in-time recovery {'on' if pitr else 'off'}, a daily backup kept "
         f"{days} days; {len(commands) or 'nothing'} to change"
     )
-    for command in commands:
-        print("  " + " ".join(command))
-        if args.apply:
-            subprocess.run(command, check=True)
+    carry_out(commands, args.apply)
     return 0
 
 

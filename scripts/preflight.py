@@ -78,6 +78,22 @@ def gcloud_json(*args: str) -> Any:
     return json.loads(out.stdout or "null")
 
 
+def deploy_step_args(doc: str | None) -> argparse.Namespace:
+    """`--project` and `--apply` for a deploy step (its description: `doc`'s first paragraph)."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    parser.add_argument("--project", required=True)
+    parser.add_argument("--apply", action="store_true")
+    return parser.parse_args()
+
+
+def carry_out(commands: list[list[str]], apply: bool) -> None:
+    """Print each gcloud command of a deploy step; run it only with `apply`."""
+    for command in commands:
+        print("  " + " ".join(command))
+        if apply:
+            subprocess.run(command, check=True)
+
+
 def env_files(project: str) -> dict[str, str]:
     """What `firebase deploy` reads for params: functions/.env, then .env.<project>."""
     values: dict[str, str] = {}

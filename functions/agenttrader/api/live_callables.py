@@ -56,10 +56,11 @@ def live_account(call: Call[Any], what: str) -> AccountSnapshot:
         raise fail(Code.FAILED_PRECONDITION, live.OFF)
     profile = paths.user(call.db, call.who.uid).get().to_dict() or {}
     keys = call.platform.keys.load(call.who.uid, keys_version(profile))
-    shown = {} if keys is None else {"keys_paper": keys.paper, "keys_may_trade": keys.may_trade}
-    why = live_keys_refusal(shown, what)
-    if why is not None or keys is None:
-        raise fail(Code.FAILED_PRECONDITION, why or "")
+    if keys is None:
+        raise fail(Code.FAILED_PRECONDITION, str(live_keys_refusal({}, what)))
+    why = live_keys_refusal({"keys_paper": keys.paper, "keys_may_trade": keys.may_trade}, what)
+    if why is not None:
+        raise fail(Code.FAILED_PRECONDITION, why)
     broker = call.platform.brokers(keys)
     try:
         return broker.account()

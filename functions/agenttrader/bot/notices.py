@@ -66,10 +66,12 @@ def notify(
     **figures: Any,
 ) -> None:
     """Add the notification of one event to `writer`'s commit."""
-    writer.set(
-        paths.notifications(db, uid).document(event_id),
-        {"kind": kind, "message": message, "at": at, "read_at": None, **figures},
-    )
+    ref = paths.notifications(db, uid).document(event_id)
+    writer.set(ref, _notification(kind, message, at, figures))
+
+
+def _notification(kind: str, message: str, at: datetime, figures: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": kind, "message": message, "at": at, "read_at": None, **figures}
 
 
 def money(value: Any) -> str:
@@ -320,16 +322,8 @@ def entry_skipped(
     at: datetime,
 ) -> None:  # fmt: skip
     """A live entry was not made, and why: created once for each strategy, symbol and trading
-    day (a later run's create fails; one already read stays read)."""
-    writer.create(
-        paths.notifications(db, uid).document(f"entry-skipped-{trade_id}"),
-        {
-            "kind": ENTRY_SKIPPED,
-            "message": f"Your live strategy did not open a position in {symbol}: {why}.",
-            "at": at,
-            "read_at": None,
-            "trade_id": trade_id,
-            "symbol": symbol,
-            "mode": "live",
-        },
-    )
+    day (a later run's create fails the commit; one already read stays read)."""
+    message = f"Your live strategy did not open a position in {symbol}: {why}."
+    figures = {"trade_id": trade_id, "symbol": symbol, "mode": "live"}
+    ref = paths.notifications(db, uid).document(f"entry-skipped-{trade_id}")
+    writer.create(ref, _notification(ENTRY_SKIPPED, message, at, figures))
